@@ -1,0 +1,131 @@
+"""ptcc-record: record a model's run as a ptcc trace.
+
+    ptcc-record SPEC [--input 1x3x224x224]... [-o run.log] [--seed N]
+
+SPEC is `package.module:NAME` or `path/to/file.py:NAME`.  NAME is an nn.Module class (built with no
+arguments), or a function that returns a module or a `(module, example_inputs)` pair.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import importlib.util
+import os
+import sys
+from typing import Any, Optional, Sequence
+
+from . import __version__
+
+EXIT_INPUT = 1  # the model or its run cannot be recorded
+EXIT_USAGE = 2  # bad command line, missing file, I/O error
+
+
+class UsageError(Exception):
+    pass
+
+
+def parse_shape(text: str) -> list[int]:
+    """`1x3x224x224` -> [1, 3, 224, 224]."""
+    try:
+        dims = [int(d) for d in text.lower().split("x")]
+    except ValueError:
+        raise UsageError(f"--input {text!r}: expected a shape such as 1x3x224x224") from None
+    if not dims or any(d < 0 for d in dims):
+        raise UsageError(f"--input {text!r}: dimensions must be non-negative integers")
+    return dims
+
+
+def load_object(spec: str) -> Any:
+    """Import `package.module:NAME` or `path/to/file.py:NAME` and return NAME."""
+    module_part, sep, attr = spec.rpartition(":")
+    if not sep or not module_part or not attr:
+        raise UsageError(f"{spec!r}: expected package.module:NAME or path/to/file.py:NAME")
+    if module_part.endswith(".py") or os.sep in module_part:
+        if not os.path.isfile(module_part):
+            raise UsageError(f"{module_part}: no such file")
+        directory = os.path.dirname(os.path.abspath(module_part))
+        if directory not in sys.path:
+            sys.path.insert(0, directory)
+        name = os.path.splitext(os.path.basename(module_part))[0]
+        loader_spec = importlib.util.spec_from_file_location(name, module_part)
+        assert loader_spec is not None and loader_spec.loader is not None
+        module = importlib.util.module_from_spec(loader_spec)
+        sys.modules[name] = module
+        loader_spec.loader.exec_module(module)
+    else:
+        try:
+            module = importlib.import_module(module_part)
+        except ImportError as e:
+            raise UsageError(f"cannot import {module_part}: {e}") from None
+    try:
+        return getattr(module, attr)
+    except AttributeError:
+        raise UsageError(f"{module_part} has no attribute {attr!r}") from None
+
+
+def build(obj: Any, spec: str) -> tuple[Any, Optional[tuple]]:
+    """Make the module (and maybe its example inputs) that SPEC names."""
+    import torch
+
+    made = obj()
+    if isinstance(made, torch.nn.Module):
+        return made, None
+    if isinstance(made, tuple) and len(made) == 2 and isinstance(made[0], torch.nn.Module):
+        inputs = made[1]
+        return made[0], (inputs,) if isinstance(inputs, torch.Tensor) else tuple(inputs)
+    raise UsageError(f"{spec} gave a {type(made).__name__}, not an nn.Module or (module, example_inputs)")
+
+
+def make_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ptcc-record",
+        description="Run a PyTorch model once and write its trace (NAME.log) and weights "
+                    "(NAME.safetensors) for ptcc.",
+        epilog="Example: ptcc-record torchvision.models:resnet18 --input 1x3x224x224 -o resnet18.log")
+    parser.add_argument("spec", metavar="SPEC",
+                        help="package.module:NAME or path/to/file.py:NAME; NAME is an nn.Module class or a "
+                             "function returning a module or (module, example_inputs)")
+    parser.add_argument("--input", action="append", default=[], metavar="SHAPE",
+                        help="an input shape such as 1x3x224x224 (repeat for several inputs); inputs are "
+                             "seeded standard-normal float32 tensors")
+    parser.add_argument("-o", "--output", metavar="FILE", help="the log to write (default: NAME.log)")
+    parser.add_argument("--seed", type=int, default=0, help="seed for the weights and inputs (default 0)")
+    parser.add_argument("--version", action="version", version=f"ptcc-record {__version__}")
+    return parser
+
+
+def run(argv: Sequence[str]) -> int:
+    args = make_parser().parse_args(argv)
+    shapes = [parse_shape(s) for s in args.input]
+    import torch
+
+    from .record import RecordError, record
+
+    torch.manual_seed(args.seed)
+    obj = load_object(args.spec)
+    model, example = build(obj, args.spec)
+    model.eval()  # a freshly built module is in training mode; a trace is always of eval mode
+    if shapes:
+        generator = torch.Generator().manual_seed(args.seed)
+        example = tuple(torch.randn(*s, generator=generator) for s in shapes)
+    if example is None:
+        raise UsageError(f"{args.spec} gives no example inputs: pass --input SHAPE")
+    output = args.output or args.spec.rpartition(":")[2] + ".log"
+    try:
+        record(model, example, output, origin=args.spec)
+    except RecordError as e:
+        print(f"ptcc-record: error: {e}", file=sys.stderr)
+        return EXIT_INPUT
+    return 0
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    try:
+        return run(sys.argv[1:] if argv is None else argv)
+    except UsageError as e:
+        print(f"ptcc-record: error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    except OSError as e:
+        print(f"ptcc-record: error: {e}", file=sys.stderr)
+        return EXIT_USAGE

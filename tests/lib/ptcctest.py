@@ -1,0 +1,78 @@
+"""Shared helpers for ptcc's Python tests: paths, the zoo, and running things.
+
+A test that needs torch fails when torch is missing and CI=true; outside CI it is skipped (exit 77, the
+Automake convention), so that a developer without torch can still run the C tests.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import unittest
+
+SRCDIR = os.environ.get("PTCC_SRCDIR") or os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BUILDDIR = os.environ.get("PTCC_BUILDDIR") or SRCDIR
+OUT = os.environ.get("PTCC_TEST_OUT") or os.path.join(BUILDDIR, "tests", "out")
+PYTHON = os.environ.get("PYTHON") or sys.executable
+EXIT_SKIP = 77
+
+# torchvision models recorded by the zoo test (weights=None), with their input shapes.
+ZOO: dict[str, tuple[int, ...]] = {
+    "alexnet": (1, 3, 224, 224),
+    "vgg11_bn": (1, 3, 224, 224),
+    "resnet18": (1, 3, 224, 224),
+    "resnet50": (1, 3, 224, 224),
+    "squeezenet1_0": (1, 3, 224, 224),
+    "googlenet": (1, 3, 224, 224),
+    "inception_v3": (1, 3, 299, 299),
+    "densenet121": (1, 3, 224, 224),
+    "mobilenet_v2": (1, 3, 224, 224),
+    "mobilenet_v3_small": (1, 3, 224, 224),
+    "shufflenet_v2_x1_0": (1, 3, 224, 224),
+    "efficientnet_b0": (1, 3, 224, 224),
+    "mnasnet0_5": (1, 3, 224, 224),
+    "regnet_x_400mf": (1, 3, 224, 224),
+}
+
+# Constructor arguments: the Inception nets without their auxiliary heads (those only run in training).
+ZOO_KWARGS: dict[str, dict] = {
+    "googlenet": {"aux_logits": False, "init_weights": True},
+    "inception_v3": {"aux_logits": False, "init_weights": True},
+}
+
+
+def require_torch() -> None:
+    """Exit the test process unless torch imports: fail in CI, skip elsewhere."""
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        print(f"torch is not importable by {sys.executable}; install python3-torch "
+              "or configure with PYTHON=/path/to/python", file=sys.stderr)
+        sys.exit(1 if os.environ.get("CI") == "true" else EXIT_SKIP)
+
+
+def out_dir(*parts: str) -> str:
+    path = os.path.join(OUT, *parts)
+    os.makedirs(path, exist_ok=True)
+    return path
+
+
+def zoo_model(name: str):
+    import torchvision
+
+    return getattr(torchvision.models, name)(weights=None, **ZOO_KWARGS.get(name, {}))
+
+
+def run_recorder(*args: str, cwd: str = SRCDIR, env_extra: dict | None = None) -> subprocess.CompletedProcess:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.path.join(SRCDIR, "python") + os.pathsep + env.get("PYTHONPATH", "")
+    env.update(env_extra or {})
+    return subprocess.run([PYTHON, "-m", "ptcc", *args], cwd=cwd, env=env, capture_output=True, text=True,
+                          stdin=subprocess.DEVNULL)
+
+
+def main() -> None:
+    """Run the calling module's unittest cases; exit status is what Automake's harness reads."""
+    result = unittest.main(module="__main__", exit=False, verbosity=2).result
+    sys.exit(0 if result.wasSuccessful() and result.testsRun > 0 else 1)
