@@ -19,6 +19,7 @@ import inspect
 import os
 import sys
 import tempfile
+import weakref
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, Optional, Sequence, Union
 
@@ -42,12 +43,16 @@ class RecordError(Exception):
 
 class Slot:
     """One tensor object of the run: an input or an op result.  Its handle number is given when the log is
-    written, so that handles are dense and in order of appearance."""
+    written, so that handles are dense and in order of appearance.
 
-    __slots__ = ("tensor", "number", "alias", "members")
+    A slot does not keep its tensor alive (that would stop PyTorch from reusing activation memory and slow
+    the run down); the session forgets the tensor's id when the tensor dies, so that a new tensor at the
+    same address gets a new slot."""
+
+    __slots__ = ("type", "number", "alias", "members", "__weakref__")
 
     def __init__(self, tensor: torch.Tensor) -> None:
-        self.tensor = tensor  # kept alive so that no other tensor can take its place during the run
+        self.type = textlog.tensor_type(tensor.dtype, tensor.shape)
         self.number = -1
         self.alias: Slot = self  # union-find over tensors that share storage (views)
         self.members = 1  # on a group's root: how many slots share its storage
@@ -255,7 +260,7 @@ class _Session(TorchFunctionMode):
             raise RecordError(self._where_msg(f"{event.name} writes into parameter {stored.name}"))
         slot = self.slots.get(id(t))
         if slot is None:
-            slot = self.slots[id(t)] = Slot(t)
+            slot = self._new_slot(t)
             base = getattr(t, "_base", None)
             if base is not None and id(base) in self.slots:
                 slot.join(self.slots[id(base)])
@@ -265,8 +270,13 @@ class _Session(TorchFunctionMode):
         self.values[id(slot)] = value
         return value
 
-    def define_input(self, t: torch.Tensor) -> Value:
+    def _new_slot(self, t: torch.Tensor) -> Slot:
         slot = self.slots[id(t)] = Slot(t)
+        weakref.finalize(t, self.slots.pop, id(t), None)
+        return slot
+
+    def define_input(self, t: torch.Tensor) -> Value:
+        slot = self._new_slot(t)
         value = self.values[id(slot)] = Value(slot)
         return value
 
@@ -286,6 +296,17 @@ class _Session(TorchFunctionMode):
 
     def _where_msg(self, message: str) -> str:
         return f"{self._where()}: {message}"
+
+
+def _user_frame(tb) -> str:
+    """`file:line` of the innermost frame of a traceback that is outside torch and ptcc."""
+    where = "?"
+    while tb is not None:
+        shown = _display_path(tb.tb_frame.f_code.co_filename)
+        if shown is not None:
+            where = f"{shown}:{tb.tb_lineno}"
+        tb = tb.tb_next
+    return where
 
 
 def _func_name(func) -> str:
@@ -432,9 +453,8 @@ class _Writer:
             t = stored.tensor
             head.append(f"{keyword} ${textlog.name(stored.name)} : {textlog.tensor_type(t.dtype, t.shape)}")
         for value, label in self.inputs:
-            t = value.slot.tensor
             named = f" {textlog.string(label)}" if label else ""
-            head.append(f"input {self.handle(value)}{named} : {textlog.tensor_type(t.dtype, t.shape)}")
+            head.append(f"input {self.handle(value)}{named} : {value.slot.type}")
         return "\n".join(head + body) + "\n"
 
 
@@ -527,15 +547,20 @@ def record(model: torch.nn.Module, example_inputs: Union[torch.Tensor, Sequence[
               file=sys.stderr)
         model.eval()
     session = _Session(model)
-    input_values = [(session.define_input(t), n) for t, n in zip(inputs, _input_names(model, len(inputs)))]
-    for t in inputs:
-        textlog.tensor_type(t.dtype, t.shape)
+    try:
+        input_values = [(session.define_input(t), n) for t, n in zip(inputs, _input_names(model, len(inputs)))]
+    except Unrepresentable as e:
+        raise RecordError(f"input: {e}") from None
     previous = sys.gettrace()
     try:
         with torch.no_grad(), session:
             sys.settrace(session.tracer)
             try:
                 result = model(*inputs)
+            except RecordError:
+                raise
+            except Exception as e:
+                raise RecordError(f"{_user_frame(e.__traceback__)}: the model raised {type(e).__name__}: {e}") from e
             finally:
                 sys.settrace(previous)
     finally:

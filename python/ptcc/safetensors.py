@@ -32,6 +32,8 @@ def _raw(tensor: torch.Tensor) -> memoryview:
     """The tensor's bytes as a buffer, without a per-element Python loop and without a copy when the
     tensor is already contiguous and on the CPU."""
     t = tensor.detach().cpu().contiguous()
+    if t.numel() == 0:
+        return memoryview(b"")
     if t.dtype == torch.bfloat16:  # numpy has no bfloat16; the bits are what we want
         t = t.view(torch.int16)
     array = t.numpy()
