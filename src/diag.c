@@ -1,0 +1,244 @@
+/* diag.c: diagnostics in GCC's form.
+ *
+ *     run.log:12:5: error: unknown op 'conv2e'; did you mean 'conv2d'?
+ *       %3 = conv2e(%2, $w)
+ *            ^~~~~~
+ *
+ * Locations are byte offsets; the line is found in the table of line starts that the lexer fills, and
+ * its text is read back from the file (the trace is streamed, never held in memory).  Columns count
+ * characters (UTF-8 sequences count one).  Colour only when stderr is a terminal and NO_COLOR is unset.
+ */
+#include "ptcc.h"
+
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static const char *const level_name[] = {"error", "warning", "note"};
+static const char *const level_color[] = {"\033[1;31m", "\033[1;35m", "\033[1;36m"};
+
+void
+diag_newline(Ctx *c, uint32_t next)
+{
+	vec_push(&c->lines, next);
+}
+
+uint32_t
+diag_line_of(Ctx *c, uint32_t off)
+{
+	size_t lo = 0, hi = c->lines.n;
+
+	/* the last line start <= off */
+	while (hi - lo > 1) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (c->lines.v[mid] <= off)
+			lo = mid;
+		else
+			hi = mid;
+	}
+	return (uint32_t)lo + 1;
+}
+
+/* Read the text of line `line` (1-based) into a malloc'd string without its line end. */
+static char *
+read_line(Ctx *c, uint32_t line, uint32_t *start)
+{
+	size_t cap = 256, n = 0;
+	char *buf;
+	off_t off;
+
+	if (c->fd < 0 || line == 0 || line > c->lines.n)
+		return NULL;
+	off = c->lines.v[line - 1];
+	*start = (uint32_t)off;
+	buf = xmalloc(cap);
+	for (;;) {
+		ssize_t r;
+		char *nl;
+
+		if (n + 128 > cap) {
+			if (cap > (1u << 24)) /* a line longer than 16 MiB: show its start */
+				break;
+			cap *= 2;
+			buf = xrealloc(buf, cap);
+		}
+		r = pread(c->fd, buf + n, cap - n - 1, off + (off_t)n);
+		if (r <= 0)
+			break;
+		nl = memchr(buf + n, '\n', (size_t)r);
+		if (nl) {
+			n = (size_t)(nl - buf);
+			break;
+		}
+		n += (size_t)r;
+	}
+	if (n > 0 && buf[n - 1] == '\r')
+		n--;
+	buf[n] = 0;
+	return buf;
+}
+
+static size_t
+utf8_count(const char *s, size_t n)
+{
+	size_t i, k = 0;
+
+	for (i = 0; i < n && s[i]; i++)
+		if (((unsigned char)s[i] & 0xc0) != 0x80)
+			k++;
+	return k;
+}
+
+static void
+vdiag(Ctx *c, DiagLevel level, Loc loc, const char *file, const char *fmt, va_list ap)
+{
+	uint32_t line = 0, col = 0, start = 0;
+	char *text = NULL;
+	const char *bold = c->color ? "\033[1m" : "", *reset = c->color ? "\033[0m" : "";
+
+	if (c->stopped)
+		return;
+	if (level == DIAG_ERROR && c->max_errors > 0 && c->nerrors >= c->max_errors) {
+		fprintf(stderr, "%s%s:%s %s%s:%s too many errors (%d), stopping\n", bold, c->path, reset,
+		        c->color ? level_color[0] : "", "error", reset, c->nerrors);
+		c->stopped = true;
+		c->nerrors++;
+		return;
+	}
+	if (level == DIAG_ERROR)
+		c->nerrors++;
+	else if (level == DIAG_WARNING)
+		c->nwarnings++;
+
+	if (!file && loc.begin != UINT32_MAX) {
+		line = diag_line_of(c, loc.begin);
+		text = read_line(c, line, &start);
+		if (text) {
+			size_t len = strlen(text), b = loc.begin - start;
+
+			if (b > len)
+				b = len;
+			col = (uint32_t)utf8_count(text, b) + 1;
+		}
+	}
+	fputs(bold, stderr);
+	if (file)
+		fprintf(stderr, "%s:", file);
+	else if (text)
+		fprintf(stderr, "%s:%u:%u:", c->path, line, col);
+	else
+		fprintf(stderr, "%s:", c->path);
+	fprintf(stderr, "%s %s%s:%s ", reset, c->color ? level_color[level] : "", level_name[level],
+	        reset);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+	if (text) {
+		size_t len = strlen(text), b = loc.begin - start, e, i;
+
+		if (b > len)
+			b = len;
+		e = loc.end > loc.begin ? loc.end - start : b + 1;
+		if (e > len)
+			e = len > b ? len : b + 1;
+		fprintf(stderr, "%s\n", text);
+		/* pad with the line's own tabs so the caret lines up */
+		for (i = 0; i < b; i++)
+			if (text[i] == '\t')
+				fputc('\t', stderr);
+			else if (((unsigned char)text[i] & 0xc0) != 0x80)
+				fputc(' ', stderr);
+		fputs(c->color ? "\033[1;32m" : "", stderr);
+		fputc('^', stderr);
+		for (i = b + 1; i < e; i++)
+			if (((unsigned char)text[i] & 0xc0) != 0x80)
+				fputc('~', stderr);
+		fprintf(stderr, "%s\n", reset);
+	}
+	free(text);
+}
+
+void
+diag(Ctx *c, DiagLevel level, Loc loc, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vdiag(c, level, loc, NULL, fmt, ap);
+	va_end(ap);
+}
+
+void
+diag_file(Ctx *c, DiagLevel level, const char *file, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vdiag(c, level, NO_LOC, file, fmt, ap);
+	va_end(ap);
+}
+
+/* The span of a literal: from its first byte to the end of its text, found by scanning the source
+ * for the comma, bracket or parenthesis that ends it at nesting depth 0. */
+Loc
+lit_loc(Ctx *c, const Lit *l)
+{
+	char buf[4096];
+	ssize_t r;
+	int depth = 0;
+	bool str = false;
+	ssize_t i;
+	uint32_t end;
+
+	if (l->pos == UINT32_MAX)
+		return NO_LOC;
+	if (c->fd < 0 || (r = pread(c->fd, buf, sizeof buf, l->pos)) <= 0)
+		return (Loc){l->pos, l->pos + 1};
+	end = l->pos;
+	for (i = 0; i < r; i++) {
+		char ch = buf[i];
+
+		if (str) {
+			if (ch == '\\')
+				i++;
+			else if (ch == '"')
+				str = false;
+			else if (ch == '\n')
+				break;
+			continue;
+		}
+		if (ch == '"')
+			str = true;
+		else if (ch == '[' || ch == '(')
+			depth++;
+		else if (ch == ']' || ch == ')') {
+			if (depth == 0)
+				break;
+			depth--;
+		} else if ((ch == ',' && depth == 0) || ch == '\n' || ch == '\r' || ch == '#')
+			break;
+		else if ((ch == ' ' || ch == '\t') && depth == 0)
+			continue;
+		end = l->pos + (uint32_t)i + 1;
+	}
+	if (end == l->pos)
+		end++;
+	return (Loc){l->pos, end};
+}
+
+Loc
+type_loc(Ctx *c, const Type *t)
+{
+	char buf[2048];
+	ssize_t r, i;
+
+	if (t->pos == UINT32_MAX)
+		return NO_LOC;
+	if (c->fd < 0 || (r = pread(c->fd, buf, sizeof buf, t->pos)) <= 0)
+		return (Loc){t->pos, t->pos + 1};
+	for (i = 0; i < r; i++)
+		if (buf[i] == ']' || buf[i] == '\n')
+			return (Loc){t->pos, t->pos + (uint32_t)i + (buf[i] == ']')};
+	return (Loc){t->pos, t->pos + 1};
+}

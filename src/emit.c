@@ -1,0 +1,285 @@
+/* emit.c: the text outputs of the front end.
+ *
+ * --emit=log      the canonical trace: one statement per line, two spaces of indentation per open
+ *                 call, leading tensor arguments positional and the rest as keywords, every result
+ *                 annotated with its inferred type, floats as Python's repr, no comments.  Parsing it
+ *                 again gives the same IR.
+ * --emit=ir       the resolved graph: SSA numbers, every argument slot bound (defaults written out),
+ *                 every type, in-place writes and views marked.
+ * --emit=summary  counts.
+ */
+#include "ptcc.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static void
+print_type(FILE *f, const Type *t)
+{
+	char buf[TYPE_STR_MAX];
+
+	fputs(type_str(t, buf, sizeof buf), f);
+}
+
+static void
+indent(FILE *f, int depth)
+{
+	int i;
+
+	for (i = 0; i < depth; i++)
+		fputs("  ", f);
+}
+
+static void
+print_decls(Ctx *c, FILE *f, bool ssa)
+{
+	size_t i;
+
+	fprintf(f, "ptcc-trace %lld\n", (long long)c->g.version);
+	fputs("weights ", f);
+	ir_print_string(f, c->g.weights ? c->g.weights : "");
+	fputc('\n', f);
+	for (i = 0; i < c->g.params.n; i++) {
+		Value *v = c->g.params.v[i];
+
+		fputs(v->kind == VK_CONST ? "const " : "param ", f);
+		ir_print_param_name(f, v->name);
+		fputs(" : ", f);
+		print_type(f, &v->type);
+		fputc('\n', f);
+	}
+	for (i = 0; i < c->g.inputs.n; i++) {
+		Value *v = c->g.inputs.v[i];
+
+		fprintf(f, "input %%%u", ssa ? v->id : v->handle);
+		if (v->name) {
+			fputc(' ', f);
+			ir_print_string(f, v->name);
+		}
+		fputs(" : ", f);
+		print_type(f, &v->type);
+		fputc('\n', f);
+	}
+}
+
+static void
+print_event(FILE *f, const ScopeEvent *e, int *depth)
+{
+	if (e->is_return)
+		--*depth;
+	indent(f, *depth);
+	fputs(e->is_return ? "return " : "call ", f);
+	if (*e->scope->name)
+		ir_print_name(f, e->scope->name);
+	else
+		fputs("\"\"", f);
+	if (!e->is_return) {
+		fputc(' ', f);
+		ir_print_name(f, e->scope->cls);
+		++*depth;
+	}
+	fputc('\n', f);
+}
+
+static void
+print_results(FILE *f, const Node *n, bool ssa)
+{
+	int i;
+
+	for (i = 0; i < n->nres; i++) {
+		const Value *v = &n->res[i];
+
+		if (i)
+			fputs(", ", f);
+		if (ssa)
+			fprintf(f, "%%%u", v->id);
+		else if (v->handle == NO_HANDLE)
+			fputc('_', f);
+		else
+			fprintf(f, "%%%u", v->handle);
+	}
+}
+
+static void
+print_types(FILE *f, const Node *n)
+{
+	int i;
+
+	for (i = 0; i < n->nres; i++)
+		if (!type_known(&n->res[i].type))
+			return;
+	fputs(" : ", f);
+	for (i = 0; i < n->nres; i++) {
+		if (i)
+			fputs(", ", f);
+		print_type(f, &n->res[i].type);
+	}
+}
+
+static void
+print_node(FILE *f, const Node *n, bool ssa)
+{
+	const OpInfo *o = &optab[n->op];
+	int i, npos = 0;
+	bool first = true;
+
+	print_results(f, n, ssa);
+	fprintf(f, " = %s(", o->name);
+	if (!ssa) {
+		/* leading tensor arguments positionally, while they are given */
+		while (npos < o->nlead && n->arg[npos].kind != L_ABSENT)
+			npos++;
+	}
+	for (i = 0; i < n->nslot; i++) {
+		const Lit *l = ssa ? op_arg(n, i) : &n->arg[i];
+
+		if (l->kind == L_ABSENT)
+			continue;
+		if (!first)
+			fputs(", ", f);
+		first = false;
+		if (i >= npos)
+			fprintf(f, "%s=", o->params[i].name);
+		ir_print_lit(f, l, ssa);
+	}
+	fputc(')', f);
+	print_types(f, n);
+	if (n->src) {
+		fputs(" @ ", f);
+		ir_print_string(f, n->src);
+	}
+}
+
+static void
+print_outputs(Ctx *c, FILE *f, bool ssa)
+{
+	size_t i;
+
+	for (i = 0; i < c->g.outputs.n; i++) {
+		const Output *o = &c->g.outputs.v[i];
+
+		fputs("output ", f);
+		ir_print_lit(f, &o->ref, ssa);
+		if (o->name) {
+			fputc(' ', f);
+			ir_print_string(f, o->name);
+		}
+		fputc('\n', f);
+	}
+}
+
+static void
+print_body(Ctx *c, FILE *f, bool ssa)
+{
+	size_t e = 0;
+	int depth = 0;
+	Node *n;
+
+	for (n = c->g.first; n; n = n->next) {
+		for (; e < c->g.events.n && c->g.events.v[e].before <= n->idx; e++)
+			print_event(f, &c->g.events.v[e], &depth);
+		indent(f, depth);
+		print_node(f, n, ssa);
+		if (ssa) {
+			int i;
+
+			for (i = 0; i < n->nres; i++) {
+				const Value *v = &n->res[i];
+
+				if (v->prev)
+					fprintf(f, "  # %%%u writes %%%u in place", v->id, v->prev->id);
+				else if (v->alias != v)
+					fprintf(f, "  # %%%u is a view of %%%u", v->id, v->alias->kind == VK_OP ||
+					        v->alias->kind == VK_INPUT ? v->alias->id : 0);
+			}
+		}
+		fputc('\n', f);
+	}
+	for (; e < c->g.events.n; e++)
+		print_event(f, &c->g.events.v[e], &depth);
+}
+
+void
+emit_log(Ctx *c, FILE *f)
+{
+	print_decls(c, f, false);
+	print_body(c, f, false);
+	print_outputs(c, f, false);
+}
+
+void
+emit_ir(Ctx *c, FILE *f)
+{
+	fprintf(f, "# ptcc IR: %u nodes, %u values, %zu params\n", c->g.nnodes, c->g.nvalues, c->g.params.n);
+	print_decls(c, f, true);
+	print_body(c, f, true);
+	print_outputs(c, f, true);
+}
+
+typedef struct OpCount {
+	int op;
+	uint32_t n;
+} OpCount;
+
+static int
+by_count(const void *a, const void *b)
+{
+	const OpCount *x = a, *y = b;
+
+	if (x->n != y->n)
+		return x->n < y->n ? 1 : -1;
+	return strcmp(optab[x->op].name, optab[y->op].name);
+}
+
+void
+emit_summary(Ctx *c, FILE *f)
+{
+	OpCount counts[OP_COUNT];
+	Node *n;
+	size_t i;
+	int k, kinds = 0;
+	int64_t elems = 0, e;
+	bool over = false;
+
+	for (k = 0; k < OP_COUNT; k++)
+		counts[k] = (OpCount){k, 0};
+	for (n = c->g.first; n; n = n->next)
+		counts[n->op].n++;
+	for (i = 0; i < c->g.params.n; i++)
+		if (!type_numel(&c->g.params.v[i]->type, &e) || !ck_add(elems, e, &elems))
+			over = true;
+	qsort(counts, OP_COUNT, sizeof *counts, by_count);
+	fprintf(f, "trace:    %s (format %lld)\n", c->path, (long long)c->g.version);
+	fprintf(f, "weights:  %s\n", c->g.weights ? c->g.weights : "");
+	fprintf(f, "params:   %zu tensors, %s%lld elements\n", c->g.params.n, over ? "more than " : "",
+	        (long long)elems);
+	for (i = 0; i < c->g.inputs.n; i++) {
+		fprintf(f, "input:    %%%u ", c->g.inputs.v[i]->handle);
+		if (c->g.inputs.v[i]->name) {
+			ir_print_string(f, c->g.inputs.v[i]->name);
+			fputc(' ', f);
+		}
+		print_type(f, &c->g.inputs.v[i]->type);
+		fputc('\n', f);
+	}
+	for (i = 0; i < c->g.outputs.n; i++) {
+		const Output *o = &c->g.outputs.v[i];
+
+		fputs("output:   ", f);
+		ir_print_lit(f, &o->ref, false);
+		fputc(' ', f);
+		if (o->name) {
+			ir_print_string(f, o->name);
+			fputc(' ', f);
+		}
+		if (o->ref.kind == L_VALUE)
+			print_type(f, &o->ref.u.v->type);
+		fputc('\n', f);
+	}
+	fprintf(f, "scopes:   %u\n", c->g.nscopes);
+	fprintf(f, "ops:      %u\n", c->g.nnodes);
+	for (k = 0; k < OP_COUNT && counts[k].n; k++)
+		kinds++;
+	for (k = 0; k < kinds; k++)
+		fprintf(f, "  %-24s %u\n", optab[counts[k].op].name, counts[k].n);
+}

@@ -1,0 +1,421 @@
+/* ir.c: dtypes, types, literals and nodes of the IR; the printers shared by the emitters. */
+#include "ptcc.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+const char *const dtype_name[DT_NTYPES] = {"f16", "bf16", "f32", "f64", "i8", "i16", "i32", "i64", "u8", "bool"};
+const char *const dtype_stname[DT_NTYPES] = {"F16", "BF16", "F32", "F64", "I8", "I16", "I32", "I64", "U8", "BOOL"};
+const uint8_t dtype_size[DT_NTYPES] = {2, 2, 4, 8, 1, 2, 4, 8, 1, 1};
+
+int
+dtype_lookup(const char *name)
+{
+	int i;
+
+	for (i = 0; i < DT_NTYPES; i++)
+		if (strcmp(name, dtype_name[i]) == 0)
+			return i;
+	return -1;
+}
+
+bool
+dtype_is_float(int dt)
+{
+	return dt == DT_F16 || dt == DT_BF16 || dt == DT_F32 || dt == DT_F64;
+}
+
+bool
+type_known(const Type *t)
+{
+	return t->dtype != DT_UNKNOWN;
+}
+
+bool
+type_equal(const Type *a, const Type *b)
+{
+	return a->dtype == b->dtype && a->ndim == b->ndim &&
+	       (a->dims == b->dims || memcmp(a->dims, b->dims, a->ndim * sizeof *a->dims) == 0);
+}
+
+bool
+type_numel(const Type *t, int64_t *numel)
+{
+	int64_t n = 1;
+	int i;
+
+	for (i = 0; i < t->ndim; i++)
+		if (!ck_mul(n, t->dims[i], &n))
+			return false;
+	*numel = n;
+	return true;
+}
+
+char *
+type_str(const Type *t, char *buf, size_t size)
+{
+	size_t len;
+	int i;
+
+	if (!type_known(t)) {
+		snprintf(buf, size, "?");
+		return buf;
+	}
+	len = (size_t)snprintf(buf, size, "%s[", dtype_name[t->dtype]);
+	for (i = 0; i < t->ndim && len < size; i++)
+		len += (size_t)snprintf(buf + len, size - len, "%s%lld", i ? "," : "", (long long)t->dims[i]);
+	if (len < size)
+		snprintf(buf + len, size - len, "]");
+	return buf;
+}
+
+Type
+type_make(Ctx *c, int dtype, const int64_t *dims, int ndim)
+{
+	Type t;
+
+	t.dtype = (uint8_t)dtype;
+	t.ndim = (uint8_t)ndim;
+	t.pad_ = 0;
+	t.pos = UINT32_MAX;
+	t.dims = intern_words(&c->shapes, dims, (size_t)ndim * sizeof *dims);
+	return t;
+}
+
+Lit
+lit_int(int64_t i)
+{
+	Lit l = {.kind = L_INT, .pos = UINT32_MAX};
+
+	l.u.i = i;
+	return l;
+}
+
+Lit
+lit_float(double f)
+{
+	Lit l = {.kind = L_FLOAT, .pos = UINT32_MAX};
+
+	l.u.f = f;
+	return l;
+}
+
+Lit
+lit_none(void)
+{
+	return (Lit){.kind = L_NONE, .pos = UINT32_MAX};
+}
+
+Lit
+lit_bool(bool b)
+{
+	Lit l = {.kind = L_BOOL, .pos = UINT32_MAX};
+
+	l.u.i = b;
+	return l;
+}
+
+bool
+lit_is_tensor(const Lit *l)
+{
+	return l->kind == L_VALUE || l->kind == L_HANDLE || l->kind == L_PARAM;
+}
+
+bool
+lit_as_int(const Lit *l, int64_t *i)
+{
+	if (l->kind != L_INT)
+		return false;
+	*i = l->u.i;
+	return true;
+}
+
+bool
+lit_as_float(const Lit *l, double *f)
+{
+	if (l->kind == L_INT)
+		*f = (double)l->u.i;
+	else if (l->kind == L_FLOAT)
+		*f = l->u.f;
+	else
+		return false;
+	return true;
+}
+
+bool
+lit_int_list(const Lit *l, int64_t *out, int n)
+{
+	int i;
+
+	if (l->kind == L_INT) {
+		for (i = 0; i < n; i++)
+			out[i] = l->u.i;
+		return true;
+	}
+	if (l->kind != L_LIST)
+		return false;
+	if (l->n == 1 && n > 1 && l->u.list[0].kind == L_INT) {
+		for (i = 0; i < n; i++)
+			out[i] = l->u.list[0].u.i;
+		return true;
+	}
+	if ((int)l->n != n)
+		return false;
+	for (i = 0; i < n; i++) {
+		if (l->u.list[i].kind != L_INT)
+			return false;
+		out[i] = l->u.list[i].u.i;
+	}
+	return true;
+}
+
+const char *
+lit_kind_name(const Lit *l)
+{
+	switch (l->kind) {
+	case L_ABSENT: return "nothing";
+	case L_NONE: return "none";
+	case L_BOOL: return "a bool";
+	case L_INT: return "an integer";
+	case L_FLOAT: return "a float";
+	case L_STR: return "a string";
+	case L_SYM: return "a symbol";
+	case L_ELLIPSIS: return "'...'";
+	case L_LIST: return "a list";
+	case L_SLICE: return "a slice";
+	case L_HANDLE: case L_PARAM: case L_VALUE: return "a tensor";
+	}
+	return "?";
+}
+
+Node *
+ir_node_new(Ctx *c, int op, int nres, Loc loc)
+{
+	const OpInfo *o = &optab[op];
+	Node *n = NEW(&c->arena, Node);
+	int i;
+
+	n->op = (uint32_t)op & 0xfff;
+	n->nres = (uint32_t)nres & 0xff;
+	n->nslot = o->nparams & 0xff;
+	n->loc = loc;
+	n->res = nres ? arena_zalloc(&c->arena, (size_t)nres * sizeof *n->res) : NULL;
+	n->arg = arena_alloc(&c->arena, (size_t)o->nparams * sizeof *n->arg);
+	for (i = 0; i < o->nparams; i++)
+		n->arg[i] = (Lit){.kind = L_ABSENT, .pos = UINT32_MAX};
+	for (i = 0; i < nres; i++) {
+		n->res[i].def = n;
+		n->res[i].res = (uint16_t)i;
+		n->res[i].kind = VK_OP;
+		n->res[i].type.dtype = DT_UNKNOWN;
+		n->res[i].alias = &n->res[i];
+	}
+	return n;
+}
+
+void
+ir_append(Ctx *c, Node *n)
+{
+	n->idx = c->g.nidx++;
+	if (c->g.last)
+		c->g.last->next = n;
+	else
+		c->g.first = n;
+	c->g.last = n;
+	c->g.nnodes++;
+}
+
+/* Python's repr(float): the shortest digits that read back exactly; fixed notation when the decimal
+ * exponent is in [-4, 16), else d.ddde±XX; always a '.' or an exponent. */
+void
+ir_print_float(FILE *f, double d)
+{
+	char buf[40], digits[24], out[64];
+	int prec, exp, nd, i, k = 0;
+	char *e;
+
+	if (isnan(d)) {
+		fputs("nan", f);
+		return;
+	}
+	if (isinf(d)) {
+		fputs(d < 0 ? "-inf" : "inf", f);
+		return;
+	}
+	for (prec = 1; prec <= 17; prec++) {
+		snprintf(buf, sizeof buf, "%.*e", prec - 1, d);
+		if (strtod(buf, NULL) == d)
+			break;
+	}
+	/* buf is [-]d[.ddd]e[+-]XX */
+	e = strchr(buf, 'e');
+	exp = atoi(e + 1);
+	nd = 0;
+	for (i = 0; buf + i < e; i++)
+		if (buf[i] >= '0' && buf[i] <= '9')
+			digits[nd++] = buf[i];
+	while (nd > 1 && digits[nd - 1] == '0')
+		nd--;
+	if (buf[0] == '-')
+		out[k++] = '-';
+	if (exp >= -5 && exp < 16) {
+		/* Python switches at 1e-05 (exp -5 is written 1e-05), so fixed only for exp >= -4 */
+		if (exp < -4)
+			goto sci;
+		if (exp < 0) {
+			out[k++] = '0';
+			out[k++] = '.';
+			for (i = 0; i < -exp - 1; i++)
+				out[k++] = '0';
+			for (i = 0; i < nd; i++)
+				out[k++] = digits[i];
+		} else {
+			for (i = 0; i <= exp; i++)
+				out[k++] = i < nd ? digits[i] : '0';
+			out[k++] = '.';
+			if (nd > exp + 1)
+				for (i = exp + 1; i < nd; i++)
+					out[k++] = digits[i];
+			else
+				out[k++] = '0';
+		}
+		out[k] = 0;
+		fputs(out, f);
+		return;
+	}
+sci:
+	out[k++] = digits[0];
+	if (nd > 1) {
+		out[k++] = '.';
+		for (i = 1; i < nd; i++)
+			out[k++] = digits[i];
+	}
+	snprintf(out + k, sizeof out - (size_t)k, "e%c%02d", exp < 0 ? '-' : '+', exp < 0 ? -exp : exp);
+	fputs(out, f);
+}
+
+void
+ir_print_string(FILE *f, const char *s)
+{
+	fputc('"', f);
+	for (; *s; s++) {
+		unsigned char ch = (unsigned char)*s;
+
+		switch (ch) {
+		case '\\': fputs("\\\\", f); break;
+		case '"': fputs("\\\"", f); break;
+		case '\n': fputs("\\n", f); break;
+		case '\r': fputs("\\r", f); break;
+		case '\t': fputs("\\t", f); break;
+		default:
+			if (ch < 0x20 || ch == 0x7f)
+				fprintf(f, "\\x%02x", ch);
+			else if (ch >= 0x80) {
+				/* a valid UTF-8 sequence stands for itself; a stray byte is escaped */
+				int len = ch >= 0xf0 ? 4 : ch >= 0xe0 ? 3 : ch >= 0xc0 ? 2 : 0, i;
+				bool ok = len > 0 && ch >= 0xc2 && ch <= 0xf4;
+
+				for (i = 1; ok && i < len; i++)
+					ok = ((unsigned char)s[i] & 0xc0) == 0x80;
+				if (ok && len == 3) {
+					unsigned char c1 = (unsigned char)s[1];
+
+					ok = !(ch == 0xe0 && c1 < 0xa0) && !(ch == 0xed && c1 > 0x9f);
+				}
+				if (ok && len == 4) {
+					unsigned char c1 = (unsigned char)s[1];
+
+					ok = !(ch == 0xf0 && c1 < 0x90) && !(ch == 0xf4 && c1 > 0x8f);
+				}
+				if (ok) {
+					fwrite(s, 1, (size_t)len, f);
+					s += len - 1;
+				} else
+					fprintf(f, "\\x%02x", ch);
+			} else
+				fputc(ch, f);
+		}
+	}
+	fputc('"', f);
+}
+
+/* name-chars: ASCII letters, digits, '_', '.', '-', and valid UTF-8 (checked by printing as a string
+ * when in doubt). */
+bool
+name_is_path(const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s;
+
+	if (!*p)
+		return false;
+	for (; *p; p++) {
+		if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+		    *p == '_' || *p == '.' || *p == '-')
+			continue;
+		return false; /* non-ASCII names are quoted: always safe */
+	}
+	return true;
+}
+
+void
+ir_print_name(FILE *f, const char *s)
+{
+	if (name_is_path(s))
+		fputs(s, f);
+	else
+		ir_print_string(f, s);
+}
+
+void
+ir_print_param_name(FILE *f, const char *s)
+{
+	fputc('$', f);
+	ir_print_name(f, s);
+}
+
+void
+ir_print_lit(FILE *f, const Lit *l, bool ssa)
+{
+	uint32_t i;
+
+	switch (l->kind) {
+	case L_ABSENT: fputs("<absent>", f); break;
+	case L_NONE: fputs("none", f); break;
+	case L_BOOL: fputs(l->u.i ? "true" : "false", f); break;
+	case L_INT: fprintf(f, "%lld", (long long)l->u.i); break;
+	case L_FLOAT: ir_print_float(f, l->u.f); break;
+	case L_STR: ir_print_string(f, l->u.s); break;
+	case L_SYM: fputs(l->u.s, f); break;
+	case L_ELLIPSIS: fputs("...", f); break;
+	case L_LIST:
+		fputc('[', f);
+		for (i = 0; i < l->n; i++) {
+			if (i)
+				fputs(", ", f);
+			ir_print_lit(f, &l->u.list[i], ssa);
+		}
+		fputc(']', f);
+		break;
+	case L_SLICE:
+		fputs("slice(", f);
+		for (i = 0; i < 3; i++) {
+			if (i)
+				fputs(", ", f);
+			ir_print_lit(f, &l->u.list[i], ssa);
+		}
+		fputc(')', f);
+		break;
+	case L_HANDLE: fprintf(f, "%%%lld", (long long)l->u.i); break;
+	case L_PARAM: ir_print_param_name(f, l->u.s); break;
+	case L_VALUE: {
+		const Value *v = l->u.v;
+
+		if (v->kind == VK_PARAM || v->kind == VK_CONST)
+			ir_print_param_name(f, v->name);
+		else
+			fprintf(f, "%%%u", ssa ? v->id : v->handle);
+		break;
+	}
+	}
+}

@@ -1,0 +1,265 @@
+/* main.c: the command line and the pipeline.
+ *
+ *     parse -> resolve -> shape -> { emit log | ir | summary | none } | weights -> model
+ *
+ * Exit status: 0 done; 1 errors in the input; 2 usage or I/O errors.
+ */
+#include "ptcc.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "config.h"
+
+static void
+usage(FILE *f)
+{
+	fputs("usage: ptcc [options] TRACE.log\n"
+	      "Compile a PyTorch trace log (docs/trace-format.md) to a Caffe model.\n"
+	      "\n"
+	      "  -o FILE            output file (default: TRACE's name with .prototxt; with --emit, stdout)\n"
+	      "  -w FILE            caffemodel (default: the prototxt's name with .caffemodel)\n"
+	      "  --no-weights       do not write the caffemodel\n"
+	      "  --target=NAME      caffe (default) | caffe-master | opencv\n"
+	      "  --emit=KIND        model (default) | log (the canonical trace) | ir (the resolved graph)\n"
+	      "                     | summary | none (check the trace, write nothing)\n"
+	      "  --check            check the trace and its weights file, write nothing\n"
+	      "  -O0 | -O1 | -O2    no fusion | default fusions | also fold BatchNorm into Convolution\n"
+	      "  --max-errors=N     stop after N errors (default 20; 0: no limit)\n"
+	      "  --stats            print time and memory use of the front end on stderr\n"
+	      "  --help             print this help\n"
+	      "  --version          print the version\n"
+	      "\n"
+	      "Exit status: 0 done; 1 errors in the input (diagnostics on stderr); 2 usage or I/O errors.\n",
+	      f);
+}
+
+static void
+usage_error(const char *fmt, const char *arg)
+{
+	fputs("ptcc: error: ", stderr);
+	fprintf(stderr, fmt, arg);
+	fputs("\nTry 'ptcc --help' for more information.\n", stderr);
+	exit(2);
+}
+
+void
+ctx_init(Ctx *c)
+{
+	memset(c, 0, sizeof *c);
+	c->strings.arena = &c->arena;
+	c->shapes.arena = &c->arena;
+	c->lists.arena = &c->arena;
+	c->fd = -1;
+	c->max_errors = 20;
+	c->last_syntax_line = 0;
+	vec_push(&c->lines, 0);
+}
+
+bool
+ctx_open(Ctx *c, const char *path)
+{
+	c->path = path;
+	c->fp = fopen(path, "rb");
+	if (!c->fp) {
+		fprintf(stderr, "ptcc: error: cannot open '%s': %s\n", path, strerror(errno));
+		return false;
+	}
+	c->fd = open(path, O_RDONLY);
+	return true;
+}
+
+void
+ctx_free(Ctx *c)
+{
+	if (c->fp)
+		fclose(c->fp);
+	if (c->fd >= 0)
+		close(c->fd);
+	weights_free(c->weights);
+	free(c->lines.v);
+	free(c->args.v);
+	free(c->lits.v);
+	free(c->results.v);
+	free(c->types.v);
+	free(c->dims.v);
+	free(c->tmpdims.v);
+	free(c->strbuf);
+	free(c->g.params.v);
+	free(c->g.inputs.v);
+	free(c->g.outputs.v);
+	free(c->g.events.v);
+	map_free(&c->params_by_name);
+	intern_free(&c->strings);
+	word_intern_free(&c->shapes);
+	word_intern_free(&c->lists);
+	arena_free(&c->arena);
+}
+
+enum { EMIT_MODEL, EMIT_LOG, EMIT_IR, EMIT_SUMMARY, EMIT_NONE, EMIT_CHECK };
+
+static double
+now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* Write the emitted text to path atomically (temporary file, then rename), or to stdout. */
+static int
+write_text(Ctx *c, const char *path, void (*fn)(Ctx *, FILE *))
+{
+	char *tmp;
+	FILE *f;
+	int fd;
+
+	if (!path || strcmp(path, "-") == 0) {
+		fn(c, stdout);
+		if (fflush(stdout) != 0 || ferror(stdout)) {
+			fprintf(stderr, "ptcc: error: cannot write the output: %s\n", strerror(errno));
+			return 2;
+		}
+		return 0;
+	}
+	tmp = xmalloc(strlen(path) + 16);
+	sprintf(tmp, "%s.tmpXXXXXX", path);
+	if ((fd = mkstemp(tmp)) < 0 || !(f = fdopen(fd, "w"))) {
+		fprintf(stderr, "ptcc: error: cannot create '%s': %s\n", tmp, strerror(errno));
+		free(tmp);
+		return 2;
+	}
+	fn(c, f);
+	if (fflush(f) != 0 || ferror(f) || fclose(f) != 0 || rename(tmp, path) != 0) {
+		fprintf(stderr, "ptcc: error: cannot write '%s': %s\n", path, strerror(errno));
+		unlink(tmp);
+		free(tmp);
+		return 2;
+	}
+	free(tmp);
+	return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{"help", no_argument, NULL, 'h'},
+		{"version", no_argument, NULL, 'V'},
+		{"emit", required_argument, NULL, 'e'},
+		{"target", required_argument, NULL, 't'},
+		{"no-weights", no_argument, NULL, 'n'},
+		{"check", no_argument, NULL, 'c'},
+		{"max-errors", required_argument, NULL, 'm'},
+		{"stats", no_argument, NULL, 's'},
+		{NULL, 0, NULL, 0},
+	};
+	const char *out = NULL, *wout = NULL, *target = "caffe";
+	int emit = EMIT_MODEL, opt, status = 0, max_errors = 20, olevel = 1;
+	bool stats = false, ok, io_error = false;
+	Ctx c;
+	double t0, t1, t2, t3;
+	char *end;
+
+	while ((opt = getopt_long(argc, argv, "o:w:O:", longopts, NULL)) != -1) {
+		switch (opt) {
+		case 'h': usage(stdout); return 0;
+		case 'V': printf("ptcc %s\n", PACKAGE_VERSION); return 0;
+		case 'o': out = optarg; break;
+		case 'w': wout = optarg; break;
+		case 'n': break;
+		case 's': stats = true; break;
+		case 'c': emit = EMIT_CHECK; break;
+		case 'O':
+			if (strcmp(optarg, "0") && strcmp(optarg, "1") && strcmp(optarg, "2"))
+				usage_error("-O%s: the optimisation level is 0, 1 or 2", optarg);
+			olevel = optarg[0] - '0';
+			break;
+		case 't':
+			if (strcmp(optarg, "caffe") && strcmp(optarg, "caffe-master") && strcmp(optarg, "opencv"))
+				usage_error("unknown target '%s' (caffe, caffe-master or opencv)", optarg);
+			target = optarg;
+			break;
+		case 'e':
+			if (strcmp(optarg, "model") == 0) emit = EMIT_MODEL;
+			else if (strcmp(optarg, "log") == 0) emit = EMIT_LOG;
+			else if (strcmp(optarg, "ir") == 0) emit = EMIT_IR;
+			else if (strcmp(optarg, "summary") == 0) emit = EMIT_SUMMARY;
+			else if (strcmp(optarg, "none") == 0) emit = EMIT_NONE;
+			else if (strcmp(optarg, "dot") == 0)
+				usage_error("--emit=%s is not implemented yet", optarg);
+			else
+				usage_error("unknown --emit kind '%s' (model, log, ir, summary, none)", optarg);
+			break;
+		case 'm':
+			errno = 0;
+			max_errors = (int)strtol(optarg, &end, 10);
+			if (errno || *end || max_errors < 0)
+				usage_error("--max-errors=%s: expected a non-negative integer", optarg);
+			break;
+		default:
+			fputs("Try 'ptcc --help' for more information.\n", stderr);
+			return 2;
+		}
+	}
+	if (optind != argc - 1)
+		usage_error("%s", optind >= argc ? "expected one trace file" : "expected only one trace file");
+	(void)wout;
+	(void)target;
+	(void)olevel;
+
+	ctx_init(&c);
+	c.max_errors = max_errors;
+	c.color = isatty(2) && !getenv("NO_COLOR");
+	if (!ctx_open(&c, argv[optind])) {
+		ctx_free(&c);
+		return 2;
+	}
+	t0 = now();
+	ok = parse(&c);
+	t1 = now();
+	ok = ok && resolve(&c);
+	t2 = now();
+	ok = ok && shape(&c);
+	t3 = now();
+	if (stats) {
+		struct rusage ru;
+
+		getrusage(RUSAGE_SELF, &ru);
+		fprintf(stderr, "ptcc: stats: lines %zu nodes %u parse %.6f resolve %.6f shape %.6f total %.6f s; "
+		        "arena %zu bytes; maxrss %ld KiB\n",
+		        c.lines.n - 1, c.g.nidx, t1 - t0, t2 - t1, t3 - t2, t3 - t0, c.arena.used, ru.ru_maxrss);
+	}
+	if (!ok)
+		status = 1;
+	else {
+		switch (emit) {
+		case EMIT_LOG: status = write_text(&c, out, emit_log); break;
+		case EMIT_IR: status = write_text(&c, out, emit_ir); break;
+		case EMIT_SUMMARY: status = write_text(&c, out, emit_summary); break;
+		case EMIT_NONE: break;
+		case EMIT_CHECK:
+		case EMIT_MODEL:
+			if (!weights_load(&c, &io_error)) {
+				status = io_error ? 2 : 1;
+				break;
+			}
+			if (emit == EMIT_MODEL) {
+				fprintf(stderr, "ptcc: error: writing the Caffe model is not implemented yet; "
+				                "use --emit=log, --emit=ir, --emit=summary or --check\n");
+				status = 2;
+			}
+			break;
+		}
+	}
+	ctx_free(&c);
+	ops_fini();
+	return status;
+}

@@ -1,0 +1,621 @@
+/* parser.y: the grammar of docs/trace-format.md §2, rule for rule.
+ *
+ * The parser builds the IR directly: each statement's action adds to Ctx.g (graph.c-style helpers at the
+ * end of this file).  Lists, arguments, results and types are collected on scratch stacks in Ctx and
+ * copied to the arena when their rule completes, so every semantic value is either a scalar or points
+ * into the arena: no value owns heap memory, and no %destructor is needed.
+ *
+ * Error recovery is per line: `error NL` skips to the end of the line, so one run reports every syntax
+ * error (up to --max-errors), at most one per line.
+ */
+%code requires {
+#include "ptcc.h"
+typedef void *yyscan_t;
+#define YYLLOC_DEFAULT(Cur, Rhs, N)                                                 \
+	do {                                                                        \
+		if (N) {                                                            \
+			(Cur).begin = YYRHSLOC(Rhs, 1).begin;                       \
+			(Cur).end = YYRHSLOC(Rhs, N).end;                           \
+		} else {                                                            \
+			(Cur).begin = (Cur).end = YYRHSLOC(Rhs, 0).end;             \
+		}                                                                   \
+	} while (0)
+}
+
+%code provides {
+int ptcc_yylex(PTCC_YYSTYPE *yylval, PTCC_YYLTYPE *yylloc, yyscan_t scanner);
+}
+
+%code {
+#include <stdlib.h>
+#include <string.h>
+
+static void ptcc_yyerror(Loc *loc, yyscan_t scanner, Ctx *c, const char *msg);
+static void stmt_header(Ctx *c, int64_t version, Loc loc);
+static void stmt_weights(Ctx *c, const char *path, Loc stmt, Loc path_loc);
+static void stmt_param(Ctx *c, const char *name, Loc loc, Type t, Loc stmt, bool is_const);
+static void stmt_input(Ctx *c, int64_t handle, Loc loc, const char *name, Type t, Loc stmt);
+static void stmt_call(Ctx *c, const char *name, Loc loc, const char *cls, Loc stmt);
+static void stmt_return(Ctx *c, const char *name, Loc loc, Loc stmt);
+static void stmt_output(Ctx *c, Lit ref, Loc loc, const char *name, Loc stmt);
+static void stmt_op(Ctx *c, const char *op, Loc oploc, size_t ntypes, Loc types_loc, const char *src);
+static Lit list_close(Ctx *c, size_t mark, Loc loc);
+static Type type_close(Ctx *c, const char *dtype, Loc dtype_loc, size_t mark, Loc loc);
+static void scratch_reset(Ctx *c);
+#define LIT(K, P) ((Lit){.kind = (K), .pos = (P).begin})
+}
+
+%define api.pure full
+%define api.prefix {ptcc_yy}
+%define api.location.type {Loc}
+%define parse.error custom
+%locations
+%expect 0
+%param {yyscan_t scanner}
+%parse-param {Ctx *c}
+
+%union {
+	int64_t i;
+	double f;
+	const char *s;
+	Lit lit;
+	Type type;
+	size_t mark;
+}
+
+%token K_TRACE "'ptcc-trace'" K_WEIGHTS "'weights'" K_PARAM "'param'" K_CONST "'const'"
+%token K_INPUT "'input'" K_OUTPUT "'output'" K_CALL "'call'" K_RETURN "'return'"
+%token K_NONE "'none'" K_TRUE "'true'" K_FALSE "'false'" K_SLICE "'slice'"
+%token NL "end of line" ELLIPSIS "'...'" UNDERSCORE "'_'" LEXERR "invalid token"
+%token <i> INT "integer" HANDLE "handle"
+%token <f> FLOAT "float"
+%token <s> STRING "string" PARAM "parameter" IDENT "name" PATH "scope name"
+
+%type <lit> value ref list slice
+%type <s> opt_name op_name kw_name scope_name opt_src
+%type <type> type
+%type <mark> mark opt_types types
+%type <i> dims
+
+%%
+
+trace
+	: header lines
+	;
+
+header
+	: K_TRACE INT NL          { stmt_header(c, $2, @2); }
+	| error NL                { yyerrok; scratch_reset(c); c->seen_header = true; }
+	;
+
+lines
+	: %empty
+	| lines line
+	;
+
+line
+	: NL
+	| statement NL
+	| error NL                { yyerrok; scratch_reset(c); }
+	;
+
+statement
+	: K_WEIGHTS STRING                { stmt_weights(c, $2, @$, @2); }
+	| K_PARAM PARAM ':' type          { stmt_param(c, $2, @2, $4, @$, false); }
+	| K_CONST PARAM ':' type          { stmt_param(c, $2, @2, $4, @$, true); }
+	| K_INPUT HANDLE opt_name ':' type { stmt_input(c, $2, @2, $3, $5, @$); }
+	| K_CALL scope_name scope_name    { stmt_call(c, $2, @2, $3, @$); }
+	| K_RETURN scope_name             { stmt_return(c, $2, @2, @$); }
+	| K_OUTPUT ref opt_name           { stmt_output(c, $2, @2, $3, @$); }
+	| op
+	;
+
+opt_name
+	: %empty                  { $$ = NULL; }
+	| STRING
+	;
+
+scope_name
+	: PATH
+	| STRING
+	;
+
+/* op = results "=" op-name "(" [ arguments ] ")" [ ":" types ] [ "@" STRING ] */
+op
+	: results '=' op_name '(' opt_args ')' opt_types opt_src
+	                          { stmt_op(c, $3, @3, $7, @7, $8); }
+	;
+
+results
+	: result
+	| results ',' result
+	;
+
+result
+	: HANDLE                  { Value v = {0}; v.handle = (uint32_t)$1; v.loc = @1; vec_push(&c->results, v); }
+	| UNDERSCORE              { Value v = {0}; v.handle = NO_HANDLE; v.loc = @1; vec_push(&c->results, v); }
+	;
+
+op_name
+	: IDENT | K_NONE { $$ = "none"; } | K_TRUE { $$ = "true"; } | K_FALSE { $$ = "false"; }
+	| K_SLICE { $$ = "slice"; }
+	;
+
+kw_name
+	: IDENT | K_NONE { $$ = "none"; } | K_TRUE { $$ = "true"; } | K_FALSE { $$ = "false"; }
+	| K_SLICE { $$ = "slice"; }
+	;
+
+opt_args
+	: %empty
+	| arguments
+	;
+
+arguments
+	: argument
+	| arguments ',' argument
+	;
+
+argument
+	: value                   { RawArg a = {NULL, @1, $1}; vec_push(&c->args, a); }
+	| kw_name '=' value       { RawArg a = {intern(&c->strings, $1, strlen($1)), @1, $3}; vec_push(&c->args, a); }
+	;
+
+value
+	: ref
+	| K_NONE                  { $$ = LIT(L_NONE, @1); $$.u.i = 0; }
+	| K_TRUE                  { $$ = LIT(L_BOOL, @1); $$.u.i = 1; }
+	| K_FALSE                 { $$ = LIT(L_BOOL, @1); $$.u.i = 0; }
+	| INT                     { $$ = LIT(L_INT, @1); $$.u.i = $1; }
+	| FLOAT                   { $$ = LIT(L_FLOAT, @1); $$.u.f = $1; }
+	| STRING                  { $$ = LIT(L_STR, @1); $$.u.s = $1; }
+	| IDENT                   { $$ = LIT(L_SYM, @1); $$.u.s = $1; }
+	| ELLIPSIS                { $$ = LIT(L_ELLIPSIS, @1); $$.u.i = 0; }
+	| list
+	| slice
+	;
+
+ref
+	: HANDLE                  { $$ = LIT(L_HANDLE, @1); $$.u.i = $1; }
+	| PARAM                   { $$ = LIT(L_PARAM, @1); $$.u.s = $1; }
+	;
+
+mark
+	: %empty                  { $$ = c->lits.n; }
+	;
+
+list
+	: '[' mark ']'            { $$ = list_close(c, $2, @$); }
+	| '[' mark values ']'     { $$ = list_close(c, $2, @$); }
+	;
+
+values
+	: value                   { vec_push(&c->lits, $1); }
+	| values ',' value        { vec_push(&c->lits, $3); }
+	;
+
+slice
+	: K_SLICE '(' value ',' value ',' value ')'
+	                          {
+		Lit *l = NEWARRAY(&c->arena, Lit, 3);
+		l[0] = $3; l[1] = $5; l[2] = $7;
+		$$ = LIT(L_SLICE, @1); $$.n = 3; $$.u.list = l;
+	}
+	;
+
+opt_types
+	: %empty                  { $$ = 0; }
+	| ':' types               { $$ = $2; }
+	;
+
+types
+	: type                    { vec_push(&c->types, $1); $$ = 1; }
+	| types ',' type          { vec_push(&c->types, $3); $$ = $1 + 1; }
+	;
+
+/* type = dtype "[" [ INT { "," INT } ] "]" */
+type
+	: IDENT '[' ']'           { $$ = type_close(c, $1, @1, c->dims.n, @$); }
+	| IDENT '[' dims ']'      { $$ = type_close(c, $1, @1, c->dims.n - (size_t)$3, @$); }
+	;
+
+dims
+	: INT                     { vec_push(&c->dims, $1); $$ = 1; }
+	| dims ',' INT            { vec_push(&c->dims, $3); $$ = $1 + 1; }
+	;
+
+opt_src
+	: %empty                  { $$ = NULL; }
+	| '@' STRING              { $$ = $2; }
+	;
+
+%%
+
+static void
+ptcc_yyerror(Loc *loc, yyscan_t scanner, Ctx *c, const char *msg)
+{
+	(void)scanner;
+	error_at(c, *loc, "%s", msg);
+}
+
+static const char *
+symbol_text(yysymbol_kind_t k)
+{
+	const char *s = yysymbol_name(k);
+	static char buf[64];
+	size_t n = strlen(s);
+
+	/* bison quotes the aliases: "\"end of line\"" */
+	if (n >= 2 && s[0] == '"' && s[n - 1] == '"') {
+		if (n - 2 >= sizeof buf)
+			n = sizeof buf + 1;
+		memcpy(buf, s + 1, n - 2);
+		buf[n - 2] = 0;
+		return buf;
+	}
+	return s;
+}
+
+static int
+yyreport_syntax_error(const yypcontext_t *ctx, yyscan_t scanner, Ctx *c)
+{
+	yysymbol_kind_t tok = yypcontext_token(ctx), exp[6];
+	const Loc *loc = yypcontext_location(ctx);
+	char msg[512], tokname[64];
+	int n, i;
+	size_t len;
+	uint32_t line;
+
+	(void)scanner;
+	if (tok == YYSYMBOL_LEXERR) /* already reported by the lexer */
+		return 0;
+	line = diag_line_of(c, loc->begin);
+	if (c->last_syntax_line == line)
+		return 0;
+	c->last_syntax_line = line;
+	if (!c->seen_header) {
+		c->seen_header = true;
+		if (tok == YYSYMBOL_YYEOF)
+			error_at(c, *loc, "empty trace: expected 'ptcc-trace 1' as the first line");
+		else
+			error_at(c, *loc, "expected 'ptcc-trace 1' as the first line");
+		return 0;
+	}
+	snprintf(tokname, sizeof tokname, "%s", tok == YYSYMBOL_YYEOF ? "end of file" : symbol_text(tok));
+	n = yypcontext_expected_tokens(ctx, exp, 6);
+	len = (size_t)snprintf(msg, sizeof msg, "unexpected %s", tokname);
+	if (n > 0 && n <= 5) {
+		len += (size_t)snprintf(msg + len, sizeof msg - len, ", expected ");
+		for (i = 0; i < n; i++)
+			len += (size_t)snprintf(msg + len, sizeof msg - len, "%s%s",
+			                        i == 0 ? "" : i == n - 1 ? " or " : ", ", symbol_text(exp[i]));
+	}
+	error_at(c, *loc, "%s", msg);
+	return 0;
+}
+
+static void
+scratch_reset(Ctx *c)
+{
+	c->args.n = c->lits.n = c->results.n = c->types.n = c->dims.n = 0;
+}
+
+/* Statement order (§2): header, weights, params and consts, inputs, then calls, returns and ops, then
+ * outputs. */
+enum { PH_HEADER, PH_DECLS, PH_INPUTS, PH_BODY, PH_OUTPUTS };
+
+static void
+stmt_header(Ctx *c, int64_t version, Loc loc)
+{
+	c->seen_header = true;
+	c->phase = PH_DECLS;
+	c->g.version = version;
+	if (version != 1)
+		error_at(c, loc, "unsupported trace format version %lld; this ptcc reads version 1",
+		         (long long)version);
+}
+
+static void
+stmt_weights(Ctx *c, const char *path, Loc stmt, Loc path_loc)
+{
+	if (c->seen_weights) {
+		error_at(c, stmt, "a second 'weights' line");
+		note_at(c, c->g.weights_loc, "the first is here");
+		return;
+	}
+	c->seen_weights = true;
+	if (c->phase > PH_DECLS || c->g.params.n > 0)
+		error_at(c, stmt, "the 'weights' line must come before every 'param', 'const', 'input', "
+		                  "'call' and op line");
+	if (!*path)
+		error_at(c, path_loc, "empty weights file name");
+	c->g.weights = path;
+	c->g.weights_loc = path_loc;
+}
+
+static void
+stmt_param(Ctx *c, const char *name, Loc loc, Type t, Loc stmt, bool is_const)
+{
+	Value *v, *old;
+	const char *kw = is_const ? "const" : "param";
+
+	if (!c->seen_weights)
+		error_at(c, stmt, "'%s' line before the 'weights' line", kw);
+	else if (c->phase > PH_DECLS)
+		error_at(c, stmt, "'%s' line after the first 'input', 'call' or op line", kw);
+	if ((old = map_get(&c->params_by_name, (uintptr_t)name))) {
+		error_at(c, loc, "parameter $%s is declared twice", name);
+		note_at(c, old->loc, "first declared here");
+		return;
+	}
+	v = NEW(&c->arena, Value);
+	v->kind = is_const ? VK_CONST : VK_PARAM;
+	v->name = name;
+	v->loc = loc;
+	v->type = v->ann = t;
+	v->handle = NO_HANDLE;
+	v->alias = v;
+	map_put(&c->params_by_name, (uintptr_t)name, v);
+	vec_push(&c->g.params, v);
+}
+
+static void
+stmt_input(Ctx *c, int64_t handle, Loc loc, const char *name, Type t, Loc stmt)
+{
+	Value *v;
+
+	if (c->phase > PH_INPUTS)
+		error_at(c, stmt, "'input' line after the first 'call' or op line");
+	else if (!c->seen_weights)
+		error_at(c, stmt, "'input' line before the 'weights' line");
+	else
+		c->phase = PH_INPUTS;
+	v = NEW(&c->arena, Value);
+	v->kind = VK_INPUT;
+	v->name = name;
+	v->loc = loc;
+	v->type = v->ann = t;
+	v->handle = (uint32_t)handle;
+	v->alias = v;
+	if (v->handle > c->g.max_handle)
+		c->g.max_handle = v->handle;
+	vec_push(&c->g.inputs, v);
+}
+
+static bool
+body_check(Ctx *c, Loc stmt, const char *what)
+{
+	if (c->phase == PH_OUTPUTS) {
+		error_at(c, stmt, "%s after an 'output' line", what);
+		return false;
+	}
+	if (!c->seen_weights) {
+		error_at(c, stmt, "%s before the 'weights' line", what);
+		c->seen_weights = true; /* say it once */
+		return false;
+	}
+	c->phase = PH_BODY;
+	return true;
+}
+
+static void
+stmt_call(Ctx *c, const char *name, Loc loc, const char *cls, Loc stmt)
+{
+	Scope *s;
+	ScopeEvent e;
+
+	if (!body_check(c, stmt, "'call'"))
+		return;
+	s = NEW(&c->arena, Scope);
+	s->name = name;
+	s->cls = cls;
+	s->parent = c->scope;
+	s->loc = loc;
+	s->depth = c->scope ? c->scope->depth + 1 : 1;
+	s->id = c->g.nscopes++;
+	c->scope = s;
+	e.scope = s;
+	e.before = c->g.nidx;
+	e.is_return = false;
+	vec_push(&c->g.events, e);
+}
+
+static void
+stmt_return(Ctx *c, const char *name, Loc loc, Loc stmt)
+{
+	ScopeEvent e;
+
+	if (!body_check(c, stmt, "'return'"))
+		return;
+	if (!c->scope) {
+		error_at(c, loc, "'return %s' without a matching 'call'", *name ? name : "\"\"");
+		return;
+	}
+	if (c->scope->name != name) {
+		error_at(c, loc, "'return %s' does not match the innermost open 'call %s'",
+		         *name ? name : "\"\"", *c->scope->name ? c->scope->name : "\"\"");
+		note_at(c, c->scope->loc, "'call %s' is here", *c->scope->name ? c->scope->name : "\"\"");
+		return;
+	}
+	e.scope = c->scope;
+	e.before = c->g.nidx;
+	e.is_return = true;
+	vec_push(&c->g.events, e);
+	c->scope = c->scope->parent;
+}
+
+static void
+stmt_output(Ctx *c, Lit ref, Loc loc, const char *name, Loc stmt)
+{
+	Output o;
+
+	if (c->scope) {
+		error_at(c, stmt, "'output' before the 'return' of every open 'call'");
+		note_at(c, c->scope->loc, "'call %s' is still open", *c->scope->name ? c->scope->name : "\"\"");
+		c->scope = NULL;
+	}
+	c->phase = PH_OUTPUTS;
+	o.ref = ref;
+	o.name = name;
+	o.loc = loc;
+	if (ref.kind == L_HANDLE && (uint32_t)ref.u.i > c->g.max_handle)
+		c->g.max_handle = (uint32_t)ref.u.i;
+	vec_push(&c->g.outputs, o);
+}
+
+static void
+stmt_op(Ctx *c, const char *name, Loc oploc, size_t ntypes, Loc types_loc, const char *src)
+{
+	int op = op_lookup(name);
+	size_t nres = c->results.n, i;
+	Node *n;
+
+	if (!body_check(c, oploc, "an op line"))
+		goto out;
+	if (op < 0) {
+		const char *s = op_suggest(name);
+
+		if (s)
+			error_at(c, oploc, "unknown op '%s'; did you mean '%s'?", name, s);
+		else
+			error_at(c, oploc, "unknown op '%s'", name);
+		goto out;
+	}
+	if (nres > 255) {
+		error_at(c, oploc, "more than 255 results");
+		goto out;
+	}
+	if (ntypes && ntypes != nres) {
+		error_at(c, types_loc, "%zu types for %zu result%s", ntypes, nres, nres == 1 ? "" : "s");
+		goto out;
+	}
+	n = ir_node_new(c, op, (int)nres, oploc);
+	for (i = 0; i < nres; i++) {
+		Value *v = &n->res[i];
+
+		v->handle = c->results.v[i].handle;
+		v->loc = c->results.v[i].loc;
+		v->ann = ntypes ? c->types.v[i] : (Type){DT_UNKNOWN, 0, 0, UINT32_MAX, NULL};
+		if (v->handle != NO_HANDLE && v->handle > c->g.max_handle)
+			c->g.max_handle = v->handle;
+	}
+	n->scope = c->scope;
+	n->src = src;
+	if (op_bind(c, n, c->args.v, c->args.n))
+		ir_append(c, n);
+out:
+	scratch_reset(c);
+}
+
+static bool
+lit_is_scalar(const Lit *l)
+{
+	return l->kind == L_NONE || l->kind == L_BOOL || l->kind == L_INT || l->kind == L_FLOAT ||
+	       l->kind == L_STR || l->kind == L_SYM || l->kind == L_ELLIPSIS;
+}
+
+static Lit
+list_close(Ctx *c, size_t mark, Loc loc)
+{
+	size_t n = c->lits.n - mark, i;
+	Lit l = LIT(L_LIST, loc);
+	bool scalar = true;
+	Lit *p;
+
+	if (n > MAX_LIST) {
+		error_at(c, loc, "a list of more than %d elements", MAX_LIST);
+		n = 0;
+	}
+	for (i = 0; i < n && scalar; i++)
+		scalar = lit_is_scalar(&c->lits.v[mark + i]);
+	if (scalar) {
+		/* all-scalar lists ([1, 1], [2, 3]) are shared; their elements keep no position */
+		for (i = 0; i < n; i++)
+			c->lits.v[mark + i].pos = UINT32_MAX;
+		p = (Lit *)intern_words(&c->lists, c->lits.v + mark, n * sizeof(Lit));
+	} else {
+		p = NEWARRAY(&c->arena, Lit, n ? n : 1);
+		memcpy(p, c->lits.v + mark, n * sizeof(Lit));
+	}
+	c->lits.n = mark;
+	l.n = (uint32_t)n;
+	l.u.list = p;
+	return l;
+}
+
+static Type
+type_close(Ctx *c, const char *dtype, Loc dtype_loc, size_t mark, Loc loc)
+{
+	int dt = dtype_lookup(dtype), i;
+	size_t nd = c->dims.n - mark;
+	int64_t numel = 1;
+	Type t = {DT_UNKNOWN, 0, 0, UINT32_MAX, NULL};
+
+	if (dt < 0) {
+		const char *best = NULL;
+
+		for (i = 0; i < DT_NTYPES; i++)
+			if (edit_distance(dtype, dtype_name[i], 1) <= 1)
+				best = dtype_name[i];
+		if (best)
+			error_at(c, dtype_loc, "unknown dtype '%s'; did you mean '%s'?", dtype, best);
+		else
+			error_at(c, dtype_loc, "unknown dtype '%s'", dtype);
+		goto out;
+	}
+	if (nd > MAX_DIMS) {
+		error_at(c, loc, "a type with %zu dimensions (at most %d)", nd, MAX_DIMS);
+		goto out;
+	}
+	for (i = 0; i < (int)nd; i++) {
+		int64_t d = c->dims.v[mark + (size_t)i];
+
+		if (d < 0) {
+			error_at(c, loc, "negative dimension %lld in a type", (long long)d);
+			goto out;
+		}
+		if (!ck_mul(numel, d, &numel) || !ck_mul(numel, dtype_size[dt], &(int64_t){0})) {
+			error_at(c, loc, "tensor size overflows: more than 2^63 bytes");
+			goto out;
+		}
+	}
+	t = type_make(c, dt, c->dims.v + mark, (int)nd);
+	t.pos = dtype_loc.begin;
+out:
+	c->dims.n = mark;
+	return t;
+}
+
+/* The reentrant scanner's interface (flex's header is not needed). */
+int ptcc_yylex_init_extra(Ctx *, yyscan_t *);
+int ptcc_yylex_destroy(yyscan_t);
+void ptcc_yyset_in(FILE *, yyscan_t);
+
+bool
+parse(Ctx *c)
+{
+	yyscan_t scanner;
+	int r;
+
+	ops_init();
+	if (ptcc_yylex_init_extra(c, &scanner))
+		ptcc_die("cannot initialise the lexer");
+	ptcc_yyset_in(c->fp, scanner);
+	c->at_bol = true;
+	r = ptcc_yyparse(scanner, c);
+	ptcc_yylex_destroy(scanner);
+	if (c->overflow)
+		error_at(c, NO_LOC, "the trace is larger than 4 GiB");
+	if (r == 2)
+		error_at(c, NO_LOC, "out of memory while parsing");
+	if (c->nerrors == 0 && !c->seen_weights)
+		error_at(c, NO_LOC, "the trace has no 'weights' line");
+	if (c->nerrors == 0 && c->scope) {
+		Scope *s;
+
+		for (s = c->scope; s; s = s->parent)
+			error_at(c, s->loc, "'call %s' has no matching 'return'", *s->name ? s->name : "\"\"");
+	}
+	scratch_reset(c);
+	return c->nerrors == 0;
+}

@@ -1,0 +1,388 @@
+/* ptcc.h: the whole compiler in one header.
+ *
+ * Reading order: locations and diagnostics, literals and types, the IR (values, nodes, scopes, graph),
+ * the op table, then one banner per source file with its entry points.  The pipeline (main.c) is
+ *
+ *     parse (lexer.l, parser.y) -> resolve (resolve.c) -> shape (shape.c) -> emit (emit.c)
+ *                                                      \-> weights (weights.c) for the model path
+ *
+ * Every IR object lives in the compilation's arena (Ctx.arena) and is freed with it.
+ */
+#ifndef PTCC_H
+#define PTCC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "util.h"
+
+typedef struct Ctx Ctx;
+typedef struct Lit Lit;
+typedef struct Type Type;
+typedef struct Value Value;
+typedef struct Node Node;
+typedef struct Scope Scope;
+typedef struct ScopeEvent ScopeEvent;
+typedef struct Output Output;
+typedef struct Graph Graph;
+typedef struct OpInfo OpInfo;
+typedef struct OpParam OpParam;
+typedef struct Tensor Tensor;
+typedef struct Weights Weights;
+
+/* ---- locations ------------------------------------------------------------------------------- */
+
+/* A span of the trace, in byte offsets [begin, end).  Line and column are worked out only when a
+ * diagnostic is printed. */
+typedef struct Loc {
+	uint32_t begin, end;
+} Loc;
+
+#define NO_LOC ((Loc){UINT32_MAX, UINT32_MAX})
+
+/* ---- literals and types ---------------------------------------------------------------------- */
+
+typedef enum Dtype {
+	DT_F16, DT_BF16, DT_F32, DT_F64, DT_I8, DT_I16, DT_I32, DT_I64, DT_U8, DT_BOOL,
+	DT_NTYPES,
+	DT_UNKNOWN = 0xff, /* a type not known (not annotated, or not inferred after an error) */
+} Dtype;
+
+extern const char *const dtype_name[DT_NTYPES];  /* "f32" */
+extern const char *const dtype_stname[DT_NTYPES]; /* safetensors' "F32" */
+extern const uint8_t dtype_size[DT_NTYPES];       /* bytes per element */
+int dtype_lookup(const char *name);               /* -1 if not a dtype */
+bool dtype_is_float(int dt);
+
+enum { MAX_DIMS = 64, MAX_NEST = 64 };
+
+/* A tensor type: dtype and shape.  dims is interned (Ctx.shapes), so equal shapes share storage. */
+struct Type {
+	uint8_t dtype; /* Dtype */
+	uint8_t ndim;
+	uint16_t pad_;
+	uint32_t pos;  /* byte offset of the type's text in the trace (annotations), or UINT32_MAX */
+	const int64_t *dims;
+};
+
+bool type_known(const Type *t);
+bool type_equal(const Type *a, const Type *b);
+bool type_numel(const Type *t, int64_t *numel); /* false on overflow */
+/* Write "f32[1,3,224,224]" into buf (always NUL-terminated); returns buf. */
+char *type_str(const Type *t, char *buf, size_t size);
+enum { TYPE_STR_MAX = 64 * 21 + 16 };
+
+/* Literal kinds: an argument value as written, or bound by resolve. */
+typedef enum LitKind {
+	L_ABSENT,   /* a parameter slot the call did not pass: the schema default applies */
+	L_NONE,
+	L_BOOL,     /* u.i: 0 or 1 */
+	L_INT,      /* u.i */
+	L_FLOAT,    /* u.f */
+	L_STR,      /* u.s, interned */
+	L_SYM,      /* u.s: a symbol (dtype, memory format) */
+	L_ELLIPSIS,
+	L_LIST,     /* u.list[n] */
+	L_SLICE,    /* u.list[3]: start, stop, step */
+	L_HANDLE,   /* u.i: a tensor handle as written; resolve turns it into L_VALUE */
+	L_PARAM,    /* u.s: a $name as written; resolve turns it into L_VALUE */
+	L_VALUE,    /* u.v: an SSA value (a tensor) */
+} LitKind;
+
+struct Lit {
+	uint32_t kind : 8;  /* LitKind */
+	uint32_t n : 24;    /* L_LIST: element count */
+	uint32_t pos;       /* byte offset of the literal in the trace; lit_loc gives the span */
+	union {
+		int64_t i;
+		double f;
+		const char *s;
+		Lit *list;
+		Value *v;
+	} u;
+};
+
+enum { MAX_LIST = (1 << 24) - 1 };
+
+/* ---- IR ---------------------------------------------------------------------------------------- */
+
+typedef enum ValueKind {
+	VK_INPUT,  /* an `input` line */
+	VK_PARAM,  /* a `param` line */
+	VK_CONST,  /* a `const` line */
+	VK_OP,     /* a result of a node */
+} ValueKind;
+
+enum { NO_HANDLE = UINT32_MAX };
+
+/* A value in SSA form: defined once.  An in-place write in the trace gives a new Value whose `prev` is
+ * the value it overwrote; views share an alias group (alias points at the group's root). */
+struct Value {
+	Type type;            /* inferred by shape (declared, for inputs, params and consts) */
+	Type ann;             /* the annotation in the trace; dtype DT_UNKNOWN when there was none */
+	Node *def;            /* producing node (VK_OP) */
+	Value *prev;          /* VK_OP: the value this one overwrote in place, or NULL */
+	Value *alias;         /* root of its alias group: itself unless a view or an in-place write */
+	const char *name;     /* VK_INPUT: its name or NULL; VK_PARAM/VK_CONST: the tensor's name */
+	const Tensor *tensor; /* VK_PARAM/VK_CONST: the weights file's entry, once weights are read */
+	Loc loc;              /* the token that defines it */
+	uint32_t handle;      /* handle number in the trace, or NO_HANDLE (params, `_`) */
+	uint32_t id;          /* dense SSA number, set by resolve */
+	uint32_t nuse;        /* uses by live nodes and outputs */
+	uint32_t last_use;    /* Node.idx of the last reader */
+	uint16_t res;         /* index among def's results */
+	uint8_t kind;         /* ValueKind */
+	uint8_t is_output;
+};
+
+/* One op call.  arg[] has one entry per parameter of the op's schema (OpInfo.params), in schema order;
+ * a slot the call did not pass is L_ABSENT, and op_arg() gives the default then.  After resolve, every
+ * tensor reference in arg[] (nested in lists too) is an L_VALUE. */
+struct Node {
+	uint32_t op : 12;    /* index into optab (enum Op) */
+	uint32_t nres : 8;
+	uint32_t nslot : 8;
+	uint32_t writes : 1; /* writes its first argument in place (F_INPLACE, inplace=true) */
+	uint32_t dead : 1;   /* removed by dead-code elimination */
+	uint32_t idx;        /* position in the trace's op order (stable, survives dead-code removal) */
+	Loc loc;         /* the op name: the representative token */
+	Scope *scope;    /* innermost open module scope, or NULL */
+	Value *res;      /* nres results */
+	Lit *arg;        /* nslot bound arguments */
+	const char *src; /* the "@" source position, or NULL */
+	Node *next;
+};
+
+/* A module scope: one `call` ... `return` pair. */
+struct Scope {
+	const char *name;  /* qualified module name; "" is the root module */
+	const char *cls;   /* module class */
+	Scope *parent;
+	Loc loc;           /* the call line's name token */
+	uint32_t depth;    /* 1 for a top-level scope */
+	uint32_t id;
+};
+
+/* Calls and returns in trace order, interleaved with nodes by `before`: the event comes before the
+ * node whose idx is `before` (or after all nodes). */
+struct ScopeEvent {
+	Scope *scope;
+	uint32_t before;
+	bool is_return;
+};
+
+struct Output {
+	Lit ref;          /* L_HANDLE or L_PARAM as written; L_VALUE after resolve */
+	const char *name; /* or NULL */
+	Loc loc;
+};
+
+struct Graph {
+	int64_t version;
+	const char *weights; /* as written in the `weights` line, or NULL */
+	Loc weights_loc;
+	VEC(Value *) params; /* `param` and `const` lines in order */
+	VEC(Value *) inputs;
+	VEC(Output) outputs;
+	VEC(ScopeEvent) events;
+	Node *first, *last;  /* live nodes in trace order */
+	uint32_t nnodes;     /* live nodes */
+	uint32_t nidx;       /* nodes ever parsed (Node.idx bound) */
+	uint32_t nvalues;    /* SSA values numbered by resolve */
+	uint32_t nscopes;
+	uint32_t max_handle;
+};
+
+/* ---- the op table (ops.def, ops.c) ------------------------------------------------------------ */
+
+typedef bool ShapeFn(Ctx *c, Node *n, Type *out);
+
+enum Op {
+#define OP(name, flags, shape, schema) OP_##name,
+#include "ops.def"
+#undef OP
+	OP_COUNT
+};
+
+/* Op flags. */
+enum {
+	F_VIEW = 1,    /* the result may alias the first argument */
+	F_INPLACE = 2, /* writes its first argument: its result handle must be that argument's */
+	F_ELEMWISE = 4,/* unary, shape-preserving */
+};
+
+/* Parameter type masks for schemas. */
+enum {
+	M_TENSOR = 1 << 0, M_NONE = 1 << 1, M_BOOL = 1 << 2, M_INT = 1 << 3, M_FLOAT = 1 << 4,
+	M_STR = 1 << 5, M_SYM = 1 << 6, M_INTLIST = 1 << 7, M_FLOATLIST = 1 << 8, M_TLIST = 1 << 9,
+	M_ANY = 1 << 10, M_ELLIPSIS = 1 << 11, M_SLICE = 1 << 12, M_LIST = 1 << 13,
+};
+
+struct OpParam {
+	const char *name;  /* interned in the op table's own pool */
+	const char *alias; /* another accepted keyword, or NULL */
+	uint32_t mask;     /* M_ bits */
+	bool required;
+	Lit def;           /* default when not required */
+};
+
+struct OpInfo {
+	const char *name;
+	unsigned flags;
+	ShapeFn *shape;
+	const char *schema; /* "input:T weight:T bias:T?=none stride:int[]=1 ..." */
+	OpParam *params;    /* parsed from schema by ops_init */
+	uint8_t nparams;
+	uint8_t nlead;      /* leading tensor parameters: written positionally in the canonical log */
+};
+
+extern OpInfo optab[OP_COUNT];
+
+void ops_init(void);            /* parse the schemas (idempotent) */
+void ops_fini(void);            /* free them */
+int op_lookup(const char *name); /* -1 if unknown */
+const char *op_suggest(const char *name); /* a close op name, or NULL */
+int op_param_index(int op, const char *name); /* -1 if the op has no such parameter */
+const Lit *op_arg(const Node *n, int slot); /* the bound value or the schema default */
+const Lit *op_arg_named(const Node *n, const char *name); /* same by name; ptcc_die if no such param */
+/* Bind positional and keyword arguments to the schema's slots; diagnose and return false on error. */
+typedef struct RawArg {
+	const char *name; /* NULL for positional */
+	Loc name_loc;
+	Lit v;
+} RawArg;
+bool op_bind(Ctx *c, Node *n, const RawArg *args, size_t nargs);
+
+/* ---- the compilation context ------------------------------------------------------------------- */
+
+typedef enum DiagLevel { DIAG_ERROR, DIAG_WARNING, DIAG_NOTE } DiagLevel;
+
+struct Ctx {
+	Arena arena;
+	Intern strings;
+	WordIntern shapes;  /* int64 dims arrays */
+	WordIntern lists;   /* all-scalar lists */
+	Graph g;
+
+	/* source */
+	const char *path;   /* as given on the command line */
+	FILE *fp;           /* the trace, read by the lexer */
+	int fd;             /* same file, read again by diagnostics */
+	VEC(uint32_t) lines; /* byte offset of each line's start; lines.v[0] == 0 */
+
+	/* diagnostics */
+	int nerrors, nwarnings, max_errors;
+	bool color;
+	bool stopped;        /* too many errors */
+	uint32_t last_syntax_line; /* one syntax error per line */
+
+	/* parser state (parser.y) */
+	int phase;           /* which statements may still come (parser.y) */
+	bool seen_header, seen_weights;
+	Scope *scope;        /* innermost open scope */
+	VEC(RawArg) args;    /* scratch: arguments of the op being parsed */
+	VEC(Lit) lits;       /* scratch: elements of the lists being parsed */
+	VEC(Value) results;  /* scratch: results of the op being parsed */
+	VEC(Type) types;     /* scratch: annotations of the op being parsed */
+	VEC(int64_t) dims;   /* scratch: dims of the type being parsed */
+	Map params_by_name;  /* interned name -> Value* */
+	char *strbuf; size_t strcap; /* scratch for decoding strings */
+
+	/* lexer state (lexer.l) */
+	uint32_t off;        /* byte offset of the next token */
+	int depth;           /* bracket nesting on the current line */
+	bool at_bol;         /* no token yet on the current line */
+	bool overflow;       /* the trace is too large for 32-bit offsets */
+
+	/* shape pass scratch */
+	VEC(int64_t) tmpdims;
+
+	Weights *weights;
+};
+
+void ctx_init(Ctx *c);
+void ctx_free(Ctx *c);
+/* Open the trace; false (after a message) on I/O error. */
+bool ctx_open(Ctx *c, const char *path);
+
+/* ---- diag.c ------------------------------------------------------------------------------------- */
+
+/* `file:line:col: error: msg`, the source line and a caret under loc. */
+void diag(Ctx *c, DiagLevel level, Loc loc, const char *fmt, ...) PRINTF_LIKE(4, 5);
+/* `file: error: msg` for a file with no line (the weights file, I/O). */
+void diag_file(Ctx *c, DiagLevel level, const char *file, const char *fmt, ...) PRINTF_LIKE(4, 5);
+#define error_at(c, loc, ...) diag((c), DIAG_ERROR, (loc), __VA_ARGS__)
+#define warning_at(c, loc, ...) diag((c), DIAG_WARNING, (loc), __VA_ARGS__)
+#define note_at(c, loc, ...) diag((c), DIAG_NOTE, (loc), __VA_ARGS__)
+void diag_newline(Ctx *c, uint32_t next_line_start); /* the lexer records line starts */
+uint32_t diag_line_of(Ctx *c, uint32_t off);         /* 1-based */
+Loc lit_loc(Ctx *c, const Lit *l);                   /* span of a literal from its start */
+Loc type_loc(Ctx *c, const Type *t);                 /* span of a type's text */
+
+/* ---- parse (parser.y, lexer.l) ------------------------------------------------------------------- */
+
+bool parse(Ctx *c); /* false if there were errors */
+
+/* ---- ir.c --------------------------------------------------------------------------------------- */
+
+Lit lit_int(int64_t i);
+Lit lit_float(double f);
+Lit lit_none(void);
+Lit lit_bool(bool b);
+bool lit_is_tensor(const Lit *l);        /* L_VALUE, L_HANDLE or L_PARAM */
+bool lit_as_int(const Lit *l, int64_t *i);
+bool lit_as_float(const Lit *l, double *f); /* ints and floats */
+/* int or list of ints (the PyTorch int[N] convention: a single int repeats); false if not. */
+bool lit_int_list(const Lit *l, int64_t *out, int n);
+const char *lit_kind_name(const Lit *l); /* "integer", "list", ... for messages */
+Type type_make(Ctx *c, int dtype, const int64_t *dims, int ndim); /* interns dims */
+Node *ir_node_new(Ctx *c, int op, int nres, Loc loc);
+void ir_append(Ctx *c, Node *n);
+void ir_print_lit(FILE *f, const Lit *l, bool ssa);
+void ir_print_float(FILE *f, double d); /* shortest text that reads back as d, Python's repr */
+void ir_print_string(FILE *f, const char *s);
+void ir_print_name(FILE *f, const char *s); /* a PATH if possible, else a STRING */
+void ir_print_param_name(FILE *f, const char *s);
+bool name_is_path(const char *s);
+
+/* ---- resolve.c: handles to SSA values, in-place writes, views, parameters, dead code ---------- */
+bool resolve(Ctx *c);
+
+/* ---- shape.c: infer every value's type; check annotations and weight shapes -------------------- */
+bool shape(Ctx *c);
+bool shape_node(Ctx *c, Node *n, Type *out); /* shape rule of one node (used by shape) */
+/* the rules named in ops.def */
+#define OP(name, flags, shape, schema) ShapeFn shape;
+#include "ops.def"
+#undef OP
+
+/* ---- weights.c ---------------------------------------------------------------------------------- */
+
+struct Tensor {
+	const char *name;
+	uint8_t dtype;
+	uint8_t ndim;
+	const int64_t *dims;
+	int64_t numel;
+	uint64_t offset;   /* in the data section */
+	uint64_t nbytes;
+	const void *data;  /* into the mapping; may be unaligned */
+};
+
+/* Read and validate the weights file the trace names and bind every param/const; false on error
+ * (diagnosed).  *io_error is set when the failure is an I/O error (exit status 2). */
+bool weights_load(Ctx *c, bool *io_error);
+const Tensor *weights_find(const Weights *w, const char *name);
+/* The tensor as float32, converting (F16, BF16, F64, integers) or copying (unaligned) when needed; the
+ * memory belongs to the Weights. */
+const float *tensor_f32(Weights *w, const Tensor *t);
+void weights_free(Weights *w);
+
+/* ---- emit.c ------------------------------------------------------------------------------------- */
+void emit_log(Ctx *c, FILE *f);     /* the canonical trace */
+void emit_ir(Ctx *c, FILE *f);      /* the resolved graph, every slot and shape */
+void emit_summary(Ctx *c, FILE *f);
+
+#endif

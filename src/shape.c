@@ -1,0 +1,1410 @@
+/* shape.c: infer every value's type from the inputs alone, and check every annotation against it.
+ *
+ * Each op's ShapeFn (named in ops.def) gets the node, whose tensor arguments all have known types, and
+ * fills out[0..nres-1] with dims in scratch memory; the pass interns them.  A rule diagnoses what makes
+ * the op impossible (a weight that does not fit, a dimension out of range) at the argument concerned,
+ * and returns false.  Arithmetic on dimensions is checked: overflow is an error, never a wrap.
+ */
+#include "ptcc.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- helpers ----------------------------------------------------------------------------------- */
+
+static int64_t *
+tmp_dims(Ctx *c, int n)
+{
+	size_t need = c->tmpdims.n + (size_t)n;
+	int64_t *p;
+
+	if (need > c->tmpdims.cap) {
+		/* never move dims already handed out for this node: allocate a fresh block instead */
+		p = arena_alloc(&c->arena, (size_t)(n ? n : 1) * sizeof *p);
+		return p;
+	}
+	p = c->tmpdims.v + c->tmpdims.n;
+	c->tmpdims.n = need;
+	return p;
+}
+
+static const Type *
+targ(const Node *n, int slot)
+{
+	const Lit *l = op_arg(n, slot);
+
+	return l->kind == L_VALUE ? &l->u.v->type : NULL;
+}
+
+static Loc
+arg_loc(Ctx *c, const Node *n, int slot)
+{
+	if (n->arg[slot].kind != L_ABSENT && n->arg[slot].pos != UINT32_MAX)
+		return lit_loc(c, &n->arg[slot]);
+	return n->loc;
+}
+
+static const char *
+tstr(const Type *t, char *buf)
+{
+	return type_str(t, buf, TYPE_STR_MAX);
+}
+
+#define TS(t) tstr((t), (char[TYPE_STR_MAX]){0})
+
+static bool
+want_results(Ctx *c, Node *n, int k)
+{
+	if (n->nres == k)
+		return true;
+	error_at(c, n->loc, "%s gives %d result%s here, but the line names %d", optab[n->op].name, k,
+	         k == 1 ? "" : "s", (int)n->nres);
+	return false;
+}
+
+/* Normalise a possibly negative dimension index against ndim (PyTorch's wrap_dim). */
+static bool
+norm_dim(Ctx *c, Node *n, int slot, int64_t d, int ndim, int *out)
+{
+	int64_t lo = ndim > 0 ? -ndim : -1, hi = ndim > 0 ? ndim - 1 : 0;
+
+	if (d < lo || d > hi) {
+		error_at(c, arg_loc(c, n, slot), "dimension %lld is out of range for a %d-d tensor (expected %lld to %lld)",
+		         (long long)d, ndim, (long long)lo, (long long)hi);
+		return false;
+	}
+	*out = (int)(d < 0 ? d + (ndim > 0 ? ndim : 1) : d);
+	return true;
+}
+
+static bool
+get_int(Ctx *c, Node *n, int slot, int64_t *v)
+{
+	const Lit *l = op_arg(n, slot);
+
+	if (l->kind == L_INT) {
+		*v = l->u.i;
+		return true;
+	}
+	error_at(c, arg_loc(c, n, slot), "argument '%s' of %s must be an integer here", optab[n->op].params[slot].name,
+	         optab[n->op].name);
+	return false;
+}
+
+static bool
+get_ints(Ctx *c, Node *n, int slot, int64_t *out, int k)
+{
+	if (lit_int_list(op_arg(n, slot), out, k))
+		return true;
+	error_at(c, arg_loc(c, n, slot), "argument '%s' of %s must be an integer or a list of %d integers",
+	         optab[n->op].params[slot].name, optab[n->op].name, k);
+	return false;
+}
+
+static bool
+overflow(Ctx *c, Node *n)
+{
+	error_at(c, n->loc, "a dimension of the result of %s overflows", optab[n->op].name);
+	return false;
+}
+
+static void
+copy_type(Ctx *c, Type *out, const Type *in)
+{
+	int64_t *d = tmp_dims(c, in->ndim);
+
+	memcpy(d, in->dims, in->ndim * sizeof *d);
+	out->dtype = in->dtype;
+	out->ndim = in->ndim;
+	out->dims = d;
+}
+
+/* A 1-d parameter of length k (a bias, BatchNorm's statistics). */
+static bool
+check_vec(Ctx *c, Node *n, int slot, int64_t k, const char *what)
+{
+	const Type *t = targ(n, slot);
+
+	if (!t)
+		return true;
+	if (t->ndim != 1 || t->dims[0] != k) {
+		error_at(c, arg_loc(c, n, slot), "%s of %s has type %s, but %s needs [%lld]",
+		         optab[n->op].params[slot].name, optab[n->op].name, TS(t), what, (long long)k);
+		return false;
+	}
+	return true;
+}
+
+/* ---- rules -------------------------------------------------------------------------------------- */
+
+bool
+sh_same(Ctx *c, Node *n, Type *out)
+{
+	if (!want_results(c, n, 1))
+		return false;
+	copy_type(c, &out[0], targ(n, 0));
+	return true;
+}
+
+bool
+sh_softmax(Ctx *c, Node *n, Type *out)
+{
+	const Type *t = targ(n, 0);
+	const Lit *d = op_arg_named(n, "dim"), *dt = op_arg_named(n, "dtype");
+	int k;
+
+	if (!sh_same(c, n, out))
+		return false;
+	if (d->kind == L_INT && !norm_dim(c, n, op_param_index(n->op, "dim"), d->u.i, t->ndim, &k))
+		return false;
+	if (dt->kind == L_SYM) {
+		int x = dtype_lookup(dt->u.s);
+
+		if (x < 0) {
+			error_at(c, arg_loc(c, n, op_param_index(n->op, "dtype")), "'%s' is not a dtype", dt->u.s);
+			return false;
+		}
+		out[0].dtype = (uint8_t)x;
+	}
+	return true;
+}
+
+bool
+sh_prelu(Ctx *c, Node *n, Type *out)
+{
+	const Type *t = targ(n, 0), *w = targ(n, 1);
+	int64_t numel;
+
+	if (!sh_same(c, n, out))
+		return false;
+	if (!type_numel(w, &numel) || (numel != 1 && (t->ndim < 2 || numel != t->dims[1]))) {
+		error_at(c, arg_loc(c, n, 1), "weight of prelu has type %s, but the input has %lld channels", TS(w),
+		         t->ndim >= 2 ? (long long)t->dims[1] : 1LL);
+		return false;
+	}
+	return true;
+}
+
+bool
+sh_batch_norm(Ctx *c, Node *n, Type *out)
+{
+	const Type *t = targ(n, 0);
+	int64_t ch;
+	bool ok = true;
+	int i;
+
+	if (!want_results(c, n, 1))
+		return false;
+	if (t->ndim < 2) {
+		error_at(c, arg_loc(c, n, 0), "%s needs an input with a channel dimension, not %s", optab[n->op].name, TS(t));
+		return false;
+	}
+	ch = t->dims[1];
+	for (i = 1; i <= 4; i++)
+		ok &= check_vec(c, n, i, ch, "an input with that many channels");
+	if (!ok)
+		return false;
+	copy_type(c, &out[0], t);
+	return true;
+}
+
+bool
+sh_layer_norm(Ctx *c, Node *n, Type *out)
+{
+	const Type *t = targ(n, 0);
+	const Lit *ns = op_arg(n, 1);
+	int64_t shp[MAX_DIMS];
+	int k = ns->kind == L_INT ? 1 : (int)ns->n, i;
+
+	if (!want_results(c, n, 1))
+		return false;
+	if (k > t->ndim || !lit_int_list(ns, shp, k)) {
+		error_at(c, arg_loc(c, n, 1), "normalized_shape does not fit an input of type %s", TS(t));
+		return false;
+	}
+	for (i = 0; i < k; i++)
+		if (shp[i] != t->dims[t->ndim - k + i]) {
+			error_at(c, arg_loc(c, n, 1), "normalized_shape does not match the last dimensions of %s", TS(t));
+			return false;
+		}
+	for (i = 2; i <= 3; i++) {
+		const Type *w = targ(n, i);
+
+		if (w && (w->ndim != k || memcmp(w->dims, shp, (size_t)k * sizeof *shp) != 0)) {
+			error_at(c, arg_loc(c, n, i), "%s of layer_norm has type %s, which is not normalized_shape",
+			         optab[n->op].params[i].name, TS(w));
+			return false;
+		}
+	}
+	copy_type(c, &out[0], t);
+	return true;
+}
+
+bool
+sh_group_norm(Ctx *c, Node *n, Type *out)
+{
+	const Type *t = targ(n, 0);
+	int64_t g;
+
+	if (!want_results(c, n, 1) || !get_int(c, n, 1, &g))
+		return false;
+	if (t->ndim < 2 || g <= 0 || t->dims[1] % g != 0) {
+		error_at(c, arg_loc(c, n, 1), "%lld groups do not divide the channels of %s", (long long)g, TS(t));
+		return false;
+	}
+	if (!check_vec(c, n, 2, t->dims[1], "an input with that many channels") ||
+	    !check_vec(c, n, 3, t->dims[1], "an input with that many channels"))
+		return false;
+	copy_type(c, &out[0], t);
+	return true;
+}
+
+/* The spatial size of a convolution or pooling window: floor or ceil of
+ * (in + 2 pad - dil (k - 1) - 1) / stride + 1. */
+static bool
+window_out(Ctx *c, Node *n, int64_t in, int64_t k, int64_t s, int64_t p, int64_t d, bool ceil_mode,
+           int64_t *out)
+{
+	int64_t eff, num, o;
+
+	if (!ck_mul(d, k - 1, &eff) || !ck_add(eff, 1, &eff) || !ck_mul(p, 2, &num) || !ck_add(in, num, &num) ||
+	    !ck_add(num, -eff, &num))
+		return overflow(c, n);
+	if (num < 0) {
+		error_at(c, n->loc, "the window of %s (%lld with dilation) is larger than the padded input (%lld)",
+		         optab[n->op].name, (long long)eff, (long long)(in + 2 * p));
+		return false;
+	}
+	o = (ceil_mode ? (num + s - 1) / s : num / s) + 1;
+	/* PyTorch: the last window must start inside the input or the left padding */
+	if (ceil_mode && (o - 1) * s >= in + p)
+		o--;
+	*out = o;
+	return true;
+}
+
+static bool
+positive(Ctx *c, Node *n, int slot, const int64_t *v, int k, bool allow_zero)
+{
+	int i;
+
+	for (i = 0; i < k; i++)
+		if (v[i] < 0 || (!allow_zero && v[i] == 0)) {
+			error_at(c, arg_loc(c, n, slot), "%s of %s must be %s, not %lld", optab[n->op].params[slot].name,
+			         optab[n->op].name, allow_zero ? "non-negative" : "positive", (long long)v[i]);
+			return false;
+		}
+	return true;
+}
+
+/* Input [N, C, H, W] or [C, H, W]. */
+static bool
+image_input(Ctx *c, Node *n, const Type *t)
+{
+	if (t->ndim == 4 || t->ndim == 3)
+		return true;
+	error_at(c, arg_loc(c, n, 0), "%s needs a 3-d or 4-d input, not %s", optab[n->op].name, TS(t));
+	return false;
+}
+
+bool
+sh_conv2d(Ctx *c, Node *n, Type *out)
+{
+	const Type *t = targ(n, 0), *w = targ(n, 1);
+	int64_t stride[2], pad[2], dil[2], groups, *d;
+	const Lit *pl = op_arg(n, 4);
+	int b, i;
+	bool same = false;
+
+	if (!want_results(c, n, 1) || !image_input(c, n, t))
+		return false;
+	b = t->ndim - 3; /* 1 when batched */
+	if (!get_ints(c, n, 3, stride, 2) || !get_ints(c, n, 5, dil, 2) || !get_int(c, n, 6, &groups))
+		return false;
+	if (pl->kind == L_STR) {
+		if (strcmp(pl->u.s, "valid") == 0)
+			pad[0] = pad[1] = 0;
+		else if (strcmp(pl->u.s, "same") == 0)
+			same = true;
+		else {
+			error_at(c, arg_loc(c, n, 4), "padding of conv2d must be \"valid\", \"same\" or integers, not \"%s\"", pl->u.s);
+			return false;
+		}
+	} else if (!get_ints(c, n, 4, pad, 2))
+		return false;
+	if (!positive(c, n, 3, stride, 2, false) || !positive(c, n, 5, dil, 2, false) ||
+	    (!same && !positive(c, n, 4, pad, 2, true)))
+		return false;
+	if (groups <= 0) {
+		error_at(c, arg_loc(c, n, 6), "groups of conv2d must be positive, not %lld", (long long)groups);
+		return false;
+	}
+	if (w->ndim != 4) {
+		error_at(c, arg_loc(c, n, 1), "weight of conv2d must be 4-d [out, in/groups, kh, kw], not %s", TS(w));
+		return false;
+	}
+	if (!ck_mul(w->dims[1], groups, &(int64_t){0}) || w->dims[1] * groups != t->dims[b]) {
+		error_at(c, arg_loc(c, n, 1),
+		         "weight of conv2d has type %s: %lld input channels x %lld groups, but the input %s has %lld channels",
+		         TS(w), (long long)w->dims[1], (long long)groups, TS(t), (long long)t->dims[b]);
+		return false;
+	}
+	if (w->dims[0] % groups != 0) {
+		error_at(c, arg_loc(c, n, 1), "weight of conv2d has %lld output channels, not a multiple of %lld groups",
+		         (long long)w->dims[0], (long long)groups);
+		return false;
+	}
+	if (!check_vec(c, n, 2, w->dims[0], "a weight with that many output channels"))
+		return false;
+	if (same && (stride[0] != 1 || stride[1] != 1)) {
+		error_at(c, arg_loc(c, n, 4), "padding=\"same\" needs stride 1");
+		return false;
+	}
+	d = tmp_dims(c, t->ndim);
+	if (b)
+		d[0] = t->dims[0];
+	d[b] = w->dims[0];
+	for (i = 0; i < 2; i++) {
+		if (same)
+			d[b + 1 + i] = t->dims[b + 1 + i];
+		else if (!window_out(c, n, t->dims[b + 1 + i], w->dims[2 + i], stride[i], pad[i], dil[i], false,
+		                     &d[b + 1 + i]))
+			return false;
+	}
+	out[0] = (Type){t->dtype, t->ndim, 0, UINT32_MAX, d};
+	return true;
+}
+
+bool
+sh_conv_transpose2d(Ctx *c, Node *n, Type *out)
+{
+	const Type *t = targ(n, 0), *w = targ(n, 1);
+	int64_t stride[2], pad[2], opad[2], dil[2], groups, *d, cout;
+	int b, i;
+
+	if (!want_results(c, n, 1) || !image_input(c, n, t))
+		return false;
+	b = t->ndim - 3;
+	if (!get_ints(c, n, 3, stride, 2) || !get_ints(c, n, 4, pad, 2) || !get_ints(c, n, 5, opad, 2) ||
+	    !get_int(c, n, 6, &groups) || !get_ints(c, n, 7, dil, 2))
+		return false;
+	if (!positive(c, n, 3, stride, 2, false) || !positive(c, n, 4, pad, 2, true) ||
+	    !positive(c, n, 5, opad, 2, true) || !positive(c, n, 7, dil, 2, false))
+		return false;
+	if (groups <= 0 || w->ndim != 4 || w->dims[0] != t->dims[b] || t->dims[b] % groups != 0) {
+		error_at(c, arg_loc(c, n, 1), "weight of conv_transpose2d has type %s, which does not fit the input %s with %lld groups",
+		         TS(w), TS(t), (long long)groups);
+		return false;
+	}
+	if (!ck_mul(w->dims[1], groups, &cout))
+		return overflow(c, n);
+	if (!check_vec(c, n, 2, cout, "a weight with that many output channels"))
+		return false;
+	d = tmp_dims(c, t->ndim);
+	if (b)
+		d[0] = t->dims[0];
+	d[b] = cout;
+	for (i = 0; i < 2; i++) {
+		/* (in - 1) stride - 2 pad + dil (k - 1) + output_padding + 1 */
+		int64_t x, y;
+
+		if (!ck_mul(t->dims[b + 1 + i] - 1, stride[i], &x) || !ck_mul(dil[i], w->dims[2 + i] - 1, &y) ||
+		    !ck_add(x, y, &x) || !ck_add(x, opad[i] + 1 - 2 * pad[i], &x))
+			return overflow(c, n);
+		if (x <= 0) {
+			error_at(c, n->loc, "conv_transpose2d gives an empty output");
+			return false;
+		}
+		d[b + 1 + i] = x;
+	}
+	out[0] = (Type){t->dtype, t->ndim, 0, UINT32_MAX, d};
+	return true;
+}
+
+bool
+sh_linear(Ctx *c, Node *n, Type *out)
+{
+	const Type *t = targ(n, 0), *w = targ(n, 1);
+	int64_t *d;
+
+	if (!want_results(c, n, 1))
+		return false;
+	if (t->ndim < 1) {
+		error_at(c, arg_loc(c, n, 0), "linear needs an input with at least one dimension");
+		return false;
+	}
+	if (w->ndim != 2 || w->dims[1] != t->dims[t->ndim - 1]) {
+		error_at(c, arg_loc(c, n, 1), "weight of linear has type %s, but the input %s has %lld features",
+		         TS(w), TS(t), (long long)t->dims[t->ndim - 1]);
+		return false;
+	}
+	if (!check_vec(c, n, 2, w->dims[0], "a weight with that many outputs"))
+		return false;
+	d = tmp_dims(c, t->ndim);
+	memcpy(d, t->dims, t->ndim * sizeof *d);
+	d[t->ndim - 1] = w->dims[0];
+	out[0] = (Type){t->dtype, t->ndim, 0, UINT32_MAX, d};
+	return true;
+}
+
+/* Broadcast two shapes (numpy rules) into d; false if they do not broadcast. */
+static bool
+broadcast(const int64_t *a, int na, const int64_t *b, int nb, int64_t *d, int *nd)
+{
+	int n = na > nb ? na : nb, i;
+
+	for (i = 0; i < n; i++) {
+		int64_t x = i < n - na ? 1 : a[i - (n - na)], y = i < n - nb ? 1 : b[i - (n - nb)];
+
+		if (x != y && x != 1 && y != 1)
+			return false;
+		d[i] = x == 1 ? y : x;
+	}
+	*nd = n;
+	return true;
+}
+
+bool
+sh_matmul(Ctx *c, Node *n, Type *out)
+{
+	const Type *a = targ(n, 0), *b = targ(n, 1);
+	int64_t *d, k1, k2;
+	int nd = 0, na = a->ndim, nb = b->ndim, nbatch;
+
+	if (!want_results(c, n, 1))
+		return false;
+	if (na == 0 || nb == 0) {
+		error_at(c, n->loc, "matmul needs tensors with at least one dimension");
+		return false;
+	}
+	k1 = a->dims[na - 1];
+	k2 = nb == 1 ? b->dims[0] : b->dims[nb - 2];
+	if (k1 != k2) {
+		error_at(c, n->loc, "matmul of %s and %s: inner dimensions %lld and %lld differ", TS(a), TS(b),
+		         (long long)k1, (long long)k2);
+		return false;
+	}
+	d = tmp_dims(c, MAX_DIMS + 2);
+	if (na > 2 || nb > 2) {
+		if (!broadcast(a->dims, na > 2 ? na - 2 : 0, b->dims, nb > 2 ? nb - 2 : 0, d, &nbatch)) {
+			error_at(c, n->loc, "matmul: the batch dimensions of %s and %s do not broadcast", TS(a), TS(b));
+			return false;
+		}
+		nd = nbatch;
+	}
+	if (na >= 2)
+		d[nd++] = a->dims[na - 2];
+	if (nb >= 2)
+		d[nd++] = b->dims[nb - 1];
+	out[0] = (Type){a->dtype, (uint8_t)nd, 0, UINT32_MAX, d};
+	return true;
+}
+
+bool
+sh_pool2d(Ctx *c, Node *n, Type *out)
+{
+	const Type *t = targ(n, 0);
+	bool is_max = n->op == OP_max_pool2d;
+	int64_t k[2], s[2], p[2], dil[2] = {1, 1}, *d;
+	const Lit *sl = op_arg(n, 2), *ceil = op_arg_named(n, "ceil_mode");
+	bool indices = is_max && op_arg_named(n, "return_indices")->u.i;
+	int b, i;
+
+	if (!want_results(c, n, indices ? 2 : 1) || !image_input(c, n, t))
+		return false;
+	b = t->ndim - 3;
+	if (!get_ints(c, n, 1, k, 2) || !get_ints(c, n, 3, p, 2) || (is_max && !get_ints(c, n, 4, dil, 2)))
+		return false;
+	if (sl->kind == L_NONE || (sl->kind == L_LIST && sl->n == 0)) {
+		s[0] = k[0];
+		s[1] = k[1];
+	} else if (!get_ints(c, n, 2, s, 2))
+		return false;
+	if (!positive(c, n, 1, k, 2, false) || !positive(c, n, 2, s, 2, false) || !positive(c, n, 3, p, 2, true) ||
+	    (is_max && !positive(c, n, 4, dil, 2, false)))
+		return false;
+	for (i = 0; i < 2; i++)
+		if (p[i] > k[i] / 2) {
+			error_at(c, arg_loc(c, n, 3), "padding %lld of %s is more than half the kernel size %lld",
+			         (long long)p[i], optab[n->op].name, (long long)k[i]);
+			return false;
+		}
+	d = tmp_dims(c, t->ndim);
+	memcpy(d, t->dims, (size_t)b * sizeof *d);
+	d[b] = t->dims[b];
+	for (i = 0; i < 2; i++) {
+		if (!window_out(c, n, t->dims[b + 1 + i], k[i], s[i], p[i], dil[i], ceil->u.i, &d[b + 1 + i]))
+			return false;
+		if (d[b + 1 + i] <= 0) {
+			error_at(c, n->loc, "%s gives an empty output", optab[n->op].name);
+			return false;
+		}
+	}
+	out[0] = (Type){t->dtype, t->ndim, 0, UINT32_MAX, d};
+	if (indices)
+		out[1] = (Type){DT_I64, t->ndim, 0, UINT32_MAX, d};
+	return true;
+}
+
+bool
+sh_adaptive_pool2d(Ctx *c, Node *n, Type *out)
+{
+	const Type *t = targ(n, 0);
+	const Lit *os = op_arg(n, 1);
+	bool indices = n->op == OP_adaptive_max_pool2d && op_arg_named(n, "return_indices")->u.i;
+	int64_t *d;
+	int b, i;
+
+	if (!want_results(c, n, indices ? 2 : 1) || !image_input(c, n, t))
+		return false;
+	b = t->ndim - 3;
+	d = tmp_dims(c, t->ndim);
+	memcpy(d, t->dims, t->ndim * sizeof *d);
+	for (i = 0; i < 2; i++) {
+		const Lit *e = os->kind == L_INT ? os : os->kind == L_LIST && os->n == 2 ? &os->u.list[i] :
+		               os->kind == L_LIST && os->n == 1 ? &os->u.list[0] : NULL;
+
+		if (e && e->kind == L_NONE)
+			continue;
+		if (!e || e->kind != L_INT || e->u.i <= 0) {
+			error_at(c, arg_loc(c, n, 1), "output_size of %s must be a positive integer or a list of two (or none)",
+			         optab[n->op].name);
+			return false;
+		}
+		d[b + 1 + i] = e->u.i;
+	}
+	out[0] = (Type){t->dtype, t->ndim, 0, UINT32_MAX, d};
+	if (indices)
+		out[1] = (Type){DT_I64, t->ndim, 0, UINT32_MAX, d};
+	return true;
+}
+
+/* dtype of a binary op: the tensor operand's, a float tensor's over an integer one's; integer tensors
+ * with a float scalar (or true division) give f32, PyTorch's default dtype. */
+static int
+binary_dtype(const Lit *a, const Lit *b, bool div)
+{
+	int da = a->kind == L_VALUE ? a->u.v->type.dtype : -1, db = b->kind == L_VALUE ? b->u.v->type.dtype : -1;
+	int dt;
+
+	if (da >= 0 && db >= 0)
+		dt = dtype_is_float(da) || !dtype_is_float(db) ? da : db;
+	else
+		dt = da >= 0 ? da : db;
+	if (!dtype_is_float(dt) && ((a->kind == L_FLOAT || b->kind == L_FLOAT) || div))
+		dt = DT_F32;
+	return dt;
+}
+
+bool
+sh_binary(Ctx *c, Node *n, Type *out)
+{
+	const Lit *a = op_arg(n, 0), *b = op_arg(n, 1);
+	static const int64_t none[1];
+	const int64_t *da = a->kind == L_VALUE ? a->u.v->type.dims : none, *db = b->kind == L_VALUE ? b->u.v->type.dims : none;
+	int na = a->kind == L_VALUE ? a->u.v->type.ndim : 0, nb = b->kind == L_VALUE ? b->u.v->type.ndim : 0, nd;
+	int64_t *d;
+
+	if (!want_results(c, n, 1))
+		return false;
+	if (a->kind != L_VALUE && b->kind != L_VALUE) {
+		error_at(c, n->loc, "%s needs at least one tensor operand", optab[n->op].name);
+		return false;
+	}
+	d = tmp_dims(c, MAX_DIMS);
+	if (!broadcast(da, na, db, nb, d, &nd)) {
+		error_at(c, n->loc, "%s: the shapes %s and %s do not broadcast", optab[n->op].name, TS(&a->u.v->type),
+		         TS(&b->u.v->type));
+		return false;
+	}
+	if ((optab[n->op].flags & F_INPLACE) && (nd != na || memcmp(d, da, (size_t)nd * sizeof *d) != 0)) {
+		error_at(c, n->loc, "%s writes %s in place, but the broadcast result has another shape",
+		         optab[n->op].name, TS(&a->u.v->type));
+		return false;
+	}
+	out[0] = (Type){(uint8_t)binary_dtype(a, b, n->op == OP_div || n->op == OP_div_), (uint8_t)nd, 0, UINT32_MAX, d};
+	if (optab[n->op].flags & F_INPLACE)
+		out[0].dtype = a->u.v->type.dtype;
+	return true;
+}
+
+bool
+sh_compare(Ctx *c, Node *n, Type *out)
+{
+	if (!sh_binary(c, n, out))
+		return false;
+	out[0].dtype = DT_BOOL;
+	return true;
+}
+
+bool
+sh_flatten(Ctx *c, Node *n, Type *out)
+{
+	const Type *t = targ(n, 0);
+	int64_t s, e, prod = 1, *d;
+	int si, ei, i, k = 0, nd = t->ndim ? t->ndim : 1;
+
+	if (!want_results(c, n, 1) || !get_int(c, n, 1, &s) || !get_int(c, n, 2, &e))
+		return false;
+	if (!norm_dim(c, n, 1, s, t->ndim, &si) || !norm_dim(c, n, 2, e, t->ndim, &ei))
+		return false;
+	if (si > ei) {
+		error_at(c, n->loc, "flatten: start_dim %lld comes after end_dim %lld", (long long)s, (long long)e);
+		return false;
+	}
+	d = tmp_dims(c, nd);
+	if (t->ndim == 0) {
+		d[0] = 1;
+		out[0] = (Type){t->dtype, 1, 0, UINT32_MAX, d};
+		return true;
+	}
+	for (i = 0; i < si; i++)
+		d[k++] = t->dims[i];
+	for (i = si; i <= ei; i++)
+		if (!ck_mul(prod, t->dims[i], &prod))
+			return overflow(c, n);
+	d[k++] = prod;
+	for (i = ei + 1; i < t->ndim; i++)
+		d[k++] = t->dims[i];
+	out[0] = (Type){t->dtype, (uint8_t)k, 0, UINT32_MAX, d};
+	return true;
+}
+
+bool
+sh_reshape(Ctx *c, Node *n, Type *out)
+{
+	const Type *t = targ(n, 0);
+	const Lit *sz = op_arg(n, 1);
+	int k = sz->kind == L_INT ? 1 : (int)sz->n, i, infer = -1;
+	int64_t numel, prod = 1, *d;
+
+	if (!want_results(c, n, 1))
+		return false;
+	if (k > MAX_DIMS) {
+		error_at(c, arg_loc(c, n, 1), "%s to more than %d dimensions", optab[n->op].name, MAX_DIMS);
+		return false;
+	}
+	d = tmp_dims(c, k);
+	if (!get_ints(c, n, 1, d, k))
+		return false;
+	if (!type_numel(t, &numel))
+		return overflow(c, n);
+	for (i = 0; i < k; i++) {
+		if (d[i] == -1 && infer < 0) {
+			infer = i;
+			continue;
+		}
+		if (d[i] < 0) {
+			error_at(c, arg_loc(c, n, 1), "invalid size %lld in %s", (long long)d[i], optab[n->op].name);
+			return false;
+		}
+		if (!ck_mul(prod, d[i], &prod))
+			return overflow(c, n);
+	}
+	if (infer >= 0) {
+		if (prod == 0 || numel % prod != 0) {
+			error_at(c, arg_loc(c, n, 1), "cannot %s %s (%lld elements) with an inferred dimension",
+			         optab[n->op].name, TS(t), (long long)numel);
+			return false;
+		}
+		d[infer] = numel / prod;
+	} else if (prod != numel) {
+		error_at(c, arg_loc(c, n, 1), "cannot %s %s (%lld elements) to %lld elements", optab[n->op].name, TS(t),
+		         (long long)numel, (long long)prod);
+		return false;
+	}
+	out[0] = (Type){t->dtype, (uint8_t)k, 0, UINT32_MAX, d};
+	return true;
+}
+
+bool
+sh_permute(Ctx *c, Node *n, Type *out)
+{
+	const Type *t = targ(n, 0);
+	int64_t perm[MAX_DIMS], *d;
+	bool seen[MAX_DIMS] = {0};
+	int i, k;
+
+	if (!want_results(c, n, 1) || !get_ints(c, n, 1, perm, t->ndim))
+		return false;
+	d = tmp_dims(c, t->ndim);
+	for (i = 0; i < t->ndim; i++) {
+		if (!norm_dim(c, n, 1, perm[i], t->ndim, &k))
+			return false;
+		if (seen[k]) {
+			error_at(c, arg_loc(c, n, 1), "permute: dimension %d repeats", k);
+			return false;
+		}
+		seen[k] = true;
+		d[i] = t->dims[k];
+	}
+	out[0] = (Type){t->dtype, t->ndim, 0, UINT32_MAX, d};
+	return true;
+}
+
+bool
+sh_transpose(Ctx *c, Node *n, Type *out)
+{
+	const Type *t = targ(n, 0);
+	int64_t a, b, x;
+	int i, j;
+
+	if (!want_results(c, n, 1) || !get_int(c, n, 1, &a) || !get_int(c, n, 2, &b))
+		return false;
+	if (!norm_dim(c, n, 1, a, t->ndim, &i) || !norm_dim(c, n, 2, b, t->ndim, &j))
+		return false;
+	copy_type(c, &out[0], t);
+	if (t->ndim) {
+		int64_t *d = (int64_t *)out[0].dims;
+
+		x = d[i];
+		d[i] = d[j];
+		d[j] = x;
+	}
+	return true;
+}
+
+bool
+sh_squeeze(Ctx *c, Node *n, Type *out)
+{
+	const Type *t = targ(n, 0);
+	const Lit *dl = op_arg(n, 1);
+	bool drop[MAX_DIMS] = {0};
+	int64_t *d;
+	int i, k = 0, idx;
+
+	if (!want_results(c, n, 1))
+		return false;
+	if (dl->kind == L_NONE) {
+		for (i = 0; i < t->ndim; i++)
+			drop[i] = t->dims[i] == 1;
+	} else {
+		int cnt = dl->kind == L_INT ? 1 : (int)dl->n;
+
+		for (i = 0; i < cnt; i++) {
+			int64_t v = dl->kind == L_INT ? dl->u.i : dl->u.list[i].u.i;
+
+			if (!norm_dim(c, n, 1, v, t->ndim, &idx))
+				return false;
+			if (t->ndim)
+				drop[idx] = t->dims[idx] == 1;
+		}
+	}
+	d = tmp_dims(c, t->ndim);
+	for (i = 0; i < t->ndim; i++)
+		if (!drop[i])
+			d[k++] = t->dims[i];
+	out[0] = (Type){t->dtype, (uint8_t)k, 0, UINT32_MAX, d};
+	return true;
+}
+
+bool
+sh_unsqueeze(Ctx *c, Node *n, Type *out)
+{
+	const Type *t = targ(n, 0);
+	int64_t v, *d;
+	int idx, i, k = 0;
+
+	if (!want_results(c, n, 1) || !get_int(c, n, 1, &v))
+		return false;
+	if (t->ndim >= MAX_DIMS) {
+		error_at(c, n->loc, "unsqueeze: more than %d dimensions", MAX_DIMS);
+		return false;
+	}
+	if (!norm_dim(c, n, 1, v, t->ndim + 1, &idx))
+		return false;
+	d = tmp_dims(c, t->ndim + 1);
+	for (i = 0; i <= t->ndim; i++) {
+		if (i == idx)
+			d[k++] = 1;
+		if (i < t->ndim)
+			d[k++] = t->dims[i];
+	}
+	out[0] = (Type){t->dtype, (uint8_t)k, 0, UINT32_MAX, d};
+	return true;
+}
+
+bool
+sh_expand(Ctx *c, Node *n, Type *out)
+{
+	const Type *t = targ(n, 0);
+	const Lit *sz = op_arg(n, 1);
+	int k = sz->kind == L_INT ? 1 : (int)sz->n, i, lead;
+	int64_t *d;
+
+	if (!want_results(c, n, 1))
+		return false;
+	if (k < t->ndim || k > MAX_DIMS) {
+		error_at(c, arg_loc(c, n, 1), "expand: %d sizes for %s", k, TS(t));
+		return false;
+	}
+	d = tmp_dims(c, k);
+	if (!get_ints(c, n, 1, d, k))
+		return false;
+	lead = k - t->ndim;
+	for (i = 0; i < k; i++) {
+		int64_t have = i < lead ? -2 : t->dims[i - lead];
+
+		if (d[i] == -1 && have != -2)
+			d[i] = have;
+		else if (d[i] < 0 || (have != -2 && have != 1 && have != d[i])) {
+			error_at(c, arg_loc(c, n, 1), "cannot expand %s to size %lld in dimension %d", TS(t),
+			         (long long)d[i], i);
+			return false;
+		}
+	}
+	out[0] = (Type){t->dtype, (uint8_t)k, 0, UINT32_MAX, d};
+	return true;
+}
+
+/* Python slice length with PyTorch's clamping; step > 0. */
+static bool
+slice_len(Ctx *c, Node *n, const Lit *s, int64_t size, int64_t *len)
+{
+	int64_t start = 0, stop = size, step = 1;
+
+	if (s->u.list[2].kind == L_INT)
+		step = s->u.list[2].u.i;
+	if (s->u.list[0].kind == L_INT)
+		start = s->u.list[0].u.i;
+	if (s->u.list[1].kind == L_INT)
+		stop = s->u.list[1].u.i;
+	if ((s->u.list[0].kind != L_INT && s->u.list[0].kind != L_NONE) ||
+	    (s->u.list[1].kind != L_INT && s->u.list[1].kind != L_NONE) ||
+	    (s->u.list[2].kind != L_INT && s->u.list[2].kind != L_NONE) || step <= 0) {
+		error_at(c, n->loc, "getitem: a slice needs integer or none bounds and a positive step");
+		return false;
+	}
+	if (start < 0)
+		start = start < -size ? 0 : start + size;
+	if (stop < 0)
+		stop = stop < -size ? 0 : stop + size;
+	if (start > size)
+		start = size;
+	if (stop > size)
+		stop = size;
+	*len = stop <= start ? 0 : (stop - start + step - 1) / step;
+	return true;
+}
+
+bool
+sh_getitem(Ctx *c, Node *n, Type *out)
+{
+	const Type *t = targ(n, 0);
+	const Lit *ix = op_arg(n, 1);
+	const Lit *items = ix->kind == L_LIST ? ix->u.list : ix;
+	int nitems = ix->kind == L_LIST ? (int)ix->n : 1, i, j, src = 0, consumed = 0, k = 0;
+	int64_t *d;
+	bool ell = false;
+
+	if (!want_results(c, n, 1))
+		return false;
+	for (i = 0; i < nitems; i++) {
+		int kind = items[i].kind;
+
+		if (kind == L_INT || kind == L_SLICE)
+			consumed++;
+		else if (kind == L_ELLIPSIS) {
+			if (ell) {
+				error_at(c, arg_loc(c, n, 1), "getitem: more than one '...'");
+				return false;
+			}
+			ell = true;
+		} else if (kind != L_NONE) {
+			error_at(c, arg_loc(c, n, 1), "getitem with %s as an index is not supported", lit_kind_name(&items[i]));
+			return false;
+		}
+	}
+	if (consumed > t->ndim) {
+		error_at(c, arg_loc(c, n, 1), "getitem: %d indices for %s", consumed, TS(t));
+		return false;
+	}
+	d = tmp_dims(c, MAX_DIMS);
+	for (i = 0; i < nitems; i++) {
+		const Lit *e = &items[i];
+
+		if (k >= MAX_DIMS) {
+			error_at(c, arg_loc(c, n, 1), "getitem: more than %d dimensions", MAX_DIMS);
+			return false;
+		}
+		switch (e->kind) {
+		case L_NONE:
+			d[k++] = 1;
+			break;
+		case L_ELLIPSIS:
+			for (j = 0; j < t->ndim - consumed; j++)
+				d[k++] = t->dims[src++];
+			break;
+		case L_INT: {
+			int64_t size = t->dims[src];
+
+			if (e->u.i < -size || e->u.i >= size) {
+				error_at(c, arg_loc(c, n, 1), "getitem: index %lld is out of range for size %lld",
+				         (long long)e->u.i, (long long)size);
+				return false;
+			}
+			src++;
+			break;
+		}
+		case L_SLICE:
+			if (!slice_len(c, n, e, t->dims[src], &d[k]))
+				return false;
+			k++;
+			src++;
+			break;
+		}
+	}
+	while (src < t->ndim && k < MAX_DIMS)
+		d[k++] = t->dims[src++];
+	out[0] = (Type){t->dtype, (uint8_t)k, 0, UINT32_MAX, d};
+	return true;
+}
+
+/* Results of splitting dimension `dim` of t into pieces of the given sizes. */
+static bool
+split_results(Ctx *c, Node *n, const Type *t, int dim, const int64_t *sizes, int count, Type *out)
+{
+	int i;
+
+	if (!want_results(c, n, count))
+		return false;
+	for (i = 0; i < count; i++) {
+		copy_type(c, &out[i], t);
+		((int64_t *)out[i].dims)[dim] = sizes[i];
+	}
+	return true;
+}
+
+bool
+sh_chunk(Ctx *c, Node *n, Type *out)
+{
+	const Type *t = targ(n, 0);
+	int64_t chunks, dv, size, each, sizes[256];
+	int dim, count = 0;
+
+	if (!get_int(c, n, 1, &chunks) || !get_int(c, n, 2, &dv))
+		return false;
+	if (chunks <= 0) {
+		error_at(c, arg_loc(c, n, 1), "chunks of chunk must be positive, not %lld", (long long)chunks);
+		return false;
+	}
+	if (t->ndim == 0) {
+		error_at(c, arg_loc(c, n, 0), "chunk needs a tensor with at least one dimension");
+		return false;
+	}
+	if (!norm_dim(c, n, 2, dv, t->ndim, &dim))
+		return false;
+	size = t->dims[dim];
+	each = size == 0 ? 0 : (size + chunks - 1) / chunks;
+	if (each == 0)
+		sizes[count++] = 0;
+	else
+		for (; size > 0 && count < 256; size -= each)
+			sizes[count++] = size < each ? size : each;
+	if (size > 0) {
+		error_at(c, n->loc, "chunk gives more than 255 results");
+		return false;
+	}
+	return split_results(c, n, t, dim, sizes, count, out);
+}
+
+bool
+sh_split(Ctx *c, Node *n, Type *out)
+{
+	const Type *t = targ(n, 0);
+	const Lit *s = op_arg(n, 1);
+	int64_t dv, size, sizes[256], sum = 0;
+	int dim, count = 0;
+	uint32_t i;
+
+	if (!get_int(c, n, 2, &dv))
+		return false;
+	if (t->ndim == 0) {
+		error_at(c, arg_loc(c, n, 0), "split needs a tensor with at least one dimension");
+		return false;
+	}
+	if (!norm_dim(c, n, 2, dv, t->ndim, &dim))
+		return false;
+	size = t->dims[dim];
+	if (s->kind == L_INT) {
+		if (s->u.i <= 0 && !(s->u.i == 0 && size == 0)) {
+			error_at(c, arg_loc(c, n, 1), "split size must be positive, not %lld", (long long)s->u.i);
+			return false;
+		}
+		if (size == 0)
+			sizes[count++] = 0;
+		for (; size > 0 && count < 256; size -= s->u.i)
+			sizes[count++] = size < s->u.i ? size : s->u.i;
+		if (size > 0) {
+			error_at(c, n->loc, "split gives more than 255 results");
+			return false;
+		}
+	} else {
+		if (s->n > 255) {
+			error_at(c, n->loc, "split gives more than 255 results");
+			return false;
+		}
+		for (i = 0; i < s->n; i++) {
+			sizes[count++] = s->u.list[i].u.i;
+			if (s->u.list[i].u.i < 0 || !ck_add(sum, s->u.list[i].u.i, &sum)) {
+				error_at(c, arg_loc(c, n, 1), "split sizes must be non-negative");
+				return false;
+			}
+		}
+		if (sum != size) {
+			error_at(c, arg_loc(c, n, 1), "split sizes add up to %lld, but dimension %d of %s is %lld",
+			         (long long)sum, dim, TS(t), (long long)size);
+			return false;
+		}
+	}
+	return split_results(c, n, t, dim, sizes, count, out);
+}
+
+/* The tensors of a T[] argument: all must be known values. */
+static bool
+tensor_list(Ctx *c, Node *n, const Lit **items, uint32_t *count)
+{
+	const Lit *l = op_arg(n, 0);
+
+	if (l->kind != L_LIST || l->n == 0) {
+		error_at(c, arg_loc(c, n, 0), "%s needs a non-empty list of tensors", optab[n->op].name);
+		return false;
+	}
+	*items = l->u.list;
+	*count = l->n;
+	return true;
+}
+
+bool
+sh_cat(Ctx *c, Node *n, Type *out)
+{
+	const Lit *items;
+	uint32_t count, i;
+	const Type *t0 = NULL;
+	int64_t dv, sum = 0;
+	int dim, j;
+
+	if (!want_results(c, n, 1) || !tensor_list(c, n, &items, &count) || !get_int(c, n, 1, &dv))
+		return false;
+	for (i = 0; i < count; i++) {
+		const Type *t = &items[i].u.v->type;
+
+		/* PyTorch skips 1-d empty tensors in cat */
+		if (t->ndim == 1 && t->dims[0] == 0 && count > 1)
+			continue;
+		if (!t0) {
+			t0 = t;
+			if (t0->ndim == 0) {
+				error_at(c, arg_loc(c, n, 0), "cat cannot join 0-d tensors");
+				return false;
+			}
+			if (!norm_dim(c, n, 1, dv, t0->ndim, &dim))
+				return false;
+		} else {
+			bool ok = t->ndim == t0->ndim;
+
+			for (j = 0; ok && j < t->ndim; j++)
+				ok = j == dim || t->dims[j] == t0->dims[j];
+			if (!ok) {
+				error_at(c, arg_loc(c, n, 0), "%s: %s and %s differ outside dimension %d", optab[n->op].name,
+				         TS(t0), TS(t), dim);
+				return false;
+			}
+		}
+		if (!ck_add(sum, t->dims[dim], &sum))
+			return overflow(c, n);
+	}
+	if (!t0)
+		t0 = &items[0].u.v->type, dim = 0;
+	copy_type(c, &out[0], t0);
+	if (out[0].ndim)
+		((int64_t *)out[0].dims)[dim] = sum;
+	return true;
+}
+
+bool
+sh_stack(Ctx *c, Node *n, Type *out)
+{
+	const Lit *items;
+	uint32_t count, i;
+	const Type *t0;
+	int64_t dv, *d;
+	int dim, j, k = 0;
+
+	if (!want_results(c, n, 1) || !tensor_list(c, n, &items, &count) || !get_int(c, n, 1, &dv))
+		return false;
+	t0 = &items[0].u.v->type;
+	for (i = 1; i < count; i++)
+		if (!type_equal(&items[i].u.v->type, t0) && !(items[i].u.v->type.ndim == t0->ndim &&
+		    memcmp(items[i].u.v->type.dims, t0->dims, t0->ndim * sizeof *t0->dims) == 0)) {
+			error_at(c, arg_loc(c, n, 0), "stack: %s and %s differ", TS(t0), TS(&items[i].u.v->type));
+			return false;
+		}
+	if (t0->ndim >= MAX_DIMS || !norm_dim(c, n, 1, dv, t0->ndim + 1, &dim))
+		return false;
+	d = tmp_dims(c, t0->ndim + 1);
+	for (j = 0; j <= t0->ndim; j++) {
+		if (j == dim)
+			d[k++] = count;
+		if (j < t0->ndim)
+			d[k++] = t0->dims[j];
+	}
+	out[0] = (Type){t0->dtype, (uint8_t)k, 0, UINT32_MAX, d};
+	return true;
+}
+
+bool
+sh_reduce(Ctx *c, Node *n, Type *out)
+{
+	const Type *t = targ(n, 0);
+	const Lit *dl = op_arg(n, 1), *dt;
+	bool keep = op_arg_named(n, "keepdim")->u.i, red[MAX_DIMS] = {0};
+	int64_t *d;
+	int i, k = 0, idx, cnt;
+
+	if (!want_results(c, n, 1))
+		return false;
+	if (dl->kind == L_NONE || (dl->kind == L_LIST && dl->n == 0)) {
+		for (i = 0; i < t->ndim; i++)
+			red[i] = true;
+	} else {
+		cnt = dl->kind == L_INT ? 1 : (int)dl->n;
+		for (i = 0; i < cnt; i++) {
+			int64_t v = dl->kind == L_INT ? dl->u.i : dl->u.list[i].u.i;
+
+			if (!norm_dim(c, n, 1, v, t->ndim, &idx))
+				return false;
+			if (t->ndim && red[idx]) {
+				error_at(c, arg_loc(c, n, 1), "%s: dimension %d repeats", optab[n->op].name, idx);
+				return false;
+			}
+			if (t->ndim)
+				red[idx] = true;
+		}
+	}
+	d = tmp_dims(c, t->ndim);
+	for (i = 0; i < t->ndim; i++)
+		if (!red[i])
+			d[k++] = t->dims[i];
+		else if (keep)
+			d[k++] = 1;
+	out[0] = (Type){t->dtype, (uint8_t)k, 0, UINT32_MAX, d};
+	if (op_param_index(n->op, "dtype") >= 0 && (dt = op_arg_named(n, "dtype"))->kind == L_SYM) {
+		int x = dtype_lookup(dt->u.s);
+
+		if (x < 0) {
+			error_at(c, arg_loc(c, n, op_param_index(n->op, "dtype")), "'%s' is not a dtype", dt->u.s);
+			return false;
+		}
+		out[0].dtype = (uint8_t)x;
+	}
+	return true;
+}
+
+bool
+sh_max(Ctx *c, Node *n, Type *out)
+{
+	const Type *t = targ(n, 0);
+	const Lit *dl = op_arg(n, 1);
+	bool keep = op_arg(n, 2)->u.i;
+	int64_t *d;
+	int i, k = 0, idx;
+
+	if (dl->kind == L_VALUE)
+		return sh_binary(c, n, out);
+	if (dl->kind == L_NONE) {
+		if (!want_results(c, n, 1))
+			return false;
+		out[0] = (Type){t->dtype, 0, 0, UINT32_MAX, tmp_dims(c, 0)};
+		return true;
+	}
+	if (!want_results(c, n, 2) || !norm_dim(c, n, 1, dl->u.i, t->ndim, &idx))
+		return false;
+	d = tmp_dims(c, t->ndim);
+	for (i = 0; i < t->ndim; i++)
+		if (i != idx)
+			d[k++] = t->dims[i];
+		else if (keep)
+			d[k++] = 1;
+	out[0] = (Type){t->dtype, (uint8_t)k, 0, UINT32_MAX, d};
+	out[1] = (Type){DT_I64, (uint8_t)k, 0, UINT32_MAX, d};
+	return true;
+}
+
+bool
+sh_interpolate(Ctx *c, Node *n, Type *out)
+{
+	const Type *t = targ(n, 0);
+	const Lit *size = op_arg(n, 1), *scale = op_arg(n, 2);
+	int sp = t->ndim - 2, i;
+	int64_t *d;
+
+	if (!want_results(c, n, 1))
+		return false;
+	if (sp < 1 || sp > 3) {
+		error_at(c, arg_loc(c, n, 0), "interpolate needs a 3-d, 4-d or 5-d input, not %s", TS(t));
+		return false;
+	}
+	if ((size->kind == L_NONE) == (scale->kind == L_NONE)) {
+		error_at(c, n->loc, "interpolate needs exactly one of size and scale_factor");
+		return false;
+	}
+	d = tmp_dims(c, t->ndim);
+	memcpy(d, t->dims, 2 * sizeof *d);
+	if (size->kind != L_NONE) {
+		if (!get_ints(c, n, 1, d + 2, sp) || !positive(c, n, 1, d + 2, sp, false))
+			return false;
+	} else {
+		for (i = 0; i < sp; i++) {
+			const Lit *e = scale->kind == L_LIST ? &scale->u.list[scale->n == 1 ? 0 : i] : scale;
+			double f, v;
+
+			if ((scale->kind == L_LIST && scale->n != 1 && (int)scale->n != sp) || !lit_as_float(e, &f) || !(f > 0)) {
+				error_at(c, arg_loc(c, n, 2), "scale_factor of interpolate must be positive, one or %d of them", sp);
+				return false;
+			}
+			v = floor((double)t->dims[2 + i] * f);
+			if (!(v >= 1 && v < 9.2e18)) {
+				error_at(c, arg_loc(c, n, 2), "interpolate gives an output of size %g", v);
+				return false;
+			}
+			d[2 + i] = (int64_t)v;
+		}
+	}
+	out[0] = (Type){t->dtype, t->ndim, 0, UINT32_MAX, d};
+	return true;
+}
+
+bool
+sh_pad(Ctx *c, Node *n, Type *out)
+{
+	const Type *t = targ(n, 0);
+	const Lit *p = op_arg(n, 1);
+	int64_t *d;
+	uint32_t i;
+
+	if (!want_results(c, n, 1))
+		return false;
+	if (p->kind != L_LIST || p->n % 2 || p->n / 2 > t->ndim) {
+		error_at(c, arg_loc(c, n, 1), "pad of pad must be a list of an even number of integers, at most %d", 2 * t->ndim);
+		return false;
+	}
+	copy_type(c, &out[0], t);
+	d = (int64_t *)out[0].dims;
+	for (i = 0; i < p->n; i += 2) {
+		int k = t->ndim - 1 - (int)(i / 2);
+		int64_t x;
+
+		if (!ck_add(d[k], p->u.list[i].u.i, &x) || !ck_add(x, p->u.list[i + 1].u.i, &x))
+			return overflow(c, n);
+		if (x < 0) {
+			error_at(c, arg_loc(c, n, 1), "pad makes dimension %d negative", k);
+			return false;
+		}
+		d[k] = x;
+	}
+	return true;
+}
+
+bool
+sh_pixel_shuffle(Ctx *c, Node *n, Type *out)
+{
+	const Type *t = targ(n, 0);
+	int64_t r, r2, *d;
+	int b;
+
+	if (!want_results(c, n, 1) || !get_int(c, n, 1, &r))
+		return false;
+	if (t->ndim < 3 || r <= 0 || !ck_mul(r, r, &r2) || t->dims[t->ndim - 3] % r2 != 0) {
+		error_at(c, n->loc, "pixel_shuffle with factor %lld does not fit %s", (long long)r, TS(t));
+		return false;
+	}
+	copy_type(c, &out[0], t);
+	d = (int64_t *)out[0].dims;
+	b = t->ndim - 3;
+	d[b] /= r2;
+	if (!ck_mul(d[b + 1], r, &d[b + 1]) || !ck_mul(d[b + 2], r, &d[b + 2]))
+		return overflow(c, n);
+	return true;
+}
+
+/* ---- the pass ----------------------------------------------------------------------------------- */
+
+static bool
+lit_known(const Lit *l)
+{
+	uint32_t i;
+
+	if (l->kind == L_VALUE)
+		return type_known(&l->u.v->type);
+	if (l->kind == L_LIST || l->kind == L_SLICE)
+		for (i = 0; i < l->n; i++)
+			if (!lit_known(&l->u.list[i]))
+				return false;
+	return true;
+}
+
+bool
+shape_node(Ctx *c, Node *n, Type *out)
+{
+	int i;
+
+	for (i = 0; i < n->nslot; i++)
+		if (!lit_known(&n->arg[i]))
+			return false;
+	for (i = 0; i < n->nres; i++)
+		out[i] = (Type){DT_UNKNOWN, 0, 0, UINT32_MAX, NULL};
+	c->tmpdims.n = 0;
+	return optab[n->op].shape(c, n, out);
+}
+
+static void
+explain(Ctx *c, Node *n)
+{
+	char buf[1024];
+	size_t len = 0;
+	int i;
+
+	for (i = 0; i < n->nslot && len < sizeof buf; i++) {
+		const Lit *l = &n->arg[i];
+
+		if (l->kind == L_VALUE && l->u.v->kind != VK_PARAM && l->u.v->kind != VK_CONST)
+			len += (size_t)snprintf(buf + len, sizeof buf - len, "%s%%%u : %s", len ? ", " : "",
+			                        l->u.v->handle, TS(&l->u.v->type));
+	}
+	if (len)
+		note_at(c, n->loc, "inferred by %s from %s", optab[n->op].name, buf);
+	else
+		note_at(c, n->loc, "inferred by %s", optab[n->op].name);
+}
+
+bool
+shape(Ctx *c)
+{
+	Type out[256];
+	Node *n;
+	int errors = c->nerrors, i;
+
+	if (c->tmpdims.cap < 4096) {
+		c->tmpdims.v = xrealloc(c->tmpdims.v, 4096 * sizeof *c->tmpdims.v);
+		c->tmpdims.cap = 4096;
+	}
+	for (n = c->g.first; n && !c->stopped; n = n->next) {
+		if (!shape_node(c, n, out))
+			continue;
+		for (i = 0; i < n->nres; i++) {
+			Value *v = &n->res[i];
+			char a[TYPE_STR_MAX], b[TYPE_STR_MAX];
+
+			v->type = type_make(c, out[i].dtype, out[i].dims, out[i].ndim);
+			if (!type_known(&v->ann) || type_equal(&v->type, &v->ann))
+				continue;
+			error_at(c, type_loc(c, &v->ann), "%s%%%u is annotated %s, but its inferred type is %s",
+			         v->handle == NO_HANDLE ? "result " : "", v->handle == NO_HANDLE ? (unsigned)i : v->handle,
+			         type_str(&v->ann, a, sizeof a), type_str(&v->type, b, sizeof b));
+			explain(c, n);
+		}
+	}
+	return c->nerrors == errors;
+}

@@ -1,0 +1,112 @@
+/* util.h: memory, containers and hashing shared by every part of ptcc.
+ *
+ * Arenas own everything a compilation allocates (strings, IR, interned shapes); they are freed in one
+ * call.  Vectors are plain {v, n, cap} structs grown with vec_push.  Interning tables map a byte string
+ * (or an array of int64 dimensions) to one shared, arena-owned copy, so equal names and shapes compare by
+ * pointer.
+ */
+#ifndef PTCC_UTIL_H
+#define PTCC_UTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#if defined(__GNUC__)
+#define PRINTF_LIKE(f, a) __attribute__((format(printf, f, a)))
+#define NORETURN __attribute__((noreturn))
+#else
+#define PRINTF_LIKE(f, a)
+#define NORETURN
+#endif
+
+/* Internal errors: a bug in ptcc, never bad input. */
+NORETURN void ptcc_die_at(const char *file, int line, const char *fmt, ...) PRINTF_LIKE(3, 4);
+#define ptcc_die(...) ptcc_die_at(__FILE__, __LINE__, __VA_ARGS__)
+#define unreachable() ptcc_die("unreachable")
+
+void *xmalloc(size_t n);
+void *xcalloc(size_t n, size_t size);
+void *xrealloc(void *p, size_t n);
+
+/* Arena: bump allocation in large blocks; everything is freed by arena_free. */
+typedef struct ArenaBlock ArenaBlock;
+typedef struct Arena {
+	char *p, *end;
+	ArenaBlock *blocks;
+	size_t used; /* bytes handed out, for statistics */
+} Arena;
+
+void *arena_alloc(Arena *a, size_t n);  /* 8-byte aligned, not zeroed */
+void *arena_zalloc(Arena *a, size_t n); /* zeroed */
+char *arena_strndup(Arena *a, const char *s, size_t n);
+void arena_free(Arena *a);
+#define NEW(a, T) ((T *)arena_zalloc((a), sizeof(T)))
+#define NEWARRAY(a, T, n) ((T *)arena_alloc((a), sizeof(T) * (size_t)(n)))
+
+/* Vector of T: VEC(T) v = {0}; vec_push(&v, x); free(v.v). */
+#define VEC(T) struct { T *v; size_t n, cap; }
+#define vec_grow(vp)                                                                          \
+	do {                                                                                      \
+		if ((vp)->n == (vp)->cap) {                                                           \
+			(vp)->cap = (vp)->cap ? 2 * (vp)->cap : 16;                                       \
+			(vp)->v = xrealloc((vp)->v, (vp)->cap * sizeof *(vp)->v);                         \
+		}                                                                                     \
+	} while (0)
+#define vec_push(vp, x)                                                                       \
+	do {                                                                                      \
+		vec_grow(vp);                                                                         \
+		(vp)->v[(vp)->n++] = (x);                                                             \
+	} while (0)
+
+uint64_t hash_bytes(const void *p, size_t n);
+
+/* Interning table of byte strings (NUL-terminated copies in the arena). */
+typedef struct InternEntry {
+	uint64_t hash;
+	const char *s;
+	size_t len;
+} InternEntry;
+typedef struct Intern {
+	InternEntry *tab;
+	size_t n, cap;
+	Arena *arena;
+} Intern;
+const char *intern(Intern *t, const char *s, size_t len);
+void intern_free(Intern *t);
+
+/* Interning table of arrays of 64-bit words (shapes, scalar lists). */
+typedef struct WordEntry {
+	uint64_t hash;
+	const void *p;
+	size_t nbytes;
+} WordEntry;
+typedef struct WordIntern {
+	WordEntry *tab;
+	size_t n, cap;
+	Arena *arena;
+} WordIntern;
+const void *intern_words(WordIntern *t, const void *p, size_t nbytes);
+void word_intern_free(WordIntern *t);
+
+/* Map from a 64-bit key (never UINT64_MAX) to a pointer, open addressing. */
+typedef struct MapEntry {
+	uint64_t key;
+	void *val;
+} MapEntry;
+typedef struct Map {
+	MapEntry *tab;
+	size_t n, cap;
+} Map;
+void *map_get(const Map *m, uint64_t key);
+void map_put(Map *m, uint64_t key, void *val);
+void map_free(Map *m);
+
+/* Levenshtein distance, capped: returns > cap as soon as the distance exceeds cap. */
+size_t edit_distance(const char *a, const char *b, size_t cap);
+
+/* Checked 64-bit arithmetic: false on overflow. */
+static inline bool ck_mul(int64_t a, int64_t b, int64_t *r) { return !__builtin_mul_overflow(a, b, r); }
+static inline bool ck_add(int64_t a, int64_t b, int64_t *r) { return !__builtin_add_overflow(a, b, r); }
+
+#endif
