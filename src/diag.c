@@ -18,41 +18,50 @@
 static const char *const level_name[] = {"error", "warning", "note"};
 static const char *const level_color[] = {"\033[1;31m", "\033[1;35m", "\033[1;36m"};
 
-void
-diag_newline(Ctx *c, uint32_t next)
-{
-	vec_push(&c->lines, next);
-}
-
+/* The line holding byte `off`, and where it starts.  Diagnostics come mostly in file order, so the
+ * scan starts from the last answer when it can; the trace is never held in memory. */
 uint32_t
-diag_line_of(Ctx *c, uint32_t off)
+diag_line_of(Ctx *c, uint32_t off, uint32_t *line_start)
 {
-	size_t lo = 0, hi = c->lines.n;
+	char buf[65536];
+	uint32_t at, line, start;
 
-	/* the last line start <= off */
-	while (hi - lo > 1) {
-		size_t mid = lo + (hi - lo) / 2;
-
-		if (c->lines.v[mid] <= off)
-			lo = mid;
-		else
-			hi = mid;
+	if (c->cur_line == 0 || off < c->cur_off) {
+		c->cur_off = 0;
+		c->cur_line = 1;
 	}
-	return (uint32_t)lo + 1;
+	at = start = c->cur_off;
+	line = c->cur_line;
+	while (at < off && c->fd >= 0) {
+		size_t want = off - at < sizeof buf ? off - at : sizeof buf, i;
+		ssize_t r = pread(c->fd, buf, want, at);
+
+		if (r <= 0)
+			break;
+		for (i = 0; i < (size_t)r; i++)
+			if (buf[i] == '\n') {
+				line++;
+				start = at + (uint32_t)i + 1;
+			}
+		at += (uint32_t)r;
+	}
+	c->cur_off = start;
+	c->cur_line = line;
+	if (line_start)
+		*line_start = start;
+	return line;
 }
 
-/* Read the text of line `line` (1-based) into a malloc'd string without its line end. */
+/* Read the line starting at `start` into a malloc'd string without its line end. */
 static char *
-read_line(Ctx *c, uint32_t line, uint32_t *start)
+read_line(Ctx *c, uint32_t start)
 {
 	size_t cap = 256, n = 0;
 	char *buf;
-	off_t off;
+	off_t off = start;
 
-	if (c->fd < 0 || line == 0 || line > c->lines.n)
+	if (c->fd < 0)
 		return NULL;
-	off = c->lines.v[line - 1];
-	*start = (uint32_t)off;
 	buf = xmalloc(cap);
 	for (;;) {
 		ssize_t r;
@@ -113,8 +122,8 @@ vdiag(Ctx *c, DiagLevel level, Loc loc, const char *file, const char *fmt, va_li
 		c->nwarnings++;
 
 	if (!file && loc.begin != UINT32_MAX) {
-		line = diag_line_of(c, loc.begin);
-		text = read_line(c, line, &start);
+		line = diag_line_of(c, loc.begin, &start);
+		text = read_line(c, start);
 		if (text) {
 			size_t len = strlen(text), b = loc.begin - start;
 
@@ -241,4 +250,98 @@ type_loc(Ctx *c, const Type *t)
 		if (buf[i] == ']' || buf[i] == '\n')
 			return (Loc){t->pos, t->pos + (uint32_t)i + (buf[i] == ']')};
 	return (Loc){t->pos, t->pos + 1};
+}
+
+/* The token at pos: a run of name-chars after an optional '%' or '$', or a quoted string. */
+Loc
+value_loc(Ctx *c, const Value *v)
+{
+	char buf[1024];
+	ssize_t r, i = 0;
+	bool str = false;
+
+	if (v->pos == UINT32_MAX)
+		return NO_LOC;
+	if (c->fd < 0 || (r = pread(c->fd, buf, sizeof buf, v->pos)) <= 0)
+		return (Loc){v->pos, v->pos + 1};
+	if (buf[0] == '%' || buf[0] == '$')
+		i = 1;
+	if (i < r && buf[i] == '"')
+		str = true, i++;
+	for (; i < r; i++) {
+		unsigned char ch = (unsigned char)buf[i];
+
+		if (str) {
+			if (ch == '\\')
+				i++;
+			else if (ch == '"') {
+				i++;
+				break;
+			} else if (ch == '\n')
+				break;
+		} else if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+		             ch == '_' || ch == '.' || ch == '-' || ch >= 0x80))
+			break;
+	}
+	if (i == 0)
+		i = 1;
+	return (Loc){v->pos, v->pos + (uint32_t)i};
+}
+
+/* The i-th type after the op's closing parenthesis: "... ) : f32[1], f32[2] @ ...". */
+Loc
+ann_loc(Ctx *c, const Node *n, int k)
+{
+	uint32_t start;
+	char *text;
+	size_t i, b;
+	int depth = 0, idx = 0;
+	bool str = false;
+	Loc loc = n->loc;
+
+	diag_line_of(c, n->loc.begin, &start);
+	if (!(text = read_line(c, start)))
+		return loc;
+	/* the matching ')' of the '(' after the op name */
+	for (i = n->loc.end - start; text[i]; i++) {
+		if (str) {
+			if (text[i] == '\\' && text[i + 1])
+				i++;
+			else if (text[i] == '"')
+				str = false;
+			continue;
+		}
+		if (text[i] == '"')
+			str = true;
+		else if (text[i] == '(' || text[i] == '[')
+			depth++;
+		else if ((text[i] == ')' || text[i] == ']') && --depth == 0 && text[i] == ')')
+			break;
+	}
+	if (!text[i])
+		goto out;
+	for (i++; text[i] == ' ' || text[i] == '\t'; i++)
+		;
+	if (text[i] != ':')
+		goto out;
+	for (i++;; i++) {
+		for (; text[i] == ' ' || text[i] == '\t'; i++)
+			;
+		b = i;
+		for (; text[i] && text[i] != ']'; i++)
+			;
+		if (!text[i])
+			goto out;
+		if (idx++ == k) {
+			loc = (Loc){start + (uint32_t)b, start + (uint32_t)i + 1};
+			goto out;
+		}
+		for (i++; text[i] == ' ' || text[i] == '\t'; i++)
+			;
+		if (text[i] != ',')
+			goto out;
+	}
+out:
+	free(text);
+	return loc;
 }

@@ -193,14 +193,13 @@ Node *
 ir_node_new(Ctx *c, int op, int nres, Loc loc)
 {
 	const OpInfo *o = &optab[op];
-	Node *n = NEW(&c->arena, Node);
+	Node *n = arena_zalloc(&c->arena, sizeof *n + (size_t)nres * sizeof(Value));
 	int i;
 
 	n->op = (uint32_t)op & 0xfff;
 	n->nres = (uint32_t)nres & 0xff;
 	n->nslot = o->nparams & 0xff;
 	n->loc = loc;
-	n->res = nres ? arena_zalloc(&c->arena, (size_t)nres * sizeof *n->res) : NULL;
 	n->arg = arena_alloc(&c->arena, (size_t)o->nparams * sizeof *n->arg);
 	for (i = 0; i < o->nparams; i++)
 		n->arg[i] = (Lit){.kind = L_ABSENT, .pos = UINT32_MAX};
@@ -209,6 +208,7 @@ ir_node_new(Ctx *c, int op, int nres, Loc loc)
 		n->res[i].res = (uint16_t)i;
 		n->res[i].kind = VK_OP;
 		n->res[i].type.dtype = DT_UNKNOWN;
+		n->res[i].type.pos = UINT32_MAX;
 		n->res[i].alias = &n->res[i];
 	}
 	return n;
@@ -418,4 +418,79 @@ ir_print_lit(FILE *f, const Lit *l, bool ssa)
 		break;
 	}
 	}
+}
+
+static bool
+lit_is_scalar(const Lit *l)
+{
+	return l->kind == L_NONE || l->kind == L_BOOL || l->kind == L_INT || l->kind == L_FLOAT ||
+	       l->kind == L_STR || l->kind == L_SYM || l->kind == L_ELLIPSIS;
+}
+
+Lit
+ir_list(Ctx *c, Lit *items, size_t n, uint32_t pos)
+{
+	Lit l = {.kind = L_LIST, .pos = pos};
+	bool scalar = true;
+	size_t i;
+	Lit *p;
+
+	if (n > MAX_LIST) {
+		Loc l1 = {pos, pos + 1};
+
+		error_at(c, l1, "a list of more than %d elements", MAX_LIST);
+		n = 0;
+	}
+	for (i = 0; i < n && scalar; i++)
+		scalar = lit_is_scalar(&items[i]);
+	if (scalar) {
+		/* all-scalar lists ([1, 1], [2, 3]) are shared; their elements keep no position */
+		for (i = 0; i < n; i++)
+			items[i].pos = UINT32_MAX;
+		p = (Lit *)intern_words(&c->lists, items, n * sizeof(Lit));
+	} else {
+		p = NEWARRAY(&c->arena, Lit, n ? n : 1);
+		memcpy(p, items, n * sizeof(Lit));
+	}
+	l.n = (uint32_t)n;
+	l.u.list = p;
+	return l;
+}
+
+Type
+ir_type(Ctx *c, const char *dtype, Loc dtype_loc, const int64_t *dims, size_t nd, Loc loc)
+{
+	int dt = dtype_lookup(dtype), i;
+	int64_t numel = 1, bytes;
+	Type t = {DT_UNKNOWN, 0, 0, UINT32_MAX, NULL};
+
+	if (dt < 0) {
+		const char *best = NULL;
+
+		for (i = 0; i < DT_NTYPES; i++)
+			if (edit_distance(dtype, dtype_name[i], 1) <= 1)
+				best = dtype_name[i];
+		if (best)
+			error_at(c, dtype_loc, "unknown dtype '%s'; did you mean '%s'?", dtype, best);
+		else
+			error_at(c, dtype_loc, "unknown dtype '%s'", dtype);
+		return t;
+	}
+	if (nd > MAX_DIMS) {
+		error_at(c, loc, "a type with %zu dimensions (at most %d)", nd, MAX_DIMS);
+		return t;
+	}
+	for (i = 0; i < (int)nd; i++) {
+		if (dims[i] < 0) {
+			error_at(c, loc, "negative dimension %lld in a type", (long long)dims[i]);
+			return t;
+		}
+		if (!ck_mul(numel, dims[i], &numel) || !ck_mul(numel, dtype_size[dt], &bytes)) {
+			error_at(c, loc, "tensor size overflows: more than 2^63 bytes");
+			return t;
+		}
+	}
+	t = type_make(c, dt, dims, (int)nd);
+	t.pos = dtype_loc.begin;
+	return t;
 }

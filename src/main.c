@@ -59,7 +59,6 @@ ctx_init(Ctx *c)
 	c->fd = -1;
 	c->max_errors = 20;
 	c->last_syntax_line = 0;
-	vec_push(&c->lines, 0);
 }
 
 bool
@@ -83,7 +82,6 @@ ctx_free(Ctx *c)
 	if (c->fd >= 0)
 		close(c->fd);
 	weights_free(c->weights);
-	free(c->lines.v);
 	free(c->args.v);
 	free(c->lits.v);
 	free(c->results.v);
@@ -103,6 +101,30 @@ ctx_free(Ctx *c)
 }
 
 enum { EMIT_MODEL, EMIT_LOG, EMIT_IR, EMIT_SUMMARY, EMIT_NONE, EMIT_CHECK };
+
+/* Peak resident memory of this process image: VmHWM, which exec resets (ru_maxrss does not, so it would
+ * count the parent's memory too). */
+static long
+peak_rss_kib(void)
+{
+	FILE *f = fopen("/proc/self/status", "r");
+	char line[256];
+	long kib = -1;
+
+	if (f) {
+		while (fgets(line, sizeof line, f))
+			if (strncmp(line, "VmHWM:", 6) == 0)
+				kib = strtol(line + 6, NULL, 10);
+		fclose(f);
+	}
+	if (kib < 0) {
+		struct rusage ru;
+
+		getrusage(RUSAGE_SELF, &ru);
+		kib = ru.ru_maxrss;
+	}
+	return kib;
+}
 
 static double
 now(void)
@@ -229,14 +251,10 @@ main(int argc, char **argv)
 	t2 = now();
 	ok = ok && shape(&c);
 	t3 = now();
-	if (stats) {
-		struct rusage ru;
-
-		getrusage(RUSAGE_SELF, &ru);
+	if (stats)
 		fprintf(stderr, "ptcc: stats: lines %zu nodes %u parse %.6f resolve %.6f shape %.6f total %.6f s; "
 		        "arena %zu bytes; maxrss %ld KiB\n",
-		        c.lines.n - 1, c.g.nidx, t1 - t0, t2 - t1, t3 - t2, t3 - t0, c.arena.used, ru.ru_maxrss);
-	}
+		        (size_t)c.nlines, c.g.nidx, t1 - t0, t2 - t1, t3 - t2, t3 - t0, c.arena.used, peak_rss_kib());
 	if (!ok)
 		status = 1;
 	else {

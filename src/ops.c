@@ -5,12 +5,18 @@
 #include <string.h>
 
 OpInfo optab[OP_COUNT] = {
-#define OP(name, flags, shape, schema) {#name, flags, shape, schema, NULL, 0, 0},
+#define OP(name, flags, shape, schema) {#name, flags, shape, schema, NULL, 0, 0, -1},
 #include "ops.def"
 #undef OP
 };
 
 static bool ops_ready;
+/* op_lookup and op_param_index are called once per op line and keyword with interned names: a small
+ * cache keyed by the interned pointer skips the hashing and string compares. */
+static struct { const char *name; int op; } op_cache[256];
+static struct { const char *name; int op, slot; } param_cache[1024];
+static int op_lookup_slow(const char *name);
+static int op_param_index_slow(int op, const char *name);
 static Map ops_by_hash; /* hash of the name -> index + 1 */
 static Arena ops_arena;
 static Intern ops_strings;
@@ -136,6 +142,10 @@ parse_schema(OpInfo *o)
 	}
 	free(buf);
 	o->nparams = (uint8_t)n;
+	o->inplace = -1;
+	for (n = 0; n < o->nparams; n++)
+		if (strcmp(params[n].name, "inplace") == 0)
+			o->inplace = (int8_t)n;
 	o->params = NEWARRAY(&ops_arena, OpParam, n ? n : 1);
 	memcpy(o->params, params, (size_t)n * sizeof *params);
 }
@@ -145,6 +155,9 @@ ops_init(void)
 {
 	int i;
 
+	/* the caches are keyed by pointers that belong to one compilation */
+	memset(op_cache, 0, sizeof op_cache);
+	memset(param_cache, 0, sizeof param_cache);
 	if (ops_ready)
 		return;
 	ops_ready = true;
@@ -165,13 +178,30 @@ ops_fini(void)
 	if (!ops_ready)
 		return;
 	map_free(&ops_by_hash);
+	memset(op_cache, 0, sizeof op_cache);
+	memset(param_cache, 0, sizeof param_cache);
 	intern_free(&ops_strings);
 	arena_free(&ops_arena);
 	ops_ready = false;
 }
 
+
 int
 op_lookup(const char *name)
+{
+	size_t h = ((uintptr_t)name >> 3) & 255;
+	int op;
+
+	if (op_cache[h].name == name)
+		return op_cache[h].op;
+	op = op_lookup_slow(name);
+	op_cache[h].name = name;
+	op_cache[h].op = op;
+	return op;
+}
+
+static int
+op_lookup_slow(const char *name)
 {
 	uintptr_t i = (uintptr_t)map_get(&ops_by_hash, hash_bytes(name, strlen(name)));
 
@@ -200,6 +230,21 @@ op_suggest(const char *name)
 
 int
 op_param_index(int op, const char *name)
+{
+	size_t h = (((uintptr_t)name >> 3) ^ ((size_t)op * 31)) & 1023;
+	int slot;
+
+	if (param_cache[h].name == name && param_cache[h].op == op)
+		return param_cache[h].slot;
+	slot = op_param_index_slow(op, name);
+	param_cache[h].name = name;
+	param_cache[h].op = op;
+	param_cache[h].slot = slot;
+	return slot;
+}
+
+static int
+op_param_index_slow(int op, const char *name)
 {
 	const OpInfo *o = &optab[op];
 	int i;

@@ -70,9 +70,12 @@ static void scratch_reset(Ctx *c);
 %token <i> INT "integer" HANDLE "handle"
 %token <f> FLOAT "float"
 %token <s> STRING "string" PARAM "parameter" IDENT "name" PATH "scope name"
+%token <s> KW "keyword argument" SRC "source position"
+%token <type> TYPE "type"
+%token <lit> INTLIST "list"
 
 %type <lit> value ref list slice
-%type <s> opt_name op_name kw_name scope_name opt_src
+%type <s> opt_name op_name scope_name opt_src
 %type <type> type
 %type <mark> mark opt_types types
 %type <i> dims
@@ -132,16 +135,11 @@ results
 	;
 
 result
-	: HANDLE                  { Value v = {0}; v.handle = (uint32_t)$1; v.loc = @1; vec_push(&c->results, v); }
-	| UNDERSCORE              { Value v = {0}; v.handle = NO_HANDLE; v.loc = @1; vec_push(&c->results, v); }
+	: HANDLE                  { Value v = {0}; v.handle = (uint32_t)$1; v.pos = @1.begin; vec_push(&c->results, v); }
+	| UNDERSCORE              { Value v = {0}; v.handle = NO_HANDLE; v.pos = @1.begin; vec_push(&c->results, v); }
 	;
 
 op_name
-	: IDENT | K_NONE { $$ = "none"; } | K_TRUE { $$ = "true"; } | K_FALSE { $$ = "false"; }
-	| K_SLICE { $$ = "slice"; }
-	;
-
-kw_name
 	: IDENT | K_NONE { $$ = "none"; } | K_TRUE { $$ = "true"; } | K_FALSE { $$ = "false"; }
 	| K_SLICE { $$ = "slice"; }
 	;
@@ -158,7 +156,7 @@ arguments
 
 argument
 	: value                   { RawArg a = {NULL, @1, $1}; vec_push(&c->args, a); }
-	| kw_name '=' value       { RawArg a = {intern(&c->strings, $1, strlen($1)), @1, $3}; vec_push(&c->args, a); }
+	| KW value                { RawArg a = {$1, @1, $2}; vec_push(&c->args, a); }
 	;
 
 value
@@ -172,6 +170,7 @@ value
 	| IDENT                   { $$ = LIT(L_SYM, @1); $$.u.s = $1; }
 	| ELLIPSIS                { $$ = LIT(L_ELLIPSIS, @1); $$.u.i = 0; }
 	| list
+	| INTLIST
 	| slice
 	;
 
@@ -215,7 +214,8 @@ types
 
 /* type = dtype "[" [ INT { "," INT } ] "]" */
 type
-	: IDENT '[' ']'           { $$ = type_close(c, $1, @1, c->dims.n, @$); }
+	: TYPE
+	| IDENT '[' ']'           { $$ = type_close(c, $1, @1, c->dims.n, @$); }
 	| IDENT '[' dims ']'      { $$ = type_close(c, $1, @1, c->dims.n - (size_t)$3, @$); }
 	;
 
@@ -226,6 +226,7 @@ dims
 
 opt_src
 	: %empty                  { $$ = NULL; }
+	| SRC
 	| '@' STRING              { $$ = $2; }
 	;
 
@@ -269,7 +270,7 @@ yyreport_syntax_error(const yypcontext_t *ctx, yyscan_t scanner, Ctx *c)
 	(void)scanner;
 	if (tok == YYSYMBOL_LEXERR) /* already reported by the lexer */
 		return 0;
-	line = diag_line_of(c, loc->begin);
+	line = diag_line_of(c, loc->begin, NULL);
 	if (c->last_syntax_line == line)
 		return 0;
 	c->last_syntax_line = line;
@@ -345,14 +346,14 @@ stmt_param(Ctx *c, const char *name, Loc loc, Type t, Loc stmt, bool is_const)
 		error_at(c, stmt, "'%s' line after the first 'input', 'call' or op line", kw);
 	if ((old = map_get(&c->params_by_name, (uintptr_t)name))) {
 		error_at(c, loc, "parameter $%s is declared twice", name);
-		note_at(c, old->loc, "first declared here");
+		note_at(c, value_loc(c, old), "first declared here");
 		return;
 	}
 	v = NEW(&c->arena, Value);
 	v->kind = is_const ? VK_CONST : VK_PARAM;
 	v->name = name;
-	v->loc = loc;
-	v->type = v->ann = t;
+	v->pos = loc.begin;
+	v->type = t;
 	v->handle = NO_HANDLE;
 	v->alias = v;
 	map_put(&c->params_by_name, (uintptr_t)name, v);
@@ -373,8 +374,8 @@ stmt_input(Ctx *c, int64_t handle, Loc loc, const char *name, Type t, Loc stmt)
 	v = NEW(&c->arena, Value);
 	v->kind = VK_INPUT;
 	v->name = name;
-	v->loc = loc;
-	v->type = v->ann = t;
+	v->pos = loc.begin;
+	v->type = t;
 	v->handle = (uint32_t)handle;
 	v->alias = v;
 	if (v->handle > c->g.max_handle)
@@ -494,8 +495,11 @@ stmt_op(Ctx *c, const char *name, Loc oploc, size_t ntypes, Loc types_loc, const
 		Value *v = &n->res[i];
 
 		v->handle = c->results.v[i].handle;
-		v->loc = c->results.v[i].loc;
-		v->ann = ntypes ? c->types.v[i] : (Type){DT_UNKNOWN, 0, 0, UINT32_MAX, NULL};
+		v->pos = c->results.v[i].pos;
+		if (ntypes) {
+			v->type = c->types.v[i];
+			v->flags |= V_ANNOTATED;
+		}
 		if (v->handle != NO_HANDLE && v->handle > c->g.max_handle)
 			c->g.max_handle = v->handle;
 	}
@@ -507,81 +511,20 @@ out:
 	scratch_reset(c);
 }
 
-static bool
-lit_is_scalar(const Lit *l)
-{
-	return l->kind == L_NONE || l->kind == L_BOOL || l->kind == L_INT || l->kind == L_FLOAT ||
-	       l->kind == L_STR || l->kind == L_SYM || l->kind == L_ELLIPSIS;
-}
-
 static Lit
 list_close(Ctx *c, size_t mark, Loc loc)
 {
-	size_t n = c->lits.n - mark, i;
-	Lit l = LIT(L_LIST, loc);
-	bool scalar = true;
-	Lit *p;
+	Lit l = ir_list(c, c->lits.v + mark, c->lits.n - mark, loc.begin);
 
-	if (n > MAX_LIST) {
-		error_at(c, loc, "a list of more than %d elements", MAX_LIST);
-		n = 0;
-	}
-	for (i = 0; i < n && scalar; i++)
-		scalar = lit_is_scalar(&c->lits.v[mark + i]);
-	if (scalar) {
-		/* all-scalar lists ([1, 1], [2, 3]) are shared; their elements keep no position */
-		for (i = 0; i < n; i++)
-			c->lits.v[mark + i].pos = UINT32_MAX;
-		p = (Lit *)intern_words(&c->lists, c->lits.v + mark, n * sizeof(Lit));
-	} else {
-		p = NEWARRAY(&c->arena, Lit, n ? n : 1);
-		memcpy(p, c->lits.v + mark, n * sizeof(Lit));
-	}
 	c->lits.n = mark;
-	l.n = (uint32_t)n;
-	l.u.list = p;
 	return l;
 }
 
 static Type
 type_close(Ctx *c, const char *dtype, Loc dtype_loc, size_t mark, Loc loc)
 {
-	int dt = dtype_lookup(dtype), i;
-	size_t nd = c->dims.n - mark;
-	int64_t numel = 1;
-	Type t = {DT_UNKNOWN, 0, 0, UINT32_MAX, NULL};
+	Type t = ir_type(c, dtype, dtype_loc, c->dims.v + mark, c->dims.n - mark, loc);
 
-	if (dt < 0) {
-		const char *best = NULL;
-
-		for (i = 0; i < DT_NTYPES; i++)
-			if (edit_distance(dtype, dtype_name[i], 1) <= 1)
-				best = dtype_name[i];
-		if (best)
-			error_at(c, dtype_loc, "unknown dtype '%s'; did you mean '%s'?", dtype, best);
-		else
-			error_at(c, dtype_loc, "unknown dtype '%s'", dtype);
-		goto out;
-	}
-	if (nd > MAX_DIMS) {
-		error_at(c, loc, "a type with %zu dimensions (at most %d)", nd, MAX_DIMS);
-		goto out;
-	}
-	for (i = 0; i < (int)nd; i++) {
-		int64_t d = c->dims.v[mark + (size_t)i];
-
-		if (d < 0) {
-			error_at(c, loc, "negative dimension %lld in a type", (long long)d);
-			goto out;
-		}
-		if (!ck_mul(numel, d, &numel) || !ck_mul(numel, dtype_size[dt], &(int64_t){0})) {
-			error_at(c, loc, "tensor size overflows: more than 2^63 bytes");
-			goto out;
-		}
-	}
-	t = type_make(c, dt, c->dims.v + mark, (int)nd);
-	t.pos = dtype_loc.begin;
-out:
 	c->dims.n = mark;
 	return t;
 }

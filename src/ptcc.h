@@ -118,24 +118,33 @@ typedef enum ValueKind {
 enum { NO_HANDLE = UINT32_MAX };
 
 /* A value in SSA form: defined once.  An in-place write in the trace gives a new Value whose `prev` is
- * the value it overwrote; views share an alias group (alias points at the group's root). */
+ * the value it overwrote; views share an alias group (alias points at the group's root).  64 bytes:
+ * the front end holds one per op line. */
 struct Value {
-	Type type;            /* inferred by shape (declared, for inputs, params and consts) */
-	Type ann;             /* the annotation in the trace; dtype DT_UNKNOWN when there was none */
-	Node *def;            /* producing node (VK_OP) */
-	Value *prev;          /* VK_OP: the value this one overwrote in place, or NULL */
+	Type type;            /* inferred by shape; declared for inputs, params and consts.  Before shape
+	                         runs, an op result's annotation (when V_ANNOTATED) */
 	Value *alias;         /* root of its alias group: itself unless a view or an in-place write */
-	const char *name;     /* VK_INPUT: its name or NULL; VK_PARAM/VK_CONST: the tensor's name */
-	const Tensor *tensor; /* VK_PARAM/VK_CONST: the weights file's entry, once weights are read */
-	Loc loc;              /* the token that defines it */
+	union {
+		struct {          /* VK_OP */
+			Node *def;    /* producing node */
+			Value *prev;  /* the value this one overwrote in place, or NULL */
+		};
+		struct {          /* VK_INPUT, VK_PARAM, VK_CONST */
+			const char *name;     /* input name or NULL; the tensor's name */
+			const Tensor *tensor; /* params and consts: the weights file's entry, once read */
+		};
+	};
 	uint32_t handle;      /* handle number in the trace, or NO_HANDLE (params, `_`) */
 	uint32_t id;          /* dense SSA number, set by resolve */
 	uint32_t nuse;        /* uses by live nodes and outputs */
 	uint32_t last_use;    /* Node.idx of the last reader */
+	uint32_t pos;         /* byte offset of the token that defines it; value_loc gives the span */
 	uint16_t res;         /* index among def's results */
 	uint8_t kind;         /* ValueKind */
-	uint8_t is_output;
+	uint8_t flags;        /* V_ bits */
 };
+
+enum { V_OUTPUT = 1, V_ANNOTATED = 2 };
 
 /* One op call.  arg[] has one entry per parameter of the op's schema (OpInfo.params), in schema order;
  * a slot the call did not pass is L_ABSENT, and op_arg() gives the default then.  After resolve, every
@@ -149,10 +158,10 @@ struct Node {
 	uint32_t idx;        /* position in the trace's op order (stable, survives dead-code removal) */
 	Loc loc;         /* the op name: the representative token */
 	Scope *scope;    /* innermost open module scope, or NULL */
-	Value *res;      /* nres results */
 	Lit *arg;        /* nslot bound arguments */
 	const char *src; /* the "@" source position, or NULL */
 	Node *next;
+	Value res[];     /* nres results */
 };
 
 /* A module scope: one `call` ... `return` pair. */
@@ -236,6 +245,7 @@ struct OpInfo {
 	OpParam *params;    /* parsed from schema by ops_init */
 	uint8_t nparams;
 	uint8_t nlead;      /* leading tensor parameters: written positionally in the canonical log */
+	int8_t inplace;     /* slot of an `inplace` parameter, or -1 */
 };
 
 extern OpInfo optab[OP_COUNT];
@@ -270,7 +280,8 @@ struct Ctx {
 	const char *path;   /* as given on the command line */
 	FILE *fp;           /* the trace, read by the lexer */
 	int fd;             /* same file, read again by diagnostics */
-	VEC(uint32_t) lines; /* byte offset of each line's start; lines.v[0] == 0 */
+	uint32_t nlines;    /* lines read by the lexer */
+	uint32_t cur_off, cur_line; /* a known line start and its number, to find lines quickly */
 
 	/* diagnostics */
 	int nerrors, nwarnings, max_errors;
@@ -316,10 +327,11 @@ void diag_file(Ctx *c, DiagLevel level, const char *file, const char *fmt, ...) 
 #define error_at(c, loc, ...) diag((c), DIAG_ERROR, (loc), __VA_ARGS__)
 #define warning_at(c, loc, ...) diag((c), DIAG_WARNING, (loc), __VA_ARGS__)
 #define note_at(c, loc, ...) diag((c), DIAG_NOTE, (loc), __VA_ARGS__)
-void diag_newline(Ctx *c, uint32_t next_line_start); /* the lexer records line starts */
-uint32_t diag_line_of(Ctx *c, uint32_t off);         /* 1-based */
+uint32_t diag_line_of(Ctx *c, uint32_t off, uint32_t *line_start); /* 1-based */
 Loc lit_loc(Ctx *c, const Lit *l);                   /* span of a literal from its start */
 Loc type_loc(Ctx *c, const Type *t);                 /* span of a type's text */
+Loc value_loc(Ctx *c, const Value *v);               /* span of the token that defines v */
+Loc ann_loc(Ctx *c, const Node *n, int i);           /* span of the annotation of result i */
 
 /* ---- parse (parser.y, lexer.l) ------------------------------------------------------------------- */
 
@@ -339,6 +351,11 @@ bool lit_int_list(const Lit *l, int64_t *out, int n);
 const char *lit_kind_name(const Lit *l); /* "integer", "list", ... for messages */
 Type type_make(Ctx *c, int dtype, const int64_t *dims, int ndim); /* interns dims */
 Node *ir_node_new(Ctx *c, int op, int nres, Loc loc);
+/* A list literal from items (copied; all-scalar lists are interned and lose their positions). */
+Lit ir_list(Ctx *c, Lit *items, size_t n, uint32_t pos);
+/* A type from dtype name and dims, diagnosing unknown dtypes, negative dims, too many dims and sizes
+ * that overflow; dtype unknown on error. */
+Type ir_type(Ctx *c, const char *dtype, Loc dtype_loc, const int64_t *dims, size_t nd, Loc loc);
 void ir_append(Ctx *c, Node *n);
 void ir_print_lit(FILE *f, const Lit *l, bool ssa);
 void ir_print_float(FILE *f, double d); /* shortest text that reads back as d, Python's repr */

@@ -107,7 +107,7 @@ resolve_node(Resolver *r, Node *n, WriteVec *writes)
 	Ctx *c = r->c;
 	const OpInfo *o = &optab[n->op];
 	Lit *first = n->nslot ? &n->arg[0] : NULL;
-	int ip = op_param_index(n->op, "inplace");
+	int ip = o->inplace;
 	bool inplace = (o->flags & F_INPLACE) || (ip >= 0 && n->arg[ip].kind == L_BOOL && n->arg[ip].u.i);
 	int i, j;
 
@@ -118,7 +118,7 @@ resolve_node(Resolver *r, Node *n, WriteVec *writes)
 		if (first && first->kind == L_VALUE && n->nres == 1 &&
 		    first->u.v->handle != n->res[0].handle && first->u.v->kind != VK_PARAM &&
 		    first->u.v->kind != VK_CONST) {
-			error_at(c, n->res[0].loc, "%s writes its first argument in place, so its result must be %%%u",
+			error_at(c, value_loc(c, &n->res[0]), "%s writes its first argument in place, so its result must be %%%u",
 			         o->name, first->u.v->handle);
 		} else if (first && first->kind == L_VALUE && (first->u.v->kind == VK_PARAM || first->u.v->kind == VK_CONST)) {
 			error_at(c, lit_loc(c, first), "%s would write parameter $%s in place", o->name,
@@ -133,7 +133,7 @@ resolve_node(Resolver *r, Node *n, WriteVec *writes)
 			continue;
 		for (j = 0; j < i; j++)
 			if (n->res[j].handle == v->handle) {
-				error_at(c, v->loc, "handle %%%u appears twice among the results", v->handle);
+				error_at(c, value_loc(c, v), "handle %%%u appears twice among the results", v->handle);
 				break;
 			}
 		if ((old = cur_get(r, v->handle))) {
@@ -194,7 +194,7 @@ check_aliasing(Ctx *c, Write *w, size_t nw)
 
 			if (u == w[i].old || !defined_before(u, idx) || u->nuse == 0)
 				continue;
-			if (u->last_use > idx || u->is_output) {
+			if (u->last_use > idx || (u->flags & V_OUTPUT)) {
 				/* u is still live after the write and shares its storage */
 				bool later = u->last_use > idx;
 
@@ -225,7 +225,7 @@ node_unneeded(const Node *n)
 	int i;
 
 	for (i = 0; i < n->nres; i++)
-		if (n->res[i].nuse || n->res[i].is_output)
+		if (n->res[i].nuse || (n->res[i].flags & V_OUTPUT))
 			return false;
 	return true;
 }
@@ -257,11 +257,18 @@ remove_dead(Ctx *c)
 	Node *n, **pp;
 	int i;
 
-	for (n = c->g.first; n; n = n->next)
+	for (n = c->g.first; n; n = n->next) {
+		for (i = 0; i < n->nres; i++) {
+			Value *v = &n->res[i];
+
+			if (v->handle != NO_HANDLE && v->nuse == 0 && !(v->flags & V_OUTPUT))
+				warning_at(c, value_loc(c, v), "%%%u is never used", v->handle);
+		}
 		if (!n->dead && node_unneeded(n)) {
 			n->dead = 1;
 			vec_push(&work, n);
 		}
+	}
 	while (work.n) {
 		n = work.v[--work.n];
 		for (i = 0; i < n->nslot; i++)
@@ -298,8 +305,8 @@ resolve(Ctx *c)
 		Value *v = c->g.inputs.v[i], *old = cur_get(&r, v->handle);
 
 		if (old) {
-			error_at(c, v->loc, "input %%%u is declared twice", v->handle);
-			note_at(c, old->loc, "first declared here");
+			error_at(c, value_loc(c, v), "input %%%u is declared twice", v->handle);
+			note_at(c, value_loc(c, old), "first declared here");
 			continue;
 		}
 		cur_put(&r, v->handle, v);
@@ -310,7 +317,7 @@ resolve(Ctx *c)
 		Output *o = &c->g.outputs.v[i];
 
 		if (resolve_lit(&r, &o->ref, UINT32_MAX)) {
-			o->ref.u.v->is_output = 1;
+			o->ref.u.v->flags |= V_OUTPUT;
 		}
 	}
 	free(r.dense);
@@ -321,16 +328,8 @@ resolve(Ctx *c)
 	if (c->nerrors != errors)
 		return false;
 
-	/* values nothing reads */
-	for (n = c->g.first; n; n = n->next)
-		for (i = 0; i < n->nres; i++) {
-			Value *v = &n->res[i];
-
-			if (v->handle != NO_HANDLE && v->nuse == 0 && !v->is_output)
-				warning_at(c, v->loc, "%%%u is never used", v->handle);
-		}
+	/* values nothing reads, and the ops no output needs */
 	remove_dead(c);
-
 	for (i = 0; i < c->g.inputs.n; i++)
 		c->g.inputs.v[i]->id = id++;
 	for (n = c->g.first; n; n = n->next)

@@ -1391,18 +1391,23 @@ shape(Ctx *c)
 		c->tmpdims.cap = 4096;
 	}
 	for (n = c->g.first; n && !c->stopped; n = n->next) {
-		if (!shape_node(c, n, out))
+		if (!shape_node(c, n, out)) {
+			for (i = 0; i < n->nres; i++)
+				n->res[i].type.dtype = DT_UNKNOWN;
 			continue;
+		}
 		for (i = 0; i < n->nres; i++) {
 			Value *v = &n->res[i];
 			char a[TYPE_STR_MAX], b[TYPE_STR_MAX];
 
+			Type ann = v->type;
+
 			v->type = type_make(c, out[i].dtype, out[i].dims, out[i].ndim);
-			if (!type_known(&v->ann) || type_equal(&v->type, &v->ann))
+			if (!(v->flags & V_ANNOTATED) || type_equal(&v->type, &ann))
 				continue;
-			error_at(c, type_loc(c, &v->ann), "%s%%%u is annotated %s, but its inferred type is %s",
+			error_at(c, ann_loc(c, n, i), "%s%%%u is annotated %s, but its inferred type is %s",
 			         v->handle == NO_HANDLE ? "result " : "", v->handle == NO_HANDLE ? (unsigned)i : v->handle,
-			         type_str(&v->ann, a, sizeof a), type_str(&v->type, b, sizeof b));
+			         type_str(&ann, a, sizeof a), type_str(&v->type, b, sizeof b));
 			explain(c, n);
 		}
 	}

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 void
 ptcc_die_at(const char *file, int line, const char *fmt, ...)
@@ -60,7 +61,31 @@ struct ArenaBlock {
 	size_t size;
 };
 
-enum { ARENA_BLOCK = 1 << 20 };
+/* 4 MiB blocks, 2 MiB aligned and marked for transparent huge pages: a large trace then takes far
+ * fewer page faults. */
+enum { ARENA_BLOCK = 4 << 20, ARENA_ALIGN = 2 << 20 };
+
+static ArenaBlock *
+block_new(size_t size)
+{
+	ArenaBlock *b;
+
+	if (sizeof(ArenaBlock) + size == ARENA_BLOCK) {
+		void *p = NULL;
+
+		if (posix_memalign(&p, ARENA_ALIGN, ARENA_BLOCK) != 0 || !p) {
+			fputs("ptcc: out of memory\n", stderr);
+			exit(2);
+		}
+#ifdef MADV_HUGEPAGE
+		madvise(p, ARENA_BLOCK, MADV_HUGEPAGE);
+#endif
+		b = p;
+	} else
+		b = xmalloc(sizeof *b + size);
+	b->size = size;
+	return b;
+}
 
 void *
 arena_alloc(Arena *a, size_t n)
@@ -70,9 +95,8 @@ arena_alloc(Arena *a, size_t n)
 	n = (n + 7) & ~(size_t)7;
 	if ((size_t)(a->end - a->p) < n) {
 		size_t size = n > ARENA_BLOCK / 4 ? n : ARENA_BLOCK - sizeof(ArenaBlock);
-		ArenaBlock *b = xmalloc(sizeof *b + size);
+		ArenaBlock *b = block_new(size);
 
-		b->size = size;
 		if (n > ARENA_BLOCK / 4 && a->blocks) {
 			/* A big request gets its own block; keep bumping in the current one. */
 			b->next = a->blocks->next;

@@ -296,12 +296,12 @@ weights_load(Ctx *c, bool *io_error)
 		char a[TYPE_STR_MAX], b[TYPE_STR_MAX];
 
 		if (!t) {
-			error_at(c, v->loc, "$%s is not in the weights file %s", v->name, w->path);
+			error_at(c, value_loc(c, v), "$%s is not in the weights file %s", v->name, w->path);
 			continue;
 		}
 		tt = (Type){t->dtype, t->ndim, 0, UINT32_MAX, t->dims};
 		if (!type_equal(&tt, &v->type)) {
-			error_at(c, type_loc(c, &v->ann), "$%s is declared %s, but the weights file has %s", v->name,
+			error_at(c, type_loc(c, &v->type), "$%s is declared %s, but the weights file has %s", v->name,
 			         type_str(&v->type, a, sizeof a), type_str(&tt, b, sizeof b));
 			continue;
 		}
