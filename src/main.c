@@ -82,6 +82,7 @@ ctx_free(Ctx *c)
 	if (c->fd >= 0)
 		close(c->fd);
 	weights_free(c->weights);
+	resolve_free(c);
 	free(c->args.v);
 	free(c->lits.v);
 	free(c->results.v);
@@ -245,14 +246,12 @@ main(int argc, char **argv)
 		return 2;
 	}
 	t0 = now();
-	ok = parse(&c);
+	ok = parse(&c); /* resolves and shapes each op as it goes */
 	t1 = now();
-	ok = ok && resolve(&c);
-	t2 = now();
-	ok = ok && shape(&c);
-	t3 = now();
+	ok = ok && resolve_finish(&c);
+	t2 = t3 = now();
 	if (stats)
-		fprintf(stderr, "ptcc: stats: lines %zu nodes %u parse %.6f resolve %.6f shape %.6f total %.6f s; "
+		fprintf(stderr, "ptcc: stats: lines %zu nodes %u parse+resolve+shape %.6f finish %.6f (%.6f) total %.6f s; "
 		        "arena %zu bytes; maxrss %ld KiB\n",
 		        (size_t)c.nlines, c.g.nidx, t1 - t0, t2 - t1, t3 - t2, t3 - t0, c.arena.used, peak_rss_kib());
 	if (!ok)

@@ -381,6 +381,8 @@ stmt_input(Ctx *c, int64_t handle, Loc loc, const char *name, Type t, Loc stmt)
 	if (v->handle > c->g.max_handle)
 		c->g.max_handle = v->handle;
 	vec_push(&c->g.inputs, v);
+	if (c->nerrors == 0)
+		resolve_input(c, v);
 }
 
 static bool
@@ -505,8 +507,15 @@ stmt_op(Ctx *c, const char *name, Loc oploc, size_t ntypes, Loc types_loc, const
 	}
 	n->scope = c->scope;
 	n->src = src;
-	if (op_bind(c, n, c->args.v, c->args.n))
+	if (op_bind(c, n, c->args.v, c->args.n)) {
 		ir_append(c, n);
+		/* resolve and shape the op while it is in cache; after an error, only parse */
+		if (c->nerrors == 0) {
+			resolve_node(c, n);
+			if (c->nerrors == 0)
+				shape_node(c, n);
+		}
+	}
 out:
 	scratch_reset(c);
 }

@@ -31,6 +31,7 @@ typedef struct OpInfo OpInfo;
 typedef struct OpParam OpParam;
 typedef struct Tensor Tensor;
 typedef struct Weights Weights;
+typedef struct Resolver Resolver;
 
 /* ---- locations ------------------------------------------------------------------------------- */
 
@@ -144,7 +145,7 @@ struct Value {
 	uint8_t flags;        /* V_ bits */
 };
 
-enum { V_OUTPUT = 1, V_ANNOTATED = 2 };
+enum { V_OUTPUT = 1, V_ANNOTATED = 2, V_SHARED = 4 /* alias root: a view gave its storage a second handle */ };
 
 /* One op call.  arg[] has one entry per parameter of the op's schema (OpInfo.params), in schema order;
  * a slot the call did not pass is L_ABSENT, and op_arg() gives the default then.  After resolve, every
@@ -311,6 +312,7 @@ struct Ctx {
 	VEC(int64_t) tmpdims;
 
 	Weights *weights;
+	struct Resolver *resolver;
 };
 
 void ctx_init(Ctx *c);
@@ -365,11 +367,19 @@ void ir_print_param_name(FILE *f, const char *s);
 bool name_is_path(const char *s);
 
 /* ---- resolve.c: handles to SSA values, in-place writes, views, parameters, dead code ---------- */
-bool resolve(Ctx *c);
+/* The parser calls resolve_input and resolve_node on each statement as it goes (while no error has
+ * been reported), then resolve_finish binds the outputs, checks aliasing, removes dead ops and numbers
+ * the SSA values.  False if there were errors. */
+
+void resolve_input(Ctx *c, Value *v);
+void resolve_node(Ctx *c, Node *n);
+bool resolve_finish(Ctx *c);
+void resolve_free(Ctx *c);
 
 /* ---- shape.c: infer every value's type; check annotations and weight shapes -------------------- */
-bool shape(Ctx *c);
-bool shape_node(Ctx *c, Node *n, Type *out); /* shape rule of one node (used by shape) */
+/* Called by the parser on each op after resolve_node: infers the result types and checks the
+ * annotations.  False after a diagnostic, or when an argument's type is unknown (an earlier error). */
+bool shape_node(Ctx *c, Node *n);
 /* the rules named in ops.def */
 #define OP(name, flags, shape, schema) ShapeFn shape;
 #include "ops.def"

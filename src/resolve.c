@@ -1,6 +1,7 @@
 /* resolve.c: handles to SSA values.
  *
- * Walks the trace in order with a table from handle to its current Value:
+ * Runs as the parser goes (resolve_input, resolve_node, on each statement while it is still in cache),
+ * then resolve_finish runs over the whole graph.  A table maps each handle to its current Value:
  *   - an argument %N becomes the handle's current value (use before definition is an error);
  *     $name becomes the declared param or const;
  *   - a result whose handle is already defined is an in-place write (§3.4): a new Value whose prev is
@@ -16,24 +17,50 @@
 #include <stdlib.h>
 #include <string.h>
 
-typedef struct Resolver {
-	Ctx *c;
-	Value **dense; /* handle -> current value, when handles are dense enough */
-	size_t ndense;
-	Map sparse;    /* otherwise */
-} Resolver;
-
 typedef struct Write {
 	Node *n;
 	Value *old;
 } Write;
-typedef VEC(Write) WriteVec;
 typedef VEC(Node *) NodeVec;
+
+/* Handle tables: dense while handles are (as the recorder writes them), a map once one is not. */
+struct Resolver {
+	Value **dense;
+	size_t ndense;
+	Map sparse;
+	bool use_sparse;
+	uint32_t ndefs;
+	VEC(Write) writes;
+	/* a small cache in front of the map of parameters, keyed by the interned name */
+	struct { const char *name; Value *v; } pcache[64];
+};
+
+static Resolver *
+resolver(Ctx *c)
+{
+	if (!c->resolver)
+		c->resolver = xcalloc(1, sizeof *c->resolver);
+	return c->resolver;
+}
+
+void
+resolve_free(Ctx *c)
+{
+	Resolver *r = c->resolver;
+
+	if (!r)
+		return;
+	free(r->dense);
+	map_free(&r->sparse);
+	free(r->writes.v);
+	free(r);
+	c->resolver = NULL;
+}
 
 static Value *
 cur_get(Resolver *r, uint32_t h)
 {
-	if (r->dense)
+	if (!r->use_sparse)
 		return h < r->ndense ? r->dense[h] : NULL;
 	return map_get(&r->sparse, h);
 }
@@ -41,10 +68,45 @@ cur_get(Resolver *r, uint32_t h)
 static void
 cur_put(Resolver *r, uint32_t h, Value *v)
 {
-	if (r->dense)
+	size_t i;
+
+	r->ndefs++;
+	if (!r->use_sparse && h >= r->ndense) {
+		if ((uint64_t)h > 4 * (uint64_t)r->ndefs + 4096) {
+			/* a sparse, hand-edited numbering: move to the map */
+			for (i = 0; i < r->ndense; i++)
+				if (r->dense[i])
+					map_put(&r->sparse, i, r->dense[i]);
+			free(r->dense);
+			r->dense = NULL;
+			r->ndense = 0;
+			r->use_sparse = true;
+		} else {
+			size_t n = r->ndense ? r->ndense : 1024;
+
+			while (n <= h)
+				n *= 2;
+			r->dense = xrealloc(r->dense, n * sizeof *r->dense);
+			memset(r->dense + r->ndense, 0, (n - r->ndense) * sizeof *r->dense);
+			r->ndense = n;
+		}
+	}
+	if (!r->use_sparse)
 		r->dense[h] = v;
 	else
 		map_put(&r->sparse, h, v);
+}
+
+static Value *
+param_get(Ctx *c, Resolver *r, const char *name)
+{
+	size_t h = ((uintptr_t)name >> 3) & 63;
+
+	if (r->pcache[h].name != name) {
+		r->pcache[h].name = name;
+		r->pcache[h].v = map_get(&c->params_by_name, (uintptr_t)name);
+	}
+	return r->pcache[h].v;
 }
 
 static void
@@ -56,9 +118,8 @@ use(Value *v, uint32_t idx)
 
 /* Resolve the tensor references in a literal, recursively. */
 static bool
-resolve_lit(Resolver *r, Lit *l, uint32_t idx)
+resolve_lit(Ctx *c, Resolver *r, Lit *l, uint32_t idx)
 {
-	Ctx *c = r->c;
 	Value *v;
 	uint32_t i;
 	bool ok = true;
@@ -75,7 +136,7 @@ resolve_lit(Resolver *r, Lit *l, uint32_t idx)
 		l->u.v = v;
 		return true;
 	case L_PARAM:
-		v = map_get(&c->params_by_name, (uintptr_t)l->u.s);
+		v = param_get(c, r, l->u.s);
 		if (!v) {
 			error_at(c, lit_loc(c, l), "parameter $%s is not declared by a 'param' or 'const' line",
 			         l->u.s);
@@ -88,7 +149,7 @@ resolve_lit(Resolver *r, Lit *l, uint32_t idx)
 	case L_LIST:
 	case L_SLICE:
 		for (i = 0; i < l->n; i++)
-			ok &= resolve_lit(r, &l->u.list[i], idx);
+			ok &= resolve_lit(c, r, &l->u.list[i], idx);
 		return ok;
 	default:
 		return true;
@@ -101,10 +162,10 @@ is_dropout(int op)
 	return op == OP_dropout || op == OP_dropout2d || op == OP_alpha_dropout || op == OP_feature_alpha_dropout;
 }
 
-static void
-resolve_node(Resolver *r, Node *n, WriteVec *writes)
+void
+resolve_node(Ctx *c, Node *n)
 {
-	Ctx *c = r->c;
+	Resolver *r = resolver(c);
 	const OpInfo *o = &optab[n->op];
 	Lit *first = n->nslot ? &n->arg[0] : NULL;
 	int ip = o->inplace;
@@ -112,7 +173,7 @@ resolve_node(Resolver *r, Node *n, WriteVec *writes)
 	int i, j;
 
 	for (i = 0; i < n->nslot; i++)
-		resolve_lit(r, &n->arg[i], n->idx);
+		resolve_lit(c, r, &n->arg[i], n->idx);
 	if (inplace && !is_dropout(n->op)) {
 		/* the result must be the argument it writes */
 		if (first && first->kind == L_VALUE && n->nres == 1 &&
@@ -142,16 +203,22 @@ resolve_node(Resolver *r, Node *n, WriteVec *writes)
 			if (n->writes) {
 				Write w = {n, old};
 
-				vec_push(writes, w);
+				/* only storage that another handle can see needs checking */
+				if (old->alias->flags & V_SHARED)
+					vec_push(&r->writes, w);
 			}
-		} else if ((o->flags & F_VIEW) && first && first->kind == L_VALUE)
+		} else if ((o->flags & F_VIEW) && first && first->kind == L_VALUE) {
 			v->alias = first->u.v->alias;
+			v->alias->flags |= V_SHARED;
+		}
 		cur_put(r, v->handle, v);
 	}
 	/* a `_` result of a view still aliases */
 	for (i = 0; i < n->nres; i++)
-		if (n->res[i].handle == NO_HANDLE && (o->flags & F_VIEW) && first && first->kind == L_VALUE)
+		if (n->res[i].handle == NO_HANDLE && (o->flags & F_VIEW) && first && first->kind == L_VALUE) {
 			n->res[i].alias = first->u.v->alias;
+			n->res[i].alias->flags |= V_SHARED;
+		}
 }
 
 static bool
@@ -256,6 +323,7 @@ remove_dead(Ctx *c)
 	NodeVec work = {0};
 	Node *n, **pp;
 	int i;
+	uint32_t id = 0;
 
 	for (n = c->g.first; n; n = n->next) {
 		for (i = 0; i < n->nres; i++) {
@@ -275,6 +343,9 @@ remove_dead(Ctx *c)
 			unuse_lit(&n->arg[i], &work);
 	}
 	free(work.v);
+	/* unlink the dead, number the values of the live */
+	for (i = 0; i < (int)c->g.inputs.n; i++)
+		c->g.inputs.v[i]->id = id++;
 	c->g.last = NULL;
 	for (pp = &c->g.first; *pp;) {
 		if ((*pp)->dead) {
@@ -282,59 +353,48 @@ remove_dead(Ctx *c)
 			c->g.nnodes--;
 		} else {
 			c->g.last = *pp;
+			for (i = 0; i < (*pp)->nres; i++)
+				(*pp)->res[i].id = id++;
 			pp = &(*pp)->next;
 		}
 	}
+	c->g.nvalues = id;
+}
+
+void
+resolve_input(Ctx *c, Value *v)
+{
+	Resolver *r = resolver(c);
+	Value *old = cur_get(r, v->handle);
+
+	if (old) {
+		error_at(c, value_loc(c, v), "input %%%u is declared twice", v->handle);
+		note_at(c, value_loc(c, old), "first declared here");
+		return;
+	}
+	cur_put(r, v->handle, v);
 }
 
 bool
-resolve(Ctx *c)
+resolve_finish(Ctx *c)
 {
-	Resolver r = {c, NULL, 0, {0}};
-	WriteVec writes = {0};
+	Resolver *r = resolver(c);
 	size_t i;
-	Node *n;
-	uint32_t id = 0;
 	int errors = c->nerrors;
 
-	if ((uint64_t)c->g.max_handle < 4 * ((uint64_t)c->g.nidx + c->g.inputs.n) + 4096) {
-		r.ndense = (size_t)c->g.max_handle + 1;
-		r.dense = xcalloc(r.ndense, sizeof *r.dense);
-	}
-	for (i = 0; i < c->g.inputs.n; i++) {
-		Value *v = c->g.inputs.v[i], *old = cur_get(&r, v->handle);
-
-		if (old) {
-			error_at(c, value_loc(c, v), "input %%%u is declared twice", v->handle);
-			note_at(c, value_loc(c, old), "first declared here");
-			continue;
-		}
-		cur_put(&r, v->handle, v);
-	}
-	for (n = c->g.first; n; n = n->next)
-		resolve_node(&r, n, &writes);
 	for (i = 0; i < c->g.outputs.n; i++) {
 		Output *o = &c->g.outputs.v[i];
 
-		if (resolve_lit(&r, &o->ref, UINT32_MAX)) {
+		if (resolve_lit(c, r, &o->ref, UINT32_MAX))
 			o->ref.u.v->flags |= V_OUTPUT;
-		}
 	}
-	free(r.dense);
-	map_free(&r.sparse);
-	if (c->nerrors == errors && writes.n)
-		check_aliasing(c, writes.v, writes.n);
-	free(writes.v);
-	if (c->nerrors != errors)
+	if (c->nerrors == 0 && r->writes.n)
+		check_aliasing(c, r->writes.v, r->writes.n);
+	resolve_free(c);
+	if (c->nerrors != errors || c->nerrors)
 		return false;
 
-	/* values nothing reads, and the ops no output needs */
+	/* values nothing reads, and the ops no output needs; SSA numbers */
 	remove_dead(c);
-	for (i = 0; i < c->g.inputs.n; i++)
-		c->g.inputs.v[i]->id = id++;
-	for (n = c->g.first; n; n = n->next)
-		for (i = 0; i < n->nres; i++)
-			n->res[i].id = id++;
-	c->g.nvalues = id;
 	return true;
 }

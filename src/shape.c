@@ -1345,8 +1345,8 @@ lit_known(const Lit *l)
 	return true;
 }
 
-bool
-shape_node(Ctx *c, Node *n, Type *out)
+static bool
+infer(Ctx *c, Node *n, Type *out)
 {
 	int i;
 
@@ -1380,36 +1380,32 @@ explain(Ctx *c, Node *n)
 }
 
 bool
-shape(Ctx *c)
+shape_node(Ctx *c, Node *n)
 {
 	Type out[256];
-	Node *n;
 	int errors = c->nerrors, i;
 
 	if (c->tmpdims.cap < 4096) {
 		c->tmpdims.v = xrealloc(c->tmpdims.v, 4096 * sizeof *c->tmpdims.v);
 		c->tmpdims.cap = 4096;
 	}
-	for (n = c->g.first; n && !c->stopped; n = n->next) {
-		if (!shape_node(c, n, out)) {
-			for (i = 0; i < n->nres; i++)
-				n->res[i].type.dtype = DT_UNKNOWN;
+	if (!infer(c, n, out)) {
+		for (i = 0; i < n->nres; i++)
+			n->res[i].type.dtype = DT_UNKNOWN;
+		return false;
+	}
+	for (i = 0; i < n->nres; i++) {
+		Value *v = &n->res[i];
+		char a[TYPE_STR_MAX], b[TYPE_STR_MAX];
+		Type ann = v->type;
+
+		v->type = type_make(c, out[i].dtype, out[i].dims, out[i].ndim);
+		if (!(v->flags & V_ANNOTATED) || type_equal(&v->type, &ann))
 			continue;
-		}
-		for (i = 0; i < n->nres; i++) {
-			Value *v = &n->res[i];
-			char a[TYPE_STR_MAX], b[TYPE_STR_MAX];
-
-			Type ann = v->type;
-
-			v->type = type_make(c, out[i].dtype, out[i].dims, out[i].ndim);
-			if (!(v->flags & V_ANNOTATED) || type_equal(&v->type, &ann))
-				continue;
-			error_at(c, ann_loc(c, n, i), "%s%%%u is annotated %s, but its inferred type is %s",
-			         v->handle == NO_HANDLE ? "result " : "", v->handle == NO_HANDLE ? (unsigned)i : v->handle,
-			         type_str(&ann, a, sizeof a), type_str(&v->type, b, sizeof b));
-			explain(c, n);
-		}
+		error_at(c, ann_loc(c, n, i), "%s%%%u is annotated %s, but its inferred type is %s",
+		         v->handle == NO_HANDLE ? "result " : "", v->handle == NO_HANDLE ? (unsigned)i : v->handle,
+		         type_str(&ann, a, sizeof a), type_str(&v->type, b, sizeof b));
+		explain(c, n);
 	}
 	return c->nerrors == errors;
 }
