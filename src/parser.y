@@ -215,6 +215,13 @@ types
 /* type = dtype "[" [ INT { "," INT } ] "]" */
 type
 	: TYPE
+	| IDENT INTLIST           {
+		/* "f32[1,-3]": the lexer's TYPE fast path takes only non-negative dims */
+		uint32_t i;
+		for (i = 0; i < $2.n; i++)
+			vec_push(&c->dims, $2.u.list[i].u.i);
+		$$ = type_close(c, $1, @1, c->dims.n - $2.n, @$);
+	}
 	| IDENT '[' ']'           { $$ = type_close(c, $1, @1, c->dims.n, @$); }
 	| IDENT '[' dims ']'      { $$ = type_close(c, $1, @1, c->dims.n - (size_t)$3, @$); }
 	;
@@ -268,6 +275,7 @@ yyreport_syntax_error(const yypcontext_t *ctx, yyscan_t scanner, Ctx *c)
 	uint32_t line;
 
 	(void)scanner;
+	c->syntax_error = true;
 	if (tok == YYSYMBOL_LEXERR) /* already reported by the lexer */
 		return 0;
 	line = diag_line_of(c, loc->begin, NULL);
@@ -340,7 +348,7 @@ stmt_param(Ctx *c, const char *name, Loc loc, Type t, Loc stmt, bool is_const)
 	Value *v, *old;
 	const char *kw = is_const ? "const" : "param";
 
-	if (!c->seen_weights)
+	if (!c->seen_weights && !c->syntax_error)
 		error_at(c, stmt, "'%s' line before the 'weights' line", kw);
 	else if (c->phase > PH_DECLS)
 		error_at(c, stmt, "'%s' line after the first 'input', 'call' or op line", kw);
@@ -367,7 +375,7 @@ stmt_input(Ctx *c, int64_t handle, Loc loc, const char *name, Type t, Loc stmt)
 
 	if (c->phase > PH_INPUTS)
 		error_at(c, stmt, "'input' line after the first 'call' or op line");
-	else if (!c->seen_weights)
+	else if (!c->seen_weights && !c->syntax_error)
 		error_at(c, stmt, "'input' line before the 'weights' line");
 	else
 		c->phase = PH_INPUTS;
@@ -392,7 +400,7 @@ body_check(Ctx *c, Loc stmt, const char *what)
 		error_at(c, stmt, "%s after an 'output' line", what);
 		return false;
 	}
-	if (!c->seen_weights) {
+	if (!c->seen_weights && !c->syntax_error) {
 		error_at(c, stmt, "%s before the 'weights' line", what);
 		c->seen_weights = true; /* say it once */
 		return false;
@@ -560,7 +568,7 @@ parse(Ctx *c)
 		error_at(c, NO_LOC, "the trace is larger than 4 GiB");
 	if (r == 2)
 		error_at(c, NO_LOC, "out of memory while parsing");
-	if (c->nerrors == 0 && !c->seen_weights)
+	if (c->nerrors == 0 && !c->seen_weights && !c->syntax_error)
 		error_at(c, NO_LOC, "the trace has no 'weights' line");
 	if (c->nerrors == 0 && c->scope) {
 		Scope *s;

@@ -293,6 +293,7 @@ struct Ctx {
 	/* parser state (parser.y) */
 	int phase;           /* which statements may still come (parser.y) */
 	bool seen_header, seen_weights;
+	bool syntax_error;   /* a lexical or syntax error: order checks then keep quiet */
 	Scope *scope;        /* innermost open scope */
 	VEC(RawArg) args;    /* scratch: arguments of the op being parsed */
 	VEC(Lit) lits;       /* scratch: elements of the lists being parsed */

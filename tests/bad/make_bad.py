@@ -1,0 +1,150 @@
+#!/usr/bin/env python3
+"""Regenerate the bad traces of this directory: NAME.log (and NAME.safetensors where the case is about
+the weights file).  The expected first diagnostic of each, NAME.err, is reviewed by hand and committed;
+tests/front/test_bad.sh compares it exactly.  Usage: cd tests/bad && ./make_bad.py"""
+import json
+import struct
+
+HEAD = 'ptcc-trace 1\nweights "{w}.safetensors"\n'
+P = "param $w : f32[4,3,3,3]\n"
+INP = 'input %0 "x" : f32[1,3,8,8]\n'
+CONV = "%1 = conv2d(%0, $w, none, stride=[1, 1], padding=[1, 1], dilation=[1, 1], groups=1) : f32[1,4,8,8]\n"
+OUT = "output %1\n"
+
+
+def good(name, body=None, params=P, inputs=INP, out=OUT):
+    """A small valid trace with one line swapped for the broken one."""
+    return HEAD.format(w=name) + params + inputs + (CONV if body is None else body) + out
+
+
+CASES = {
+    # lexical
+    "lex-stray-char": good("lex-stray-char", "%1 = relu(%0) ;\n"),
+    "lex-bad-utf8": good("lex-bad-utf8", "%1 = relu(%0) \xff\n"),
+    "lex-lone-cr": good("lex-lone-cr", "%1 = relu(%0)\r %2\n"),
+    "lex-unterminated-string": 'ptcc-trace 1\nweights "unterminated.safetensors\n' + P + INP + CONV + OUT,
+    "lex-bad-escape": good("lex-bad-escape", '%1 = relu(%0) @ "a\\qb"\n'),
+    "lex-short-hex-escape": good("lex-short-hex-escape", '%1 = relu(%0) @ "a\\x4"\n'),
+    "lex-surrogate": good("lex-surrogate", '%1 = relu(%0) @ "\\ud800"\n'),
+    "lex-nul-escape": good("lex-nul-escape", '%1 = relu(%0) @ "a\\x00"\n'),
+    "lex-tab-in-string": good("lex-tab-in-string", '%1 = relu(%0) @ "a\tb"\n'),
+    "lex-int-overflow": good("lex-int-overflow", CONV.replace("groups=1", "groups=9223372036854775808")),
+    "lex-handle-too-long": good("lex-handle-too-long", "%1 = relu(%1234567890)\n"),
+    "lex-deep-nesting": good("lex-deep-nesting", "%1 = getitem(%0, " + "[" * 100 + "]" * 100 + ")\n"),
+    "lex-dollar-alone": good("lex-dollar-alone", "%1 = relu($ )\n"),
+    # syntax
+    "syn-empty-file": "",
+    "syn-missing-header": 'weights "x.safetensors"\n' + INP + "%1 = relu(%0)\n" + OUT,
+    "syn-wrong-version": good("syn-wrong-version").replace("ptcc-trace 1", "ptcc-trace 2"),
+    "syn-missing-paren": good("syn-missing-paren", "%1 = relu(%0 : f32[1,3,8,8]\n"),
+    "syn-trailing-comma": good("syn-trailing-comma", CONV.replace("stride=[1, 1]", "stride=[1, 1,]")),
+    "syn-bad-result": good("syn-bad-result", "1 = relu(%0)\n"),
+    "syn-type-no-dims": good("syn-type-no-dims", "%1 = relu(%0) : f32\n"),
+    "syn-unknown-dtype": good("syn-unknown-dtype", "%1 = relu(%0) : f33[1,3,8,8]\n"),
+    "syn-negative-dim": good("syn-negative-dim", "%1 = relu(%0) : f32[1,-3,8,8]\n"),
+    "syn-too-many-dims": good("syn-too-many-dims", "%1 = relu(%0) : f32[" + ",".join(["1"] * 65) + "]\n"),
+    "syn-size-overflow": good("syn-size-overflow", inputs='input %0 : f32[4611686018427387904,4]\n', body="%1 = relu(%0)\n"),
+    "syn-second-weights": good("syn-second-weights").replace(P, P + 'weights "y.safetensors"\n'),
+    "syn-weights-after-param": 'ptcc-trace 1\n' + P + 'weights "w.safetensors"\n' + INP + CONV + OUT,
+    "syn-param-after-input": good("syn-param-after-input", params="", inputs=INP + P),
+    "syn-input-after-op": good("syn-input-after-op", inputs="", body=INP + "%1 = relu(%0)\n" + 'input %5 : f32[1]\n'),
+    "syn-op-after-output": good("syn-op-after-output", out="output %1\n%2 = relu(%1)\n"),
+    "syn-return-mismatch": good("syn-return-mismatch", "call conv Conv2d\n" + CONV + "return conv2\n"),
+    "syn-return-without-call": good("syn-return-without-call", CONV + "return conv\n"),
+    "syn-unclosed-call": good("syn-unclosed-call", "call conv Conv2d\n" + CONV, out=""),
+    "syn-output-before-return": good("syn-output-before-return", "call conv Conv2d\n" + CONV),
+    "syn-no-weights-line": "ptcc-trace 1\n" + INP + "%1 = relu(%0)\n" + OUT,
+    "syn-unknown-op": good("syn-unknown-op", CONV.replace("conv2d", "conv2e")),
+    "syn-unknown-kwarg": good("syn-unknown-kwarg", CONV.replace("stride=", "strides=")),
+    "syn-positional-after-kw": good("syn-positional-after-kw", CONV.replace("groups=1", "1")),
+    "syn-arg-twice": good("syn-arg-twice", CONV.replace("groups=1", "groups=1, stride=2")),
+    "syn-missing-arg": good("syn-missing-arg", "%1 = conv2d(%0, stride=2)\n"),
+    "syn-arg-type": good("syn-arg-type", CONV.replace("stride=[1, 1]", 'stride="two"')),
+    "syn-too-many-args": good("syn-too-many-args", "%1 = relu(%0, false, 3)\n"),
+    "syn-types-count": good("syn-types-count", "%1 = relu(%0) : f32[1,3,8,8], f32[1]\n"),
+    "syn-param-twice": good("syn-param-twice", params=P + P),
+    "syn-keyword-statement": good("syn-keyword-statement", "frobnicate %1\n"),
+    # resolve
+    "res-undefined-handle": good("res-undefined-handle", "%1 = relu(%7)\n"),
+    "res-undeclared-param": good("res-undeclared-param", CONV.replace("$w", "$v")),
+    "res-input-twice": good("res-input-twice", inputs=INP + INP),
+    "res-inplace-result": good("res-inplace-result", "%1 = relu_(%0)\n"),
+    "res-inplace-kwarg-result": good("res-inplace-kwarg-result", "%1 = relu(%0, inplace=true)\n"),
+    "res-duplicate-results": good("res-duplicate-results", "%1, %1 = chunk(%0, 2, dim=2)\n"),
+    "res-write-to-view": good("res-write-to-view", "%1 = view(%0, [1, 192])\n%0 = relu_(%0)\n%2 = add(%1, 1.0)\n", out="output %2\noutput %0\n"),
+    "res-inplace-param": good("res-inplace-param", "%1 = relu_($w)\n"),
+    "res-undefined-output": good("res-undefined-output", out="output %9\n"),
+    # shape
+    "shape-annotation": good("shape-annotation", CONV.replace(": f32[1,4,8,8]", ": f32[1,4,9,8]")),
+    "shape-annotation-dtype": good("shape-annotation-dtype", "%1 = relu(%0) : f16[1,3,8,8]\n"),
+    "shape-conv-channels": good("shape-conv-channels", params="param $w : f32[4,5,3,3]\n"),
+    "shape-conv-bias": good("shape-conv-bias", CONV.replace("none", "$b"), params=P + "param $b : f32[5]\n"),
+    "shape-conv-stride-zero": good("shape-conv-stride-zero", CONV.replace("stride=[1, 1]", "stride=[1, 0]")),
+    "shape-bn-channels": good("shape-bn-channels", "%1 = batch_norm(%0, $m, $v, training=false, momentum=0.1, eps=1e-05)\n",
+                              params="param $m : f32[3]\nparam $v : f32[4]\n"),
+    "shape-linear-features": good("shape-linear-features", "%1 = linear(%0, $w)\n", params="param $w : f32[10,7]\n",
+                                  inputs='input %0 : f32[1,8]\n'),
+    "shape-view-numel": good("shape-view-numel", "%1 = view(%0, [1, 100])\n"),
+    "shape-view-infer": good("shape-view-infer", "%1 = view(%0, [-1, 5])\n"),
+    "shape-cat-mismatch": good("shape-cat-mismatch", "%1 = max_pool2d(%0, 2)\n%2 = cat([%0, %1], dim=1)\n", out="output %2\n"),
+    "shape-chunk-results": good("shape-chunk-results", "%1, %2, %3 = chunk(%0, 2, dim=2)\n", out="output %1\noutput %2\noutput %3\n"),
+    "shape-dim-range": good("shape-dim-range", "%1 = flatten(%0, 5)\n"),
+    "shape-broadcast": good("shape-broadcast", "%1 = max_pool2d(%0, 2)\n%2 = add(%0, %1)\n", out="output %2\n"),
+    "shape-pool-padding": good("shape-pool-padding", "%1 = max_pool2d(%0, 3, stride=2, padding=2)\n"),
+    "shape-window-too-large": good("shape-window-too-large", "%1 = max_pool2d(%0, 11)\n"),
+    "shape-overflow": good("shape-overflow", CONV.replace("padding=[1, 1]", "padding=[4611686018427387904, 1]")),
+    "shape-split-sizes": good("shape-split-sizes", "%1, %2 = split(%0, [3, 4], dim=2)\n", out="output %1\noutput %2\n"),
+    "shape-getitem-range": good("shape-getitem-range", "%1 = getitem(%0, [0, 5])\n"),
+    "shape-permute-repeat": good("shape-permute-repeat", "%1 = permute(%0, [0, 1, 1, 2])\n"),
+    "shape-unknown-symbol-dtype": good("shape-unknown-symbol-dtype", "%1 = softmax(%0, dim=1, dtype=float33)\n"),
+    "shape-bad-padding-string": good("shape-bad-padding-string", CONV.replace("padding=[1, 1]", 'padding="full"')),
+}
+
+W = {"dtype": "F32", "shape": [4, 3, 3, 3], "data_offsets": [0, 432]}
+
+
+def st(header, data, hlen=None, raw=None):
+    text = raw if raw is not None else json.dumps(header).encode()
+    text += b" " * (-len(text) % 8)
+    return struct.pack("<Q", len(text) if hlen is None else hlen) + text + data
+
+
+WEIGHTS = {
+    "w-truncated": b"\x10\x00\x00",
+    "w-header-too-long": st({"w": W}, bytes(432), hlen=100000),
+    "w-bad-json": st(None, bytes(432), raw=b'{"w": {"dtype": "F32", '),
+    "w-not-object": st(None, bytes(432), raw=b'[1, 2, 3]'),
+    "w-duplicate-key": st(None, bytes(432), raw=b'{"w": {"dtype": "F32", "shape": [4,3,3,3], "data_offsets": [0, 432]}, "w": {}}'),
+    "w-offsets-out-of-range": st({"w": dict(W, data_offsets=[0, 864])}, bytes(432)),
+    "w-byte-length": st({"w": dict(W, data_offsets=[0, 400])}, bytes(400)),
+    "w-unknown-dtype": st({"w": dict(W, dtype="F8")}, bytes(432)),
+    "w-wrong-dtype": st({"w": {"dtype": "F16", "shape": [4, 3, 3, 3], "data_offsets": [0, 216]}}, bytes(216)),
+    "w-wrong-shape": st({"w": {"dtype": "F32", "shape": [4, 3, 3, 2], "data_offsets": [0, 288]}}, bytes(288)),
+    "w-name-missing": st({"v": W}, bytes(432)),
+    "w-overlap": st({"w": W, "z": {"dtype": "F32", "shape": [2], "data_offsets": [428, 436]}}, bytes(436)),
+    "w-gap": st({"w": dict(W, data_offsets=[8, 440])}, bytes(440)),
+    "w-trailing-bytes": st({"w": W}, bytes(440)),
+    "w-bad-shape": st({"w": dict(W, shape=[4, -3, 3, 3])}, bytes(432)),
+    "w-count-overflow": st({"w": {"dtype": "F32", "shape": [4294967296, 4294967296, 4], "data_offsets": [0, 432]}}, bytes(432)),
+    "w-bad-metadata": st({"__metadata__": {"format": 1}, "w": W}, bytes(432)),
+}
+
+
+def main():
+    for name, text in CASES.items():
+        with open(name + ".log", "w", encoding="utf-8", newline="", errors="surrogateescape") as f:
+            f.write(text)
+        if name == "lex-bad-utf8":
+            with open(name + ".log", "wb") as f:
+                f.write(text.replace("\xff", "").encode().replace(b"relu(%0) ", b"relu(%0) \xff"))
+    for name, data in WEIGHTS.items():
+        with open(name + ".log", "w") as f:
+            f.write(good(name))
+        with open(name + ".safetensors", "wb") as f:
+            f.write(data)
+    with open("w-missing-file.log", "w") as f:
+        f.write(good("w-missing-file"))
+
+
+if __name__ == "__main__":
+    main()
