@@ -108,7 +108,7 @@ parse_schema(OpInfo *o)
 {
 	char *buf = xmalloc(strlen(o->schema) + 1), *tok, *save = NULL;
 	OpParam params[32];
-	int n = 0;
+	int n = 0, star = -1;
 	bool lead = true;
 
 	strcpy(buf, o->schema);
@@ -116,6 +116,10 @@ parse_schema(OpInfo *o)
 		char *colon = strchr(tok, ':'), *eq, *bar;
 		OpParam *p = &params[n];
 
+		if (strcmp(tok, "*") == 0) { /* the keywords start here */
+			star = n;
+			continue;
+		}
 		if (!colon || n == 32)
 			ptcc_die("ops.def: %s: bad schema", o->name);
 		*colon = 0;
@@ -141,6 +145,8 @@ parse_schema(OpInfo *o)
 		n++;
 	}
 	free(buf);
+	if (star >= 0)
+		o->nlead = (uint8_t)star;
 	o->nparams = (uint8_t)n;
 	o->inplace = -1;
 	for (n = 0; n < o->nparams; n++)

@@ -298,103 +298,120 @@ positive(Ctx *c, Node *n, int slot, const int64_t *v, int k, bool allow_zero)
 	return true;
 }
 
-/* Input [N, C, H, W] or [C, H, W]. */
-static bool
-image_input(Ctx *c, Node *n, const Type *t)
+/* The number of spatial dimensions of a conv or pool op: the digit of its "1d", "2d", "3d". */
+static int
+spatial(const Node *n)
 {
-	if (t->ndim == 4 || t->ndim == 3)
-		return true;
-	error_at(c, arg_loc(c, n, 0), "%s needs a 3-d or 4-d input, not %s", optab[n->op].name, TS(t));
-	return false;
+	const char *d = strstr(optab[n->op].name, "d");
+
+	while (d && !(d > optab[n->op].name && d[-1] >= '1' && d[-1] <= '3'))
+		d = strstr(d + 1, "d");
+	return d ? d[-1] - '0' : 2;
+}
+
+/* Input [N, C, spatial...] or [C, spatial...]: the first spatial dimension's index, or -1. */
+static int
+image_input(Ctx *c, Node *n, const Type *t, int k)
+{
+	if (t->ndim == k + 2 || t->ndim == k + 1)
+		return t->ndim - k;
+	error_at(c, arg_loc(c, n, 0), "%s needs a %d-d or %d-d input, not %s", optab[n->op].name, k + 1, k + 2, TS(t));
+	return -1;
 }
 
 bool
-sh_conv2d(Ctx *c, Node *n, Type *out)
+sh_conv(Ctx *c, Node *n, Type *out)
 {
 	const Type *t = targ(n, 0), *w = targ(n, 1);
-	int64_t stride[2], pad[2], dil[2], groups, *d;
+	int64_t stride[3], pad[3], dil[3], groups, *d;
 	const Lit *pl = op_arg(n, 4);
-	int b, i;
+	int k = spatial(n), sp, b, i;
 	bool same = false;
 
-	if (!want_results(c, n, 1) || !image_input(c, n, t))
+	if (!want_results(c, n, 1) || (sp = image_input(c, n, t, k)) < 0)
 		return false;
-	b = t->ndim - 3; /* 1 when batched */
-	if (!get_ints(c, n, 3, stride, 2) || !get_ints(c, n, 5, dil, 2) || !get_int(c, n, 6, &groups))
+	b = sp - 1; /* the channel dimension */
+	if (!get_ints(c, n, 3, stride, k) || !get_ints(c, n, 5, dil, k) || !get_int(c, n, 6, &groups))
 		return false;
 	if (pl->kind == L_STR) {
 		if (strcmp(pl->u.s, "valid") == 0)
-			pad[0] = pad[1] = 0;
+			pad[0] = pad[1] = pad[2] = 0;
 		else if (strcmp(pl->u.s, "same") == 0)
 			same = true;
 		else {
-			error_at(c, arg_loc(c, n, 4), "padding of conv2d must be \"valid\", \"same\" or integers, not \"%s\"", pl->u.s);
+			error_at(c, arg_loc(c, n, 4), "padding of %s must be \"valid\", \"same\" or integers, not \"%s\"",
+			         optab[n->op].name, pl->u.s);
 			return false;
 		}
-	} else if (!get_ints(c, n, 4, pad, 2))
+	} else if (!get_ints(c, n, 4, pad, k))
 		return false;
-	if (!positive(c, n, 3, stride, 2, false) || !positive(c, n, 5, dil, 2, false) ||
-	    (!same && !positive(c, n, 4, pad, 2, true)))
+	if (!positive(c, n, 3, stride, k, false) || !positive(c, n, 5, dil, k, false) ||
+	    (!same && !positive(c, n, 4, pad, k, true)))
 		return false;
 	if (groups <= 0) {
-		error_at(c, arg_loc(c, n, 6), "groups of conv2d must be positive, not %lld", (long long)groups);
+		error_at(c, arg_loc(c, n, 6), "groups of %s must be positive, not %lld", optab[n->op].name, (long long)groups);
 		return false;
 	}
-	if (w->ndim != 4) {
-		error_at(c, arg_loc(c, n, 1), "weight of conv2d must be 4-d [out, in/groups, kh, kw], not %s", TS(w));
+	if (w->ndim != k + 2) {
+		error_at(c, arg_loc(c, n, 1), "weight of %s must be %d-d [out, in/groups, kernel...], not %s",
+		         optab[n->op].name, k + 2, TS(w));
 		return false;
 	}
 	if (!ck_mul(w->dims[1], groups, &(int64_t){0}) || w->dims[1] * groups != t->dims[b]) {
 		error_at(c, arg_loc(c, n, 1),
-		         "weight of conv2d has type %s: %lld input channels x %lld groups, but the input %s has %lld channels",
-		         TS(w), (long long)w->dims[1], (long long)groups, TS(t), (long long)t->dims[b]);
+		         "weight of %s has type %s: %lld input channels x %lld groups, but the input %s has %lld channels",
+		         optab[n->op].name, TS(w), (long long)w->dims[1], (long long)groups, TS(t), (long long)t->dims[b]);
 		return false;
 	}
 	if (w->dims[0] % groups != 0) {
-		error_at(c, arg_loc(c, n, 1), "weight of conv2d has %lld output channels, not a multiple of %lld groups",
-		         (long long)w->dims[0], (long long)groups);
+		error_at(c, arg_loc(c, n, 1), "weight of %s has %lld output channels, not a multiple of %lld groups",
+		         optab[n->op].name, (long long)w->dims[0], (long long)groups);
 		return false;
 	}
 	if (!check_vec(c, n, 2, w->dims[0], "a weight with that many output channels"))
 		return false;
-	if (same && (stride[0] != 1 || stride[1] != 1)) {
-		error_at(c, arg_loc(c, n, 4), "padding=\"same\" needs stride 1");
-		return false;
-	}
+	for (i = 0; same && i < k; i++)
+		if (stride[i] != 1) {
+			error_at(c, arg_loc(c, n, 4), "padding=\"same\" needs stride 1");
+			return false;
+		}
 	d = tmp_dims(c, t->ndim);
 	if (b)
 		d[0] = t->dims[0];
 	d[b] = w->dims[0];
-	for (i = 0; i < 2; i++) {
+	for (i = 0; i < k; i++) {
 		if (same)
-			d[b + 1 + i] = t->dims[b + 1 + i];
-		else if (!window_out(c, n, t->dims[b + 1 + i], w->dims[2 + i], stride[i], pad[i], dil[i], false,
-		                     &d[b + 1 + i]))
+			d[sp + i] = t->dims[sp + i];
+		else if (!window_out(c, n, t->dims[sp + i], w->dims[2 + i], stride[i], pad[i], dil[i], false, &d[sp + i]))
 			return false;
+		if (d[sp + i] <= 0) {
+			error_at(c, n->loc, "%s gives an empty output", optab[n->op].name);
+			return false;
+		}
 	}
 	out[0] = (Type){t->dtype, t->ndim, 0, UINT32_MAX, d};
 	return true;
 }
 
 bool
-sh_conv_transpose2d(Ctx *c, Node *n, Type *out)
+sh_conv_transpose(Ctx *c, Node *n, Type *out)
 {
 	const Type *t = targ(n, 0), *w = targ(n, 1);
-	int64_t stride[2], pad[2], opad[2], dil[2], groups, *d, cout;
-	int b, i;
+	int64_t stride[3], pad[3], opad[3], dil[3], groups, *d, cout;
+	int k = spatial(n), sp, b, i;
 
-	if (!want_results(c, n, 1) || !image_input(c, n, t))
+	if (!want_results(c, n, 1) || (sp = image_input(c, n, t, k)) < 0)
 		return false;
-	b = t->ndim - 3;
-	if (!get_ints(c, n, 3, stride, 2) || !get_ints(c, n, 4, pad, 2) || !get_ints(c, n, 5, opad, 2) ||
-	    !get_int(c, n, 6, &groups) || !get_ints(c, n, 7, dil, 2))
+	b = sp - 1;
+	if (!get_ints(c, n, 3, stride, k) || !get_ints(c, n, 4, pad, k) || !get_ints(c, n, 5, opad, k) ||
+	    !get_int(c, n, 6, &groups) || !get_ints(c, n, 7, dil, k))
 		return false;
-	if (!positive(c, n, 3, stride, 2, false) || !positive(c, n, 4, pad, 2, true) ||
-	    !positive(c, n, 5, opad, 2, true) || !positive(c, n, 7, dil, 2, false))
+	if (!positive(c, n, 3, stride, k, false) || !positive(c, n, 4, pad, k, true) ||
+	    !positive(c, n, 5, opad, k, true) || !positive(c, n, 7, dil, k, false))
 		return false;
-	if (groups <= 0 || w->ndim != 4 || w->dims[0] != t->dims[b] || t->dims[b] % groups != 0) {
-		error_at(c, arg_loc(c, n, 1), "weight of conv_transpose2d has type %s, which does not fit the input %s with %lld groups",
-		         TS(w), TS(t), (long long)groups);
+	if (groups <= 0 || w->ndim != k + 2 || w->dims[0] != t->dims[b] || t->dims[b] % groups != 0) {
+		error_at(c, arg_loc(c, n, 1), "weight of %s has type %s, which does not fit the input %s with %lld groups",
+		         optab[n->op].name, TS(w), TS(t), (long long)groups);
 		return false;
 	}
 	if (!ck_mul(w->dims[1], groups, &cout))
@@ -405,18 +422,18 @@ sh_conv_transpose2d(Ctx *c, Node *n, Type *out)
 	if (b)
 		d[0] = t->dims[0];
 	d[b] = cout;
-	for (i = 0; i < 2; i++) {
+	for (i = 0; i < k; i++) {
 		/* (in - 1) stride - 2 pad + dil (k - 1) + output_padding + 1 */
 		int64_t x, y;
 
-		if (!ck_mul(t->dims[b + 1 + i] - 1, stride[i], &x) || !ck_mul(dil[i], w->dims[2 + i] - 1, &y) ||
+		if (!ck_mul(t->dims[sp + i] - 1, stride[i], &x) || !ck_mul(dil[i], w->dims[2 + i] - 1, &y) ||
 		    !ck_add(x, y, &x) || !ck_add(x, opad[i] + 1 - 2 * pad[i], &x))
 			return overflow(c, n);
 		if (x <= 0) {
-			error_at(c, n->loc, "conv_transpose2d gives an empty output");
+			error_at(c, n->loc, "%s gives an empty output", optab[n->op].name);
 			return false;
 		}
-		d[b + 1 + i] = x;
+		d[sp + i] = x;
 	}
 	out[0] = (Type){t->dtype, t->ndim, 0, UINT32_MAX, d};
 	return true;
@@ -502,42 +519,40 @@ sh_matmul(Ctx *c, Node *n, Type *out)
 }
 
 bool
-sh_pool2d(Ctx *c, Node *n, Type *out)
+sh_pool(Ctx *c, Node *n, Type *out)
 {
 	const Type *t = targ(n, 0);
-	bool is_max = n->op == OP_max_pool2d;
-	int64_t k[2], s[2], p[2], dil[2] = {1, 1}, *d;
+	const char *name = optab[n->op].name;
+	bool is_max = strncmp(name, "max_", 4) == 0;
+	int k = spatial(n), sp, i;
+	int64_t ks[3], s[3], p[3], dil[3] = {1, 1, 1}, *d;
 	const Lit *sl = op_arg(n, 2), *ceil = op_arg_named(n, "ceil_mode");
 	bool indices = is_max && op_arg_named(n, "return_indices")->u.i;
-	int b, i;
 
-	if (!want_results(c, n, indices ? 2 : 1) || !image_input(c, n, t))
+	if (!want_results(c, n, indices ? 2 : 1) || (sp = image_input(c, n, t, k)) < 0)
 		return false;
-	b = t->ndim - 3;
-	if (!get_ints(c, n, 1, k, 2) || !get_ints(c, n, 3, p, 2) || (is_max && !get_ints(c, n, 4, dil, 2)))
+	if (!get_ints(c, n, 1, ks, k) || !get_ints(c, n, 3, p, k) || (is_max && !get_ints(c, n, 4, dil, k)))
 		return false;
-	if (sl->kind == L_NONE || (sl->kind == L_LIST && sl->n == 0)) {
-		s[0] = k[0];
-		s[1] = k[1];
-	} else if (!get_ints(c, n, 2, s, 2))
+	if (sl->kind == L_NONE || (sl->kind == L_LIST && sl->n == 0))
+		memcpy(s, ks, sizeof s);
+	else if (!get_ints(c, n, 2, s, k))
 		return false;
-	if (!positive(c, n, 1, k, 2, false) || !positive(c, n, 2, s, 2, false) || !positive(c, n, 3, p, 2, true) ||
-	    (is_max && !positive(c, n, 4, dil, 2, false)))
+	if (!positive(c, n, 1, ks, k, false) || !positive(c, n, 2, s, k, false) || !positive(c, n, 3, p, k, true) ||
+	    (is_max && !positive(c, n, 4, dil, k, false)))
 		return false;
-	for (i = 0; i < 2; i++)
-		if (p[i] > k[i] / 2) {
+	for (i = 0; i < k; i++)
+		if (p[i] > ks[i] / 2) {
 			error_at(c, arg_loc(c, n, 3), "padding %lld of %s is more than half the kernel size %lld",
-			         (long long)p[i], optab[n->op].name, (long long)k[i]);
+			         (long long)p[i], name, (long long)ks[i]);
 			return false;
 		}
 	d = tmp_dims(c, t->ndim);
-	memcpy(d, t->dims, (size_t)b * sizeof *d);
-	d[b] = t->dims[b];
-	for (i = 0; i < 2; i++) {
-		if (!window_out(c, n, t->dims[b + 1 + i], k[i], s[i], p[i], dil[i], ceil->u.i, &d[b + 1 + i]))
+	memcpy(d, t->dims, (size_t)sp * sizeof *d);
+	for (i = 0; i < k; i++) {
+		if (!window_out(c, n, t->dims[sp + i], ks[i], s[i], p[i], dil[i], ceil->u.i, &d[sp + i]))
 			return false;
-		if (d[b + 1 + i] <= 0) {
-			error_at(c, n->loc, "%s gives an empty output", optab[n->op].name);
+		if (d[sp + i] <= 0) {
+			error_at(c, n->loc, "%s gives an empty output", name);
 			return false;
 		}
 	}
@@ -548,31 +563,30 @@ sh_pool2d(Ctx *c, Node *n, Type *out)
 }
 
 bool
-sh_adaptive_pool2d(Ctx *c, Node *n, Type *out)
+sh_adaptive_pool(Ctx *c, Node *n, Type *out)
 {
 	const Type *t = targ(n, 0);
 	const Lit *os = op_arg(n, 1);
-	bool indices = n->op == OP_adaptive_max_pool2d && op_arg_named(n, "return_indices")->u.i;
+	bool indices = strncmp(optab[n->op].name, "adaptive_max", 12) == 0 && op_arg_named(n, "return_indices")->u.i;
+	int k = spatial(n), sp, i;
 	int64_t *d;
-	int b, i;
 
-	if (!want_results(c, n, indices ? 2 : 1) || !image_input(c, n, t))
+	if (!want_results(c, n, indices ? 2 : 1) || (sp = image_input(c, n, t, k)) < 0)
 		return false;
-	b = t->ndim - 3;
 	d = tmp_dims(c, t->ndim);
 	memcpy(d, t->dims, t->ndim * sizeof *d);
-	for (i = 0; i < 2; i++) {
-		const Lit *e = os->kind == L_INT ? os : os->kind == L_LIST && os->n == 2 ? &os->u.list[i] :
+	for (i = 0; i < k; i++) {
+		const Lit *e = os->kind == L_INT ? os : os->kind == L_LIST && (int)os->n == k ? &os->u.list[i] :
 		               os->kind == L_LIST && os->n == 1 ? &os->u.list[0] : NULL;
 
 		if (e && e->kind == L_NONE)
 			continue;
 		if (!e || e->kind != L_INT || e->u.i <= 0) {
-			error_at(c, arg_loc(c, n, 1), "output_size of %s must be a positive integer or a list of two (or none)",
-			         optab[n->op].name);
+			error_at(c, arg_loc(c, n, 1), "output_size of %s must be a positive integer or a list of %d (or none)",
+			         optab[n->op].name, k);
 			return false;
 		}
-		d[b + 1 + i] = e->u.i;
+		d[sp + i] = e->u.i;
 	}
 	out[0] = (Type){t->dtype, t->ndim, 0, UINT32_MAX, d};
 	if (indices)
@@ -1237,17 +1251,18 @@ sh_interpolate(Ctx *c, Node *n, Type *out)
 {
 	const Type *t = targ(n, 0);
 	const Lit *size = op_arg(n, 1), *scale = op_arg(n, 2);
+	const char *name = optab[n->op].name;
 	int sp = t->ndim - 2, i;
 	int64_t *d;
 
 	if (!want_results(c, n, 1))
 		return false;
 	if (sp < 1 || sp > 3) {
-		error_at(c, arg_loc(c, n, 0), "interpolate needs a 3-d, 4-d or 5-d input, not %s", TS(t));
+		error_at(c, arg_loc(c, n, 0), "%s needs a 3-d, 4-d or 5-d input, not %s", name, TS(t));
 		return false;
 	}
 	if ((size->kind == L_NONE) == (scale->kind == L_NONE)) {
-		error_at(c, n->loc, "interpolate needs exactly one of size and scale_factor");
+		error_at(c, n->loc, "%s needs exactly one of size and scale_factor", name);
 		return false;
 	}
 	d = tmp_dims(c, t->ndim);
@@ -1326,6 +1341,226 @@ sh_pixel_shuffle(Ctx *c, Node *n, Type *out)
 	d[b] /= r2;
 	if (!ck_mul(d[b + 1], r, &d[b + 1]) || !ck_mul(d[b + 2], r, &d[b + 2]))
 		return overflow(c, n);
+	return true;
+}
+
+bool
+sh_mm(Ctx *c, Node *n, Type *out)
+{
+	const Type *a = targ(n, 0), *b = targ(n, 1);
+	int k = n->op == OP_bmm ? 3 : 2;
+	int64_t *d;
+
+	if (!want_results(c, n, 1))
+		return false;
+	if (a->ndim != k || b->ndim != k || a->dims[k - 1] != b->dims[k - 2] || (k == 3 && a->dims[0] != b->dims[0])) {
+		error_at(c, n->loc, "%s of %s and %s: the shapes do not fit", optab[n->op].name, TS(a), TS(b));
+		return false;
+	}
+	d = tmp_dims(c, k);
+	memcpy(d, a->dims, (size_t)k * sizeof *d);
+	d[k - 1] = b->dims[k - 1];
+	out[0] = (Type){a->dtype, (uint8_t)k, 0, UINT32_MAX, d};
+	return true;
+}
+
+bool
+sh_glu(Ctx *c, Node *n, Type *out)
+{
+	const Type *t = targ(n, 0);
+	int64_t dv;
+	int dim;
+
+	if (!want_results(c, n, 1) || !get_int(c, n, 1, &dv) || t->ndim == 0 || !norm_dim(c, n, 1, dv, t->ndim, &dim))
+		return false;
+	if (t->dims[dim] % 2) {
+		error_at(c, n->loc, "glu halves dimension %d of %s, which is odd", dim, TS(t));
+		return false;
+	}
+	copy_type(c, &out[0], t);
+	((int64_t *)out[0].dims)[dim] /= 2;
+	return true;
+}
+
+bool
+sh_unflatten(Ctx *c, Node *n, Type *out)
+{
+	const Type *t = targ(n, 0);
+	const Lit *sz = op_arg(n, 2);
+	int64_t dv, sizes[MAX_DIMS], prod = 1, *d;
+	int dim, k = sz->kind == L_LIST ? (int)sz->n : 0, i, j = 0, infer = -1;
+
+	if (!want_results(c, n, 1) || !get_int(c, n, 1, &dv) || t->ndim == 0 || !norm_dim(c, n, 1, dv, t->ndim, &dim))
+		return false;
+	if (k == 0 || t->ndim - 1 + k > MAX_DIMS || !get_ints(c, n, 2, sizes, k))
+		return false;
+	for (i = 0; i < k; i++) {
+		if (sizes[i] == -1 && infer < 0) {
+			infer = i;
+			continue;
+		}
+		if (sizes[i] < 0 || !ck_mul(prod, sizes[i], &prod)) {
+			error_at(c, arg_loc(c, n, 2), "invalid sizes for unflatten");
+			return false;
+		}
+	}
+	if (infer >= 0 && prod > 0 && t->dims[dim] % prod == 0)
+		sizes[infer] = t->dims[dim] / prod, prod = t->dims[dim];
+	if (prod != t->dims[dim]) {
+		error_at(c, arg_loc(c, n, 2), "unflatten: the sizes do not multiply to %lld", (long long)t->dims[dim]);
+		return false;
+	}
+	d = tmp_dims(c, t->ndim - 1 + k);
+	for (i = 0; i < t->ndim; i++)
+		if (i == dim)
+			for (int m = 0; m < k; m++)
+				d[j++] = sizes[m];
+		else
+			d[j++] = t->dims[i];
+	out[0] = (Type){t->dtype, (uint8_t)j, 0, UINT32_MAX, d};
+	return true;
+}
+
+/* view_as, reshape_as, expand_as: the shape of `other`. */
+bool
+sh_as(Ctx *c, Node *n, Type *out)
+{
+	const Type *t = targ(n, 0), *o = targ(n, 1);
+	int64_t a, b;
+	int i, lead = o->ndim - t->ndim;
+
+	if (!want_results(c, n, 1))
+		return false;
+	if (n->op == OP_expand_as) {
+		for (i = 0; i < t->ndim; i++)
+			if (lead < 0 || (t->dims[i] != 1 && t->dims[i] != o->dims[lead + i])) {
+				error_at(c, n->loc, "cannot expand %s as %s", TS(t), TS(o));
+				return false;
+			}
+	} else if (!type_numel(t, &a) || !type_numel(o, &b) || a != b) {
+		error_at(c, n->loc, "%s: %s and %s have different element counts", optab[n->op].name, TS(t), TS(o));
+		return false;
+	}
+	copy_type(c, &out[0], o);
+	out[0].dtype = t->dtype;
+	return true;
+}
+
+bool
+sh_t(Ctx *c, Node *n, Type *out)
+{
+	const Type *t = targ(n, 0);
+
+	if (!want_results(c, n, 1))
+		return false;
+	if (t->ndim > 2) {
+		error_at(c, arg_loc(c, n, 0), "t needs at most 2 dimensions, not %s", TS(t));
+		return false;
+	}
+	copy_type(c, &out[0], t);
+	if (t->ndim == 2) {
+		int64_t *d = (int64_t *)out[0].dims;
+
+		d[0] = t->dims[1];
+		d[1] = t->dims[0];
+	}
+	return true;
+}
+
+bool
+sh_narrow(Ctx *c, Node *n, Type *out)
+{
+	const Type *t = targ(n, 0);
+	int64_t dv, start, len;
+	int dim;
+
+	if (!want_results(c, n, 1) || !get_int(c, n, 1, &dv) || !get_int(c, n, 2, &start) || !get_int(c, n, 3, &len))
+		return false;
+	if (t->ndim == 0 || !norm_dim(c, n, 1, dv, t->ndim, &dim))
+		return false;
+	if (start < 0)
+		start += t->dims[dim];
+	if (start < 0 || len < 0 || start > t->dims[dim] || len > t->dims[dim] - start) {
+		error_at(c, n->loc, "narrow: [%lld, +%lld) is outside dimension %d of %s", (long long)start, (long long)len, dim,
+		         TS(t));
+		return false;
+	}
+	copy_type(c, &out[0], t);
+	((int64_t *)out[0].dims)[dim] = len;
+	return true;
+}
+
+bool
+sh_select(Ctx *c, Node *n, Type *out)
+{
+	const Type *t = targ(n, 0);
+	int64_t dv, index, *d;
+	int dim, i, k = 0;
+
+	if (!want_results(c, n, 1) || !get_int(c, n, 1, &dv) || !get_int(c, n, 2, &index))
+		return false;
+	if (t->ndim == 0 || !norm_dim(c, n, 1, dv, t->ndim, &dim))
+		return false;
+	if (index < -t->dims[dim] || index >= t->dims[dim]) {
+		error_at(c, arg_loc(c, n, 2), "select: index %lld is out of range for size %lld", (long long)index,
+		         (long long)t->dims[dim]);
+		return false;
+	}
+	d = tmp_dims(c, t->ndim);
+	for (i = 0; i < t->ndim; i++)
+		if (i != dim)
+			d[k++] = t->dims[i];
+	out[0] = (Type){t->dtype, (uint8_t)k, 0, UINT32_MAX, d};
+	return true;
+}
+
+/* repeat (at least ndim counts, leading ones add dimensions) and tile (fewer counts: leading 1s). */
+bool
+sh_repeat(Ctx *c, Node *n, Type *out)
+{
+	const Type *t = targ(n, 0);
+	const Lit *r = op_arg(n, 1);
+	int k = r->kind == L_INT ? 1 : (int)r->n, nd, i;
+	int64_t reps[MAX_DIMS], *d;
+
+	if (!want_results(c, n, 1))
+		return false;
+	if (k > MAX_DIMS || !get_ints(c, n, 1, reps, k) || !positive(c, n, 1, reps, k, true))
+		return false;
+	if (n->op == OP_repeat && k < t->ndim) {
+		error_at(c, arg_loc(c, n, 1), "repeat needs at least %d counts for %s", t->ndim, TS(t));
+		return false;
+	}
+	nd = k > t->ndim ? k : t->ndim;
+	d = tmp_dims(c, nd);
+	for (i = 0; i < nd; i++) {
+		int64_t have = i < nd - t->ndim ? 1 : t->dims[i - (nd - t->ndim)];
+		int64_t times = i < nd - k ? 1 : reps[i - (nd - k)];
+
+		if (!ck_mul(have, times, &d[i]))
+			return overflow(c, n);
+	}
+	out[0] = (Type){t->dtype, (uint8_t)nd, 0, UINT32_MAX, d};
+	return true;
+}
+
+bool
+sh_unbind(Ctx *c, Node *n, Type *out)
+{
+	const Type *t = targ(n, 0);
+	int64_t dv, *d;
+	int dim, i, j, k = 0;
+
+	if (!get_int(c, n, 1, &dv) || t->ndim == 0 || !norm_dim(c, n, 1, dv, t->ndim, &dim))
+		return false;
+	if (t->dims[dim] > 255 || !want_results(c, n, (int)t->dims[dim]))
+		return false;
+	d = tmp_dims(c, t->ndim);
+	for (i = 0; i < t->ndim; i++)
+		if (i != dim)
+			d[k++] = t->dims[i];
+	for (j = 0; j < n->nres; j++)
+		out[j] = (Type){t->dtype, (uint8_t)k, 0, UINT32_MAX, d};
 	return true;
 }
 
