@@ -57,8 +57,8 @@ def run(ptcc, path):
     p = subprocess.run([ptcc, "--emit=none", "--stats", path], stderr=subprocess.PIPE, text=True)
     if p.returncode != 0:
         sys.exit(f"ptcc failed on {path}:\n{p.stderr}")
-    m = re.search(r"total ([\d.]+) s.*maxrss (\d+) KiB", p.stderr)
-    return float(m.group(1)), int(m.group(2)) * 1024
+    m = re.search(r"total ([\d.]+) s; user ([\d.]+) sys ([\d.]+) s;.*maxrss (\d+) KiB", p.stderr)
+    return float(m.group(1)), int(m.group(4)) * 1024, float(m.group(2)), float(m.group(3))
 
 
 def main():
@@ -71,16 +71,17 @@ def main():
     sizes = [int(s) for s in args.sizes.split(",")]
     d = args.keep or tempfile.mkdtemp(prefix="ptcc-bench-")
     os.makedirs(d, exist_ok=True)
-    base_t, base_rss = run(args.ptcc, _tiny(d))
-    print(f"{'op lines':>10} {'seconds':>9} {'lines/s':>12} {'ratio':>6} {'peak bytes':>12} {'bytes/line':>10} {'above base':>10}")
+    base_rss = run(args.ptcc, _tiny(d))[1]
+    print("front end (parse+resolve+shape) wall time, best of %d; user/sys: CPU time of that run" % args.repeat)
+    print(f"{'op lines':>10} {'seconds':>9} {'lines/s':>12} {'ratio':>6} {'user':>7} {'sys':>7} {'peak bytes':>12} {'bytes/line':>10} {'above base':>10}")
     prev = None
     ok = True
     for n in sizes:
         path = os.path.join(d, f"bench{n}.log")
         write_trace(path, n)
-        t, rss = min(run(args.ptcc, path) for _ in range(args.repeat))
+        t, rss, user, sys_ = min(run(args.ptcc, path) for _ in range(args.repeat))
         ratio_s = f"{t / prev[1]:.2f}" if prev else "-"
-        print(f"{n:>10} {t:>9.4f} {n / t:>12.0f} {ratio_s:>6} {rss:>12} {rss / n:>10.1f} {(rss - base_rss) / n:>10.1f}")
+        print(f"{n:>10} {t:>9.4f} {n / t:>12.0f} {ratio_s:>6} {user:>7.3f} {sys_:>7.3f} {rss:>12} {rss / n:>10.1f} {(rss - base_rss) / n:>10.1f}")
         if n >= 100000 and n / t < 1e6:
             ok = False
         if prev and t / prev[1] > 11 * n / prev[0] / 10:

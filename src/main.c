@@ -188,7 +188,7 @@ main(int argc, char **argv)
 	int emit = EMIT_MODEL, opt, status = 0, max_errors = 20, olevel = 1;
 	bool stats = false, ok, io_error = false;
 	Ctx c;
-	double t0, t1, t2, t3;
+	double t0, t1, t2;
 	char *end;
 
 	while ((opt = getopt_long(argc, argv, "o:w:O:", longopts, NULL)) != -1) {
@@ -249,11 +249,17 @@ main(int argc, char **argv)
 	ok = parse(&c); /* resolves and shapes each op as it goes */
 	t1 = now();
 	ok = ok && resolve_finish(&c);
-	t2 = t3 = now();
-	if (stats)
-		fprintf(stderr, "ptcc: stats: lines %zu nodes %u parse+resolve+shape %.6f finish %.6f (%.6f) total %.6f s; "
-		        "arena %zu bytes; maxrss %ld KiB\n",
-		        (size_t)c.nlines, c.g.nidx, t1 - t0, t2 - t1, t3 - t2, t3 - t0, c.arena.used, peak_rss_kib());
+	t2 = now();
+	if (stats) {
+		struct rusage ru;
+
+		getrusage(RUSAGE_SELF, &ru);
+		fprintf(stderr, "ptcc: stats: lines %zu nodes %u parse+resolve+shape %.6f finish %.6f total %.6f s; "
+		        "user %.6f sys %.6f s; arena %zu bytes; maxrss %ld KiB\n",
+		        (size_t)c.nlines, c.g.nidx, t1 - t0, t2 - t1, t2 - t0,
+		        (double)ru.ru_utime.tv_sec + 1e-6 * (double)ru.ru_utime.tv_usec,
+		        (double)ru.ru_stime.tv_sec + 1e-6 * (double)ru.ru_stime.tv_usec, c.arena.used, peak_rss_kib());
+	}
 	if (!ok)
 		status = 1;
 	else {

@@ -187,10 +187,24 @@ intern_grow(Intern *t)
 	t->cap = cap;
 }
 
+/* Short names (op names, keywords, most parameter names) hash from two overlapping 8-byte loads. */
+static inline uint64_t
+hash_name(const char *s, size_t len)
+{
+	uint64_t a, b;
+
+	if (len < 8 || len > 16)
+		return hash_bytes(s, len);
+	memcpy(&a, s, 8);
+	memcpy(&b, s + len - 8, 8);
+	a = (a ^ (b * 0x9e3779b97f4a7c15u) ^ len) * 0xd6e8feb86659fd93u;
+	return a ^ (a >> 32);
+}
+
 const char *
 intern(Intern *t, const char *s, size_t len)
 {
-	uint64_t h = hash_bytes(s, len);
+	uint64_t h = hash_name(s, len);
 	size_t j;
 
 	if (2 * (t->n + 1) > t->cap)
