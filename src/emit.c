@@ -188,9 +188,12 @@ print_body(Ctx *c, FILE *f, bool ssa)
 
 				if (v->prev)
 					fprintf(f, "  # %%%u writes %%%u in place", v->id, v->prev->id);
-				else if (v->alias != v)
-					fprintf(f, "  # %%%u is a view of %%%u", v->id, v->alias->kind == VK_OP ||
-					        v->alias->kind == VK_INPUT ? v->alias->id : 0);
+				else if (v->alias != v && (v->alias->kind == VK_OP || v->alias->kind == VK_INPUT))
+					fprintf(f, "  # %%%u is a view of %%%u", v->id, v->alias->id);
+				else if (v->alias != v) {
+					fprintf(f, "  # %%%u is a view of ", v->id);
+					ir_print_param_name(f, v->alias->name);
+				}
 			}
 		}
 		fputc('\n', f);

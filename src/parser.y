@@ -333,9 +333,8 @@ stmt_weights(Ctx *c, const char *path, Loc stmt, Loc path_loc)
 		return;
 	}
 	c->seen_weights = true;
-	if (c->phase > PH_DECLS || c->g.params.n > 0)
-		error_at(c, stmt, "the 'weights' line must come before every 'param', 'const', 'input', "
-		                  "'call' and op line");
+	if (c->g.params.n > 0)
+		error_at(c, stmt, "the 'weights' line must come before every 'param' and 'const' line");
 	if (!*path)
 		error_at(c, path_loc, "empty weights file name");
 	c->g.weights = path;
@@ -375,8 +374,6 @@ stmt_input(Ctx *c, int64_t handle, Loc loc, const char *name, Type t, Loc stmt)
 
 	if (c->phase > PH_INPUTS)
 		error_at(c, stmt, "'input' line after the first 'call' or op line");
-	else if (!c->seen_weights && !c->syntax_error)
-		error_at(c, stmt, "'input' line before the 'weights' line");
 	else
 		c->phase = PH_INPUTS;
 	v = NEW(&c->arena, Value);
@@ -398,11 +395,6 @@ body_check(Ctx *c, Loc stmt, const char *what)
 {
 	if (c->phase == PH_OUTPUTS) {
 		error_at(c, stmt, "%s after an 'output' line", what);
-		return false;
-	}
-	if (!c->seen_weights && !c->syntax_error) {
-		error_at(c, stmt, "%s before the 'weights' line", what);
-		c->seen_weights = true; /* say it once */
 		return false;
 	}
 	c->phase = PH_BODY;

@@ -7,6 +7,20 @@
  *                                                      \-> weights (weights.c) for the model path
  *
  * Every IR object lives in the compilation's arena (Ctx.arena) and is freed with it.
+ *
+ * For a back end, after parse() and resolve_finish() succeed:
+ *   for (Node *n = c->g.first; n; n = n->next)      live ops in trace order (dead code removed)
+ *     optab[n->op].name, n->op == OP_conv2d         the op (enum Op from ops.def)
+ *     op_arg_named(n, "stride"), op_arg(n, slot)     bound arguments, defaults filled in; tensors are
+ *                                                    L_VALUE (u.v), lists L_LIST (u.list[n])
+ *     lit_int_list(l, out, 2)                        an int or list of ints, PyTorch's int[2]
+ *     n->res[i]: Value                               results: type (dtype, dims), prev (in-place),
+ *                                                    alias (view group), id, handle, nuse
+ *     n->scope->name / ->cls / ->parent              the module scope, for layer names
+ *     n->loc, lit_loc(), error_at()                  diagnostics at the op's line
+ *   c->g.inputs, c->g.outputs, c->g.params           model inputs, outputs (Output.ref.u.v), params
+ *   weights_load(c, &io_error); v->tensor            the safetensors entry of a param/const value;
+ *   tensor_f32(c->weights, t)                        its data as float (F32 in place, else converted)
  */
 #ifndef PTCC_H
 #define PTCC_H
