@@ -199,6 +199,13 @@ def normalise(name: str, args: list, kwargs: dict) -> tuple[str, list, list[tupl
         args = [args[0], list(args[1:])]
     keywords = [(k, v) for k, v in kwargs.items() if not k.startswith("_")]
     spec = KNOWN.get(name)
+    if spec is not None:
+        # keywords for leading parameters become positional (F.batch_norm passes weight= and bias=)
+        given = dict(keywords)
+        args = list(args)
+        while len(args) < spec.positional and spec.parameters[len(args)] in given:
+            args.append(given.pop(spec.parameters[len(args)]))
+        keywords = list(given.items())
     if spec is not None and len(args) <= len(spec.parameters):
         taken = {k for k, _ in keywords}
         extra = [(spec.parameters[i], args[i]) for i in range(spec.positional, len(args))]

@@ -40,6 +40,8 @@ class Ref:
 
 def string(text: str) -> str:
     """A STRING token: double quotes, C-like escapes, other control characters as \\xHH."""
+    if "\0" in text:
+        raise Unrepresentable("a string with a NUL character cannot be written to a trace")
     out = []
     for ch in text:
         if ch in _ESCAPES:

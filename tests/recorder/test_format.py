@@ -45,6 +45,8 @@ class SpellingTest(unittest.TestCase):
         self.assertEqual(textlog.value("bi\"line\"\n\x01é"), '"bi\\"line\\"\\n\\x01é"')
         with self.assertRaises(textlog.Unrepresentable):
             textlog.value(object())
+        with self.assertRaises(textlog.Unrepresentable):
+            textlog.value("nul\0")
 
     def test_names(self) -> None:
         self.assertEqual(textlog.name("layer1.0.conv1"), "layer1.0.conv1")
@@ -102,6 +104,12 @@ class NormaliseTest(unittest.TestCase):
         self.assertEqual(oplist.normalise("view", ["x", 1, -1], {}), ("view", ["x", [1, -1]], []))
         self.assertEqual(oplist.normalise("softmax", ["x", 1], {"_stacklevel": 5, "dtype": None}),
                          ("softmax", ["x"], [("dim", 1), ("dtype", None)]))
+
+    def test_keywords_for_leading_parameters_become_positional(self) -> None:
+        self.assertEqual(oplist.normalise("batch_norm", ["x", "m", "v"], {"weight": "w", "bias": "b", "eps": 0.1}),
+                         ("batch_norm", ["x", "m", "v", "w", "b"], [("eps", 0.1)]))
+        self.assertEqual(oplist.normalise("batch_norm", ["x", "m", "v"], {"bias": "b"}),
+                         ("batch_norm", ["x", "m", "v"], [("bias", "b")]))
 
     def test_unknown_or_overloaded_ops_are_kept_as_called(self) -> None:
         self.assertEqual(oplist.normalise("max", ["x", 1], {}), ("max", ["x", 1], []))

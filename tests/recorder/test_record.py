@@ -76,7 +76,7 @@ call "" Mixed
     %2 = conv2d(%0, $conv.weight, $conv.bias, stride=[1, 1], padding=[1, 1], dilation=[1, 1], groups=1) : f32[1,8,6,6]
   return conv
   call bn BatchNorm2d
-    %3 = batch_norm(%2, $bn.running_mean, $bn.running_var, weight=$bn.weight, bias=$bn.bias, training=false, momentum=0.1, eps=1e-05) : f32[1,8,6,6]
+    %3 = batch_norm(%2, $bn.running_mean, $bn.running_var, $bn.weight, $bn.bias, training=false, momentum=0.1, eps=1e-05) : f32[1,8,6,6]
   return bn
   call act ReLU
     %3 = relu(%3, inplace=true) : f32[1,8,6,6]

@@ -14,7 +14,19 @@ import torch  # noqa: E402
 
 from ptcc.record import RecordError, record  # noqa: E402
 
+# Source positions are relative to the working directory: run from the top of the source tree, as a user
+# running ptcc-record there would, so that they read the same in-tree and in a VPATH build.
+os.chdir(ptcctest.SRCDIR)
 HERE = "tests/recorder/test_refusals.py"
+
+
+def at(snippet: str) -> str:
+    """`file:line` of the line of this file that holds snippet."""
+    with open(HERE) as f:
+        for number, line in enumerate(f, 1):
+            if snippet in line and "at(" not in line:
+                return f"{HERE}:{number}"
+    raise AssertionError(snippet)
 
 
 class Untraceable(torch.nn.Module):
@@ -109,26 +121,26 @@ class RefusalTest(unittest.TestCase):
 
     def test_tensor_from_outside_torch(self) -> None:
         self.refuse(Untraceable(), torch.ones(3),
-                    f"{HERE}:22: add: an argument is a tensor that is not an input, parameter, buffer, constant or "
+                    f"{at('x + torch.from_numpy')}: add: an argument is a tensor that is not an input, parameter, buffer, constant or "
                     "earlier result (was it made outside torch, e.g. with torch.from_numpy, or before recording?)")
 
     def test_tensor_hidden_in_a_list_attribute(self) -> None:
         self.refuse(HiddenList(), torch.ones(3),
-                    f"{HERE}:31: mul: an argument is a tensor that is not an input, parameter, buffer, constant or "
+                    f"{at('x * self.table[0]')}: mul: an argument is a tensor that is not an input, parameter, buffer, constant or "
                     "earlier result (was it made outside torch, e.g. with torch.from_numpy, or before recording?)")
 
     def test_data_dependent_control_flow(self) -> None:
         self.refuse(DataDependent(), torch.ones(3),
-                    f"{HERE}:36: __bool__ reads the values of a tensor computed from the inputs; a trace cannot "
+                    f"{at('if x.sum() > 0:')}: __bool__ reads the values of a tensor computed from the inputs; a trace cannot "
                     "follow data-dependent Python values or control flow")
 
     def test_item(self) -> None:
         self.refuse(ReadsItem(), torch.ones(3),
-                    f"{HERE}:43: item reads the values of a tensor computed from the inputs; a trace cannot "
+                    f"{at('x.max().item()')}: item reads the values of a tensor computed from the inputs; a trace cannot "
                     "follow data-dependent Python values or control flow")
 
     def test_write_into_parameter(self) -> None:
-        self.refuse(WritesParameter(), torch.ones(3), f"{HERE}:53: add_ writes into parameter w")
+        self.refuse(WritesParameter(), torch.ones(3), f"{at('self.w.add_(1)')}: add_ writes into parameter w")
 
     def test_output_not_tensors(self) -> None:
         message = ("the model's output is a {}; a trace needs a tensor, a tuple or list of tensors, or a dict "
@@ -139,11 +151,11 @@ class RefusalTest(unittest.TestCase):
 
     def test_unrepresentable_dtype(self) -> None:
         self.refuse(ComplexResult(), torch.ones(3, 2),
-                    f"{HERE}:74: view_as_complex: tensors of dtype torch.complex64 cannot be written to a trace")
+                    f"{at('torch.view_as_complex(x)')}: view_as_complex: tensors of dtype torch.complex64 cannot be written to a trace")
 
     def test_dict_argument(self) -> None:
         self.refuse(DictArgument(), torch.ones(3),
-                    f"{HERE}:80: scaled: a dict argument cannot be written to a trace")
+                    f"{at('handle_torch_function(scaled')}: scaled: a dict argument cannot be written to a trace")
 
     def test_non_tensor_input(self) -> None:
         with self.assertRaises(RecordError) as ctx:
