@@ -160,9 +160,7 @@ now(void)
 static int
 write_text(Ctx *c, const char *path, void (*fn)(Ctx *, FILE *))
 {
-	char *tmp;
-	FILE *f;
-	int fd;
+	OutFile o;
 
 	if (!path || strcmp(path, "-") == 0) {
 		fn(c, stdout);
@@ -172,22 +170,23 @@ write_text(Ctx *c, const char *path, void (*fn)(Ctx *, FILE *))
 		}
 		return 0;
 	}
-	tmp = xmalloc(strlen(path) + 16);
-	sprintf(tmp, "%s.tmpXXXXXX", path);
-	if ((fd = mkstemp(tmp)) < 0 || !(f = fdopen(fd, "w"))) {
-		fprintf(stderr, "ptcc: error: cannot create '%s': %s\n", tmp, strerror(errno));
-		free(tmp);
+	if (!outfile_open(&o, path))
 		return 2;
-	}
-	fn(c, f);
-	if (fflush(f) != 0 || ferror(f) || fclose(f) != 0 || rename(tmp, path) != 0) {
-		fprintf(stderr, "ptcc: error: cannot write '%s': %s\n", path, strerror(errno));
-		unlink(tmp);
-		free(tmp);
-		return 2;
-	}
-	free(tmp);
-	return 0;
+	fn(c, o.fp);
+	return outfile_close(&o) && outfile_commit(&o) ? 0 : 2;
+}
+
+/* path with its extension (after the last '.' of the file name) replaced by ext; malloc'd */
+static char *
+with_extension(const char *path, const char *ext)
+{
+	const char *slash = strrchr(path, '/'), *dot = strrchr(path, '.');
+	size_t stem = dot && (!slash || dot > slash + 1) ? (size_t)(dot - path) : strlen(path);
+	char *s = xmalloc(stem + strlen(ext) + 1);
+
+	memcpy(s, path, stem);
+	strcpy(s + stem, ext);
+	return s;
 }
 
 int
@@ -207,7 +206,7 @@ main(int argc, char **argv)
 	};
 	const char *out = NULL, *wout = NULL, *target = "caffe";
 	int emit = EMIT_MODEL, opt, status = 0, max_errors = 20, olevel = 1;
-	bool stats = false, ok, io_error = false;
+	bool stats = false, ok, io_error = false, no_weights = false;
 	Ctx c;
 	double t0, t1, t2;
 	char *end;
@@ -218,7 +217,7 @@ main(int argc, char **argv)
 		case 'V': printf("ptcc %s\n", PACKAGE_VERSION); return 0;
 		case 'o': out = optarg; break;
 		case 'w': wout = optarg; break;
-		case 'n': break;
+		case 'n': no_weights = true; break;
 		case 's': stats = true; break;
 		case 'L': list_ops(); return 0;
 		case 'c': emit = EMIT_CHECK; break;
@@ -256,9 +255,6 @@ main(int argc, char **argv)
 	}
 	if (optind != argc - 1)
 		usage_error("%s", optind >= argc ? "expected one trace file" : "expected only one trace file");
-	(void)wout;
-	(void)target;
-	(void)olevel;
 
 	ctx_init(&c);
 	c.max_errors = max_errors;
@@ -291,17 +287,22 @@ main(int argc, char **argv)
 		case EMIT_SUMMARY: status = write_text(&c, out, emit_summary); break;
 		case EMIT_NONE: break;
 		case EMIT_CHECK:
-		case EMIT_MODEL:
-			if (!weights_load(&c, &io_error)) {
+			if (!weights_load(&c, &io_error))
 				status = io_error ? 2 : 1;
-				break;
-			}
-			if (emit == EMIT_MODEL) {
-				fprintf(stderr, "ptcc: error: writing the Caffe model is not implemented yet; "
-				                "use --emit=log, --emit=ir, --emit=summary or --check\n");
-				status = 2;
-			}
 			break;
+		case EMIT_MODEL: {
+			/* the weights are needed for the caffemodel, and by -O2 to fold BatchNorm */
+			char *prototxt = out ? NULL : with_extension(c.path, ".prototxt");
+			char *caffemodel = no_weights || wout ? NULL : with_extension(out ? out : prototxt, ".caffemodel");
+			if ((!no_weights || olevel >= 2) && !weights_load(&c, &io_error))
+				status = io_error ? 2 : 1;
+			else
+				status = compile_model(&c, out ? out : prototxt, no_weights ? NULL : wout ? wout : caffemodel,
+				                       target, olevel);
+			free(prototxt);
+			free(caffemodel);
+			break;
+		}
 		}
 	}
 	ctx_free(&c);

@@ -427,4 +427,23 @@ void emit_log(Ctx *c, FILE *f);     /* the canonical trace */
 void emit_ir(Ctx *c, FILE *f);      /* the resolved graph, every slot and shape */
 void emit_summary(Ctx *c, FILE *f);
 
+/* ---- outfile.c: files written atomically (temporary file, then rename) -------------------------- */
+
+typedef struct OutFile {
+	const char *path; /* the destination */
+	char *tmp;        /* the temporary file beside it */
+	FILE *fp;
+	int error;        /* an errno recorded by a writer that bypasses stdio's error flag */
+} OutFile;
+
+bool outfile_open(OutFile *o, const char *path);  /* false after a message */
+bool outfile_close(OutFile *o);   /* flush and close; false (file removed) after a message */
+bool outfile_commit(OutFile *o);  /* rename over the destination; false after a message */
+void outfile_abort(OutFile *o);   /* close and remove the temporary file */
+
+/* ---- the back end: net.h has its IR; main.c calls compile_model ---------------------------------- */
+
+/* Lower, fuse, name and write the model.  Returns the exit status: 0, 1 (diagnosed) or 2 (I/O). */
+int compile_model(Ctx *c, const char *prototxt, const char *caffemodel, const char *target, int olevel);
+
 #endif

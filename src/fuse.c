@@ -1,0 +1,167 @@
+/* fuse.c: rewrites of the lowered net (-O1, -O2).  -O0 skips this pass: one layer per op, every top a
+ * fresh blob.
+ *
+ *   -O1  drop a Flatten (or a Reshape to 2-D) that only feeds an InnerProduct, which flattens by itself
+ *        (caffe-facts §C.4); run neuron layers, BatchNorm and Scale in place where Caffe allows it (§C.7:
+ *        never Reshape, Flatten, Concat, Slice, Eltwise).  Dropout was already left out by lower.c.
+ *   -O2  also fold BatchNorm (and its Scale) into the Convolution before it.
+ */
+#include "net.h"
+
+#include <math.h>
+#include <string.h>
+
+static bool
+is_type(const Layer *l, const char *type)
+{
+	return l && !l->dead && strcmp(l->lp.type, type) == 0;
+}
+
+/* Flatten(axis 1 .. last) or Reshape to (N, rest) feeding only an InnerProduct with axis 1. */
+static void
+drop_flatten_before_inner_product(Net *net)
+{
+	for (size_t i = 0; i < net->layers.n; i++) {
+		Layer *ip = net->layers.v[i], *f;
+		Blob *flat;
+		if (!is_type(ip, "InnerProduct") || ip->lp.inner_product_param->has_axis)
+			continue;
+		flat = ip->bottoms.v[0];
+		f = flat->producer;
+		if (!f || flat->nuse != 1 || flat->is_output || f->bottoms.n != 1)
+			continue;
+		if (is_type(f, "Flatten")) {
+			const Caffe__FlattenParameter *p = f->lp.flatten_param;
+			if (p && ((p->has_axis && p->axis != 1) || (p->has_end_axis && p->end_axis != -1)))
+				continue;
+		} else if (is_type(f, "Reshape")) {
+			const Type *in = &f->bottoms.v[0]->type;
+			if (flat->type.ndim != 2 || in->ndim < 2 || in->dims[0] != flat->type.dims[0])
+				continue;
+		} else {
+			continue;
+		}
+		ip->bottoms.v[0] = f->bottoms.v[0];
+		f->dead = true;
+		net_recount(net);
+	}
+}
+
+/* Fold y = Scale(BatchNorm(Convolution(x))) into the Convolution: per output channel o,
+ * a = γ / sqrt(σ² + ε), W'[o] = a·W[o], b'[o] = a·(b[o] − μ) + β.  Computed in double. */
+static void
+fold_batch_norm(Net *net)
+{
+	for (size_t i = 0; i < net->layers.n; i++) {
+		Layer *bn = net->layers.v[i], *conv, *scale = NULL;
+		Blob *c, *y;
+		if (!is_type(bn, "BatchNorm"))
+			continue;
+		c = bn->bottoms.v[0];
+		conv = c->producer;
+		if (!is_type(conv, "Convolution") || c->nuse != 1 || c->is_output)
+			continue;
+		y = bn->tops.v[0];
+		if (y->nuse == 1 && !y->is_output)
+			for (size_t k = i + 1; k < net->layers.n; k++) {
+				Layer *l = net->layers.v[k];
+				if (is_type(l, "Scale") && l->node == bn->node && l->bottoms.v[0] == y)
+					scale = l;
+			}
+		int64_t out = conv->weights.v[0].dims[0];
+		int64_t per = conv->weights.v[0].numel / out;
+		const float *w = conv->weights.v[0].data;
+		const float *b = conv->weights.n > 1 ? conv->weights.v[1].data : NULL;
+		const float *mean = bn->weights.v[0].data, *var = bn->weights.v[1].data;
+		const Caffe__BatchNormParameter *bp = bn->lp.batch_norm_param;
+		double eps = bp && bp->has_eps ? bp->eps : 1e-5f;
+		const float *gamma = scale ? scale->weights.v[0].data : NULL;
+		const float *beta = scale && scale->weights.n > 1 ? scale->weights.v[1].data : NULL;
+		float *nw = NULL, *nb = NULL;
+		if (w && mean && var) {
+			nw = net_floats(net, out * per, 0);
+			nb = net_floats(net, out, 0);
+			for (int64_t o = 0; o < out; o++) {
+				double a = (gamma ? gamma[o] : 1.0) / sqrt((double)var[o] + eps);
+				for (int64_t k = 0; k < per; k++)
+					nw[o * per + k] = (float)(a * w[o * per + k]);
+				nb[o] = (float)(a * ((b ? b[o] : 0.0) - mean[o]) + (beta ? beta[o] : 0.0));
+			}
+		}
+		conv->weights.v[0].data = nw;
+		if (conv->weights.n > 1) {
+			conv->weights.v[1].data = nb;
+		} else {
+			layer_weight(conv, nb, out, &out, 1);
+			conv->lp.convolution_param->has_bias_term = 0;
+		}
+		bn->dead = true;
+		if (scale)
+			scale->dead = true;
+		net_replace_blob(net, scale ? scale->tops.v[0] : y, c);
+		net_recount(net);
+	}
+}
+
+static bool
+can_run_in_place(const Layer *l)
+{
+	static const char *const types[] = {"ReLU", "Sigmoid", "TanH", "AbsVal", "BNLL", "ELU", "Power",
+	                                    "Exp", "Dropout", "BatchNorm", "Scale"};
+	for (size_t i = 0; i < sizeof types / sizeof *types; i++)
+		if (strcmp(l->lp.type, types[i]) == 0)
+			return l->bottoms.n == 1 && l->tops.n == 1;
+	return false;
+}
+
+/* Make a layer write its bottom in place when no later layer reads that bottom (Caffe runs layers in
+ * order, so earlier readers still see the old value, §B.3), and the bottom is neither a net input nor an
+ * output.  Works in one forward sweep: `canon` maps each blob to the blob that now holds its value. */
+static void
+in_place(Net *net)
+{
+	size_t nb = net->blobs.n;
+	uint32_t *last = arena_zalloc(net->arena, sizeof(uint32_t) * (nb ? nb : 1));
+	Blob **canon = arena_zalloc(net->arena, sizeof(Blob *) * (nb ? nb : 1));
+
+	for (size_t i = 0; i < net->layers.n; i++) {
+		Layer *l = net->layers.v[i];
+		if (!l->dead)
+			for (size_t k = 0; k < l->bottoms.n; k++)
+				last[l->bottoms.v[k]->id] = l->idx;
+	}
+	for (size_t i = 0; i < nb; i++)
+		canon[i] = net->blobs.v[i];
+	for (size_t i = 0; i < net->layers.n; i++) {
+		Layer *l = net->layers.v[i];
+		if (l->dead)
+			continue;
+		for (size_t k = 0; k < l->bottoms.n; k++)
+			l->bottoms.v[k] = canon[l->bottoms.v[k]->id];
+		if (!can_run_in_place(l))
+			continue;
+		Blob *b = l->bottoms.v[0], *t = l->tops.v[0];
+		if (b->is_input || b->is_output || last[b->id] != l->idx)
+			continue;
+		canon[t->id] = b;
+		last[b->id] = last[t->id];
+		b->is_output = t->is_output;
+		t->is_output = false;
+		l->tops.v[0] = b;
+	}
+	for (size_t i = 0; i < net->outputs.n; i++)
+		net->outputs.v[i] = canon[net->outputs.v[i]->id];
+}
+
+void
+fuse(Net *net)
+{
+	if (net->olevel < 1)
+		return;
+	net_recount(net);
+	drop_flatten_before_inner_product(net);
+	if (net->olevel >= 2)
+		fold_batch_norm(net);
+	in_place(net);
+	net_recount(net);
+}

@@ -1,0 +1,1044 @@
+/* lower.c: PyTorch ops to Caffe layers (the portable `caffe` target).
+ *
+ * Each LowerFn turns one live node into layers whose output equals PyTorch's exactly (to float32
+ * rounding), or reports why it cannot and returns false.  lower.def says which function lowers which op.
+ * Layers are appended in trace order, so a layer's bottoms are always produced by earlier layers.  The
+ * blobs are SSA: every layer writes fresh tops; fuse.c makes neuron layers work in place afterwards.
+ *
+ * The semantics that matter here are in ../shared/caffe-facts.md: §C.1 pooling sizes (Caffe rounds up,
+ * PyTorch down by default: crop with Slice), §C.2 average-pooling divisors, §C.5 BatchNorm's three blobs,
+ * §D the exact emulations (ReLU6, count_include_pad=False) on stock layers.
+ */
+#include "net.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <string.h>
+
+typedef bool LowerFn(Net *net, Node *n);
+
+#define LOWER(op, fn) static LowerFn fn;
+#include "lower.def"
+#undef LOWER
+
+static LowerFn *const lowerers[OP_COUNT] = {
+#define LOWER(op, fn) [OP_##op] = fn,
+#include "lower.def"
+#undef LOWER
+};
+
+/* ---- diagnostics and arguments -------------------------------------------------------------------- */
+
+static bool
+refuse(Net *net, const Node *n, const char *fmt, ...) PRINTF_LIKE(3, 4);
+
+static bool
+refuse(Net *net, const Node *n, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	error_at(net->c, n->loc, "%s: %s (target %s)", optab[n->op].name, msg, net->target);
+	net->nerrors++;
+	return false;
+}
+
+static Value *
+arg_value(const Node *n, const char *name)
+{
+	const Lit *l = op_arg_named(n, name);
+	return l->kind == L_VALUE ? l->u.v : NULL;
+}
+
+static int64_t
+arg_int(const Node *n, const char *name)
+{
+	int64_t i = 0;
+	lit_as_int(op_arg_named(n, name), &i);
+	return i;
+}
+
+static double
+arg_float(const Node *n, const char *name)
+{
+	double f = 0;
+	lit_as_float(op_arg_named(n, name), &f);
+	return f;
+}
+
+static bool
+arg_bool(const Node *n, const char *name)
+{
+	const Lit *l = op_arg_named(n, name);
+	return l->kind == L_BOOL && l->u.i;
+}
+
+static bool
+arg_is_none(const Node *n, const char *name)
+{
+	const Lit *l = op_arg_named(n, name);
+	return l->kind == L_NONE || l->kind == L_ABSENT;
+}
+
+/* dim normalised against rank: -1 is the last axis */
+static int
+axis_of(int64_t dim, int rank)
+{
+	return (int)(dim < 0 ? dim + rank : dim);
+}
+
+static Blob *
+blob_of(Net *net, const Node *n, const Value *v)
+{
+	Blob *b = v ? net->blob_of[v->id] : NULL;
+
+	if (!b) {
+		if (v && (v->kind == VK_PARAM || v->kind == VK_CONST))
+			refuse(net, n, "the tensor $%s is used as an activation; portable Caffe has no layer that "
+			       "produces a constant blob", v->name);
+		return NULL;
+	}
+	return b;
+}
+
+static void
+bind(Net *net, const Value *v, Blob *b)
+{
+	net->blob_of[v->id] = b;
+}
+
+/* The float data of a parameter (NULL when the weights are not loaded). */
+static const float *
+param_data(Net *net, const Value *v)
+{
+	return net->with_weights && v->tensor ? tensor_f32(net->c->weights, v->tensor) : NULL;
+}
+
+static bool
+is_param(const Value *v)
+{
+	return v && (v->kind == VK_PARAM || v->kind == VK_CONST);
+}
+
+static Type
+f32_type(Net *net, const int64_t *dims, int ndim)
+{
+	return type_make(net->c, DT_F32, dims, ndim);
+}
+
+/* A one-bottom, one-top layer. */
+static Layer *
+unary(Net *net, const Node *n, const char *type, const char *role, Blob *in, Type out, Blob **top)
+{
+	Layer *l = net_layer(net, n, type, role);
+
+	layer_bottom(l, in);
+	*top = layer_top(net, l, out);
+	return l;
+}
+
+/* Power: (shift + scale·x)^power. */
+static Blob *
+power(Net *net, const Node *n, const char *role, Blob *in, double pw, double scale, double shift)
+{
+	Blob *top;
+	Layer *l = unary(net, n, "Power", role, in, in->type, &top);
+	Caffe__PowerParameter *p = PARAM(net, l, power_param, POWER_PARAMETER);
+
+	if (pw != 1) { p->has_power = 1; p->power = (float)pw; }
+	if (scale != 1) { p->has_scale = 1; p->scale = (float)scale; }
+	if (shift != 0) { p->has_shift = 1; p->shift = (float)shift; }
+	return top;
+}
+
+static Blob *
+relu(Net *net, const Node *n, const char *role, Blob *in, double slope)
+{
+	Blob *top;
+	Layer *l = unary(net, n, "ReLU", role, in, in->type, &top);
+
+	if (slope != 0) {
+		Caffe__ReLUParameter *p = PARAM(net, l, relu_param, RE_LUPARAMETER);
+		p->has_negative_slope = 1;
+		p->negative_slope = (float)slope;
+	}
+	return top;
+}
+
+/* clamp(x, lo, hi) on stock layers (caffe-facts §D): ReLU(x − lo), then hi − ReLU(hi − max(x, lo)).
+ * For lo = 0, hi = 6 that is the ReLU → Power(−1, 6) → ReLU → Power(−1, 6) chain. */
+static Blob *
+clamp_chain(Net *net, const Node *n, Blob *x, double lo, double hi)
+{
+	Blob *t = x;
+
+	if (lo != 0)
+		t = power(net, n, "shift", t, 1, 1, -lo);
+	t = relu(net, n, lo != 0 ? "relu_low" : NULL, t, 0);
+	t = power(net, n, "flip", t, 1, -1, hi - lo);
+	t = relu(net, n, "relu_high", t, 0);
+	return power(net, n, "clip", t, 1, -1, hi);
+}
+
+static Blob *
+eltwise(Net *net, const Node *n, const char *role, int op, Blob *a, Blob *b, double coeff_b)
+{
+	Layer *l = net_layer(net, n, "Eltwise", role);
+	Caffe__EltwiseParameter *p = PARAM(net, l, eltwise_param, ELTWISE_PARAMETER);
+
+	layer_bottom(l, a);
+	layer_bottom(l, b);
+	if (op != CAFFE__ELTWISE_PARAMETER__ELTWISE_OP__SUM) {
+		p->has_operation = 1;
+		p->operation = op;
+	}
+	if (coeff_b != 1) {
+		p->n_coeff = 2;
+		p->coeff = net_floats(net, 2, 1);
+		p->coeff[1] = (float)coeff_b;
+	}
+	return layer_top(net, l, a->type);
+}
+
+/* ---- convolution and linear ------------------------------------------------------------------------ */
+
+static bool
+need_param(Net *net, const Node *n, const Value *v, const char *what)
+{
+	if (!is_param(v))
+		return refuse(net, n, "the %s must be a parameter of the model ($name), not a computed tensor", what);
+	return true;
+}
+
+static void
+weight_from(Net *net, Layer *l, const Value *v)
+{
+	int64_t numel = 1;
+
+	for (int i = 0; i < v->type.ndim; i++)
+		numel *= v->type.dims[i];
+	layer_weight(l, param_data(net, v), numel, v->type.dims, v->type.ndim);
+}
+
+/* Conv-style repeated fields: one value when both axes agree, else the _h/_w pair. */
+static void
+hw_field(Net *net, uint32_t **rep, size_t *nrep, uint32_t *h, protobuf_c_boolean *has_h, uint32_t *w,
+         protobuf_c_boolean *has_w, const int64_t v[2], int64_t dflt)
+{
+	if (v[0] == v[1]) {
+		if (v[0] != dflt) {
+			*rep = arena_alloc(net->arena, sizeof(uint32_t));
+			(*rep)[0] = (uint32_t)v[0];
+			*nrep = 1;
+		}
+	} else {
+		*has_h = *has_w = 1;
+		*h = (uint32_t)v[0];
+		*w = (uint32_t)v[1];
+	}
+}
+
+static bool
+lower_conv2d(Net *net, Node *n)
+{
+	Value *in = arg_value(n, "input"), *w = arg_value(n, "weight"), *b = arg_value(n, "bias");
+	int64_t stride[2], pad[2], dil[2], groups = arg_int(n, "groups");
+	const Lit *padding = op_arg_named(n, "padding");
+	Blob *x = blob_of(net, n, in);
+	Layer *l;
+	Caffe__ConvolutionParameter *p;
+
+	if (!x)
+		return false;
+	if (in->type.ndim != 4)
+		return refuse(net, n, "only 4-D (N, C, H, W) inputs are supported");
+	if (!need_param(net, n, w, "weight") || (b && !need_param(net, n, b, "bias")))
+		return false;
+	lit_int_list(op_arg_named(n, "stride"), stride, 2);
+	lit_int_list(op_arg_named(n, "dilation"), dil, 2);
+	if (padding->kind == L_STR && strcmp(padding->u.s, "valid") == 0) {
+		pad[0] = pad[1] = 0;
+	} else if (padding->kind == L_STR) { /* "same": stride 1, total padding d·(k−1), split evenly */
+		for (int i = 0; i < 2; i++) {
+			int64_t total = dil[i] * (w->type.dims[2 + i] - 1);
+			if (total % 2)
+				return refuse(net, n, "padding='same' needs uneven padding here; Caffe pads symmetrically");
+			pad[i] = total / 2;
+		}
+	} else {
+		lit_int_list(padding, pad, 2);
+	}
+	l = net_layer(net, n, "Convolution", NULL);
+	p = PARAM(net, l, convolution_param, CONVOLUTION_PARAMETER);
+	p->has_num_output = 1;
+	p->num_output = (uint32_t)w->type.dims[0];
+	if (!b) {
+		p->has_bias_term = 1;
+		p->bias_term = 0;
+	}
+	int64_t kernel[2] = {w->type.dims[2], w->type.dims[3]};
+	hw_field(net, &p->kernel_size, &p->n_kernel_size, &p->kernel_h, &p->has_kernel_h, &p->kernel_w,
+	         &p->has_kernel_w, kernel, -1);
+	hw_field(net, &p->stride, &p->n_stride, &p->stride_h, &p->has_stride_h, &p->stride_w, &p->has_stride_w,
+	         stride, 1);
+	hw_field(net, &p->pad, &p->n_pad, &p->pad_h, &p->has_pad_h, &p->pad_w, &p->has_pad_w, pad, 0);
+	if (dil[0] != 1 || dil[1] != 1) {
+		p->n_dilation = dil[0] == dil[1] ? 1 : 2;
+		p->dilation = arena_alloc(net->arena, 2 * sizeof(uint32_t));
+		p->dilation[0] = (uint32_t)dil[0];
+		p->dilation[1] = (uint32_t)dil[1];
+	}
+	if (groups != 1) {
+		p->has_group = 1;
+		p->group = (uint32_t)groups;
+	}
+	layer_bottom(l, x);
+	weight_from(net, l, w);
+	if (b)
+		weight_from(net, l, b);
+	bind(net, &n->res[0], layer_top(net, l, n->res[0].type));
+	return true;
+}
+
+/* InnerProduct over the last axis.  Caffe flattens every axis from `axis` on (§C.4), so a flatten feeding
+ * it can be dropped by fuse.c. */
+static bool
+lower_linear(Net *net, Node *n)
+{
+	Value *in = arg_value(n, "input"), *w = arg_value(n, "weight"), *b = arg_value(n, "bias");
+	Blob *x = blob_of(net, n, in);
+	Layer *l;
+	Caffe__InnerProductParameter *p;
+
+	if (!x)
+		return false;
+	if (!need_param(net, n, w, "weight") || (b && !need_param(net, n, b, "bias")))
+		return false;
+	if (in->type.ndim < 2)
+		return refuse(net, n, "the input needs a batch axis (rank >= 2)");
+	l = net_layer(net, n, "InnerProduct", NULL);
+	p = PARAM(net, l, inner_product_param, INNER_PRODUCT_PARAMETER);
+	p->has_num_output = 1;
+	p->num_output = (uint32_t)w->type.dims[0];
+	if (!b) {
+		p->has_bias_term = 1;
+		p->bias_term = 0;
+	}
+	if (in->type.ndim != 2) {
+		p->has_axis = 1;
+		p->axis = in->type.ndim - 1;
+	}
+	layer_bottom(l, x);
+	weight_from(net, l, w);
+	if (b)
+		weight_from(net, l, b);
+	bind(net, &n->res[0], layer_top(net, l, n->res[0].type));
+	return true;
+}
+
+/* ---- normalisation ------------------------------------------------------------------------------------ */
+
+/* batch_norm in eval mode: BatchNorm with blobs (running_mean, running_var, [1]) (§C.5), then a Scale with
+ * (weight, bias) when the op is affine. */
+static bool
+lower_batch_norm(Net *net, Node *n)
+{
+	Value *in = arg_value(n, "input"), *mean = arg_value(n, "running_mean"), *var = arg_value(n, "running_var");
+	Value *w = arg_value(n, "weight"), *b = arg_value(n, "bias");
+	double eps = arg_float(n, "eps");
+	Blob *x = blob_of(net, n, in), *y;
+	Layer *l;
+	Caffe__BatchNormParameter *p;
+	int64_t one = 1, channels;
+
+	if (!x)
+		return false;
+	if (arg_bool(n, "training"))
+		return refuse(net, n, "training=true normalises with the batch's own statistics; record the model "
+		              "in eval mode");
+	if (!mean || !var)
+		return refuse(net, n, "running statistics are required (track_running_stats=False has no Caffe form)");
+	if (!need_param(net, n, mean, "running_mean") || !need_param(net, n, var, "running_var") ||
+	    (w && !need_param(net, n, w, "weight")) || (b && !need_param(net, n, b, "bias")))
+		return false;
+	if (in->type.ndim < 2)
+		return refuse(net, n, "the input needs a channel axis (rank >= 2)");
+	channels = in->type.dims[1];
+	l = net_layer(net, n, "BatchNorm", NULL);
+	p = PARAM(net, l, batch_norm_param, BATCH_NORM_PARAMETER);
+	p->has_use_global_stats = 1;
+	p->use_global_stats = 1;
+	if ((float)eps != 1e-5f) {
+		p->has_eps = 1;
+		p->eps = (float)eps;
+	}
+	layer_bottom(l, x);
+	weight_from(net, l, mean);
+	weight_from(net, l, var);
+	layer_weight(l, net_floats(net, 1, 1), 1, &one, 1);
+	y = layer_top(net, l, n->res[0].type);
+	if (w || b) {
+		Layer *s = net_layer(net, n, "Scale", "scale");
+		Caffe__ScaleParameter *sp = PARAM(net, s, scale_param, SCALE_PARAMETER);
+		if (b) {
+			sp->has_bias_term = 1;
+			sp->bias_term = 1;
+		}
+		layer_bottom(s, y);
+		if (w)
+			weight_from(net, s, w);
+		else
+			layer_weight(s, net_floats(net, channels, 1), channels, &channels, 1);
+		if (b)
+			weight_from(net, s, b);
+		y = layer_top(net, s, n->res[0].type);
+	}
+	bind(net, &n->res[0], y);
+	return true;
+}
+
+/* ---- activations ------------------------------------------------------------------------------------- */
+
+static bool
+lower_relu(Net *net, Node *n)
+{
+	Blob *x = blob_of(net, n, arg_value(n, "input"));
+	double slope = 0;
+
+	if (!x)
+		return false;
+	if (n->op == OP_leaky_relu || n->op == OP_leaky_relu_)
+		slope = arg_float(n, "negative_slope");
+	bind(net, &n->res[0], relu(net, n, NULL, x, slope));
+	return true;
+}
+
+static bool
+lower_hardtanh(Net *net, Node *n)
+{
+	Blob *x = blob_of(net, n, arg_value(n, "input"));
+	double lo = 0, hi = 6;
+
+	if (!x)
+		return false;
+	if (n->op != OP_relu6) {
+		lo = arg_float(n, "min_val");
+		hi = arg_float(n, "max_val");
+	}
+	if (!(lo < hi) || !isfinite(lo) || !isfinite(hi))
+		return refuse(net, n, "min_val (%g) must be below max_val (%g), both finite", lo, hi);
+	bind(net, &n->res[0], clamp_chain(net, n, x, lo, hi));
+	return true;
+}
+
+/* One-layer neurons: Sigmoid, TanH, AbsVal, Exp, ELU, BNLL. */
+static bool
+lower_neuron(Net *net, Node *n)
+{
+	Blob *x = blob_of(net, n, arg_value(n, "input")), *top;
+	const char *type;
+	Layer *l;
+
+	if (!x)
+		return false;
+	switch (n->op) {
+	case OP_sigmoid: case OP_sigmoid_: type = "Sigmoid"; break;
+	case OP_tanh: case OP_tanh_: type = "TanH"; break;
+	case OP_abs: type = "AbsVal"; break;
+	case OP_exp: type = "Exp"; break;
+	case OP_elu: case OP_elu_: type = "ELU"; break;
+	case OP_softplus:
+		/* BNLL is log(1 + e^x); PyTorch returns x above the threshold, where the two agree to rounding */
+		if (arg_float(n, "beta") != 1)
+			return refuse(net, n, "beta=%g: only beta=1 (BNLL) is exact", arg_float(n, "beta"));
+		type = "BNLL";
+		break;
+	default: unreachable();
+	}
+	l = unary(net, n, type, NULL, x, n->res[0].type, &top);
+	if (n->op == OP_elu || n->op == OP_elu_) {
+		Caffe__ELUParameter *p = PARAM(net, l, elu_param, ELUPARAMETER);
+		double alpha = arg_float(n, "alpha");
+		if (alpha != 1) {
+			p->has_alpha = 1;
+			p->alpha = (float)alpha;
+		}
+	}
+	bind(net, &n->res[0], top);
+	return true;
+}
+
+/* silu(x) = x · sigmoid(x) */
+static bool
+lower_silu(Net *net, Node *n)
+{
+	Blob *x = blob_of(net, n, arg_value(n, "input")), *s;
+
+	if (!x)
+		return false;
+	unary(net, n, "Sigmoid", "sigmoid", x, x->type, &s);
+	bind(net, &n->res[0], eltwise(net, n, NULL, CAFFE__ELTWISE_PARAMETER__ELTWISE_OP__PROD, x, s, 1));
+	return true;
+}
+
+/* hardsigmoid(x) = relu6(x + 3) / 6 (§D); hardswish(x) = x · hardsigmoid(x). */
+static bool
+lower_hardsigmoid(Net *net, Node *n)
+{
+	Blob *x = blob_of(net, n, arg_value(n, "input")), *t;
+	bool swish = n->op == OP_hardswish || n->op == OP_hardswish_;
+
+	if (!x)
+		return false;
+	t = power(net, n, "plus3", x, 1, 1, 3);
+	t = clamp_chain(net, n, t, 0, 6);
+	t = power(net, n, swish ? "div6" : NULL, t, 1, 1.0 / 6, 0);
+	if (swish)
+		t = eltwise(net, n, NULL, CAFFE__ELTWISE_PARAMETER__ELTWISE_OP__PROD, x, t, 1);
+	bind(net, &n->res[0], t);
+	return true;
+}
+
+static bool
+lower_softmax(Net *net, Node *n)
+{
+	Value *in = arg_value(n, "input");
+	Blob *x = blob_of(net, n, in), *top;
+	int rank = in ? in->type.ndim : 0, axis;
+	Layer *l;
+
+	if (!x)
+		return false;
+	if (!arg_is_none(n, "dtype"))
+		return refuse(net, n, "a dtype conversion has no Caffe form");
+	/* dim=None is PyTorch's legacy implicit dim: 0 for ranks 0, 1 and 3, else 1 */
+	axis = arg_is_none(n, "dim") ? (rank == 0 || rank == 1 || rank == 3 ? 0 : 1) : axis_of(arg_int(n, "dim"), rank);
+	l = unary(net, n, "Softmax", NULL, x, n->res[0].type, &top);
+	if (axis != 1) {
+		Caffe__SoftmaxParameter *p = PARAM(net, l, softmax_param, SOFTMAX_PARAMETER);
+		p->has_axis = 1;
+		p->axis = axis;
+	}
+	bind(net, &n->res[0], top);
+	return true;
+}
+
+/* ---- pooling ------------------------------------------------------------------------------------------ */
+
+/* Caffe's pooling output size (§C.1): ceil, then drop a last window that starts in the bottom padding. */
+static int64_t
+caffe_pool_out(int64_t h, int64_t k, int64_t s, int64_t p)
+{
+	int64_t span = h + 2 * p - k;
+	int64_t out = (span + s - 1) / s + 1;
+
+	if (span < 0)
+		return 0;
+	if (p > 0 && (out - 1) * s >= h + p)
+		out--;
+	return out;
+}
+
+/* Crop a pooled blob to PyTorch's size: Slice on each axis where Caffe's rounding gave one more row or
+ * column, keeping the first part (§C.1).  The cut-off part is an unused top. */
+static Blob *
+crop_to(Net *net, const Node *n, Blob *x, const Type *want)
+{
+	static const char *const role[2] = {"crop_h", "crop_w"};
+
+	for (int axis = 2; axis < 4; axis++) {
+		int64_t have = x->type.dims[axis], keep = want->dims[axis], dims[4];
+		if (have == keep)
+			continue;
+		Layer *l = net_layer(net, n, "Slice", role[axis - 2]);
+		Caffe__SliceParameter *p = PARAM(net, l, slice_param, SLICE_PARAMETER);
+		p->has_axis = 1;
+		p->axis = axis;
+		p->n_slice_point = 1;
+		p->slice_point = arena_alloc(net->arena, sizeof(uint32_t));
+		p->slice_point[0] = (uint32_t)keep;
+		layer_bottom(l, x);
+		memcpy(dims, x->type.dims, sizeof dims);
+		dims[axis] = keep;
+		Blob *kept = layer_top(net, l, f32_type(net, dims, 4));
+		dims[axis] = have - keep;
+		layer_top(net, l, f32_type(net, dims, 4))->discard = true;
+		x = kept;
+	}
+	return x;
+}
+
+static Blob *
+pooling(Net *net, const Node *n, const char *role, Blob *x, int method, const int64_t k[2],
+        const int64_t s[2], const int64_t p[2], bool global)
+{
+	Layer *l = net_layer(net, n, "Pooling", role);
+	Caffe__PoolingParameter *pp = PARAM(net, l, pooling_param, POOLING_PARAMETER);
+	int64_t dims[4] = {x->type.dims[0], x->type.dims[1], 1, 1};
+
+	if (method != CAFFE__POOLING_PARAMETER__POOL_METHOD__MAX) {
+		pp->has_pool = 1;
+		pp->pool = method;
+	}
+	if (global) {
+		pp->has_global_pooling = 1;
+		pp->global_pooling = 1;
+	} else {
+		if (k[0] == k[1]) { pp->has_kernel_size = 1; pp->kernel_size = (uint32_t)k[0]; }
+		else { pp->has_kernel_h = pp->has_kernel_w = 1; pp->kernel_h = (uint32_t)k[0]; pp->kernel_w = (uint32_t)k[1]; }
+		if (s[0] == s[1]) { if (s[0] != 1) { pp->has_stride = 1; pp->stride = (uint32_t)s[0]; } }
+		else { pp->has_stride_h = pp->has_stride_w = 1; pp->stride_h = (uint32_t)s[0]; pp->stride_w = (uint32_t)s[1]; }
+		if (p[0] == p[1]) { if (p[0] != 0) { pp->has_pad = 1; pp->pad = (uint32_t)p[0]; } }
+		else { pp->has_pad_h = pp->has_pad_w = 1; pp->pad_h = (uint32_t)p[0]; pp->pad_w = (uint32_t)p[1]; }
+		for (int i = 0; i < 2; i++)
+			dims[2 + i] = caffe_pool_out(x->type.dims[2 + i], k[i], s[i], p[i]);
+	}
+	layer_bottom(l, x);
+	return layer_top(net, l, f32_type(net, dims, 4));
+}
+
+static bool
+lower_pool2d(Net *net, Node *n)
+{
+	Value *in = arg_value(n, "input");
+	Blob *x = blob_of(net, n, in), *y;
+	bool avg = n->op == OP_avg_pool2d;
+	int method = avg ? CAFFE__POOLING_PARAMETER__POOL_METHOD__AVE : CAFFE__POOLING_PARAMETER__POOL_METHOD__MAX;
+	int64_t k[2], s[2], p[2], d[2] = {1, 1};
+
+	if (!x)
+		return false;
+	if (in->type.ndim != 4)
+		return refuse(net, n, "only 4-D (N, C, H, W) inputs are supported");
+	lit_int_list(op_arg_named(n, "kernel_size"), k, 2);
+	if (arg_is_none(n, "stride"))
+		memcpy(s, k, sizeof s);
+	else
+		lit_int_list(op_arg_named(n, "stride"), s, 2);
+	lit_int_list(op_arg_named(n, "padding"), p, 2);
+	if (!avg) {
+		lit_int_list(op_arg_named(n, "dilation"), d, 2);
+		if (d[0] != 1 || d[1] != 1)
+			return refuse(net, n, "dilation=[%lld, %lld]: Caffe pooling has no dilation",
+			              (long long)d[0], (long long)d[1]);
+		if (arg_bool(n, "return_indices"))
+			return refuse(net, n, "return_indices=true: Caffe pooling gives no indices");
+	}
+	if (avg && !arg_is_none(n, "divisor_override"))
+		return refuse(net, n, "divisor_override has no Caffe form");
+	y = pooling(net, n, NULL, x, method, k, s, p, false);
+	if (avg && !arg_bool(n, "count_include_pad") && (p[0] || p[1])) {
+		/* §D: divide by the valid cells only: pool a blob of ones the same way (the fraction of each
+		 * window that is inside the image), invert it and multiply */
+		Blob *ones = power(net, n, "ones", x, 0, 1, 0);
+		Blob *frac = pooling(net, n, "valid_fraction", ones, method, k, s, p, false);
+		Blob *inv = power(net, n, "inverse", frac, -1, 1, 0);
+		y = eltwise(net, n, "exclude_pad", CAFFE__ELTWISE_PARAMETER__ELTWISE_OP__PROD, y, inv, 1);
+	}
+	for (int i = 0; i < 2; i++)
+		if (y->type.dims[2 + i] < n->res[0].type.dims[2 + i])
+			ptcc_die("Caffe pools to fewer rows than PyTorch (%lld < %lld)",
+			         (long long)y->type.dims[2 + i], (long long)n->res[0].type.dims[2 + i]);
+	bind(net, &n->res[0], crop_to(net, n, y, &n->res[0].type));
+	return true;
+}
+
+/* Adaptive pooling: global pooling to 1×1, or plain pooling when the input divides evenly. */
+static bool
+lower_adaptive_pool2d(Net *net, Node *n)
+{
+	Value *in = arg_value(n, "input");
+	Blob *x = blob_of(net, n, in);
+	const Type *out = &n->res[0].type;
+	int method = n->op == OP_adaptive_avg_pool2d ? CAFFE__POOLING_PARAMETER__POOL_METHOD__AVE
+	                                               : CAFFE__POOLING_PARAMETER__POOL_METHOD__MAX;
+	int64_t k[2] = {0, 0}, s[2] = {0, 0}, p[2] = {0, 0};
+
+	if (!x)
+		return false;
+	if (in->type.ndim != 4)
+		return refuse(net, n, "only 4-D (N, C, H, W) inputs are supported");
+	if (n->op == OP_adaptive_max_pool2d && arg_bool(n, "return_indices"))
+		return refuse(net, n, "return_indices=true: Caffe pooling gives no indices");
+	if (out->dims[2] == 1 && out->dims[3] == 1) {
+		bind(net, &n->res[0], pooling(net, n, NULL, x, method, k, s, p, true));
+		return true;
+	}
+	for (int i = 0; i < 2; i++) {
+		int64_t h = in->type.dims[2 + i], o = out->dims[2 + i];
+		if (o <= 0 || h % o)
+			return refuse(net, n, "from %lldx%lld to %lldx%lld: the windows are uneven; only global pooling "
+			              "or sizes that divide the input are exact", (long long)in->type.dims[2],
+			              (long long)in->type.dims[3], (long long)out->dims[2], (long long)out->dims[3]);
+		k[i] = s[i] = h / o;
+	}
+	bind(net, &n->res[0], pooling(net, n, NULL, x, method, k, s, p, false));
+	return true;
+}
+
+static Blob *
+flatten_layer(Net *net, const Node *n, const char *role, Blob *x, int axis, int end_axis, Type out)
+{
+	Blob *top;
+	Layer *l = unary(net, n, "Flatten", role, x, out, &top);
+
+	if (axis != 1 || end_axis != -1) {
+		Caffe__FlattenParameter *p = PARAM(net, l, flatten_param, FLATTEN_PARAMETER);
+		if (axis != 1) { p->has_axis = 1; p->axis = axis; }
+		if (end_axis != -1) { p->has_end_axis = 1; p->end_axis = end_axis; }
+	}
+	return top;
+}
+
+/* mean over the two spatial axes of a 4-D tensor: global average pooling (then a Flatten unless keepdim). */
+static bool
+lower_mean(Net *net, Node *n)
+{
+	Value *in = arg_value(n, "input");
+	Blob *x = blob_of(net, n, in), *y;
+	const Lit *dims = op_arg_named(n, "dim");
+	int64_t d[2], k[2] = {0, 0}, s[2] = {0, 0}, p[2] = {0, 0};
+
+	if (!x)
+		return false;
+	if (in->type.ndim != 4 || !lit_int_list(dims, d, 2) || dims->kind != L_LIST ||
+	    axis_of(d[0], 4) + axis_of(d[1], 4) != 5 || axis_of(d[0], 4) == axis_of(d[1], 4))
+		return refuse(net, n, "only the mean over the two spatial axes of a 4-D tensor is supported");
+	if (!arg_is_none(n, "dtype"))
+		return refuse(net, n, "a dtype conversion has no Caffe form");
+	y = pooling(net, n, NULL, x, CAFFE__POOLING_PARAMETER__POOL_METHOD__AVE, k, s, p, true);
+	if (!arg_bool(n, "keepdim"))
+		y = flatten_layer(net, n, "squeeze", y, 1, -1, n->res[0].type);
+	bind(net, &n->res[0], y);
+	return true;
+}
+
+/* ---- identities ------------------------------------------------------------------------------------- */
+
+static bool
+lower_identity(Net *net, Node *n)
+{
+	Blob *x = blob_of(net, n, arg_value(n, "input"));
+
+	if (!x)
+		return false;
+	bind(net, &n->res[0], x);
+	return true;
+}
+
+/* Dropout is the identity in eval mode: a Dropout layer at -O0 (one layer per op), nothing above. */
+static bool
+lower_dropout(Net *net, Node *n)
+{
+	Blob *x = blob_of(net, n, arg_value(n, "input")), *top;
+
+	if (!x)
+		return false;
+	if (arg_bool(n, "training"))
+		return refuse(net, n, "training=true drops at random; record the model in eval mode");
+	if (net->olevel == 0 && n->op == OP_dropout) {
+		Layer *l = unary(net, n, "Dropout", NULL, x, x->type, &top);
+		Caffe__DropoutParameter *p = PARAM(net, l, dropout_param, DROPOUT_PARAMETER);
+		p->has_dropout_ratio = 1;
+		p->dropout_ratio = (float)arg_float(n, "p");
+		x = top;
+	}
+	bind(net, &n->res[0], x);
+	return true;
+}
+
+/* ---- shape ------------------------------------------------------------------------------------------ */
+
+static bool
+lower_flatten(Net *net, Node *n)
+{
+	Value *in = arg_value(n, "input");
+	Blob *x = blob_of(net, n, in);
+	int rank, start, end;
+
+	if (!x)
+		return false;
+	rank = in->type.ndim;
+	start = axis_of(arg_int(n, "start_dim"), rank);
+	end = axis_of(arg_int(n, "end_dim"), rank);
+	if (rank == 0 || start >= end) {
+		bind(net, &n->res[0], x);
+		return true;
+	}
+	bind(net, &n->res[0], flatten_layer(net, n, NULL, x, start, end == rank - 1 ? -1 : end, n->res[0].type));
+	return true;
+}
+
+/* view and reshape: a Reshape to the inferred shape; the batch axis is written as 0 (copy) when it is
+ * unchanged, so that the model still runs with another batch size. */
+static bool
+lower_reshape(Net *net, Node *n)
+{
+	Value *in = arg_value(n, "input");
+	const Type *out = &n->res[0].type;
+	Blob *x = blob_of(net, n, in), *top;
+	Layer *l;
+	Caffe__ReshapeParameter *p;
+
+	if (!x)
+		return false;
+	if (type_equal(&in->type, out)) {
+		bind(net, &n->res[0], x);
+		return true;
+	}
+	l = unary(net, n, "Reshape", NULL, x, *out, &top);
+	p = PARAM(net, l, reshape_param, RESHAPE_PARAMETER);
+	p->shape = arena_alloc(net->arena, sizeof *p->shape);
+	*p->shape = (Caffe__BlobShape)CAFFE__BLOB_SHAPE__INIT;
+	p->shape->n_dim = out->ndim;
+	p->shape->dim = arena_alloc(net->arena, sizeof(int64_t) * (out->ndim ? out->ndim : 1));
+	for (int i = 0; i < out->ndim; i++)
+		p->shape->dim[i] = out->dims[i];
+	if (out->ndim > 0 && in->type.ndim > 0 && out->dims[0] == in->type.dims[0])
+		p->shape->dim[0] = 0;
+	bind(net, &n->res[0], top);
+	return true;
+}
+
+static bool
+lower_cat(Net *net, Node *n)
+{
+	const Lit *list = op_arg_named(n, "tensors");
+	int rank = n->res[0].type.ndim, axis = axis_of(arg_int(n, "dim"), rank);
+	Layer *l;
+
+	if (list->n == 1) {
+		Blob *x = blob_of(net, n, list->u.list[0].u.v);
+		if (!x)
+			return false;
+		bind(net, &n->res[0], x);
+		return true;
+	}
+	for (uint32_t i = 0; i < list->n; i++)
+		if (!blob_of(net, n, list->u.list[i].u.v))
+			return false;
+	l = net_layer(net, n, "Concat", NULL);
+	if (axis != 1) {
+		Caffe__ConcatParameter *p = PARAM(net, l, concat_param, CONCAT_PARAMETER);
+		p->has_axis = 1;
+		p->axis = axis;
+	}
+	for (uint32_t i = 0; i < list->n; i++)
+		layer_bottom(l, net->blob_of[list->u.list[i].u.v->id]);
+	bind(net, &n->res[0], layer_top(net, l, n->res[0].type));
+	return true;
+}
+
+/* chunk and split along one axis: a Slice whose tops are the pieces. */
+static bool
+lower_split(Net *net, Node *n)
+{
+	Value *in = arg_value(n, n->op == OP_split ? "tensor" : "input");
+	Blob *x = blob_of(net, n, in);
+	int axis;
+	Layer *l;
+	Caffe__SliceParameter *p;
+	int64_t at = 0;
+
+	if (!x)
+		return false;
+	if (n->nres == 1) {
+		bind(net, &n->res[0], x);
+		return true;
+	}
+	axis = axis_of(arg_int(n, "dim"), in->type.ndim);
+	l = net_layer(net, n, "Slice", NULL);
+	p = PARAM(net, l, slice_param, SLICE_PARAMETER);
+	p->has_axis = 1;
+	p->axis = axis;
+	p->n_slice_point = n->nres - 1;
+	p->slice_point = arena_alloc(net->arena, sizeof(uint32_t) * (n->nres - 1));
+	layer_bottom(l, x);
+	for (unsigned i = 0; i < n->nres; i++) {
+		if (i > 0)
+			p->slice_point[i - 1] = (uint32_t)at;
+		at += n->res[i].type.dims[axis];
+		Blob *b = layer_top(net, l, n->res[i].type);
+		if (n->res[i].handle == NO_HANDLE && !(n->res[i].flags & V_OUTPUT))
+			b->discard = true;
+		bind(net, &n->res[i], b);
+	}
+	return true;
+}
+
+/* ---- arithmetic ------------------------------------------------------------------------------------- */
+
+/* add, sub, rsub, mul, div and their in-place forms.  Two activations of the same shape: Eltwise
+ * (SUM with coefficients, PROD; a quotient multiplies by the Power −1 of the divisor).  An SE-style
+ * (N, C, 1, 1) factor times (N, C, H, W): Flatten the factor to (N, C) and Scale with two bottoms
+ * (§C.6).  An activation and a number: Power. */
+static bool
+lower_arith(Net *net, Node *n)
+{
+	const Lit *a = op_arg_named(n, "input"), *b = op_arg_named(n, "other");
+	double alpha = 1, num;
+	bool sub = n->op == OP_sub || n->op == OP_sub_ || n->op == OP_rsub;
+	bool mul = n->op == OP_mul || n->op == OP_mul_, div = n->op == OP_div || n->op == OP_div_;
+	const Type *out = &n->res[0].type;
+
+	if (n->op == OP_rsub) { /* rsub(input, other) = other − alpha·input */
+		const Lit *t = a;
+		a = b;
+		b = t;
+	}
+	if (!mul && !div)
+		lit_as_float(op_arg_named(n, "alpha"), &alpha);
+	if (div && !arg_is_none(n, "rounding_mode"))
+		return refuse(net, n, "rounding_mode has no Caffe form");
+	if (a->kind == L_VALUE && b->kind == L_VALUE) {
+		Blob *x = blob_of(net, n, a->u.v), *y = blob_of(net, n, b->u.v);
+		if (!x || !y)
+			return false;
+		if (type_equal(&x->type, &y->type) && type_equal(&x->type, out)) {
+			if (mul)
+				bind(net, &n->res[0], eltwise(net, n, NULL, CAFFE__ELTWISE_PARAMETER__ELTWISE_OP__PROD, x, y, 1));
+			else if (div)
+				bind(net, &n->res[0], eltwise(net, n, NULL, CAFFE__ELTWISE_PARAMETER__ELTWISE_OP__PROD, x,
+				                              power(net, n, "reciprocal", y, -1, 1, 0), 1));
+			else
+				bind(net, &n->res[0], eltwise(net, n, NULL, CAFFE__ELTWISE_PARAMETER__ELTWISE_OP__SUM, x, y,
+				                              sub ? -alpha : alpha));
+			return true;
+		}
+		if (mul && x->type.ndim == 4) {
+			Blob *big = x, *small = y;
+			if (!type_equal(&big->type, out)) {
+				big = y;
+				small = x;
+			}
+			if (type_equal(&big->type, out) && small->type.ndim == 4 && small->type.dims[0] == out->dims[0] &&
+			    small->type.dims[1] == out->dims[1] && small->type.dims[2] == 1 && small->type.dims[3] == 1) {
+				int64_t nc[2] = {out->dims[0], out->dims[1]};
+				Blob *flat = flatten_layer(net, n, "factor", small, 1, -1, f32_type(net, nc, 2));
+				Layer *l = net_layer(net, n, "Scale", NULL);
+				Caffe__ScaleParameter *p = PARAM(net, l, scale_param, SCALE_PARAMETER);
+				p->has_axis = 1;
+				p->axis = 0;
+				layer_bottom(l, big);
+				layer_bottom(l, flat);
+				bind(net, &n->res[0], layer_top(net, l, *out));
+				return true;
+			}
+		}
+		char sa[TYPE_STR_MAX], sb[TYPE_STR_MAX];
+		return refuse(net, n, "operands %s and %s: Caffe's Eltwise needs equal shapes (no broadcasting)",
+		              type_str(&x->type, sa, sizeof sa), type_str(&y->type, sb, sizeof sb));
+	}
+	if (a->kind == L_VALUE && lit_as_float(b, &num)) { /* x op number */
+		Blob *x = blob_of(net, n, a->u.v);
+		if (!x)
+			return false;
+		if (mul)
+			x = power(net, n, NULL, x, 1, num, 0);
+		else if (div)
+			x = power(net, n, NULL, x, 1, 1 / num, 0);
+		else
+			x = power(net, n, NULL, x, 1, 1, sub ? -alpha * num : alpha * num);
+		bind(net, &n->res[0], x);
+		return true;
+	}
+	if (b->kind == L_VALUE && lit_as_float(a, &num)) { /* number op x */
+		Blob *x = blob_of(net, n, b->u.v);
+		if (!x)
+			return false;
+		if (mul)
+			x = power(net, n, NULL, x, 1, num, 0);
+		else if (div) /* num / x = (x / num)^−1 */
+			x = power(net, n, NULL, x, -1, 1 / num, 0);
+		else
+			x = power(net, n, NULL, x, 1, sub ? -alpha : alpha, num);
+		bind(net, &n->res[0], x);
+		return true;
+	}
+	return refuse(net, n, "an operand is a constant tensor; portable Caffe has no layer that produces one");
+}
+
+/* ---- the pass ------------------------------------------------------------------------------------------ */
+
+static void
+lower_inputs(Net *net)
+{
+	Graph *g = &net->c->g;
+
+	for (size_t i = 0; i < g->inputs.n; i++) {
+		Value *v = g->inputs.v[i];
+		Layer *l = net_layer(net, NULL, "Input", NULL);
+		Caffe__InputParameter *p = PARAM(net, l, input_param, INPUT_PARAMETER);
+		Caffe__BlobShape *shape = arena_alloc(net->arena, sizeof *shape);
+		Blob *b;
+
+		*shape = (Caffe__BlobShape)CAFFE__BLOB_SHAPE__INIT;
+		shape->n_dim = v->type.ndim;
+		shape->dim = (int64_t *)v->type.dims;
+		p->n_shape = 1;
+		p->shape = arena_alloc(net->arena, sizeof *p->shape);
+		p->shape[0] = shape;
+		b = layer_top(net, l, v->type);
+		b->is_input = true;
+		bind(net, v, b);
+	}
+}
+
+bool
+lower(Net *net)
+{
+	Ctx *c = net->c;
+	Graph *g = &c->g;
+
+	for (size_t i = 0; i < g->events.n; i++)
+		if (!g->events.v[i].is_return && g->events.v[i].scope->depth == 1) {
+			net->name = g->events.v[i].scope->cls;
+			break;
+		}
+	lower_inputs(net);
+	for (size_t i = 0; i < g->inputs.n; i++)
+		if (g->inputs.v[i]->type.dtype != DT_F32) {
+			char t[TYPE_STR_MAX];
+			error_at(c, value_loc(c, g->inputs.v[i]), "input of type %s: Caffe computes in float32 only",
+			         type_str(&g->inputs.v[i]->type, t, sizeof t));
+			net->nerrors++;
+		}
+	for (Node *n = g->first; n; n = n->next) {
+		LowerFn *fn = lowerers[n->op];
+		if (!fn) {
+			refuse(net, n, "no exact lowering to Caffe layers");
+			continue;
+		}
+		if (n->res[0].type.dtype != DT_F32 && n->res[0].type.dtype != DT_UNKNOWN) {
+			char t[TYPE_STR_MAX];
+			refuse(net, n, "a result of type %s; Caffe computes in float32 only",
+			       type_str(&n->res[0].type, t, sizeof t));
+			continue;
+		}
+		fn(net, n);
+	}
+	for (size_t i = 0; i < g->outputs.n; i++) {
+		Output *o = &g->outputs.v[i];
+		Value *v = o->ref.u.v;
+		Blob *b = net->blob_of[v->id];
+		if (!b && !net->nerrors) {
+			error_at(c, o->loc, "output: the tensor $%s is a parameter; a Caffe net's outputs are computed",
+			         v->name ? v->name : "?");
+			net->nerrors++;
+			continue;
+		}
+		if (!b)
+			continue;
+		if (b->is_input && !net->nerrors) {
+			error_at(c, o->loc, "output: the output is an input of the model; Caffe has nothing to compute");
+			net->nerrors++;
+			continue;
+		}
+		b->is_output = true;
+		vec_push(&net->outputs, b);
+	}
+	return net->nerrors == 0;
+}

@@ -1,0 +1,113 @@
+/* name.c: stable, unique Caffe names from the trace's module scopes.
+ *
+ * A layer is named after the module that called its op: `layer1.0.conv1` for the only op of that
+ * module; `layer1.0.add_` for an op among several in its module (the op's name is added), or just the op's
+ * name outside every module.  The extra layers of a multi-layer lowering add what they do:
+ * `layer1.0.bn1.scale`, `maxpool.crop_h`.  A name already taken gets `_1`, `_2`, ... in trace order, so
+ * names are the same on every run.  Each blob is named after the layer that produces it (its first
+ * producer, when later layers run in place); net inputs keep their trace names.
+ */
+#include "net.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct Names {
+	Net *net;
+	Map used;          /* interned name -> (void *)1 */
+	char *buf;
+	size_t cap;
+} Names;
+
+static const char *
+format(Names *nm, const char *a, const char *sep, const char *b, unsigned k)
+{
+	size_t need = strlen(a) + strlen(sep) + strlen(b) + 16;
+
+	if (need > nm->cap) {
+		nm->cap = need * 2;
+		nm->buf = xrealloc(nm->buf, nm->cap);
+	}
+	if (k)
+		snprintf(nm->buf, nm->cap, "%s%s%s_%u", a, sep, b, k);
+	else
+		snprintf(nm->buf, nm->cap, "%s%s%s", a, sep, b);
+	return intern(&nm->net->c->strings, nm->buf, strlen(nm->buf));
+}
+
+/* `a` + `sep` + `b`, made unique with a counter. */
+static const char *
+unique(Names *nm, const char *a, const char *sep, const char *b)
+{
+	for (unsigned k = 0;; k++) {
+		const char *s = format(nm, a, sep, b, k);
+		if (!map_get(&nm->used, (uint64_t)(uintptr_t)s)) {
+			map_put(&nm->used, (uint64_t)(uintptr_t)s, (void *)1);
+			return s;
+		}
+	}
+}
+
+static const char *
+layer_base(Names *nm, const Layer *l, const uint32_t *ops_in_scope)
+{
+	const Node *n = l->node;
+	const char *scope = n->scope ? n->scope->name : "";
+	const char *op = optab[n->op].name;
+
+	if (*scope && ops_in_scope[n->scope->id] == 1)
+		return format(nm, scope, "", "", 0);
+	return *scope ? format(nm, scope, ".", op, 0) : format(nm, op, "", "", 0);
+}
+
+void
+name_net(Net *net)
+{
+	Names nm = {.net = net};
+	Names blobs = {.net = net};
+	Graph *g = &net->c->g;
+	uint32_t *ops_in_scope = xcalloc(g->nscopes + 1, sizeof(uint32_t));
+
+	for (Node *n = g->first; n; n = n->next)
+		if (n->scope)
+			ops_in_scope[n->scope->id]++;
+	/* inputs first: their names are the user's interface to the net */
+	for (size_t i = 0; i < g->inputs.n; i++) {
+		Blob *b = net->blob_of[g->inputs.v[i]->id];
+		char tmp[32];
+		const char *want = g->inputs.v[i]->name;
+		if (!want || !*want) {
+			snprintf(tmp, sizeof tmp, "input%zu", i);
+			want = tmp;
+		}
+		b->name = unique(&blobs, want, "", "");
+		b->producer->name = unique(&nm, b->name, "", "");
+	}
+	for (size_t i = 0; i < net->layers.n; i++) {
+		Layer *l = net->layers.v[i];
+		if (l->dead || !l->node)
+			continue;
+		const char *base = layer_base(&nm, l, ops_in_scope);
+		l->name = l->role ? unique(&nm, base, ".", l->role) : unique(&nm, base, "", "");
+		unsigned extra = 0;
+		for (size_t k = 0; k < l->tops.n; k++) {
+			Blob *b = l->tops.v[k];
+			if (b->name)
+				continue; /* in place: the blob keeps its first producer's name */
+			if (b->discard)
+				b->name = unique(&blobs, l->name, ".", "discard");
+			else if (extra++ == 0)
+				b->name = unique(&blobs, l->name, "", "");
+			else {
+				char idx[24];
+				snprintf(idx, sizeof idx, "%u", extra - 1);
+				b->name = unique(&blobs, l->name, ".", idx);
+			}
+		}
+	}
+	free(ops_in_scope);
+	free(nm.buf);
+	free(blobs.buf);
+	map_free(&nm.used);
+	map_free(&blobs.used);
+}

@@ -1,0 +1,133 @@
+/* net.c: building blocks for the back end's passes: blobs, layers, weights, rewiring. */
+#include "net.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+void
+net_init(Net *net, Ctx *c, int olevel, const char *target, bool with_weights)
+{
+	memset(net, 0, sizeof *net);
+	net->c = c;
+	net->arena = &c->arena;
+	net->olevel = olevel;
+	net->target = target;
+	net->with_weights = with_weights;
+	net->blob_of = arena_zalloc(net->arena, sizeof(Blob *) * (c->g.nvalues + 1));
+}
+
+void
+net_free(Net *net)
+{
+	for (size_t i = 0; i < net->layers.n; i++) {
+		Layer *l = net->layers.v[i];
+		free(l->bottoms.v);
+		free(l->tops.v);
+		free(l->weights.v);
+	}
+	free(net->layers.v);
+	free(net->blobs.v);
+	free(net->outputs.v);
+}
+
+Blob *
+net_blob(Net *net, Type type)
+{
+	Blob *b = NEW(net->arena, Blob);
+
+	b->type = type;
+	b->id = (uint32_t)net->blobs.n;
+	vec_push(&net->blobs, b);
+	return b;
+}
+
+Layer *
+net_layer(Net *net, const Node *n, const char *type, const char *role)
+{
+	Layer *l = NEW(net->arena, Layer);
+
+	l->lp = (Caffe__LayerParameter)CAFFE__LAYER_PARAMETER__INIT;
+	l->lp.type = (char *)type;
+	l->node = n;
+	l->role = role;
+	l->idx = (uint32_t)net->layers.n;
+	vec_push(&net->layers, l);
+	return l;
+}
+
+void
+layer_bottom(Layer *l, Blob *b)
+{
+	vec_push(&l->bottoms, b);
+	b->nuse++;
+}
+
+Blob *
+layer_top(Net *net, Layer *l, Type type)
+{
+	Blob *b = net_blob(net, type);
+
+	b->producer = l;
+	vec_push(&l->tops, b);
+	return b;
+}
+
+void
+layer_weight(Layer *l, const float *data, int64_t numel, const int64_t *dims, int ndim)
+{
+	Weight w = {.data = data, .numel = numel, .ndim = ndim};
+
+	if (ndim > 8)
+		ptcc_die("weight of rank %d", ndim);
+	for (int i = 0; i < ndim; i++)
+		w.dims[i] = dims[i];
+	vec_push(&l->weights, w);
+}
+
+float *
+net_floats(Net *net, int64_t n, float fill)
+{
+	float *p = arena_alloc(net->arena, sizeof(float) * (size_t)(n ? n : 1));
+
+	for (int64_t i = 0; i < n; i++)
+		p[i] = fill;
+	return p;
+}
+
+void
+net_replace_blob(Net *net, Blob *from, Blob *to)
+{
+	for (size_t i = 0; i < net->layers.n; i++) {
+		Layer *l = net->layers.v[i];
+		if (l->dead)
+			continue;
+		for (size_t k = 0; k < l->bottoms.n; k++)
+			if (l->bottoms.v[k] == from) {
+				l->bottoms.v[k] = to;
+				from->nuse--;
+				to->nuse++;
+			}
+	}
+	for (size_t i = 0; i < net->outputs.n; i++)
+		if (net->outputs.v[i] == from) {
+			net->outputs.v[i] = to;
+			to->is_output = true;
+		}
+}
+
+void
+net_recount(Net *net)
+{
+	uint32_t idx = 0;
+
+	for (size_t i = 0; i < net->blobs.n; i++)
+		net->blobs.v[i]->nuse = 0;
+	for (size_t i = 0; i < net->layers.n; i++) {
+		Layer *l = net->layers.v[i];
+		if (l->dead)
+			continue;
+		l->idx = idx++;
+		for (size_t k = 0; k < l->bottoms.n; k++)
+			l->bottoms.v[k]->nuse++;
+	}
+}

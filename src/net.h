@@ -1,0 +1,98 @@
+/* net.h: the back end's IR, a Caffe net under construction.
+ *
+ *     lower (lower.c, lower.def) -> fuse (fuse.c) -> name (name.c) -> codegen (codegen.c)
+ *
+ * Lowering turns each live trace node into one or more Layers.  Layers connect through Blobs, which are
+ * in SSA form until fusion makes some layers work in place (top == bottom).  A Layer carries the
+ * protobuf-c LayerParameter it will become, with its *_param fields already filled in, so that codegen
+ * only has to attach names, bottoms, tops and blobs.  Everything lives in the compilation's arena, except
+ * the growable arrays (freed by net_free).
+ */
+#ifndef PTCC_NET_H
+#define PTCC_NET_H
+
+#include "ptcc.h"
+#include "proto/caffe.pb-c.h"
+
+typedef struct Blob Blob;
+typedef struct Layer Layer;
+typedef struct Net Net;
+
+/* A blob: one tensor edge of the Caffe graph. */
+struct Blob {
+	const char *name;  /* set by the naming pass (inputs: their trace names) */
+	Layer *producer;   /* NULL for a net input */
+	Type type;         /* shape of the tensor */
+	uint32_t id;
+	uint32_t nuse;     /* consumers among live layers */
+	bool is_input, is_output;
+	bool discard;      /* an unused top (the cut-off part of a Slice) */
+};
+
+/* A weight blob of a layer: shape plus float data (pointing into the weights mapping when possible). */
+typedef struct Weight {
+	const float *data;
+	int64_t numel;
+	int64_t dims[8];
+	int ndim;          /* -1: write no shape field (a scalar) */
+} Weight;
+
+struct Layer {
+	Caffe__LayerParameter lp; /* type and *_param are set by lowering; the rest by codegen */
+	const Node *node;         /* the op this layer lowers, NULL for an Input layer */
+	const char *role;         /* NULL for the op's main layer, else what this helper layer does */
+	const char *name;         /* set by the naming pass */
+	VEC(Blob *) bottoms;
+	VEC(Blob *) tops;
+	VEC(Weight) weights;
+	uint32_t idx;             /* position in the net */
+	bool dead;
+};
+
+struct Net {
+	Ctx *c;
+	Arena *arena;
+	int olevel;               /* -O0, -O1, -O2 */
+	const char *target;
+	bool with_weights;        /* the weights file is loaded: blobs get data */
+	VEC(Layer *) layers;
+	VEC(Blob *) blobs;
+	Blob **blob_of;           /* by Value.id: the blob holding that value, NULL if none */
+	VEC(Blob *) outputs;      /* in trace order */
+	const char *name;         /* the net's name: the root module's class */
+	int nerrors;
+};
+
+/* ---- net.c: building blocks for the passes ------------------------------------------------------- */
+
+void net_init(Net *net, Ctx *c, int olevel, const char *target, bool with_weights);
+void net_free(Net *net);
+Blob *net_blob(Net *net, Type type);
+Layer *net_layer(Net *net, const Node *n, const char *type, const char *role);
+void layer_bottom(Layer *l, Blob *b);
+Blob *layer_top(Net *net, Layer *l, Type type);
+void layer_weight(Layer *l, const float *data, int64_t numel, const int64_t *dims, int ndim);
+/* A layer's param message, allocated and initialised: PARAM(net, l, convolution_param, CONVOLUTION_PARAMETER) */
+#define PARAM(net, l, field, NAME)                                                                   \
+	((l)->lp.field = memcpy(arena_alloc((net)->arena, sizeof *(l)->lp.field),                        \
+	                        &(__typeof__(*(l)->lp.field))CAFFE__##NAME##__INIT, sizeof *(l)->lp.field))
+float *net_floats(Net *net, int64_t n, float fill);
+/* Rewire every consumer of `from` to read `to` instead. */
+void net_replace_blob(Net *net, Blob *from, Blob *to);
+void net_recount(Net *net);   /* recompute Blob.nuse and Layer.idx over live layers */
+
+/* ---- the passes ---------------------------------------------------------------------------------- */
+
+bool lower(Net *net);         /* lower.c: false if some op has no lowering (all are reported) */
+void fuse(Net *net);          /* fuse.c: -O1 and -O2 rewrites */
+void name_net(Net *net);      /* name.c: layer and blob names from scopes */
+/* codegen.c: write the prototxt and (unless caffemodel is NULL) the caffemodel, atomically.
+ * Returns 0, or 2 after an I/O error message, or 1 after a diagnostic. */
+int codegen(Net *net, const char *prototxt, const char *caffemodel);
+
+/* ---- prototxt.c: protobuf text format through protobuf-c's descriptors -------------------------- */
+
+typedef bool PrototxtSkip(const ProtobufCFieldDescriptor *f);
+void prototxt_write(FILE *fp, const ProtobufCMessage *msg, PrototxtSkip *skip);
+
+#endif
