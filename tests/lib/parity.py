@@ -1,13 +1,33 @@
-"""Run a compiled Caffe model in OpenCV dnn and compare it with PyTorch's output.
+"""Run a compiled Caffe model in OpenCV dnn and compare it with PyTorch's output; validate what ptcc wrote.
 
 The criterion of design.md: max |Δ| ≤ 1e-4 · max(1, max |reference|), in float32.
+
+The helpers every back-end test uses:
+
+- require_tools(): fail (CI=true) or skip (exit 77) unless torch, cv2 and protoc are all there.
+- compile_ok(log, prototxt, *args): run ptcc, raise AssertionError with its stderr unless it exits 0,
+  then validate() what it wrote.
+- validate(prototxt, caffemodel): `protoc --encode=caffe.NetParameter` accepts the text;
+  `protoc --decode=caffe.NetParameter` accepts the binary (files up to PROTOC_DECODE_LIMIT bytes; larger
+  ones are walked by this module's own wire-format reader, which is exact about structure but does not
+  print 10^8 floats as text; PTCC_PROTOC_DECODE_ALL=1 decodes every one with protoc); the caffemodel's
+  layers, less their blobs, are the prototxt's layers byte for byte; and the net obeys the Caffe load-time
+  rules of caffe-facts.md §C.7 (one producer per top unless in place, no in-place Reshape/Flatten, every
+  bottom produced earlier, unique layer names, blob counts and shapes of BatchNorm/Scale/Convolution/
+  InnerProduct, no empty `shape`, only layer types portable to BVLC Caffe 1.0 and OpenCV 4.6).
+- run_opencv(prototxt, caffemodel, inputs, names): forward in OpenCV; the outputs are the blobs that no
+  layer consumes, in the net's order.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
+import struct
 import subprocess
-from typing import Sequence
+import sys
+from typing import Optional, Sequence
 
 import numpy as np
 
@@ -15,30 +35,433 @@ import ptcctest
 
 TOLERANCE = 1e-4
 
+# protoc --decode prints every float as text: fine for small models, minutes for vgg11_bn's 500 MB.
+PROTOC_DECODE_LIMIT = 64 << 20
+
+# Layer types that stock BVLC Caffe 1.0 and Debian's OpenCV 4.6 both load and compute as Caffe does
+# (caffe-facts.md §B.2, §B.3): the portable target `caffe` must emit only these.
+PORTABLE_TYPES = {
+    "Input", "Convolution", "Deconvolution", "InnerProduct", "BatchNorm", "Scale", "ReLU", "PReLU", "ELU",
+    "Sigmoid", "TanH", "AbsVal", "BNLL", "Power", "Exp", "Softmax", "Pooling", "Slice", "Concat",
+    "Eltwise", "Reshape", "Flatten", "Dropout", "Split", "Crop", "MVN", "Silence",
+}
+
+
+# --- tools ----------------------------------------------------------------------------------------
+
+def require_tools() -> None:
+    """Exit the test process unless torch, cv2 and protoc are all usable: fail in CI, skip elsewhere."""
+    ptcctest.require_torch()
+    missing = []
+    try:
+        import cv2  # noqa: F401
+    except ImportError:
+        missing.append(f"cv2 (python3-opencv) for {sys.executable}")
+    if shutil.which("protoc") is None:
+        missing.append("protoc (protobuf-compiler)")
+    if missing:
+        print("missing: " + "; ".join(missing), file=sys.stderr)
+        sys.exit(1 if os.environ.get("CI") == "true" else ptcctest.EXIT_SKIP)
+
 
 def ptcc_binary() -> str:
     return os.path.join(ptcctest.BUILDDIR, "src", "ptcc")
 
 
+def caffe_proto() -> str:
+    return os.path.join(ptcctest.SRCDIR, "src", "proto", "caffe.proto")
+
+
+def caffemodel_of(prototxt: str) -> str:
+    return os.path.splitext(prototxt)[0] + ".caffemodel"
+
+
 def compile_log(log: str, prototxt: str, *args: str) -> subprocess.CompletedProcess:
     """Run `ptcc LOG -o PROTOTXT ARGS...`."""
     return subprocess.run([ptcc_binary(), log, "-o", prototxt, *args], capture_output=True, text=True,
-                          stdin=subprocess.DEVNULL)
+                          stdin=subprocess.DEVNULL, env=dict(os.environ, LC_ALL="C", NO_COLOR="1"))
 
 
-def run_opencv(prototxt: str, caffemodel: str, inputs: Sequence[np.ndarray],
+def compile_ok(log: str, prototxt: str, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    """Compile; raise AssertionError with ptcc's stderr unless it succeeded; validate what it wrote."""
+    r = compile_log(log, prototxt, *args)
+    if r.returncode != 0:
+        raise AssertionError(f"ptcc {os.path.basename(log)} {' '.join(args)} exited {r.returncode}:\n"
+                             f"{r.stderr[:4000]}")
+    if check:
+        model = None if "--no-weights" in args else caffemodel_of(prototxt)
+        if "-w" in args:
+            model = args[args.index("-w") + 1]
+        problems = validate(prototxt, model)
+        if problems:
+            raise AssertionError(f"{prototxt} ({' '.join(args)}):\n  " + "\n  ".join(problems[:30]))
+    return r
+
+
+# --- validation -------------------------------------------------------------------------------------
+
+def protoc(mode: str, data_path: str, out=subprocess.PIPE) -> subprocess.CompletedProcess:
+    proto = caffe_proto()
+    with open(data_path, "rb") as f:
+        return subprocess.run(["protoc", f"--{mode}=caffe.NetParameter", "-I", os.path.dirname(proto),
+                               os.path.basename(proto)], stdin=f, stdout=out, stderr=subprocess.PIPE)
+
+
+def validate(prototxt: str, caffemodel: Optional[str] = None) -> list[str]:
+    """Everything design.md's Verification asks of an emitted model; returns the problems found."""
+    problems: list[str] = []
+    if not os.path.isfile(caffe_proto()):
+        return [f"{caffe_proto()} does not exist"]
+    r = protoc("encode", prototxt)
+    if r.returncode != 0:
+        return [f"protoc --encode rejects {prototxt}: {r.stderr.decode(errors='replace').strip()[:2000]}"]
+    text_net = r.stdout
+    try:
+        layers = parse_net(text_net)
+    except ValueError as e:
+        return [f"{prototxt}: encoded text does not parse as a NetParameter: {e}"]
+    problems += lint(layers, with_blobs=False)
+    if caffemodel is None:
+        return problems
+    size = os.path.getsize(caffemodel)
+    if size <= PROTOC_DECODE_LIMIT or os.environ.get("PTCC_PROTOC_DECODE_ALL") == "1":
+        r = protoc("decode", caffemodel, out=subprocess.DEVNULL)
+        if r.returncode != 0:
+            problems.append(f"protoc --decode rejects {caffemodel}: "
+                            f"{r.stderr.decode(errors='replace').strip()[:2000]}")
+            return problems
+    import mmap
+    with open(caffemodel, "rb") as f:
+        if size == 0:
+            return problems + [f"{caffemodel} is empty"]
+        data = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+    try:
+        problems += _compare_model(prototxt, caffemodel, layers, memoryview(data))
+    finally:
+        try:
+            data.close()
+        except BufferError:  # a slice is still referenced somewhere; the GC unmaps it later
+            pass
+    return problems
+
+
+def _compare_model(prototxt: str, caffemodel: str, layers: list, data) -> list[str]:
+    problems: list[str] = []
+    try:
+        mlayers = parse_net(data)
+    except ValueError as e:
+        return [f"{caffemodel}: not a NetParameter: {e}"]
+    # the same NetParameter: compare each layer's fields other than blobs, byte for byte
+    if [l.name for l in mlayers] != [l.name for l in layers]:
+        return [f"{caffemodel}: layers {[l.name for l in mlayers][:8]}... differ from the "
+                f"prototxt's {[l.name for l in layers][:8]}..."]
+    for a, b in zip(layers, mlayers):
+        if a.without_blobs != b.without_blobs:
+            problems.append(f"{caffemodel}: layer {a.name!r} differs from the prototxt's "
+                            "(fields other than blobs)")
+        if a.blobs:
+            problems.append(f"{prototxt}: layer {a.name!r} has blobs in the text")
+    if not problems:
+        problems += lint(mlayers, with_blobs=True)
+    return problems
+
+
+# --- a minimal protobuf wire reader for caffe.NetParameter -------------------------------------------
+
+def _varint(buf, i: int) -> tuple[int, int]:
+    shift = 0
+    value = 0
+    while True:
+        if i >= len(buf):
+            raise ValueError("truncated varint")
+        b = buf[i]
+        i += 1
+        value |= (b & 0x7F) << shift
+        if not b & 0x80:
+            return value, i
+        shift += 7
+        if shift > 63:
+            raise ValueError("varint too long")
+
+
+def fields(buf) -> list[tuple[int, int, object, int, int]]:
+    """(number, wire type, value, start, end) of each field of one message; values of type 2 are slices."""
+    out = []
+    i = 0
+    n = len(buf)
+    while i < n:
+        start = i
+        key, i = _varint(buf, i)
+        num, wt = key >> 3, key & 7
+        if num == 0:
+            raise ValueError(f"field number 0 at byte {start}")
+        if wt == 0:
+            value, i = _varint(buf, i)
+        elif wt == 1:
+            if i + 8 > n:
+                raise ValueError("truncated fixed64")
+            value = bytes(buf[i:i + 8])
+            i += 8
+        elif wt == 5:
+            if i + 4 > n:
+                raise ValueError("truncated fixed32")
+            value = bytes(buf[i:i + 4])
+            i += 4
+        elif wt == 2:
+            length, i = _varint(buf, i)
+            if i + length > n:
+                raise ValueError(f"field {num}: length {length} runs past the end")
+            value = buf[i:i + length]
+            i += length
+        else:
+            raise ValueError(f"wire type {wt} at byte {start}")
+        out.append((num, wt, value, start, i))
+    return out
+
+
+def _packed_varints(buf) -> list[int]:
+    vals = []
+    i = 0
+    while i < len(buf):
+        v, i = _varint(buf, i)
+        vals.append(v - (1 << 64) if v >= 1 << 63 else v)
+    return vals
+
+
+class Blob:
+    def __init__(self, buf) -> None:
+        self.shape: Optional[list[int]] = None   # None: no shape field
+        self.legacy = [None, None, None, None]
+        self.count = 0
+        self.data: Optional[memoryview] = None
+        for num, wt, v, _, _ in fields(buf):
+            if num == 7 and wt == 2:
+                dims = []
+                for n2, w2, v2, _, _ in fields(v):
+                    if n2 == 1 and w2 == 2:
+                        dims += _packed_varints(v2)
+                    elif n2 == 1 and w2 == 0:
+                        dims.append(v2)
+                self.shape = dims
+            elif num == 5 and wt == 2:
+                if len(v) % 4:
+                    raise ValueError("packed float data of a length not a multiple of 4")
+                self.count += len(v) // 4
+                self.data = v
+            elif num == 5 and wt == 5:
+                raise ValueError("blob data is not packed (caffe.proto: [packed = true])")
+            elif num in (1, 2, 3, 4) and wt == 0:
+                self.legacy[num - 1] = v
+            elif num in (8, 9):
+                raise ValueError("double_data/double_diff: OpenCV reads only float data")
+
+    def array(self) -> np.ndarray:
+        a = np.frombuffer(self.data, dtype="<f4") if self.data is not None else np.zeros(0, np.float32)
+        return a.reshape(self.shape) if self.shape else a
+
+
+class Layer:
+    def __init__(self, buf) -> None:
+        self.name = ""
+        self.type = ""
+        self.bottom: list[str] = []
+        self.top: list[str] = []
+        self.blobs: list[Blob] = []
+        self.params: dict[int, list] = {}   # field number -> list of raw values (sub-messages as slices)
+        kept = []
+        for num, wt, v, s, e in fields(buf):
+            if num == 1:
+                self.name = bytes(v).decode()
+            elif num == 2:
+                self.type = bytes(v).decode()
+            elif num == 3:
+                self.bottom.append(bytes(v).decode())
+            elif num == 4:
+                self.top.append(bytes(v).decode())
+            elif num == 7:
+                self.blobs.append(Blob(v))
+            if num != 7:
+                kept.append(bytes(buf[s:e]))
+                if num >= 100:
+                    self.params.setdefault(num, []).append(bytes(v) if wt == 2 else v)
+        self.without_blobs = b"".join(kept)
+
+    def param(self, field: int) -> dict[int, list]:
+        """One *_param sub-message as {field: [raw values]}."""
+        out: dict[int, list] = {}
+        for raw in self.params.get(field, []):
+            for num, wt, v, _, _ in fields(raw):
+                out.setdefault(num, []).append(bytes(v) if wt == 2 else v)
+        return out
+
+
+def parse_net(buf) -> list[Layer]:
+    layers = []
+    for num, wt, v, _, _ in fields(buf):
+        if num == 100 and wt == 2:
+            layers.append(Layer(v))
+        elif num == 2:
+            raise ValueError("V1 `layers` field used")
+    return layers
+
+
+# field numbers of caffe.proto (BVLC)
+CONVOLUTION_PARAM, INNER_PRODUCT_PARAM, BATCH_NORM_PARAM, SCALE_PARAM = 106, 117, 139, 142
+
+
+def lint(layers: list[Layer], with_blobs: bool) -> list[str]:
+    """Caffe's load-time rules (caffe-facts.md §C.3-C.7) that OpenCV alone would not catch."""
+    problems = []
+    names = set()
+    produced: dict[str, str] = {}
+    for l in layers:
+        where = f"layer {l.name!r} ({l.type})"
+        if not l.name:
+            problems.append(f"a {l.type} layer has no name")
+        if l.name in names:
+            problems.append(f"{where}: duplicate layer name")
+        names.add(l.name)
+        if l.type not in PORTABLE_TYPES:
+            problems.append(f"{where}: type not portable to BVLC Caffe 1.0 and OpenCV 4.6")
+        for b in l.bottom:
+            if b not in produced:
+                problems.append(f"{where}: bottom {b!r} is not produced by an earlier layer")
+        for t in l.top:
+            in_place = t in l.bottom
+            if in_place and l.type in ("Reshape", "Flatten", "Concat", "Slice", "Eltwise", "Pooling",
+                                       "Convolution", "InnerProduct", "Softmax"):
+                problems.append(f"{where}: cannot run in place (top {t!r} == bottom)")
+            if t in produced and not in_place:
+                problems.append(f"{where}: top {t!r} is already produced by {produced[t]!r}")
+            produced[t] = l.name
+        if not with_blobs:
+            continue
+        for i, b in enumerate(l.blobs):
+            if b.shape == [] and all(d is None for d in b.legacy):
+                problems.append(f"{where}: blob {i} has an empty shape (crashes OpenCV; omit the field)")
+        nb = len(l.blobs)
+        if l.type == "BatchNorm":
+            if nb != 3:
+                problems.append(f"{where}: {nb} blobs; BVLC needs 3 (mean, var, scale factor)")
+            else:
+                if b_shape(l.blobs[2]) != [1]:
+                    problems.append(f"{where}: blob 2 shape {b_shape(l.blobs[2])}, must be [1]")
+                c = b_shape(l.blobs[0])
+                if len(c) != 1 or b_shape(l.blobs[1]) != c:
+                    problems.append(f"{where}: mean/var shapes {c} {b_shape(l.blobs[1])}")
+        elif l.type == "Scale":
+            p = l.param(SCALE_PARAM)
+            bias = bool(p.get(4, [0])[-1])
+            want = (1 if len(l.bottom) == 1 else 0) + bias
+            if nb != want:
+                problems.append(f"{where}: {nb} blobs, want {want} (bias_term {bias})")
+        elif l.type == "Convolution":
+            p = l.param(CONVOLUTION_PARAM)
+            bias = bool(p.get(2, [1])[-1])
+            if nb != 1 + bias:
+                problems.append(f"{where}: {nb} blobs with bias_term {bias}")
+            elif len(b_shape(l.blobs[0])) != 4:
+                problems.append(f"{where}: weight shape {b_shape(l.blobs[0])} is not 4-D")
+            num_output = p.get(1, [None])[-1]
+            if nb and b_shape(l.blobs[0])[:1] != [num_output]:
+                problems.append(f"{where}: weight {b_shape(l.blobs[0])} vs num_output {num_output}")
+        elif l.type == "InnerProduct":
+            p = l.param(INNER_PRODUCT_PARAM)
+            bias = bool(p.get(2, [1])[-1])
+            if nb != 1 + bias:
+                problems.append(f"{where}: {nb} blobs with bias_term {bias}")
+            elif len(b_shape(l.blobs[0])) != 2:
+                problems.append(f"{where}: weight shape {b_shape(l.blobs[0])} is not 2-D (BVLC checks)")
+        elif l.type in ("ReLU", "Pooling", "Eltwise", "Concat", "Slice", "Reshape", "Flatten", "Softmax",
+                        "Sigmoid", "TanH", "Power", "Input", "Dropout") and nb:
+            problems.append(f"{where}: {nb} blobs on a layer that has none")
+        for i, b in enumerate(l.blobs):
+            shape = b_shape(b)
+            if shape and int(np.prod(shape)) != b.count:
+                problems.append(f"{where}: blob {i} shape {shape} holds {b.count} floats")
+    return problems
+
+
+def b_shape(b: Blob) -> list[int]:
+    if b.shape is not None:
+        return b.shape
+    if any(d is not None for d in b.legacy):
+        return [d or 1 for d in b.legacy]
+    return []
+
+
+def caffemodel_layers(path: str) -> list[Layer]:
+    with open(path, "rb") as f:
+        return parse_net(f.read())
+
+
+def prototxt_layers(path: str) -> list[Layer]:
+    r = protoc("encode", path)
+    if r.returncode != 0:
+        raise AssertionError(r.stderr.decode(errors="replace"))
+    return parse_net(r.stdout)
+
+
+# --- the zoo -----------------------------------------------------------------------------------------
+
+def zoo_files(name: str) -> tuple[str, str]:
+    """NAME.log and NAME.io.safetensors written by tests/recorder/test_zoo.py; recorded here (the same
+    way, the same seeds) when absent, e.g. when a back-end test runs alone."""
+    zoo = ptcctest.out_dir("zoo")
+    log = os.path.join(zoo, name + ".log")
+    io = os.path.join(zoo, name + ".io.safetensors")
+    if not all(os.path.exists(p) for p in (log, io, os.path.join(zoo, name + ".safetensors"))):
+        import torch
+        from ptcc import safetensors
+        from ptcc.record import record
+
+        torch.manual_seed(0)
+        model = ptcctest.zoo_model(name).eval()
+        x = torch.randn(*ptcctest.ZOO[name], generator=torch.Generator().manual_seed(1))
+        with torch.no_grad():
+            expected = model(x.clone())
+        record(model, x, log, origin=f"torchvision.models:{name}")
+        with open(io, "wb") as f:
+            safetensors.write(f, [("input", x), ("output", expected.contiguous())])
+    return log, io
+
+
+# --- safetensors and OpenCV --------------------------------------------------------------------------
+
+def read_safetensors(path: str) -> dict[str, np.ndarray]:
+    dtypes = {"F32": "<f4", "F64": "<f8", "F16": "<f2", "I64": "<i8", "I32": "<i4", "U8": "u1", "BOOL": "?"}
+    with open(path, "rb") as f:
+        raw = f.read()
+    (n,) = struct.unpack_from("<Q", raw, 0)
+    header = json.loads(raw[8:8 + n])
+    out = {}
+    for name, info in header.items():
+        if name == "__metadata__":
+            continue
+        a, b = info["data_offsets"]
+        out[name] = np.frombuffer(raw, dtype=dtypes[info["dtype"]], count=(b - a) // np.dtype(
+            dtypes[info["dtype"]]).itemsize, offset=8 + n + a).reshape(info["shape"])
+    return out
+
+
+def run_opencv(prototxt: str, caffemodel: Optional[str], inputs: Sequence[np.ndarray],
                input_names: Sequence[str]) -> list[np.ndarray]:
     """Forward the net in OpenCV dnn; returns the unconnected outputs in the net's order."""
+    return run_opencv_named(prototxt, caffemodel, inputs, input_names)[1]
+
+
+def run_opencv_named(prototxt: str, caffemodel: Optional[str], inputs: Sequence[np.ndarray],
+                     input_names: Sequence[str]) -> tuple[list[str], list[np.ndarray]]:
     import cv2
 
-    net = cv2.dnn.readNetFromCaffe(prototxt, caffemodel)
+    net = cv2.dnn.readNetFromCaffe(prototxt, caffemodel) if caffemodel else cv2.dnn.readNetFromCaffe(prototxt)
     net.setPreferableBackend(cv2.dnn.DNN_BACKEND_OPENCV)
     net.setPreferableTarget(cv2.dnn.DNN_TARGET_CPU)
     for name, x in zip(input_names, inputs):
         net.setInput(np.ascontiguousarray(x, dtype=np.float32), name)
-    names = net.getUnconnectedOutLayersNames()
+    names = list(net.getUnconnectedOutLayersNames())
     outs = net.forward(names)
-    return [np.asarray(o) for o in outs]
+    return names, [np.array(o) for o in outs]
 
 
 def error(got: np.ndarray, want: np.ndarray) -> float:
@@ -50,3 +473,22 @@ def error(got: np.ndarray, want: np.ndarray) -> float:
     got = got.reshape(want.shape)
     scale = max(1.0, float(np.max(np.abs(want))) if want.size else 1.0)
     return float(np.max(np.abs(got - want))) / scale if want.size else 0.0
+
+
+def relative_error(got: np.ndarray, want: np.ndarray) -> float:
+    """max |Δ| / max |reference|: scale-free, so an output that is tiny but wrong cannot pass."""
+    got = np.asarray(got, dtype=np.float64).reshape(np.shape(want))
+    want = np.asarray(want, dtype=np.float64)
+    peak = float(np.max(np.abs(want))) if want.size else 0.0
+    diff = float(np.max(np.abs(got - want))) if want.size else 0.0
+    return diff / peak if peak else (0.0 if diff == 0 else float("inf"))
+
+
+def shape_error(got: np.ndarray, want: np.ndarray) -> Optional[str]:
+    """None when OpenCV's output has PyTorch's shape.  OpenCV has no 1-D Mat: a 1-D result comes back as
+    (1, n) or (n, 1), which passes when the element count agrees."""
+    if np.ndim(want) < 2 and np.ndim(got) == 2 and np.size(got) == np.size(want):
+        return None
+    if tuple(np.shape(got)) != tuple(np.shape(want)):
+        return f"shape {tuple(np.shape(got))}, PyTorch {tuple(np.shape(want))}"
+    return None

@@ -1,0 +1,460 @@
+"""Op-level tests of every lowering of the `caffe` target: each small module is recorded, compiled at -O0,
+-O1 and -O2, validated (parity.validate) and run in OpenCV dnn against PyTorch, max |Δ| ≤ 1e-4.
+
+Also the fusion hazards: an in-place neuron, a BatchNorm fold or a removed Dropout must never change a
+value that another layer still reads.  Inputs are 4-D (OpenCV takes a 3-D numpy array as an image).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+import ptcctest
+import parity
+
+parity.require_tools()
+
+from optest import OpTestCase  # noqa: E402
+
+
+def randn(*shape: int) -> torch.Tensor:
+    return torch.randn(*shape)
+
+
+def bn(c: int, affine: bool = True) -> nn.BatchNorm2d:
+    m = nn.BatchNorm2d(c, affine=affine)
+    m.running_mean.uniform_(-1, 1)
+    m.running_var.uniform_(0.5, 2)
+    if affine:
+        m.weight.data.uniform_(0.5, 1.5)
+        m.bias.data.uniform_(-0.5, 0.5)
+    return m
+
+
+class Seq(nn.Module):
+    """nn.Sequential whose forward's input is named x (Sequential's is `input`)."""
+
+    def __init__(self, *mods: nn.Module) -> None:
+        super().__init__()
+        self.body = nn.Sequential(*mods)
+
+    def forward(self, x):
+        return self.body(x)
+
+
+class Lambda(nn.Module):
+    def __init__(self, fn, **mods: nn.Module) -> None:
+        super().__init__()
+        self.fn = fn
+        for k, v in mods.items():
+            setattr(self, k, v)
+
+    def forward(self, x):
+        return self.fn(self, x)
+
+
+class Conv(OpTestCase):
+    def test_plain(self) -> None:
+        self.check("plain", Seq(nn.Conv2d(4, 8, 3, padding=1)), randn(1, 4, 10, 10))
+
+    def test_no_bias(self) -> None:
+        self.check("no_bias", Seq(nn.Conv2d(4, 8, 3, bias=False)), randn(1, 4, 10, 10))
+
+    def test_groups(self) -> None:
+        self.check("groups", Seq(nn.Conv2d(8, 12, 3, groups=4, padding=1)), randn(1, 8, 9, 9))
+
+    def test_depthwise_no_bias(self) -> None:
+        self.check("depthwise", Seq(nn.Conv2d(8, 8, 3, groups=8, bias=False, stride=2, padding=1)),
+                   randn(1, 8, 11, 11))
+
+    def test_dilation(self) -> None:
+        self.check("dilation", Seq(nn.Conv2d(4, 6, 3, dilation=2, padding=2)), randn(1, 4, 12, 12))
+
+    def test_dilation_asymmetric(self) -> None:
+        self.check("dilation_asym", Seq(nn.Conv2d(4, 6, 3, dilation=(1, 3), padding=(0, 2))),
+                   randn(1, 4, 12, 13))
+
+    def test_asymmetric_kernel_stride_padding(self) -> None:
+        self.check("asym", Seq(nn.Conv2d(4, 6, (3, 5), stride=(2, 1), padding=(1, 2), bias=False)),
+                   randn(1, 4, 9, 13))
+
+    def test_asymmetric_1x7(self) -> None:
+        self.check("asym17", Seq(nn.Conv2d(3, 5, (1, 7), stride=(1, 2), padding=(0, 3))), randn(1, 3, 8, 17))
+
+    def test_stride_larger_than_kernel(self) -> None:
+        self.check("s3k1", Seq(nn.Conv2d(3, 5, 1, stride=3)), randn(1, 3, 10, 11))
+
+    def test_batch_of_two(self) -> None:
+        self.check("batch2", Seq(nn.Conv2d(3, 4, 3)), randn(2, 3, 7, 7))
+
+
+class Linear(OpTestCase):
+    def test_after_flatten_module(self) -> None:
+        self.check("flatten", Seq(nn.Conv2d(2, 4, 3), nn.Flatten(), nn.Linear(4 * 5 * 5, 10)), randn(1, 2, 7, 7))
+
+    def test_after_torch_flatten(self) -> None:
+        self.check("torch_flatten", Lambda(lambda s, x: s.fc(torch.flatten(x, 1)), fc=nn.Linear(48, 7)),
+                   randn(1, 3, 4, 4))
+
+    def test_after_view(self) -> None:
+        self.check("view", Lambda(lambda s, x: s.fc(x.view(x.size(0), -1)), fc=nn.Linear(48, 7)),
+                   randn(1, 3, 4, 4))
+
+    def test_after_reshape_batch2(self) -> None:
+        self.check("reshape2", Lambda(lambda s, x: s.fc(x.reshape(2, -1)), fc=nn.Linear(48, 5, bias=False)),
+                   randn(2, 3, 4, 4))
+
+    def test_chain(self) -> None:
+        # InnerProduct on an InnerProduct's 2-D output, then softmax over the classes
+        self.check("chain", Lambda(lambda s, x: F.softmax(s.b(F.relu(s.a(x.flatten(1)))), dim=1),
+                                   a=nn.Linear(16, 9), b=nn.Linear(9, 4)), randn(1, 1, 4, 4))
+
+    def test_after_global_pool(self) -> None:
+        self.check("gap_fc", Lambda(lambda s, x: s.fc(torch.flatten(F.adaptive_avg_pool2d(x, 1), 1)),
+                                    fc=nn.Linear(6, 3)), randn(1, 6, 5, 5))
+
+
+class BatchNorm(OpTestCase):
+    def test_affine(self) -> None:
+        types = self.check("affine", Seq(bn(6)), randn(1, 6, 5, 5))
+        self.assertIn("Scale", types["-O1"])
+
+    def test_no_affine(self) -> None:
+        self.check("no_affine", Seq(bn(6, affine=False)), randn(1, 6, 5, 5))
+
+    def test_eps(self) -> None:
+        m = bn(4)
+        m.eps = 1e-3
+        m.running_var.uniform_(0.0, 0.01)   # small variances make eps matter
+        self.check("eps", Seq(m), randn(1, 4, 5, 5))
+
+    def test_conv_bn_relu_fold(self) -> None:
+        types = self.check("conv_bn", Seq(nn.Conv2d(3, 6, 3, bias=False), bn(6), nn.ReLU(inplace=True)),
+                           randn(1, 3, 8, 8))
+        self.assertNotIn("BatchNorm", types["-O2"], "-O2 folds BatchNorm into the convolution")
+        self.assertIn("BatchNorm", types["-O1"])
+
+    def test_conv_with_bias_bn_fold(self) -> None:
+        self.check("conv_bias_bn", Seq(nn.Conv2d(3, 6, 3, bias=True), bn(6)), randn(1, 3, 8, 8))
+
+    def test_grouped_conv_bn_fold(self) -> None:
+        self.check("gconv_bn", Seq(nn.Conv2d(6, 6, 3, groups=3, bias=False), bn(6, affine=False)),
+                   randn(1, 6, 8, 8))
+
+    def test_bn_after_linear_is_not_2d(self) -> None:
+        # batch_norm on (N, C) after an InnerProduct: BatchNorm1d
+        m = nn.BatchNorm1d(5)
+        m.running_mean.uniform_(-1, 1)
+        m.running_var.uniform_(0.5, 2)
+        self.check("bn1d", Lambda(lambda s, x: s.bn(s.fc(x.flatten(1))), fc=nn.Linear(16, 5), bn=m),
+                   randn(1, 1, 4, 4))
+
+
+class Activations(OpTestCase):
+    def act(self, name: str, fn) -> dict:
+        # a convolution first, so that in-place fusion has a producer to fuse into
+        return self.check(name, Lambda(lambda s, x: fn(s.conv(x)), conv=nn.Conv2d(3, 4, 3)),
+                          randn(1, 3, 7, 7) * 4)
+
+    def test_relu(self) -> None:
+        types = self.act("relu", F.relu)
+        self.assertIn("ReLU", types["-O1"])
+
+    def test_relu_method_inplace(self) -> None:
+        self.act("relu_", lambda x: x.relu_())
+
+    def test_relu_module_inplace(self) -> None:
+        self.act("relu_inplace", nn.ReLU(inplace=True))
+
+    def test_relu_on_input(self) -> None:
+        self.check("relu_input", Lambda(lambda s, x: F.relu(x)), randn(1, 3, 5, 5))
+
+    def test_leaky_relu(self) -> None:
+        self.act("leaky", lambda x: F.leaky_relu(x, 0.1))
+
+    def test_leaky_relu_default(self) -> None:
+        self.act("leaky_default", nn.LeakyReLU())
+
+    def test_leaky_relu_inplace(self) -> None:
+        self.act("leaky_inplace", lambda x: F.leaky_relu_(x, 0.3))
+
+    def test_relu6_module(self) -> None:
+        self.act("relu6", nn.ReLU6(inplace=True))
+
+    def test_relu6_functional(self) -> None:
+        self.act("relu6_f", F.relu6)
+
+    def test_hardtanh_default(self) -> None:
+        self.act("hardtanh", F.hardtanh)
+
+    def test_hardtanh_0_6(self) -> None:
+        self.act("hardtanh06", lambda x: F.hardtanh(x, 0.0, 6.0))
+
+    def test_hardtanh_general(self) -> None:
+        self.act("hardtanh_general", lambda x: F.hardtanh(x, -0.5, 2.5))
+
+    def test_small_values(self) -> None:
+        """Activations of 1e-6 (deep nets with random weights have them: mobilenet_v2's last blocks) keep
+        their precision: each lowering must be exact to float32 rounding *relative to the value*, not just
+        to 1e-4 absolute.  A ReLU6 built as 6 - relu(6 - relu(x)) rounds every x < 2.4e-7 to 0."""
+        x = randn(1, 3, 5, 5) * 1e-6
+        for name, fn in [("relu6", F.relu6), ("relu6_m", nn.ReLU6()), ("hardtanh", F.hardtanh),
+                         ("hardtanh_general", lambda t: F.hardtanh(t, -0.5, 2.5)), ("relu", F.relu),
+                         ("leaky", lambda t: F.leaky_relu(t, 0.1)), ("tanh", torch.tanh)]:
+            self.check("small_" + name, Lambda(lambda s, t, fn=fn: fn(t)), x, rel_tol=1e-5)
+
+    def test_large_values(self) -> None:
+        x = randn(1, 3, 5, 5) * 100
+        for name, fn in [("relu6", F.relu6), ("hardtanh", F.hardtanh), ("hardtanh_general", lambda t: F.hardtanh(t, -0.5, 2.5))]:
+            self.check("large_" + name, Lambda(lambda s, t, fn=fn: fn(t)), x, rel_tol=1e-6)
+
+    def test_sigmoid(self) -> None:
+        self.act("sigmoid", torch.sigmoid)
+
+    def test_sigmoid_module(self) -> None:
+        self.act("sigmoid_m", nn.Sigmoid())
+
+    def test_tanh(self) -> None:
+        self.act("tanh", torch.tanh)
+
+    def test_softmax_channels(self) -> None:
+        self.act("softmax1", lambda x: F.softmax(x, dim=1))
+
+    def test_softmax_last(self) -> None:
+        self.act("softmax_last", lambda x: F.softmax(x, dim=-1))
+
+    def test_softmax_dim2(self) -> None:
+        self.act("softmax2", lambda x: torch.softmax(x, 2))
+
+    def test_softmax_after_linear(self) -> None:
+        self.check("softmax_fc", Lambda(lambda s, x: s.fc(x.flatten(1)).softmax(-1), fc=nn.Linear(12, 5)),
+                   randn(1, 3, 2, 2))
+
+
+class Pool(OpTestCase):
+    def test_max(self) -> None:
+        self.check("max", Seq(nn.MaxPool2d(3, 2, 1)), randn(1, 3, 112, 112))   # resnet's stem: 56, not 57
+
+    def test_max_ceil(self) -> None:
+        self.check("max_ceil", Seq(nn.MaxPool2d(3, 2, ceil_mode=True)), randn(1, 3, 14, 14))
+
+    def test_avg(self) -> None:
+        self.check("avg", Seq(nn.AvgPool2d(2, 2)), randn(1, 3, 9, 9))
+
+    def test_avg_pad_ceil(self) -> None:
+        self.check("avg_pad_ceil", Seq(nn.AvgPool2d(3, 2, 1, ceil_mode=True)), randn(1, 3, 10, 10))
+
+    def test_asymmetric(self) -> None:
+        self.check("asym_max", Seq(nn.MaxPool2d((3, 2), (2, 1), (1, 0))), randn(1, 2, 9, 10))
+        self.check("asym_avg", Seq(nn.AvgPool2d((2, 3), (1, 2), (1, 1), ceil_mode=True)), randn(1, 2, 9, 10))
+
+    def test_nonsquare_input(self) -> None:
+        self.check("nonsquare", Seq(nn.MaxPool2d(3, 2, 1, ceil_mode=True)), randn(1, 2, 7, 12))
+
+    def test_adaptive_avg_global(self) -> None:
+        self.check("aavg1", Seq(nn.AdaptiveAvgPool2d(1)), randn(1, 4, 7, 5))
+
+    def test_adaptive_avg_global_tuple(self) -> None:
+        self.check("aavg11", Seq(nn.AdaptiveAvgPool2d((1, 1))), randn(1, 4, 6, 6))
+
+    def test_adaptive_avg_divisible(self) -> None:
+        self.check("aavg2", Seq(nn.AdaptiveAvgPool2d(2)), randn(1, 4, 8, 8))
+        self.check("aavg3x2", Seq(nn.AdaptiveAvgPool2d((3, 2))), randn(1, 4, 9, 8))
+
+    def test_adaptive_avg_identity(self) -> None:
+        self.check("aavg_id", Lambda(lambda s, x: F.adaptive_avg_pool2d(s.conv(x), 4), conv=nn.Conv2d(2, 2, 1)),
+                   randn(1, 2, 4, 4))
+
+    def test_adaptive_max_global(self) -> None:
+        self.check("amax1", Seq(nn.AdaptiveMaxPool2d(1)), randn(1, 4, 7, 5))
+
+    def test_adaptive_max_divisible(self) -> None:
+        self.check("amax2", Seq(nn.AdaptiveMaxPool2d((2, 4))), randn(1, 4, 8, 8))
+
+    def test_adaptive_not_divisible_is_an_error(self) -> None:
+        log, diags = self.compile_error("aavg_uneven", Seq(nn.AdaptiveAvgPool2d(3)), randn(1, 4, 10, 10))
+        (line,) = self.log_line(log, "adaptive_avg_pool2d(")
+        self.assertEqual(diags[0][1], line)
+        self.assertIn("adaptive_avg_pool2d", diags[0][3])
+
+    def test_mean_spatial(self) -> None:
+        self.check("mean_keep", Lambda(lambda s, x: x.mean((2, 3), keepdim=True)), randn(1, 5, 6, 7))
+        self.check("mean_nokeep", Lambda(lambda s, x: x.mean([2, 3])), randn(1, 5, 6, 7))
+        self.check("mean_neg", Lambda(lambda s, x: torch.mean(x, dim=(-2, -1), keepdim=False)), randn(2, 5, 6, 7))
+
+    def test_mean_then_linear(self) -> None:
+        self.check("mean_fc", Lambda(lambda s, x: s.fc(x.mean([2, 3])), fc=nn.Linear(5, 3)), randn(1, 5, 6, 7))
+
+
+class Shapes(OpTestCase):
+    def conv_then(self, name: str, fn, shape=(1, 3, 6, 6)) -> None:
+        self.check(name, Lambda(lambda s, x: fn(s.conv(x)), conv=nn.Conv2d(3, 4, 1)), randn(*shape))
+
+    def test_flatten(self) -> None:
+        self.conv_then("flatten", lambda x: torch.flatten(x, 1))
+
+    def test_flatten_all(self) -> None:
+        self.conv_then("flatten0", lambda x: x.flatten())
+
+    def test_flatten_middle(self) -> None:
+        self.conv_then("flatten_mid", lambda x: x.flatten(2))
+
+    def test_view(self) -> None:
+        self.conv_then("view", lambda x: x.view(1, -1))
+
+    def test_view_4d(self) -> None:
+        self.conv_then("view4d", lambda x: x.view(1, 2, 8, 9))
+
+    def test_reshape(self) -> None:
+        self.conv_then("reshape", lambda x: x.reshape(1, 4, 36))
+
+    def test_view_then_conv(self) -> None:
+        self.check("view_conv", Lambda(lambda s, x: s.conv(x.view(1, 3, 12, 3)), conv=nn.Conv2d(3, 2, 3)),
+                   randn(1, 3, 6, 6))
+
+
+class Add(OpTestCase):
+    def test_add(self) -> None:
+        self.check("add", Lambda(lambda s, x: s.a(x) + s.b(x), a=nn.Conv2d(3, 4, 1), b=nn.Conv2d(3, 4, 3, padding=1)),
+                   randn(1, 3, 6, 6))
+
+    def test_torch_add(self) -> None:
+        self.check("torch_add", Lambda(lambda s, x: torch.add(s.a(x), s.b(x)), a=nn.Conv2d(3, 4, 1),
+                                       b=nn.Conv2d(3, 4, 1)), randn(1, 3, 6, 6))
+
+    def test_add_inplace(self) -> None:
+        def f(s, x):
+            y = s.a(x)
+            y.add_(s.b(x))
+            return y
+        self.check("add_", Lambda(f, a=nn.Conv2d(3, 4, 1), b=nn.Conv2d(3, 4, 1)), randn(1, 3, 6, 6))
+
+    def test_iadd(self) -> None:
+        def f(s, x):
+            y = s.a(x)
+            y += x
+            return F.relu(y)
+        self.check("iadd", Lambda(f, a=nn.Conv2d(3, 3, 3, padding=1)), randn(1, 3, 6, 6))
+
+    def test_three_way(self) -> None:
+        self.check("add3", Lambda(lambda s, x: s.a(x) + s.b(x) + x, a=nn.Conv2d(3, 3, 1), b=nn.Conv2d(3, 3, 1)),
+                   randn(1, 3, 6, 6))
+
+    def test_residual_block(self) -> None:
+        # resnet's shape: out = relu(bn(conv(x))); out = bn(conv(out)); out += x; relu
+        def f(s, x):
+            out = F.relu(s.bn1(s.conv1(x)))
+            out = s.bn2(s.conv2(out))
+            out += x
+            return F.relu(out)
+        self.check("residual", Lambda(f, conv1=nn.Conv2d(4, 4, 3, padding=1, bias=False), bn1=bn(4),
+                                      conv2=nn.Conv2d(4, 4, 3, padding=1, bias=False), bn2=bn(4)),
+                   randn(1, 4, 6, 6))
+
+
+class Cat(OpTestCase):
+    def test_cat_channels(self) -> None:
+        self.check("cat", Lambda(lambda s, x: torch.cat([s.a(x), s.b(x)], 1), a=nn.Conv2d(3, 2, 1),
+                                 b=nn.Conv2d(3, 5, 1)), randn(1, 3, 4, 4))
+
+    def test_cat_three_with_input(self) -> None:
+        self.check("cat3", Lambda(lambda s, x: torch.cat((x, s.a(x), s.b(x)), dim=1), a=nn.Conv2d(3, 2, 1),
+                                  b=nn.Conv2d(3, 1, 1)), randn(1, 3, 4, 4))
+
+    def test_cat_height(self) -> None:
+        self.check("cat_h", Lambda(lambda s, x: torch.cat([s.a(x), x], 2), a=nn.Conv2d(3, 3, 3, padding=1)),
+                   randn(1, 3, 4, 5))
+
+    def test_cat_negative_dim(self) -> None:
+        self.check("cat_neg", Lambda(lambda s, x: torch.cat([s.a(x), x], -1), a=nn.Conv2d(3, 3, 1)),
+                   randn(1, 3, 4, 5))
+
+
+class Dropout(OpTestCase):
+    def test_dropout_module(self) -> None:
+        types = self.check("dropout", Seq(nn.Conv2d(3, 4, 3), nn.Dropout(0.5), nn.ReLU()), randn(1, 3, 6, 6))
+        self.assertNotIn("Dropout", types["-O1"])
+        self.assertNotIn("Dropout", types["-O2"])
+
+    def test_dropout_functional_before_linear(self) -> None:
+        self.check("dropout_fc", Lambda(lambda s, x: s.fc(F.dropout(x.flatten(1), 0.2, training=False)),
+                                        fc=nn.Linear(27, 4)), randn(1, 3, 3, 3))
+
+    def test_dropout_inplace(self) -> None:
+        self.check("dropout_inplace", Seq(nn.Conv2d(3, 4, 3), nn.Dropout(inplace=True)), randn(1, 3, 6, 6))
+
+
+class FusionHazards(OpTestCase):
+    """An optimisation must never change a value that another layer reads afterwards."""
+
+    def test_relu_of_a_value_used_later(self) -> None:
+        # in-place ReLU on conv's top would change what the Eltwise reads
+        self.check("relu_shared", Lambda(lambda s, x: (lambda a: a + F.relu(a))(s.conv(x)), conv=nn.Conv2d(3, 3, 1)),
+                   randn(1, 3, 5, 5))
+
+    def test_relu_used_before_and_after(self) -> None:
+        def f(s, x):
+            a = s.conv(x)
+            b = torch.cat([a, F.relu(a)], 1)
+            return b + torch.cat([a, a], 1)
+        self.check("relu_shared2", Lambda(f, conv=nn.Conv2d(3, 3, 1)), randn(1, 3, 5, 5))
+
+    def test_two_neurons_on_one_value(self) -> None:
+        self.check("two_neurons", Lambda(lambda s, x: (lambda a: torch.cat([torch.sigmoid(a), torch.tanh(a)], 1))(
+            s.conv(x)), conv=nn.Conv2d(3, 3, 1)), randn(1, 3, 5, 5))
+
+    def test_bn_of_a_value_used_later(self) -> None:
+        # -O2 must not fold the BatchNorm into a conv whose raw output is read elsewhere
+        self.check("bn_shared", Lambda(lambda s, x: (lambda a: a + s.bn(a))(s.conv(x)), conv=nn.Conv2d(3, 3, 1),
+                                       bn=bn(3)), randn(1, 3, 5, 5))
+
+    def test_relu_of_input_used_later(self) -> None:
+        self.check("relu_input_shared", Lambda(lambda s, x: F.relu(x) + x), randn(1, 3, 5, 5))
+
+    def test_inplace_after_other_use(self) -> None:
+        def f(s, x):
+            a = s.conv(x)
+            y = a + x    # reads a before the in-place relu_
+            a.relu_()
+            return torch.cat([y, a], 1)
+        self.check("inplace_after_use", Lambda(f, conv=nn.Conv2d(3, 3, 1)), randn(1, 3, 5, 5))
+
+    def test_dropout_between_shared(self) -> None:
+        self.check("dropout_shared", Lambda(lambda s, x: (lambda a: F.relu(s.drop(a)) + a)(s.conv(x)),
+                                            conv=nn.Conv2d(3, 3, 1), drop=nn.Dropout()), randn(1, 3, 5, 5))
+
+    def test_many_outputs_from_one_value(self) -> None:
+        self.check("fanout", Lambda(lambda s, x: (lambda a: (F.relu(a), torch.sigmoid(a), s.bn(a)))(s.conv(x)),
+                                    conv=nn.Conv2d(3, 3, 1), bn=bn(3)), randn(1, 3, 5, 5))
+
+
+class Inputs(OpTestCase):
+    def test_two_named_inputs(self) -> None:
+        class Two(nn.Module):
+            def __init__(self) -> None:
+                super().__init__()
+                self.a = nn.Conv2d(3, 4, 1)
+                self.b = nn.Conv2d(2, 4, 1)
+
+            def forward(self, image, extra):
+                return self.a(image) + self.b(extra)
+        self.check("two", Two(), randn(1, 3, 5, 5), randn(1, 2, 5, 5), input_names=["image", "extra"])
+
+    def test_unnamed_inputs(self) -> None:
+        class Star(nn.Module):
+            def forward(self, *xs):
+                return torch.cat(xs, 1)
+        self.check("star", Star(), randn(1, 2, 3, 3), randn(1, 1, 3, 3), input_names=["input0", "input1"])
+
+    def test_lenet(self) -> None:
+        import importlib.util, os
+        spec = importlib.util.spec_from_file_location("lenet", os.path.join(ptcctest.SRCDIR, "examples/lenet/lenet.py"))
+        mod = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(mod)
+        self.check("lenet", mod.LeNet(), randn(1, 1, 28, 28), input_names=["x"])
+
+
+if __name__ == "__main__":
+    ptcctest.main()

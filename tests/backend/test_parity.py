@@ -1,0 +1,123 @@
+"""Parity on the torchvision zoo: compile each recorded model at -O0, -O1 and -O2, run it in OpenCV dnn and
+compare with PyTorch's own output: max |Δ| ≤ 1e-4 · max(1, max |reference|) (design.md, Verification).
+
+Reuses the recorder zoo test's $PTCC_TEST_OUT/zoo/NAME.log and NAME.io.safetensors ("input", and "output":
+PyTorch's output), recording a model here only when its files are missing (e.g. when run alone).  Every
+prototxt and caffemodel goes through parity.validate() (protoc, the caffemodel equals the text plus blobs,
+Caffe's load-time rules).  Prints the table model × level → error and writes it to
+$PTCC_TEST_OUT/parity.md.  Each model's outputs are deleted after use (vgg11_bn's caffemodel is ~500 MB);
+PTCC_KEEP_OUTPUTS=1 keeps them.
+
+    PTCC_PARITY_MODELS="resnet18 alexnet" make check TESTS=tests/backend/test_parity.py   # a subset
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import unittest
+
+import ptcctest
+import parity
+
+parity.require_tools()
+
+MODELS = ["alexnet", "vgg11_bn", "resnet18", "resnet50", "squeezenet1_0", "densenet121", "googlenet",
+          "inception_v3", "mobilenet_v2", "mnasnet0_5", "regnet_x_400mf"]
+LEVELS = ["-O0", "-O1", "-O2"]
+# Several zoo models built with weights=None have tiny outputs (mobilenet_v2: max |ref| ≈ 3e-9), for
+# which the absolute tolerance alone would pass an all-zero output.  So also require the error relative to
+# the output's own scale to stay small: float32 through a few hundred layers gives ~1e-6.
+RELATIVE_GUARD = 1e-3
+# models whose every batch_norm directly follows a conv2d whose output has no other use: -O2 folds them all
+FOLD_ALL = {"vgg11_bn", "resnet18", "resnet50", "googlenet", "inception_v3", "mobilenet_v2", "mnasnet0_5",
+            "regnet_x_400mf"}
+
+
+def layer_types(prototxt: str) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for l in parity.prototxt_layers(prototxt):
+        counts[l.type] = counts.get(l.type, 0) + 1
+    return counts
+
+
+class ParityTest(unittest.TestCase):
+    def test_zoo_parity(self) -> None:
+        models = os.environ.get("PTCC_PARITY_MODELS", "").split() or MODELS
+        out = ptcctest.out_dir("parity")
+        results: dict[tuple[str, str], str] = {}
+        layers: dict[tuple[str, str], int] = {}
+        seconds: dict[tuple[str, str], float] = {}
+        for name in models:
+            log, io = parity.zoo_files(name)
+            ref = parity.read_safetensors(io)
+            for level in LEVELS:
+                with self.subTest(model=name, level=level):
+                    prototxt = os.path.join(out, f"{name}{level}.prototxt")
+                    caffemodel = parity.caffemodel_of(prototxt)
+                    results[name, level] = "FAIL"
+                    try:
+                        start = time.perf_counter()
+                        r = parity.compile_log(log, prototxt, level)
+                        seconds[name, level] = time.perf_counter() - start
+                        self.assertEqual(r.returncode, 0, r.stderr[:3000])
+                        problems = parity.validate(prototxt, caffemodel)
+                        self.assertEqual(problems, [], f"{name} {level}: invalid output")
+                        types = layer_types(prototxt)
+                        layers[name, level] = sum(types.values())
+                        self.check_structure(name, level, types)
+                        names, outs = parity.run_opencv_named(prototxt, caffemodel, [ref["input"]], ["x"])
+                        self.assertEqual(len(outs), 1, f"outputs {names}")
+                        bad_shape = parity.shape_error(outs[0], ref["output"])
+                        err = parity.error(outs[0], ref["output"])
+                        rel = parity.relative_error(outs[0], ref["output"])
+                        results[name, level] = (f"{err:.1e} ({rel:.1e})" if bad_shape is None
+                                                else f"FAIL ({bad_shape})")
+                        self.assertIsNone(bad_shape)
+                        self.assertLessEqual(err, parity.TOLERANCE, f"{name} {level}: max |Δ| {err:.3e}")
+                        self.assertLessEqual(rel, RELATIVE_GUARD,
+                                             f"{name} {level}: max |Δ| / max |ref| = {rel:.3e}: the output "
+                                             "has lost its signal (passes the absolute tolerance only because "
+                                             f"max |ref| = {float(abs(ref['output']).max()):.3g} < 1)")
+                    except AssertionError as e:
+                        if results[name, level] == "FAIL":
+                            results[name, level] = "FAIL: " + str(e).strip().splitlines()[0][:120]
+                        raise
+                    except Exception as e:  # cv2.error and the like: a failure of this cell, not the run
+                        results[name, level] = f"FAIL: {type(e).__name__}: " + str(e).strip().splitlines()[-1][:120]
+                        raise AssertionError(f"{name} {level}: {type(e).__name__}: {e}") from e
+                    finally:
+                        if os.environ.get("PTCC_KEEP_OUTPUTS") != "1":
+                            for p in (prototxt, caffemodel):
+                                if os.path.exists(p):
+                                    os.unlink(p)
+        table = ["| model | " + " | ".join(LEVELS) + " | layers (-O0/-O1/-O2) | compile s (-O1) |",
+                 "|---|" + "---|" * len(LEVELS) + "---|---|"]
+        for name in models:
+            cells = [results.get((name, lv), "not run") for lv in LEVELS]
+            nl = "/".join(str(layers.get((name, lv), "-")) for lv in LEVELS)
+            sec = seconds.get((name, "-O1"))
+            table.append(f"| {name} | " + " | ".join(cells) + f" | {nl} | "
+                         + (f"{sec:.3f}" if sec is not None else "-") + " |")
+        text = ("Each cell: max |Δ| / max(1, max |ref|) (tolerance "
+                f"{parity.TOLERANCE:g}), then in parentheses max |Δ| / max |ref| (guard {RELATIVE_GUARD:g}); "
+                "OpenCV dnn vs PyTorch.\n\n" + "\n".join(table) + "\n")
+        print("\n" + text)
+        with open(os.path.join(ptcctest.OUT, "parity.md"), "w") as f:
+            f.write(text)
+
+    def check_structure(self, name: str, level: str, types: dict[str, int]) -> None:
+        """What each level promises (issue 4, Fusion): -O1 and -O2 keep no Dropout; -O2 folds every
+        BatchNorm that follows a Convolution (all of them in these models except densenet's
+        pre-activation ones)."""
+        if level != "-O0":
+            self.assertNotIn("Dropout", types, f"{name} {level}: Dropout not removed")
+        if level == "-O1":
+            self.assertEqual(types.get("BatchNorm", 0), types.get("Scale", 0),
+                             f"{name} -O1: BatchNorm and Scale come in pairs")
+        if level == "-O2" and name in FOLD_ALL:
+            self.assertEqual(types.get("BatchNorm", 0), 0, f"{name} -O2: BatchNorm not folded into conv")
+
+
+if __name__ == "__main__":
+    ptcctest.main()

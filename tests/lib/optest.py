@@ -1,0 +1,117 @@
+"""Record a small module, compile it at each level, run it in OpenCV dnn and compare with PyTorch.
+
+Used by tests/backend/test_ops.py and test_pooling.py.  Everything runs in one Python process (torch and
+cv2 are imported once); only ptcc is a subprocess.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import unittest
+from typing import Sequence
+
+import numpy as np
+
+import parity
+import ptcctest
+
+LEVELS = ("-O0", "-O1", "-O2")
+
+_DIAG = re.compile(r"^(?P<file>[^:\n]+):(?P<line>\d+):(?P<col>\d+): error: (?P<msg>.*)$", re.M)
+
+
+def diagnostics(stderr: str) -> list[tuple[str, int, int, str]]:
+    """The `file:line:col: error: message` lines of ptcc's stderr."""
+    return [(m["file"], int(m["line"]), int(m["col"]), m["msg"]) for m in _DIAG.finditer(stderr)]
+
+
+def as_list(result) -> list:
+    import torch
+
+    if isinstance(result, torch.Tensor):
+        return [result]
+    if isinstance(result, dict):
+        return list(result.values())
+    return list(result)
+
+
+class OpTestCase(unittest.TestCase):
+    """check(): record `module` on `inputs`, compile at LEVELS, compare every output in OpenCV."""
+
+    group = "ops"
+
+    def setUp(self) -> None:
+        import torch
+
+        torch.manual_seed(0)
+        self.dir = ptcctest.out_dir(self.group, self.id().rsplit(".", 1)[-1])
+
+    def tearDown(self) -> None:
+        if os.environ.get("PTCC_KEEP_OUTPUTS") != "1" and not self._outcome_failed():
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+    def _outcome_failed(self) -> bool:
+        outcome = getattr(self, "_outcome", None)
+        if outcome is None:
+            return False
+        errors = getattr(outcome, "errors", None)   # Python ≤ 3.10
+        if errors is not None:
+            return any(exc is not None for _, exc in errors)
+        result = getattr(outcome, "result", None)
+        return bool(result and (result.failures or result.errors))
+
+    def record(self, name: str, module, *inputs) -> tuple[str, list]:
+        from ptcc.record import record
+
+        log = os.path.join(self.dir, name + ".log")
+        got = record(module.eval(), inputs, log)
+        return log, [t.detach().numpy().copy() for t in as_list(got)]
+
+    def check(self, name: str, module, *inputs, levels: Sequence[str] = LEVELS, input_names=None,
+              tol: float = parity.TOLERANCE, rel_tol: float | None = None) -> dict[str, list]:
+        """Returns {level: [layer types]} for structural assertions by the caller."""
+        log, want = self.record(name, module, *inputs)
+        xs = [t.numpy() for t in inputs]
+        types = {}
+        for level in levels:
+            with self.subTest(case=name, level=level):
+                prototxt = os.path.join(self.dir, f"{name}{level}.prototxt")
+                parity.compile_ok(log, prototxt, level)
+                layers = parity.prototxt_layers(prototxt)
+                types[level] = [l.type for l in layers]
+                in_names = [l.top[0] for l in layers if l.type == "Input"]
+                if input_names is not None:
+                    self.assertEqual(in_names, list(input_names), "Input layer tops")
+                self.assertEqual(len(in_names), len(xs), "one Input layer per input")
+                names, outs = parity.run_opencv_named(prototxt, parity.caffemodel_of(prototxt), xs, in_names)
+                self.assertEqual(len(outs), len(want),
+                                 f"{len(outs)} unconnected outputs {names}, PyTorch has {len(want)}")
+                for i, (o, w) in enumerate(zip(outs, want)):
+                    bad = parity.shape_error(o, w)
+                    self.assertIsNone(bad, f"{name} {level} output {i} ({names[i]}): {bad}")
+                    err = parity.error(o, w)
+                    self.assertLessEqual(err, tol, f"{name} {level} output {i} ({names[i]}): max |Δ| {err:.3e}")
+                    if rel_tol is not None:
+                        rel = parity.relative_error(o, w)
+                        self.assertLessEqual(rel, rel_tol, f"{name} {level} output {i} ({names[i]}): "
+                                             f"max |Δ| / max |ref| {rel:.3e}")
+        return types
+
+    def compile_error(self, name: str, module, *inputs, level: str = "-O1") -> tuple[str, list]:
+        """Record and compile, expecting exit 1 and no output files; returns (log, diagnostics)."""
+        log, _ = self.record(name, module, *inputs)
+        prototxt = os.path.join(self.dir, f"{name}.prototxt")
+        r = parity.compile_log(log, prototxt, level)
+        self.assertEqual(r.returncode, 1, f"ptcc exit {r.returncode}; stderr:\n{r.stderr}")
+        self.assertFalse(os.path.exists(prototxt), "a prototxt was written despite the error")
+        self.assertFalse(os.path.exists(parity.caffemodel_of(prototxt)), "a caffemodel was written")
+        diags = diagnostics(r.stderr)
+        self.assertTrue(diags, f"no GCC-style diagnostic in:\n{r.stderr}")
+        return log, diags
+
+    def log_line(self, log: str, pattern: str) -> list[int]:
+        """1-based numbers of the log's lines that contain `pattern`."""
+        with open(log, encoding="utf-8") as f:
+            return [i for i, line in enumerate(f, 1) if pattern in line]
