@@ -430,6 +430,73 @@ class FusionHazards(OpTestCase):
                                     conv=nn.Conv2d(3, 3, 1), bn=bn(3)), randn(1, 3, 5, 5))
 
 
+class Borderline(OpTestCase):
+    """Variants next to the supported set: each is lowered exactly or refused at its line by name."""
+
+    def probe(self, name: str, module, *inputs, op: str) -> None:
+        outcome = self.exact_or_error(name, module, *inputs, op=op)
+        print(f"  {name}: {outcome}")
+
+    def test_variants(self) -> None:
+        x = randn(1, 4, 8, 8)
+        cases = [
+            ("conv_same", Seq(nn.Conv2d(4, 4, 3, padding="same")), "conv2d"),
+            ("conv_same_even", Seq(nn.Conv2d(4, 4, 4, padding="same")), "conv2d"),
+            ("conv_reflect", Seq(nn.Conv2d(4, 4, 3, padding=1, padding_mode="reflect")), "pad"),
+            ("add_alpha", Lambda(lambda s, x: torch.add(s.a(x), x, alpha=2.0), a=nn.Conv2d(4, 4, 1)), "add"),
+            ("add_scalar", Lambda(lambda s, x: s.a(x) + 1.0, a=nn.Conv2d(4, 4, 1)), "add"),
+            ("add_broadcast", Lambda(lambda s, x: x + F.adaptive_avg_pool2d(x, 1)), "add"),
+            ("mul", Lambda(lambda s, x: s.a(x) * x, a=nn.Conv2d(4, 4, 1)), "mul"),
+            ("avg_divisor", Lambda(lambda s, x: F.avg_pool2d(x, 2, divisor_override=3)), "avg_pool2d"),
+            ("max_dilation", Seq(nn.MaxPool2d(3, 1, dilation=2)), "max_pool2d"),
+            ("max_indices", Lambda(lambda s, x: F.max_pool2d(x, 2, return_indices=True)[0]), "max_pool2d"),
+            ("mean_channels", Lambda(lambda s, x: x.mean(1, keepdim=True)), "mean"),
+            ("mean_h", Lambda(lambda s, x: x.mean(2)), "mean"),
+            ("mean_all", Lambda(lambda s, x: x.mean((1, 2, 3))), "mean"),
+            ("softmax_dtype", Lambda(lambda s, x: F.softmax(x, 1, dtype=torch.float32)), "softmax"),
+            ("linear_3d", Lambda(lambda s, x: s.fc(x.view(1, 4, 64)), fc=nn.Linear(64, 5)), "linear"),
+            ("linear_4d", Lambda(lambda s, x: s.fc(x), fc=nn.Linear(8, 3)), "linear"),
+            ("amax_uneven", Seq(nn.AdaptiveMaxPool2d(3)), "adaptive_max_pool2d"),
+            ("leaky_neg_slope", Lambda(lambda s, x: F.leaky_relu(x, -0.5)), "leaky_relu"),
+            ("hardtanh_inverted", Lambda(lambda s, x: F.hardtanh(x, 0.5, 0.5)), "hardtanh"),
+            ("cat_batch", Lambda(lambda s, x: torch.cat([s.a(x), x], 0), a=nn.Conv2d(4, 4, 1)), "cat"),
+            ("view_batch", Lambda(lambda s, x: s.a(x).view(2, 2, 8, 8), a=nn.Conv2d(4, 4, 1)), "view"),
+        ]
+        for name, module, op in cases:
+            with self.subTest(case=name):
+                self.probe(name, module, x, op=op)
+
+
+class Names(OpTestCase):
+    def test_module_called_twice(self) -> None:
+        # one module, two calls: two layers with unique names, each with the shared weights
+        self.check("twice", Lambda(lambda s, x: s.conv(F.relu(s.conv(x))), conv=nn.Conv2d(3, 3, 3, padding=1)),
+                   randn(1, 3, 6, 6))
+        layers = parity.prototxt_layers(self.dir + "/twice-O1.prototxt")
+        names = [l.name for l in layers if l.type == "Convolution"]
+        self.assertEqual(len(set(names)), 2, names)
+
+    def test_shared_parameter(self) -> None:
+        class Shared(nn.Module):
+            def __init__(self) -> None:
+                super().__init__()
+                self.a = nn.Conv2d(3, 3, 1)
+                self.b = nn.Conv2d(3, 3, 1)
+                self.b.weight = self.a.weight
+
+            def forward(self, x):
+                return self.b(self.a(x))
+        self.check("shared", Shared(), randn(1, 3, 4, 4))
+
+    def test_names_are_stable(self) -> None:
+        m = Seq(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 4 * 4, 2))
+        self.check("stable", m, randn(1, 3, 6, 6), levels=("-O1",))
+        layers = parity.prototxt_layers(self.dir + "/stable-O1.prototxt")
+        self.assertEqual([(l.name, l.type) for l in layers],
+                         [("x", "Input"), ("body.0", "Convolution"), ("body.1", "BatchNorm"),
+                          ("body.1.scale", "Scale"), ("body.2", "ReLU"), ("body.4", "InnerProduct")])
+
+
 class Inputs(OpTestCase):
     def test_two_named_inputs(self) -> None:
         class Two(nn.Module):

@@ -91,7 +91,7 @@ class ParityTest(unittest.TestCase):
                             for p in (prototxt, caffemodel):
                                 if os.path.exists(p):
                                     os.unlink(p)
-        table = ["| model | " + " | ".join(LEVELS) + " | layers (-O0/-O1/-O2) | compile s (-O1) |",
+        table = ["| model | " + " | ".join(LEVELS) + " | layers (-O0/-O1/-O2) | ptcc s (-O1) |",
                  "|---|" + "---|" * len(LEVELS) + "---|---|"]
         for name in models:
             cells = [results.get((name, lv), "not run") for lv in LEVELS]

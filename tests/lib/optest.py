@@ -99,6 +99,26 @@ class OpTestCase(unittest.TestCase):
                                              f"max |Δ| / max |ref| {rel:.3e}")
         return types
 
+    def exact_or_error(self, name: str, module, *inputs, op: str) -> str:
+        """ptcc either lowers `module` exactly (checked at every level) or refuses it with exit 1 and
+        diagnostics at lines of the log that call `op`, each naming it.  Never a wrong result, a crash
+        or another exit status.  Returns "exact" or the first diagnostic line."""
+        log, _ = self.record(name, module, *inputs)
+        prototxt = os.path.join(self.dir, f"{name}-probe.prototxt")
+        r = parity.compile_log(log, prototxt, "-O1")
+        if r.returncode == 0:
+            self.check(name, module, *inputs)
+            return "exact"
+        self.assertEqual(r.returncode, 1, f"{name}: ptcc exit {r.returncode}:\n{r.stderr}")
+        self.assertFalse(os.path.exists(prototxt), "a prototxt was written despite the error")
+        diags = diagnostics(r.stderr)
+        self.assertTrue(diags, f"no diagnostic:\n{r.stderr}")
+        lines = self.log_line(log, f" = {op}")
+        for d in diags:
+            self.assertIn(d[1], lines, f"{name}: diagnostic not at a line of {op}: {d}; {op} at {lines}")
+            self.assertIn(op, d[3], f"{name}: the message does not name {op}: {d}")
+        return r.stderr.splitlines()[0]
+
     def compile_error(self, name: str, module, *inputs, level: str = "-O1") -> tuple[str, list]:
         """Record and compile, expecting exit 1 and no output files; returns (log, diagnostics)."""
         log, _ = self.record(name, module, *inputs)
