@@ -244,6 +244,35 @@ class Unwritable(OpTestCase):
         self.assert_untouched()
 
 
+class TooLarge(OpTestCase):
+    group = "errors"
+
+    def test_caffemodel_over_2gib(self) -> None:
+        """A caffemodel over protobuf's 2 GiB parse limit is an error before anything is written.  The
+        2.4 GB weights file is sparse (a header, then a hole), so the test costs no disk."""
+        import json
+        import struct
+
+        header = json.dumps({"fc.weight": {"dtype": "F32", "shape": [600000, 1000],
+                                           "data_offsets": [0, 2400000000]}}).encode()
+        header += b" " * (-len(header) % 8)
+        with open(os.path.join(self.dir, "big.safetensors"), "wb") as f:
+            f.write(struct.pack("<Q", len(header)) + header)
+            f.truncate(8 + len(header) + 2400000000)
+        with open(os.path.join(self.dir, "big.log"), "w") as f:
+            f.write('ptcc-trace 1\nweights "big.safetensors"\nparam $fc.weight : f32[600000,1000]\n'
+                    'input %0 "x" : f32[1,1000]\ncall fc Linear\n'
+                    '  %1 = linear(%0, $fc.weight, none) : f32[1,600000]\nreturn fc\noutput %1\n')
+        r = ptcc(self.dir, "big.log", "-o", "big.prototxt")
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertEqual(first_line(r.stderr), EXPECT["2gib"], r.stderr)
+        self.assertEqual(sorted(os.listdir(self.dir)), ["big.log", "big.safetensors"])
+        # the text alone is fine
+        r = ptcc(self.dir, "big.log", "-o", "big.prototxt", "--no-weights")
+        self.assertEqual((r.returncode, r.stderr), (0, ""))
+        self.assertEqual(parity.validate(os.path.join(self.dir, "big.prototxt")), [])
+
+
 # The exact first diagnostic lines ({line} and {col} filled in by each test).
 EXPECT = {
     "gelu": "gelu.log:{line}:{col}: error: gelu: no exact lowering to Caffe layers (target caffe)",
@@ -253,6 +282,8 @@ EXPECT = {
     "conv2": "conv2.log:{line}:{col}: error: weight of conv2d has type f32[16,4,5,5]: 4 input channels x 1 "
              "groups, but the input f32[1,6,12,12] has 6 channels",
     "bias": "bias.log:{line}:{col}: error: $conv1.bias is declared f32[6], but the weights file has f32[5]",
+    "2gib": "big.caffemodel: error: the model would be 2400000096 bytes; Caffe cannot read a caffemodel over "
+            "2 GiB (2147483647 bytes)",
     "nodir": "ptcc: error: cannot create 'no/such/dir/NET.prototxt': No such file or directory",
     "nodir-w": "ptcc: error: cannot create 'no/such/dir/NET.caffemodel': No such file or directory",
 }

@@ -488,6 +488,29 @@ class Names(OpTestCase):
                 return self.b(self.a(x))
         self.check("shared", Shared(), randn(1, 3, 4, 4))
 
+    def test_input_named_like_a_module(self) -> None:
+        # the input blob `conv` and the layer `conv`'s top must not collide (two producers of one blob)
+        class Clash(nn.Module):
+            def __init__(self) -> None:
+                super().__init__()
+                self.conv = nn.Conv2d(3, 3, 1)
+                self.relu = nn.ReLU()
+
+            def forward(self, conv):
+                return self.relu(self.conv(conv)) + conv
+        self.check("clash", Clash(), randn(1, 3, 4, 4), input_names=["conv"])
+
+    def test_scope_names_with_odd_characters(self) -> None:
+        # ModuleDict keys may hold characters a PATH token cannot (spaces, quotes): names still unique
+        class Odd(nn.Module):
+            def __init__(self) -> None:
+                super().__init__()
+                self.d = nn.ModuleDict({"a b": nn.Conv2d(3, 3, 1), 'q"uote': nn.Conv2d(3, 3, 1)})
+
+            def forward(self, x):
+                return self.d['q"uote'](self.d["a b"](x))
+        self.check("odd", Odd(), randn(1, 3, 4, 4))
+
     def test_names_are_stable(self) -> None:
         m = Seq(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 4 * 4, 2))
         self.check("stable", m, randn(1, 3, 6, 6), levels=("-O1",))
