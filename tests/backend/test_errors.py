@@ -109,6 +109,26 @@ class UnsupportedOps(OpTestCase):
         self.assertEqual((a.returncode, a.stderr), (b.returncode, b.stderr))
 
 
+class ZooRefusal(OpTestCase):
+    group = "errors"
+
+    def test_shufflenet_every_transpose_reported(self) -> None:
+        """shufflenet_v2's channel shuffle is view + transpose + view; BVLC Caffe has no Permute, so the
+        portable target refuses every transpose, all in one run, and writes nothing."""
+        log, _ = parity.zoo_files("shufflenet_v2_x1_0")
+        lines = self.log_line(log, " = transpose(")
+        self.assertEqual(len(lines), 16)
+        prototxt = os.path.join(self.dir, "shufflenet.prototxt")
+        r = parity.compile_log(log, prototxt, "--max-errors=0")
+        self.assertEqual(r.returncode, 1, r.stderr[:2000])
+        diags = diagnostics(r.stderr)
+        self.assertEqual([d[1] for d in diags], lines)
+        for _, line, col, msg in diags:
+            self.assertEqual(msg, "transpose: no exact lowering to Caffe layers (target caffe)")
+            self.assertEqual(col, col_of(log, line, "transpose"))
+        self.assertFalse(os.path.exists(prototxt))
+
+
 class WrongWeightShape(OpTestCase):
     group = "errors"
 
