@@ -14,6 +14,9 @@ dtype_lookup(const char *name)
 {
 	int i;
 
+	/* the common one first: every annotation of a float model */
+	if (name[0] == 'f' && name[1] == '3' && name[2] == '2' && name[3] == 0)
+		return DT_F32;
 	for (i = 0; i < DT_NTYPES; i++)
 		if (strcmp(name, dtype_name[i]) == 0)
 			return i;

@@ -40,6 +40,8 @@ static void stmt_return(Ctx *c, const char *name, Loc loc, Loc stmt);
 static void stmt_output(Ctx *c, Lit ref, Loc loc, const char *name, Loc stmt);
 static void stmt_op(Ctx *c, const char *op, Loc oploc, size_t ntypes, Loc types_loc, const char *src);
 static Lit list_close(Ctx *c, size_t mark, Loc loc);
+static void result_push(Ctx *c, uint32_t handle, Loc loc);
+static void arg_push(Ctx *c, const char *name, Loc loc, Lit v);
 static Type type_close(Ctx *c, const char *dtype, Loc dtype_loc, size_t mark, Loc loc);
 static void scratch_reset(Ctx *c);
 #define LIT(K, P) ((Lit){.kind = (K), .pos = (P).begin})
@@ -75,9 +77,9 @@ static void scratch_reset(Ctx *c);
 %token <lit> INTLIST "list"
 
 %type <lit> value ref list slice
-%type <s> opt_name op_name scope_name opt_src
-%type <type> type
-%type <mark> mark opt_types types
+%type <s> opt_name op_name op_head scope_name src
+%type <type> type type_slow
+%type <mark> mark types
 %type <i> dims
 
 %%
@@ -91,9 +93,12 @@ header
 	| error NL                { yyerrok; scratch_reset(c); c->seen_header = true; }
 	;
 
+/* An op line is `lines op NL` rather than a `statement`: fewer reductions per line (the op lines are
+ * nearly all of a trace). */
 lines
 	: %empty
 	| lines line
+	| lines op NL
 	;
 
 line
@@ -110,7 +115,6 @@ statement
 	| K_CALL scope_name scope_name    { stmt_call(c, $2, @2, $3, @$); }
 	| K_RETURN scope_name             { stmt_return(c, $2, @2, @$); }
 	| K_OUTPUT ref opt_name           { stmt_output(c, $2, @2, $3, @$); }
-	| op
 	;
 
 opt_name
@@ -123,20 +127,32 @@ scope_name
 	| STRING
 	;
 
-/* op = results "=" op-name "(" [ arguments ] ")" [ ":" types ] [ "@" STRING ] */
+/* op = results "=" op-name "(" [ arguments ] ")" [ ":" types ] [ "@" STRING ]
+ * The optional parts are spelt out (rather than opt_types, opt_src): no empty reductions per line. */
 op
-	: results '=' op_name '(' opt_args ')' opt_types opt_src
-	                          { stmt_op(c, $3, @3, $7, @7, $8); }
+	: op_head                 { stmt_op(c, $1, @1, 0, @1, NULL); }
+	| op_head src             { stmt_op(c, $1, @1, 0, @1, $2); }
+	| op_head ':' types       { stmt_op(c, $1, @1, $3, (Loc){@2.begin, @3.end}, NULL); }
+	| op_head ':' types src   { stmt_op(c, $1, @1, $3, (Loc){@2.begin, @3.end}, $4); }
+	;
+
+/* the op's name and arguments; its location is the name's */
+op_head
+	: results '=' op_name '(' opt_args ')'  { $$ = $3; @$ = @3; }
+	;
+
+/* kept as a rule (rather than spelt out) for its default reduction: after an argument, an unexpected
+ * token is reported as "expected ')'" */
+opt_args
+	: %empty
+	| arguments
 	;
 
 results
-	: result
-	| results ',' result
-	;
-
-result
-	: HANDLE                  { Value v = {0}; v.handle = (uint32_t)$1; v.pos = @1.begin; vec_push(&c->results, v); }
-	| UNDERSCORE              { Value v = {0}; v.handle = NO_HANDLE; v.pos = @1.begin; vec_push(&c->results, v); }
+	: HANDLE                  { result_push(c, (uint32_t)$1, @1); }
+	| UNDERSCORE              { result_push(c, NO_HANDLE, @1); }
+	| results ',' HANDLE      { result_push(c, (uint32_t)$3, @3); }
+	| results ',' UNDERSCORE  { result_push(c, NO_HANDLE, @3); }
 	;
 
 op_name
@@ -144,23 +160,19 @@ op_name
 	| K_SLICE { $$ = "slice"; }
 	;
 
-opt_args
-	: %empty
-	| arguments
-	;
-
+/* arguments = argument { "," argument }, argument = [ KW ] value; spelt out, without an `argument`
+ * rule: one reduction fewer per argument */
 arguments
-	: argument
-	| arguments ',' argument
+	: value                   { arg_push(c, NULL, @1, $1); }
+	| KW value                { arg_push(c, $1, @1, $2); }
+	| arguments ',' value     { arg_push(c, NULL, @3, $3); }
+	| arguments ',' KW value  { arg_push(c, $3, @3, $4); }
 	;
 
-argument
-	: value                   { RawArg a = {NULL, @1, $1}; vec_push(&c->args, a); }
-	| KW value                { RawArg a = {$1, @1, $2}; vec_push(&c->args, a); }
-	;
-
+/* a tensor reference is spelt out here too (ref is for `output`) */
 value
-	: ref
+	: HANDLE                  { $$ = LIT(L_HANDLE, @1); $$.u.i = $1; }
+	| PARAM                   { $$ = LIT(L_PARAM, @1); $$.u.s = $1; }
 	| K_NONE                  { $$ = LIT(L_NONE, @1); $$.u.i = 0; }
 	| K_TRUE                  { $$ = LIT(L_BOOL, @1); $$.u.i = 1; }
 	| K_FALSE                 { $$ = LIT(L_BOOL, @1); $$.u.i = 0; }
@@ -202,20 +214,22 @@ slice
 	}
 	;
 
-opt_types
-	: %empty                  { $$ = 0; }
-	| ':' types               { $$ = $2; }
-	;
-
+/* TYPE, the lexer's one-token type, spelt out: one reduction fewer per annotation */
 types
-	: type                    { vec_push(&c->types, $1); $$ = 1; }
-	| types ',' type          { vec_push(&c->types, $3); $$ = $1 + 1; }
+	: TYPE                    { vec_push(&c->types, $1); $$ = 1; }
+	| type_slow               { vec_push(&c->types, $1); $$ = 1; }
+	| types ',' TYPE          { vec_push(&c->types, $3); $$ = $1 + 1; }
+	| types ',' type_slow     { vec_push(&c->types, $3); $$ = $1 + 1; }
 	;
 
 /* type = dtype "[" [ INT { "," INT } ] "]" */
 type
 	: TYPE
-	| IDENT INTLIST           {
+	| type_slow
+	;
+
+type_slow
+	: IDENT INTLIST           {
 		/* "f32[1,-3]": the lexer's TYPE fast path takes only non-negative dims */
 		uint32_t i;
 		for (i = 0; i < $2.n; i++)
@@ -231,9 +245,8 @@ dims
 	| dims ',' INT            { vec_push(&c->dims, $3); $$ = $1 + 1; }
 	;
 
-opt_src
-	: %empty                  { $$ = NULL; }
-	| SRC
+src
+	: SRC
 	| '@' STRING              { $$ = $2; }
 	;
 
@@ -518,6 +531,24 @@ stmt_op(Ctx *c, const char *name, Loc oploc, size_t ntypes, Loc types_loc, const
 	}
 out:
 	scratch_reset(c);
+}
+
+static void
+result_push(Ctx *c, uint32_t handle, Loc loc)
+{
+	Value v = {0};
+
+	v.handle = handle;
+	v.pos = loc.begin;
+	vec_push(&c->results, v);
+}
+
+static void
+arg_push(Ctx *c, const char *name, Loc loc, Lit v)
+{
+	RawArg a = {name, loc, v};
+
+	vec_push(&c->args, a);
 }
 
 static Lit

@@ -321,22 +321,38 @@ static void
 remove_dead(Ctx *c)
 {
 	NodeVec work = {0};
-	Node *n, **pp;
+	Node *n, **pp, *last = NULL;
 	int i;
-	uint32_t id = 0;
+	uint32_t id = (uint32_t)c->g.inputs.n;
+	bool clean = true;
 
+	/* The first pass numbers the values as if no op were dead; when none is (the common case) it is
+	 * the only pass over the nodes, which for a large trace are hundreds of megabytes. */
 	for (n = c->g.first; n; n = n->next) {
+		if (n->dead)
+			clean = false;
 		for (i = 0; i < n->nres; i++) {
 			Value *v = &n->res[i];
 
 			if (v->handle != NO_HANDLE && v->nuse == 0 && !(v->flags & V_OUTPUT))
 				warning_at(c, value_loc(c, v), "%%%u is never used", v->handle);
+			v->id = id++;
 		}
 		if (!n->dead && node_unneeded(n)) {
 			n->dead = 1;
 			vec_push(&work, n);
 		}
+		last = n;
 	}
+	if (clean && !work.n) {
+		for (i = 0; i < (int)c->g.inputs.n; i++)
+			c->g.inputs.v[i]->id = (uint32_t)i;
+		c->g.last = last;
+		c->g.nvalues = id;
+		free(work.v);
+		return;
+	}
+	id = 0;
 	while (work.n) {
 		n = work.v[--work.n];
 		for (i = 0; i < n->nslot; i++)

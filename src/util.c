@@ -58,12 +58,26 @@ xrealloc(void *p, size_t n)
 /* Arena blocks: a header followed by the space handed out. */
 struct ArenaBlock {
 	ArenaBlock *next;
-	size_t size;
+	size_t size;   /* bytes after the header */
+	size_t maplen; /* an mmap'ed block's length; 0 if malloc'ed */
 };
 
-/* 4 MiB blocks, 2 MiB aligned and marked for transparent huge pages: a large trace then takes far
- * fewer page faults. */
-enum { ARENA_BLOCK = 4 << 20, ARENA_ALIGN = 2 << 20 };
+/* 4 MiB blocks from mmap, prefaulted 1 MiB at a time as the bump pointer reaches them (one system
+ * call instead of 256 page faults).  Not transparent huge pages: on this project's VMs their cost
+ * swings by 20x with the host's state, which made the benchmark's timings erratic.  a->end is the
+ * end of the prefaulted part of the current block. */
+enum { ARENA_BLOCK = 4 << 20, ARENA_STEP = 1 << 20 };
+
+static void
+prefault(void *p, size_t n)
+{
+#ifdef MADV_POPULATE_WRITE
+	madvise(p, n, MADV_POPULATE_WRITE); /* an old kernel refuses: the pages fault in as used */
+#else
+	(void)p;
+	(void)n;
+#endif
+}
 
 static ArenaBlock *
 block_new(size_t size)
@@ -71,18 +85,19 @@ block_new(size_t size)
 	ArenaBlock *b;
 
 	if (sizeof(ArenaBlock) + size == ARENA_BLOCK) {
-		void *p = NULL;
+		void *p = mmap(NULL, ARENA_BLOCK, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 
-		if (posix_memalign(&p, ARENA_ALIGN, ARENA_BLOCK) != 0 || !p) {
+		if (p == MAP_FAILED) {
 			fputs("ptcc: out of memory\n", stderr);
 			exit(2);
 		}
-#ifdef MADV_HUGEPAGE
-		madvise(p, ARENA_BLOCK, MADV_HUGEPAGE);
-#endif
+		prefault(p, ARENA_STEP);
 		b = p;
-	} else
+		b->maplen = ARENA_BLOCK;
+	} else {
 		b = xmalloc(sizeof *b + size);
+		b->maplen = 0;
+	}
 	b->size = size;
 	return b;
 }
@@ -93,10 +108,24 @@ arena_alloc(Arena *a, size_t n)
 	char *p;
 
 	n = (n + 7) & ~(size_t)7;
-	if ((size_t)(a->end - a->p) < n) {
-		size_t size = n > ARENA_BLOCK / 4 ? n : ARENA_BLOCK - sizeof(ArenaBlock);
-		ArenaBlock *b = block_new(size);
+	while ((size_t)(a->end - a->p) < n) {
+		ArenaBlock *cur = a->blocks;
+		size_t size;
+		ArenaBlock *b;
 
+		if (cur && cur->maplen && a->end < (char *)(cur + 1) + cur->size &&
+		    (size_t)((char *)(cur + 1) + cur->size - a->p) >= n) {
+			/* the current block has room not yet prefaulted */
+			size_t step = (size_t)((char *)(cur + 1) + cur->size - a->end);
+
+			if (step > ARENA_STEP)
+				step = ARENA_STEP;
+			prefault(a->end, step);
+			a->end += step;
+			continue;
+		}
+		size = n > ARENA_BLOCK / 4 ? n : ARENA_BLOCK - sizeof(ArenaBlock);
+		b = block_new(size);
 		if (n > ARENA_BLOCK / 4 && a->blocks) {
 			/* A big request gets its own block; keep bumping in the current one. */
 			b->next = a->blocks->next;
@@ -107,7 +136,7 @@ arena_alloc(Arena *a, size_t n)
 		b->next = a->blocks;
 		a->blocks = b;
 		a->p = (char *)(b + 1);
-		a->end = a->p + size;
+		a->end = b->maplen ? (char *)b + ARENA_STEP : a->p + size;
 	}
 	p = a->p;
 	a->p += n;
@@ -138,39 +167,140 @@ arena_free(Arena *a)
 
 	for (b = a->blocks; b; b = next) {
 		next = b->next;
-		free(b);
+		if (b->maplen)
+			munmap(b, b->maplen);
+		else
+			free(b);
 	}
 	memset(a, 0, sizeof *a);
 }
 
-/* FNV-1a over 8-byte words where possible, then a final mix. */
+static inline uint64_t
+rd64(const unsigned char *p)
+{
+	uint64_t w;
+
+	memcpy(&w, p, 8);
+	return w;
+}
+
+static inline uint64_t
+rd32(const unsigned char *p)
+{
+	uint32_t w;
+
+	memcpy(&w, p, 4);
+	return w;
+}
+
+/* 64x64 -> 128-bit multiply, folded: the mixing step of wyhash. */
+static inline uint64_t
+mix(uint64_t a, uint64_t b)
+{
+	__uint128_t r = (__uint128_t)a * b;
+
+	return (uint64_t)r ^ (uint64_t)(r >> 64);
+}
+
+/* A wyhash-style hash: whole words (overlapping loads at the ends), never a loop over bytes; names of
+ * up to 16 bytes, the common case, take two loads and two multiplies. */
 uint64_t
 hash_bytes(const void *p, size_t n)
 {
 	const unsigned char *s = p;
-	uint64_t h = 0xcbf29ce484222325u;
-	size_t i = 0;
+	uint64_t a, b, seed = 0x243f6a8885a308d3u ^ n;
 
-	for (; i + 8 <= n; i += 8) {
-		uint64_t w;
+	if (n <= 16) {
+		if (n >= 8) {
+			a = rd64(s);
+			b = rd64(s + n - 8);
+		} else if (n >= 4) {
+			a = rd32(s);
+			b = rd32(s + n - 4);
+		} else if (n > 0) {
+			a = ((uint64_t)s[0] << 16) | ((uint64_t)s[n >> 1] << 8) | s[n - 1];
+			b = 0;
+		} else
+			a = b = 0;
+	} else {
+		const unsigned char *q = s;
+		size_t i = n;
 
-		memcpy(&w, s + i, 8);
-		h = (h ^ w) * 0x100000001b3u;
-		h ^= h >> 29;
+		for (; i > 16; i -= 16, q += 16)
+			seed = mix(rd64(q) ^ 0xa0761d6478bd642fu, rd64(q + 8) ^ seed);
+		a = rd64(s + n - 16);
+		b = rd64(s + n - 8);
 	}
-	for (; i < n; i++)
-		h = (h ^ s[i]) * 0x100000001b3u;
-	h ^= h >> 32;
-	h *= 0xd6e8feb86659fd93u;
-	h ^= h >> 32;
-	return h;
+	return mix(0xe7037ed1a0b428dbu ^ n, mix(a ^ 0xa0761d6478bd642fu, b ^ seed));
+}
+
+/* Equal byte strings of length n, by whole-word loads (the last one overlapping). */
+static inline bool
+bytes_equal(const void *x, const void *y, size_t n)
+{
+	const unsigned char *a = x, *b = y;
+	size_t i;
+
+	if (n < 8) {
+		if (n >= 4)
+			return rd32(a) == rd32(b) && rd32(a + n - 4) == rd32(b + n - 4);
+		for (i = 0; i < n; i++)
+			if (a[i] != b[i])
+				return false;
+		return true;
+	}
+	for (i = 0; i + 8 < n; i += 8)
+		if (rd64(a + i) != rd64(b + i))
+			return false;
+	return rd64(a + n - 8) == rd64(b + n - 8);
+}
+
+/* Hash tables of 2 MiB and more come straight from mmap (already zero), prefaulted in one system call
+ * rather than thousands of page faults as the rehash touches them in random order (a trace with 10^5
+ * distinct scope names grows its name table to megabytes). */
+enum { TABLE_HUGE = 2 << 20 };
+
+static size_t
+table_bytes(size_t bytes)
+{
+	return bytes < TABLE_HUGE ? bytes : (bytes + TABLE_HUGE - 1) & ~(size_t)(TABLE_HUGE - 1);
+}
+
+static void *
+table_alloc(size_t bytes)
+{
+	size_t len = table_bytes(bytes);
+	void *p;
+
+	if (len < TABLE_HUGE)
+		return xcalloc(1, len);
+	p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED) {
+		fputs("ptcc: out of memory\n", stderr);
+		exit(2);
+	}
+	prefault(p, len);
+	return p;
+}
+
+static void
+table_free(void *p, size_t bytes)
+{
+	size_t len = table_bytes(bytes);
+
+	if (!p)
+		return;
+	if (len < TABLE_HUGE)
+		free(p);
+	else
+		munmap(p, len);
 }
 
 static void
 intern_grow(Intern *t)
 {
 	size_t cap = t->cap ? 2 * t->cap : 1024, i;
-	InternEntry *tab = xcalloc(cap, sizeof *tab);
+	InternEntry *tab = table_alloc(cap * sizeof *tab);
 
 	for (i = 0; i < t->cap; i++) {
 		InternEntry *e = &t->tab[i];
@@ -182,41 +312,30 @@ intern_grow(Intern *t)
 			;
 		tab[j] = *e;
 	}
-	free(t->tab);
+	table_free(t->tab, t->cap * sizeof *t->tab);
 	t->tab = tab;
 	t->cap = cap;
-}
-
-/* Short names (op names, keywords, most parameter names) hash from two overlapping 8-byte loads. */
-static inline uint64_t
-hash_name(const char *s, size_t len)
-{
-	uint64_t a, b;
-
-	if (len < 8 || len > 16)
-		return hash_bytes(s, len);
-	memcpy(&a, s, 8);
-	memcpy(&b, s + len - 8, 8);
-	a = (a ^ (b * 0x9e3779b97f4a7c15u) ^ len) * 0xd6e8feb86659fd93u;
-	return a ^ (a >> 32);
 }
 
 const char *
 intern(Intern *t, const char *s, size_t len)
 {
-	uint64_t h = hash_name(s, len);
+	uint32_t h;
 	size_t j;
 
 	if (2 * (t->n + 1) > t->cap)
 		intern_grow(t);
+	h = (uint32_t)hash_bytes(s, len);
 	for (j = h & (t->cap - 1); t->tab[j].s; j = (j + 1) & (t->cap - 1)) {
 		InternEntry *e = &t->tab[j];
 
-		if (e->hash == h && e->len == len && memcmp(e->s, s, len) == 0)
+		if (e->hash == h && e->len == len && bytes_equal(e->s, s, len))
 			return e->s;
 	}
+	if (len > UINT32_MAX)
+		ptcc_die("interning a string of %zu bytes", len);
 	t->tab[j].hash = h;
-	t->tab[j].len = len;
+	t->tab[j].len = (uint32_t)len;
 	t->tab[j].s = arena_strndup(t->arena, s, len);
 	t->n++;
 	return t->tab[j].s;
@@ -225,7 +344,7 @@ intern(Intern *t, const char *s, size_t len)
 void
 intern_free(Intern *t)
 {
-	free(t->tab);
+	table_free(t->tab, t->cap * sizeof *t->tab);
 	t->tab = NULL;
 	t->n = t->cap = 0;
 }
@@ -234,7 +353,7 @@ static void
 words_grow(WordIntern *t)
 {
 	size_t cap = t->cap ? 2 * t->cap : 256, i;
-	WordEntry *tab = xcalloc(cap, sizeof *tab);
+	WordEntry *tab = table_alloc(cap * sizeof *tab);
 
 	for (i = 0; i < t->cap; i++) {
 		WordEntry *e = &t->tab[i];
@@ -246,7 +365,7 @@ words_grow(WordIntern *t)
 			;
 		tab[j] = *e;
 	}
-	free(t->tab);
+	table_free(t->tab, t->cap * sizeof *t->tab);
 	t->tab = tab;
 	t->cap = cap;
 }
@@ -263,7 +382,7 @@ intern_words(WordIntern *t, const void *p, size_t nbytes)
 	for (j = h & (t->cap - 1); t->tab[j].p; j = (j + 1) & (t->cap - 1)) {
 		WordEntry *e = &t->tab[j];
 
-		if (e->hash == h && e->nbytes == nbytes && memcmp(e->p, p, nbytes) == 0)
+		if (e->hash == h && e->nbytes == nbytes && bytes_equal(e->p, p, nbytes))
 			return e->p;
 	}
 	copy = arena_alloc(t->arena, nbytes ? nbytes : 8);
@@ -279,7 +398,7 @@ intern_words(WordIntern *t, const void *p, size_t nbytes)
 void
 word_intern_free(WordIntern *t)
 {
-	free(t->tab);
+	table_free(t->tab, t->cap * sizeof *t->tab);
 	t->tab = NULL;
 	t->n = t->cap = 0;
 }

@@ -63,9 +63,8 @@ uint64_t hash_bytes(const void *p, size_t n);
 
 /* Interning table of byte strings (NUL-terminated copies in the arena). */
 typedef struct InternEntry {
-	uint64_t hash;
+	uint32_t hash, len;
 	const char *s;
-	size_t len;
 } InternEntry;
 typedef struct Intern {
 	InternEntry *tab;
