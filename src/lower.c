@@ -168,19 +168,26 @@ relu(Net *net, const Node *n, const char *role, Blob *in, double slope)
 	return top;
 }
 
-/* clamp(x, lo, hi) on stock layers (caffe-facts §D): ReLU(x − lo), then hi − ReLU(hi − max(x, lo)).
- * For lo = 0, hi = 6 that is the ReLU → Power(−1, 6) → ReLU → Power(−1, 6) chain. */
-static Blob *
-clamp_chain(Net *net, const Node *n, Blob *x, double lo, double hi)
-{
-	Blob *t = x;
+static Blob *eltwise(Net *net, const Node *n, const char *role, int op, Blob *a, Blob *b, double coeff_b);
 
-	if (lo != 0)
-		t = power(net, n, "shift", t, 1, 1, -lo);
-	t = relu(net, n, lo != 0 ? "relu_low" : NULL, t, 0);
-	t = power(net, n, "flip", t, 1, -1, hi - lo);
-	t = relu(net, n, "relu_high", t, 0);
-	return power(net, n, "clip", t, 1, -1, hi);
+/* clamp(x, lo, hi) on stock layers, exact wherever the result is x itself:
+ *   m = max(x, lo) = x + ReLU(lo − x)      (for lo = 0 simply ReLU(x))
+ *   y = min(m, hi) = m − ReLU(m − hi)
+ * The chain of caffe-facts §D, hi − ReLU(hi − ReLU(x)), is exact only to an absolute 2^−24·hi: it turns
+ * an activation of 1e-6 into one off by 10 % (6 − (6 − x) rounds x to a multiple of 4.8e-7). */
+static Blob *
+clamp_chain(Net *net, const Node *n, Blob *x, double lo, double hi, const char *last_role)
+{
+	Blob *m, *over;
+
+	if (lo == 0) {
+		m = relu(net, n, "low", x, 0);
+	} else {
+		Blob *under = relu(net, n, "under", power(net, n, "below", x, 1, -1, lo), 0);
+		m = eltwise(net, n, "low", CAFFE__ELTWISE_PARAMETER__ELTWISE_OP__SUM, x, under, 1);
+	}
+	over = relu(net, n, "over", power(net, n, "above", m, 1, 1, -hi), 0);
+	return eltwise(net, n, last_role, CAFFE__ELTWISE_PARAMETER__ELTWISE_OP__SUM, m, over, -1);
 }
 
 static Blob *
@@ -430,7 +437,7 @@ lower_hardtanh(Net *net, Node *n)
 	}
 	if (!(lo < hi) || !isfinite(lo) || !isfinite(hi))
 		return refuse(net, n, "min_val (%g) must be below max_val (%g), both finite", lo, hi);
-	bind(net, &n->res[0], clamp_chain(net, n, x, lo, hi));
+	bind(net, &n->res[0], clamp_chain(net, n, x, lo, hi, NULL));
 	return true;
 }
 
@@ -494,7 +501,7 @@ lower_hardsigmoid(Net *net, Node *n)
 	if (!x)
 		return false;
 	t = power(net, n, "plus3", x, 1, 1, 3);
-	t = clamp_chain(net, n, t, 0, 6);
+	t = clamp_chain(net, n, t, 0, 6, "clip");
 	t = power(net, n, swish ? "div6" : NULL, t, 1, 1.0 / 6, 0);
 	if (swish)
 		t = eltwise(net, n, NULL, CAFFE__ELTWISE_PARAMETER__ELTWISE_OP__PROD, x, t, 1);
@@ -579,10 +586,8 @@ pooling(Net *net, const Node *n, const char *role, Blob *x, int method, const in
 	Caffe__PoolingParameter *pp = PARAM(net, l, pooling_param, POOLING_PARAMETER);
 	int64_t dims[4] = {x->type.dims[0], x->type.dims[1], 1, 1};
 
-	if (method != CAFFE__POOLING_PARAMETER__POOL_METHOD__MAX) {
-		pp->has_pool = 1;
-		pp->pool = method;
-	}
+	pp->has_pool = 1; /* always: OpenCV cannot tell a global pooling's type without it */
+	pp->pool = method;
 	if (global) {
 		pp->has_global_pooling = 1;
 		pp->global_pooling = 1;
