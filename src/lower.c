@@ -230,6 +230,18 @@ weight_from(Net *net, Layer *l, const Value *v)
 	layer_weight(l, param_data(net, v), numel, v->type.dims, v->type.ndim);
 }
 
+/* The end of Convolution and InnerProduct: bottom x, blobs weight and (optional) bias, one top. */
+static bool
+connect_weighted(Net *net, Node *n, Layer *l, Blob *x, const Value *w, const Value *b)
+{
+	layer_bottom(l, x);
+	weight_from(net, l, w);
+	if (b)
+		weight_from(net, l, b);
+	bind(net, &n->res[0], layer_top(net, l, n->res[0].type));
+	return true;
+}
+
 /* Conv-style repeated fields: one value when both axes agree, else the _h/_w pair. */
 static void
 hw_field(Net *net, uint32_t **rep, size_t *nrep, uint32_t *h, protobuf_c_boolean *has_h, uint32_t *w,
@@ -302,12 +314,7 @@ lower_conv2d(Net *net, Node *n)
 		p->has_group = 1;
 		p->group = (uint32_t)groups;
 	}
-	layer_bottom(l, x);
-	weight_from(net, l, w);
-	if (b)
-		weight_from(net, l, b);
-	bind(net, &n->res[0], layer_top(net, l, n->res[0].type));
-	return true;
+	return connect_weighted(net, n, l, x, w, b);
 }
 
 /* InnerProduct over the last axis.  Caffe flattens every axis from `axis` on (§C.4), so a flatten feeding
@@ -338,12 +345,7 @@ lower_linear(Net *net, Node *n)
 		p->has_axis = 1;
 		p->axis = in->type.ndim - 1;
 	}
-	layer_bottom(l, x);
-	weight_from(net, l, w);
-	if (b)
-		weight_from(net, l, b);
-	bind(net, &n->res[0], layer_top(net, l, n->res[0].type));
-	return true;
+	return connect_weighted(net, n, l, x, w, b);
 }
 
 /* ---- normalisation ------------------------------------------------------------------------------------ */
