@@ -194,10 +194,13 @@ static Blob *
 eltwise(Net *net, const Node *n, const char *role, int op, Blob *a, Blob *b, double coeff_b)
 {
 	Layer *l = net_layer(net, n, "Eltwise", role);
-	Caffe__EltwiseParameter *p = PARAM(net, l, eltwise_param, ELTWISE_PARAMETER);
+	Caffe__EltwiseParameter *p;
 
 	layer_bottom(l, a);
 	layer_bottom(l, b);
+	if (op == CAFFE__ELTWISE_PARAMETER__ELTWISE_OP__SUM && coeff_b == 1)
+		return layer_top(net, l, a->type); /* SUM is the default: no eltwise_param at all */
+	p = PARAM(net, l, eltwise_param, ELTWISE_PARAMETER);
 	if (op != CAFFE__ELTWISE_PARAMETER__ELTWISE_OP__SUM) {
 		p->has_operation = 1;
 		p->operation = op;
