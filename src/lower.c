@@ -583,6 +583,13 @@ crop_to(Net *net, const Node *n, Blob *x, const Type *want)
 	return x;
 }
 
+/* Max pooling may return indices as a second result; only their use has no Caffe form. */
+static bool
+indices_used(const Node *n)
+{
+	return n->nres > 1 && (n->res[1].nuse > 0 || (n->res[1].flags & V_OUTPUT));
+}
+
 static Blob *
 pooling(Net *net, const Node *n, const char *role, Blob *x, int method, const int64_t k[2],
         const int64_t s[2], const int64_t p[2], bool global)
@@ -634,8 +641,8 @@ lower_pool2d(Net *net, Node *n)
 		if (d[0] != 1 || d[1] != 1)
 			return refuse(net, n, "dilation=[%lld, %lld]: Caffe pooling has no dilation",
 			              (long long)d[0], (long long)d[1]);
-		if (arg_bool(n, "return_indices"))
-			return refuse(net, n, "return_indices=true: Caffe pooling gives no indices");
+		if (indices_used(n))
+			return refuse(net, n, "the indices of return_indices=true are used; Caffe pooling gives none");
 	}
 	if (avg && !arg_is_none(n, "divisor_override"))
 		return refuse(net, n, "divisor_override has no Caffe form");
@@ -671,8 +678,8 @@ lower_adaptive_pool2d(Net *net, Node *n)
 		return false;
 	if (in->type.ndim != 4)
 		return refuse(net, n, "only 4-D (N, C, H, W) inputs are supported");
-	if (n->op == OP_adaptive_max_pool2d && arg_bool(n, "return_indices"))
-		return refuse(net, n, "return_indices=true: Caffe pooling gives no indices");
+	if (n->op == OP_adaptive_max_pool2d && indices_used(n))
+		return refuse(net, n, "the indices of return_indices=true are used; Caffe pooling gives none");
 	if (out->dims[2] == 1 && out->dims[3] == 1) {
 		bind(net, &n->res[0], pooling(net, n, NULL, x, method, k, s, p, true));
 		return true;

@@ -191,6 +191,8 @@ DATA_READS = frozenset({
 
 def normalise(name: str, args: list, kwargs: dict) -> tuple[str, list, list[tuple[str, object]]]:
     """Spell one call as the log writes it: (op name, positional arguments, keyword arguments)."""
+    if name.endswith("_with_indices"):  # F.max_pool2d(..., return_indices=True) dispatches to these
+        name = name[: -len("_with_indices")]
     if name in OPERATORS:
         name, reflected = OPERATORS[name]
         if reflected and len(args) == 2:
