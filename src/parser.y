@@ -346,8 +346,8 @@ stmt_weights(Ctx *c, const char *path, Loc stmt, Loc path_loc)
 		return;
 	}
 	c->seen_weights = true;
-	if (c->g.params.n > 0)
-		error_at(c, stmt, "the 'weights' line must come before every 'param' and 'const' line");
+	if ((c->g.params.n > 0 || c->phase > PH_DECLS) && !c->syntax_error)
+		error_at(c, stmt, "the 'weights' line must come before every other statement");
 	if (!*path)
 		error_at(c, path_loc, "empty weights file name");
 	c->g.weights = path;
