@@ -90,13 +90,17 @@ axis_of(int64_t dim, int rank)
 	return (int)(dim < 0 ? dim + rank : dim);
 }
 
+static bool not_shuffle(Net *net, const Node *n);
+
 static Blob *
 blob_of(Net *net, const Node *n, const Value *v)
 {
 	Blob *b = v ? net->blob_of[v->id] : NULL;
 
 	if (!b) {
-		if (v && (v->kind == VK_PARAM || v->kind == VK_CONST))
+		if (v && net->shuffle_of[v->id])
+			not_shuffle(net, n);
+		else if (v && (v->kind == VK_PARAM || v->kind == VK_CONST))
 			refuse(net, n, "the tensor $%s is used as an activation; portable Caffe has no layer that "
 			       "produces a constant blob", v->name);
 		return NULL;
@@ -738,7 +742,16 @@ lower_mean(Net *net, Node *n)
 static bool
 lower_identity(Net *net, Node *n)
 {
-	Blob *x = blob_of(net, n, arg_value(n, "input"));
+	Value *in = arg_value(n, "input");
+	Blob *x;
+
+	if (in && net->shuffle_of[in->id]) { /* contiguous() inside a channel shuffle */
+		if (n->res[0].nuse != 1)
+			return not_shuffle(net, n);
+		net->shuffle_of[n->res[0].id] = net->shuffle_of[in->id];
+		return true;
+	}
+	x = blob_of(net, n, in);
 
 	if (!x)
 		return false;
@@ -789,6 +802,91 @@ lower_flatten(Net *net, Node *n)
 	return true;
 }
 
+/* Channel shuffle, x.view(N, g, C/g, H, W).transpose(1, 2).contiguous().view(N, C, H, W) (ShuffleNet):
+ * portable Caffe has no 5-D transpose, and OpenCV's ShuffleChannel cannot be given its group.  The whole
+ * pattern is a permutation of channels, so it is one 1x1 Convolution whose weight is the permutation
+ * matrix: output channel j·g + i is input channel i·(C/g) + j.  Each output sums one product x·1 and
+ * zeros, so it is exact (for finite activations: 0·inf would be nan).  The view and the transpose emit
+ * nothing; they leave a Shuffle on their result, which the final view turns into the Convolution. */
+struct Shuffle {
+	Blob *src;       /* the 4-D blob being shuffled */
+	int64_t groups;
+	bool transposed; /* the transpose(1, 2) has been seen */
+};
+
+static bool
+start_shuffle(Net *net, Node *n, const Value *in, Blob *x)
+{
+	const Type *out = &n->res[0].type;
+	Shuffle *s;
+
+	if (in->type.ndim != 4 || out->ndim != 5 || out->dims[0] != in->type.dims[0] ||
+	    out->dims[1] * out->dims[2] != in->type.dims[1] || out->dims[3] != in->type.dims[2] ||
+	    out->dims[4] != in->type.dims[3] || n->res[0].nuse != 1)
+		return false;
+	s = NEW(net->arena, Shuffle);
+	s->src = x;
+	s->groups = out->dims[1];
+	net->shuffle_of[n->res[0].id] = s;
+	return true;
+}
+
+static bool
+not_shuffle(Net *net, const Node *n)
+{
+	return refuse(net, n, "a 5-D view is lowered only as part of a channel shuffle: view(N, g, C/g, H, W), "
+	              "transpose(1, 2), view(N, C, H, W)");
+}
+
+static bool
+finish_shuffle(Net *net, Node *n, const Value *in)
+{
+	Shuffle *s = net->shuffle_of[in->id];
+	const Type *out = &n->res[0].type;
+	int64_t c = s->src->type.dims[1], g = s->groups, per = c / g, dims[4] = {c, c, 1, 1};
+	Layer *l;
+	Caffe__ConvolutionParameter *p;
+	float *w;
+
+	if (!s->transposed || !type_equal(out, &s->src->type))
+		return not_shuffle(net, n);
+	w = net_floats(net, c * c, 0);
+	for (int64_t i = 0; i < g; i++)
+		for (int64_t j = 0; j < per; j++)
+			w[(j * g + i) * c + i * per + j] = 1;
+	l = net_layer(net, n, "Convolution", NULL);
+	p = PARAM(net, l, convolution_param, CONVOLUTION_PARAMETER);
+	p->has_num_output = 1;
+	p->num_output = (uint32_t)c;
+	p->has_bias_term = 1;
+	p->bias_term = 0;
+	p->n_kernel_size = 1;
+	p->kernel_size = arena_alloc(net->arena, sizeof(uint32_t));
+	p->kernel_size[0] = 1;
+	layer_bottom(l, s->src);
+	layer_weight(l, w, c * c, dims, 4);
+	bind(net, &n->res[0], layer_top(net, l, *out));
+	return true;
+}
+
+/* transpose: only the middle of a channel shuffle. */
+static bool
+lower_transpose(Net *net, Node *n)
+{
+	Value *in = arg_value(n, "input");
+	Shuffle *s = in ? net->shuffle_of[in->id] : NULL;
+	int a = axis_of(arg_int(n, "dim0"), 5), b = axis_of(arg_int(n, "dim1"), 5);
+
+	if (!s || s->transposed || !((a == 1 && b == 2) || (a == 2 && b == 1)) || n->res[0].nuse != 1)
+		return refuse(net, n, "only the transpose(1, 2) of a channel shuffle is lowered (view(N, g, C/g, H, W), "
+		              "transpose(1, 2), view(N, C, H, W)); portable Caffe has no transpose");
+	Shuffle *t = NEW(net->arena, Shuffle);
+	*t = *s;
+	t->transposed = true;
+	net->shuffle_of[n->res[0].id] = t;
+	return true;
+}
+
 /* view and reshape: a Reshape to the inferred shape; the batch axis is written as 0 (copy) when it is
  * unchanged, so that the model still runs with another batch size. */
 static bool
@@ -796,16 +894,20 @@ lower_reshape(Net *net, Node *n)
 {
 	Value *in = arg_value(n, "input");
 	const Type *out = &n->res[0].type;
-	Blob *x = blob_of(net, n, in), *top;
+	Blob *x = net->shuffle_of[in->id] ? NULL : blob_of(net, n, in), *top;
 	Layer *l;
 	Caffe__ReshapeParameter *p;
 
+	if (net->shuffle_of[in->id])
+		return finish_shuffle(net, n, in);
 	if (!x)
 		return false;
 	if (type_equal(&in->type, out)) {
 		bind(net, &n->res[0], x);
 		return true;
 	}
+	if (start_shuffle(net, n, in, x))
+		return true;
 	l = unary(net, n, "Reshape", NULL, x, *out, &top);
 	p = PARAM(net, l, reshape_param, RESHAPE_PARAMETER);
 	p->shape = arena_alloc(net->arena, sizeof *p->shape);

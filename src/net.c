@@ -14,6 +14,7 @@ net_init(Net *net, Ctx *c, int olevel, const char *target, bool with_weights)
 	net->target = target;
 	net->with_weights = with_weights;
 	net->blob_of = arena_zalloc(net->arena, sizeof(Blob *) * (c->g.nvalues + 1));
+	net->shuffle_of = arena_zalloc(net->arena, sizeof(Shuffle *) * (c->g.nvalues + 1));
 }
 
 void

@@ -17,6 +17,7 @@
 typedef struct Blob Blob;
 typedef struct Layer Layer;
 typedef struct Net Net;
+typedef struct Shuffle Shuffle;
 
 /* A blob: one tensor edge of the Caffe graph. */
 struct Blob {
@@ -58,6 +59,7 @@ struct Net {
 	VEC(Layer *) layers;
 	VEC(Blob *) blobs;
 	Blob **blob_of;           /* by Value.id: the blob holding that value, NULL if none */
+	Shuffle **shuffle_of;     /* by Value.id: a channel shuffle in progress (lower.c), NULL if none */
 	VEC(Blob *) outputs;      /* in trace order */
 	const char *name;         /* the net's name: the root module's class */
 	int nerrors;

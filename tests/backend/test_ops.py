@@ -315,6 +315,28 @@ class Shapes(OpTestCase):
                    randn(1, 3, 6, 6))
 
 
+def channel_shuffle(x: torch.Tensor, groups: int) -> torch.Tensor:
+    """torchvision's ShuffleNet channel shuffle."""
+    n, c, h, w = x.size()
+    x = x.view(n, groups, c // groups, h, w)
+    x = torch.transpose(x, 1, 2).contiguous()
+    return x.view(n, -1, h, w)
+
+
+class ChannelShuffle(OpTestCase):
+    """view(N, g, C/g, H, W), transpose(1, 2), view(N, C, H, W): one permutation Convolution, exact."""
+
+    def test_groups(self) -> None:
+        for groups, channels in ((2, 8), (3, 6), (4, 12), (6, 6)):
+            with self.subTest(groups=groups):
+                self.check(f"shuffle{groups}", Lambda(lambda s, x, g=groups: F.relu(channel_shuffle(s.conv(x), g)),
+                                                      conv=nn.Conv2d(3, channels, 1)), randn(1, 3, 5, 7))
+
+    def test_shuffle_of_an_input_without_contiguous(self) -> None:
+        self.check("shuffle_in", Lambda(lambda s, x: torch.transpose(x.view(1, 2, 3, 4, 4), 2, 1).reshape(1, 6, 4, 4)),
+                   randn(1, 6, 4, 4))
+
+
 class Add(OpTestCase):
     def test_add(self) -> None:
         self.check("add", Lambda(lambda s, x: s.a(x) + s.b(x), a=nn.Conv2d(3, 4, 1), b=nn.Conv2d(3, 4, 3, padding=1)),

@@ -25,7 +25,7 @@ parity.require_tools()
 MODELS = ["alexnet", "vgg11_bn", "resnet18", "resnet50", "squeezenet1_0", "densenet121", "googlenet",
           "inception_v3", "mobilenet_v2", "mnasnet0_5", "regnet_x_400mf",
           # beyond issue 4's list, cheap and lowered too: hardswish/hardsigmoid recipes, SE blocks, SiLU
-          "mobilenet_v3_small", "efficientnet_b0"]
+          "mobilenet_v3_small", "efficientnet_b0", "shufflenet_v2_x1_0"]
 LEVELS = ["-O0", "-O1", "-O2"]
 # Several zoo models built with weights=None have tiny outputs (mobilenet_v2: max |ref| ≈ 3e-9), for
 # which the absolute tolerance alone would pass an all-zero output.  So also require the error relative to
