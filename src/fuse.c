@@ -107,7 +107,8 @@ static bool
 can_run_in_place(const Layer *l)
 {
 	static const char *const types[] = {"ReLU", "Sigmoid", "TanH", "AbsVal", "BNLL", "ELU", "Power",
-	                                    "Exp", "Dropout", "BatchNorm", "Scale"};
+	                                    "Exp", "Dropout", "BatchNorm", "Scale", "ReLU6", "Swish",
+	                                    "HardSwish"};
 	for (size_t i = 0; i < sizeof types / sizeof *types; i++)
 		if (strcmp(l->lp.type, types[i]) == 0)
 			return l->bottoms.n == 1 && l->tops.n == 1;

@@ -27,6 +27,32 @@ static LowerFn *const lowerers[OP_COUNT] = {
 #undef LOWER
 };
 
+/* ---- targets ------------------------------------------------------------------------------------------ */
+
+/* What a --target adds to the portable layer set.  `caffe` is BVLC Caffe 1.0 ∩ OpenCV 4.6 (caffe-facts
+ * §B.2); `opencv` adds the layer types Debian's OpenCV 4.6 computes exactly without any param message
+ * (§B.2, §B.3: ReLU6 clips to [0, 6], Swish is x·sigmoid(x), HardSwish x·relu6(x + 3)/6).
+ * `caffe-master` adds nothing yet: its Clip, Swish and round_mode have no runtime here to prove them. */
+enum { CAP_RELU6 = 1, CAP_SWISH = 2, CAP_HARDSWISH = 4 };
+
+static const struct {
+	const char *name;
+	unsigned caps;
+} targets[] = {
+	{"caffe", 0},
+	{"caffe-master", 0},
+	{"opencv", CAP_RELU6 | CAP_SWISH | CAP_HARDSWISH},
+};
+
+static bool
+target_has(const Net *net, unsigned cap)
+{
+	for (size_t i = 0; i < sizeof targets / sizeof *targets; i++)
+		if (strcmp(targets[i].name, net->target) == 0)
+			return (targets[i].caps & cap) != 0;
+	return false;
+}
+
 /* ---- diagnostics and arguments -------------------------------------------------------------------- */
 
 static bool
@@ -446,6 +472,12 @@ lower_hardtanh(Net *net, Node *n)
 	}
 	if (!(lo < hi) || !isfinite(lo) || !isfinite(hi))
 		return refuse(net, n, "min_val (%g) must be below max_val (%g), both finite", lo, hi);
+	if (lo == 0 && hi == 6 && target_has(net, CAP_RELU6)) {
+		Blob *top;
+		unary(net, n, "ReLU6", NULL, x, x->type, &top);
+		bind(net, &n->res[0], top);
+		return true;
+	}
 	bind(net, &n->res[0], clamp_chain(net, n, x, lo, hi, NULL));
 	return true;
 }
@@ -495,6 +527,11 @@ lower_silu(Net *net, Node *n)
 
 	if (!x)
 		return false;
+	if (target_has(net, CAP_SWISH)) {
+		unary(net, n, "Swish", NULL, x, x->type, &s);
+		bind(net, &n->res[0], s);
+		return true;
+	}
 	unary(net, n, "Sigmoid", "sigmoid", x, x->type, &s);
 	bind(net, &n->res[0], eltwise(net, n, NULL, CAFFE__ELTWISE_PARAMETER__ELTWISE_OP__PROD, x, s, 1));
 	return true;
@@ -509,6 +546,11 @@ lower_hardsigmoid(Net *net, Node *n)
 
 	if (!x)
 		return false;
+	if (swish && target_has(net, CAP_HARDSWISH)) {
+		unary(net, n, "HardSwish", NULL, x, x->type, &t);
+		bind(net, &n->res[0], t);
+		return true;
+	}
 	t = power(net, n, "plus3", x, 1, 1, 3);
 	t = clamp_chain(net, n, t, 0, 6, "clip");
 	t = power(net, n, swish ? "div6" : NULL, t, 1, 1.0 / 6, 0);
