@@ -779,6 +779,90 @@ lower_mean(Net *net, Node *n)
 	return true;
 }
 
+/* ---- resampling ------------------------------------------------------------------------------------- */
+
+/* PyTorch's nearest source row for output row dst (ATen's nearest_idx): floorf(dst · scale), or
+ * floorf((dst + 0.5) · scale) for nearest-exact, in float, where scale is 1/scale_factor when a factor was
+ * given and input/output otherwise. */
+static int64_t
+torch_nearest(int64_t dst, int64_t in, int64_t out, double factor, bool exact)
+{
+	float scale = factor > 0 ? (float)(1.0 / factor) : (float)in / (float)out;
+	int64_t src = (int64_t)floorf(((float)dst + (exact ? 0.5f : 0.0f)) * scale);
+
+	return src < in - 1 ? src : in - 1;
+}
+
+/* interpolate(mode="nearest") by an integer factor: a grouped Deconvolution with kernel = stride = the
+ * factor and weights 1 (caffe-facts §B.3: exact), each input pixel copied into an f_h × f_w block.  Before
+ * lowering, every output row and column is checked against PyTorch's own float index arithmetic, so a
+ * factor whose rounding would pick another source pixel is refused rather than approximated. */
+static bool
+lower_interpolate(Net *net, Node *n)
+{
+	Value *in = arg_value(n, "input");
+	Blob *x = blob_of(net, n, in);
+	const Type *out = &n->res[0].type;
+	const Lit *mode = op_arg_named(n, "mode"), *sf = op_arg_named(n, "scale_factor");
+	bool exact = mode->kind == L_STR && strcmp(mode->u.s, "nearest-exact") == 0;
+	int64_t f[2], c, dims[4];
+	double factor[2] = {0, 0};
+	Layer *l;
+	Caffe__ConvolutionParameter *p;
+
+	if (!x)
+		return false;
+	if (in->type.ndim != 4)
+		return refuse(net, n, "only 4-D (N, C, H, W) inputs are supported");
+	if (mode->kind != L_STR || (strcmp(mode->u.s, "nearest") != 0 && !exact))
+		return refuse(net, n, "mode=\"%s\": only nearest is exact in Caffe layers",
+		              mode->kind == L_STR ? mode->u.s : "?");
+	if (n->op == OP_interpolate && op_arg_named(n, "recompute_scale_factor")->kind == L_BOOL &&
+	    op_arg_named(n, "recompute_scale_factor")->u.i)
+		sf = NULL; /* the factor is recomputed from the sizes */
+	if (sf && sf->kind == L_LIST && sf->n == 2) {
+		lit_as_float(&sf->u.list[0], &factor[0]);
+		lit_as_float(&sf->u.list[1], &factor[1]);
+	} else if (sf && lit_as_float(sf, &factor[0])) {
+		factor[1] = factor[0];
+	}
+	for (int i = 0; i < 2; i++) {
+		int64_t h = in->type.dims[2 + i], o = out->dims[2 + i];
+		if (h <= 0 || o % h)
+			return refuse(net, n, "from %lldx%lld to %lldx%lld: only integer factors are exact",
+			              (long long)in->type.dims[2], (long long)in->type.dims[3], (long long)out->dims[2],
+			              (long long)out->dims[3]);
+		f[i] = o / h;
+		for (int64_t d = 0; d < o; d++)
+			if (torch_nearest(d, h, o, factor[i], exact) != d / f[i])
+				return refuse(net, n, "PyTorch's float rounding of the scale picks source %lld for output %lld "
+				              "(not %lld); no Caffe layer repeats that", (long long)torch_nearest(d, h, o, factor[i], exact),
+				              (long long)d, (long long)(d / f[i]));
+	}
+	if (f[0] == 1 && f[1] == 1) {
+		bind(net, &n->res[0], x);
+		return true;
+	}
+	c = in->type.dims[1];
+	l = net_layer(net, n, "Deconvolution", NULL);
+	p = PARAM(net, l, convolution_param, CONVOLUTION_PARAMETER);
+	p->has_num_output = p->has_group = p->has_bias_term = 1;
+	p->num_output = p->group = (uint32_t)c;
+	p->bias_term = 0;
+	hw_field(net, &p->kernel_size, &p->n_kernel_size, &p->kernel_h, &p->has_kernel_h, &p->kernel_w,
+	         &p->has_kernel_w, f, -1);
+	hw_field(net, &p->stride, &p->n_stride, &p->stride_h, &p->has_stride_h, &p->stride_w, &p->has_stride_w,
+	         f, 1);
+	dims[0] = c;
+	dims[1] = 1;
+	dims[2] = f[0];
+	dims[3] = f[1];
+	layer_bottom(l, x);
+	layer_weight(l, net_floats(net, c * f[0] * f[1], 1), c * f[0] * f[1], dims, 4);
+	bind(net, &n->res[0], layer_top(net, l, *out));
+	return true;
+}
+
 /* ---- identities ------------------------------------------------------------------------------------- */
 
 static bool

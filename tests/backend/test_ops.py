@@ -337,6 +337,34 @@ class ChannelShuffle(OpTestCase):
                    randn(1, 6, 4, 4))
 
 
+class Interpolate(OpTestCase):
+    """Nearest upsampling by integer factors: a grouped Deconvolution, checked against PyTorch's own index
+    rounding; other modes and factors are refused at their line."""
+
+    def test_factors(self) -> None:
+        for factor in (2, 3, 4, 7):
+            with self.subTest(factor=factor):
+                self.check(f"nearest{factor}", Lambda(lambda s, x, f=factor: F.interpolate(s.conv(x), scale_factor=f),
+                                                      conv=nn.Conv2d(3, 4, 1)), randn(1, 3, 5, 6))
+
+    def test_upsample_module_size_and_exact(self) -> None:
+        self.check("upsample23", Seq(nn.Conv2d(3, 4, 1), nn.Upsample(scale_factor=(2, 3))), randn(1, 3, 4, 5))
+        self.check("nearest_size", Lambda(lambda s, x: F.interpolate(s.conv(x), size=(12, 10)), conv=nn.Conv2d(3, 2, 1)),
+                   randn(1, 3, 4, 5))
+        self.check("nearest_exact", Lambda(lambda s, x: F.interpolate(s.conv(x), scale_factor=3, mode="nearest-exact"),
+                                           conv=nn.Conv2d(3, 2, 1)), randn(1, 3, 4, 4))
+
+    def test_refusals(self) -> None:
+        x = randn(1, 3, 6, 6)
+        for name, module in (
+                ("bilinear", Lambda(lambda s, x: F.interpolate(s.conv(x), scale_factor=2, mode="bilinear",
+                                                               align_corners=False), conv=nn.Conv2d(3, 2, 1))),
+                ("nearest_frac", Lambda(lambda s, x: F.interpolate(s.conv(x), size=(9, 9)), conv=nn.Conv2d(3, 2, 1)))):
+            with self.subTest(case=name):
+                outcome = self.exact_or_error(name, module, x, op="interpolate")
+                self.assertNotEqual(outcome, "exact")
+
+
 class Add(OpTestCase):
     def test_add(self) -> None:
         self.check("add", Lambda(lambda s, x: s.a(x) + s.b(x), a=nn.Conv2d(3, 4, 1), b=nn.Conv2d(3, 4, 3, padding=1)),
