@@ -1,4 +1,5 @@
-/* lower.c: PyTorch ops to Caffe layers (the portable `caffe` target).
+/* lower.c: PyTorch ops to Caffe layers (the portable `caffe` target, plus what the target table below
+ * lets `opencv` use).
  *
  * Each LowerFn turns one live node into layers whose output equals PyTorch's exactly (to float32
  * rounding), or reports why it cannot and returns false.  lower.def says which function lowers which op.
@@ -7,7 +8,7 @@
  *
  * The semantics that matter here are in ../shared/caffe-facts.md: §C.1 pooling sizes (Caffe rounds up,
  * PyTorch down by default: crop with Slice), §C.2 average-pooling divisors, §C.5 BatchNorm's three blobs,
- * §D the exact emulations (ReLU6, count_include_pad=False) on stock layers.
+ * §D the exact emulations (count_include_pad=False) on stock layers; clamp_chain improves on §D's ReLU6.
  */
 #include "net.h"
 
