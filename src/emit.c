@@ -286,3 +286,74 @@ emit_summary(Ctx *c, FILE *f)
 	for (k = 0; k < kinds; k++)
 		fprintf(f, "  %-24s %u\n", optab[counts[k].op].name, counts[k].n);
 }
+
+/* ---- --emit=dot: the resolved graph for Graphviz ------------------------------------------------------ */
+
+/* A DOT string: quotes and backslashes escaped; "\n" separates label lines. */
+static void
+dot_string(FILE *f, const char *s)
+{
+	for (; *s; s++) {
+		if (*s == '"' || *s == '\\')
+			fputc('\\', f);
+		if (*s == '\n')
+			fputs("\\n", f);
+		else
+			fputc(*s, f);
+	}
+}
+
+/* An edge into node `to` from the producer of every tensor in l (lists included); parameters have no
+ * node of their own. */
+static void
+dot_edges(FILE *f, const Lit *l, uint32_t to)
+{
+	if (l->kind == L_LIST) {
+		for (uint32_t i = 0; i < l->n; i++)
+			dot_edges(f, &l->u.list[i], to);
+		return;
+	}
+	if (l->kind != L_VALUE)
+		return;
+	if (l->u.v->kind == VK_OP)
+		fprintf(f, "  n%u -> n%u;\n", l->u.v->def->idx, to);
+	else if (l->u.v->kind == VK_INPUT)
+		fprintf(f, "  in%u -> n%u;\n", l->u.v->id, to);
+}
+
+void
+emit_dot(Ctx *c, FILE *f)
+{
+	char t[TYPE_STR_MAX];
+
+	fputs("digraph ptcc {\n  node [shape=box, fontname=\"monospace\", fontsize=10];\n", f);
+	for (size_t i = 0; i < c->g.inputs.n; i++) {
+		Value *v = c->g.inputs.v[i];
+		fprintf(f, "  in%u [shape=ellipse, label=\"input ", v->id);
+		dot_string(f, v->name ? v->name : "");
+		fprintf(f, "\\n%s\"];\n", type_str(&v->type, t, sizeof t));
+	}
+	for (Node *n = c->g.first; n; n = n->next) {
+		fprintf(f, "  n%u [label=\"%s", n->idx, optab[n->op].name);
+		if (n->scope && *n->scope->name) {
+			fputs("\\n", f);
+			dot_string(f, n->scope->name);
+		}
+		for (unsigned r = 0; r < n->nres; r++)
+			fprintf(f, "\\n%s", type_str(&n->res[r].type, t, sizeof t));
+		fputs("\"];\n", f);
+		for (unsigned k = 0; k < n->nslot; k++)
+			dot_edges(f, &n->arg[k], n->idx);
+	}
+	for (size_t i = 0; i < c->g.outputs.n; i++) {
+		const Output *o = &c->g.outputs.v[i];
+		fprintf(f, "  out%zu [shape=ellipse, label=\"output ", i);
+		dot_string(f, o->name ? o->name : "");
+		fputs("\"];\n", f);
+		if (o->ref.kind == L_VALUE && o->ref.u.v->kind == VK_OP)
+			fprintf(f, "  n%u -> out%zu;\n", o->ref.u.v->def->idx, i);
+		else if (o->ref.kind == L_VALUE && o->ref.u.v->kind == VK_INPUT)
+			fprintf(f, "  in%u -> out%zu;\n", o->ref.u.v->id, i);
+	}
+	fputs("}\n", f);
+}

@@ -28,7 +28,7 @@ usage(FILE *f)
 	      "  --no-weights       do not write the caffemodel\n"
 	      "  --target=NAME      caffe (default) | caffe-master | opencv\n"
 	      "  --emit=KIND        model (default) | log (the canonical trace) | ir (the resolved graph)\n"
-	      "                     | summary | none (check the trace, write nothing)\n"
+	      "                     | summary | dot (the graph for Graphviz) | none (check the trace)\n"
 	      "  --check            check the trace and its weights file, write nothing\n"
 	      "  -O0 | -O1 | -O2    no fusion | default fusions | also fold BatchNorm into Convolution\n"
 	      "  --max-errors=N     stop after N errors (default 20; 0: no limit)\n"
@@ -102,7 +102,7 @@ ctx_free(Ctx *c)
 	arena_free(&c->arena);
 }
 
-enum { EMIT_MODEL, EMIT_LOG, EMIT_IR, EMIT_SUMMARY, EMIT_NONE, EMIT_CHECK };
+enum { EMIT_MODEL, EMIT_LOG, EMIT_IR, EMIT_SUMMARY, EMIT_DOT, EMIT_NONE, EMIT_CHECK };
 
 /* The op table, one op a line: name, how many arguments the canonical log writes positionally,
  * "view" or "-", then the parameters (a "?" after a name with a default). */
@@ -237,10 +237,9 @@ main(int argc, char **argv)
 			else if (strcmp(optarg, "ir") == 0) emit = EMIT_IR;
 			else if (strcmp(optarg, "summary") == 0) emit = EMIT_SUMMARY;
 			else if (strcmp(optarg, "none") == 0) emit = EMIT_NONE;
-			else if (strcmp(optarg, "dot") == 0)
-				usage_error("--emit=%s is not implemented yet", optarg);
+			else if (strcmp(optarg, "dot") == 0) emit = EMIT_DOT;
 			else
-				usage_error("unknown --emit kind '%s' (model, log, ir, summary, none)", optarg);
+				usage_error("unknown --emit kind '%s' (model, log, ir, summary, dot, none)", optarg);
 			break;
 		case 'm':
 			errno = 0;
@@ -285,6 +284,7 @@ main(int argc, char **argv)
 		case EMIT_LOG: status = write_text(&c, out, emit_log); break;
 		case EMIT_IR: status = write_text(&c, out, emit_ir); break;
 		case EMIT_SUMMARY: status = write_text(&c, out, emit_summary); break;
+		case EMIT_DOT: status = write_text(&c, out, emit_dot); break;
 		case EMIT_NONE: break;
 		case EMIT_CHECK:
 			if (!weights_load(&c, &io_error))

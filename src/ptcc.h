@@ -426,6 +426,7 @@ void weights_free(Weights *w);
 void emit_log(Ctx *c, FILE *f);     /* the canonical trace */
 void emit_ir(Ctx *c, FILE *f);      /* the resolved graph, every slot and shape */
 void emit_summary(Ctx *c, FILE *f);
+void emit_dot(Ctx *c, FILE *f);     /* the resolved graph in Graphviz's DOT language */
 
 /* ---- outfile.c: files written atomically (temporary file, then rename) -------------------------- */
 

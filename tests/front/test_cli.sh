@@ -32,6 +32,16 @@ expect 0 '^ops: *10$' -- "$PTCC" --emit=summary "$TR"
 expect 0 '^  conv2d  *2$' -- "$PTCC" --emit=summary "$TR"
 expect 2 'cannot create' -- "$PTCC" --emit=log -o "$T/no/such/dir/x.log" "$TR"
 
+# --emit=dot: one box per op, one ellipse per input and output, and Graphviz accepts it
+"$PTCC" --emit=dot "$TR" >"$T/g.dot" || fail "--emit=dot"
+[ "$(grep -c '^  n[0-9]* \[label=' "$T/g.dot")" = 10 ] || { cat "$T/g.dot"; fail "--emit=dot: not one node per op"; }
+[ "$(grep -c 'shape=ellipse' "$T/g.dot")" = 2 ] || fail "--emit=dot: inputs and outputs"
+if command -v dot >/dev/null 2>&1; then
+	dot -Tsvg "$T/g.dot" >/dev/null || fail "Graphviz rejects the --emit=dot output"
+elif [ "${CI:-}" = true ]; then
+	fail "Graphviz's dot is missing (scripts/install-deps installs it)"
+fi
+
 # -o writes the file (atomically: no temporary is left behind)
 "$PTCC" --emit=log -o "$T/out.log" "$TR" || fail "--emit=log -o"
 cmp -s "$T/out.log" "$PTCC_SRCDIR/tests/traces/small_cnn.canon.log" || fail "-o output differs"
