@@ -794,6 +794,122 @@ torch_nearest(int64_t dst, int64_t in, int64_t out, double factor, bool exact)
 	return src < in - 1 ? src : in - 1;
 }
 
+/* A Slice of x along axis at the given points; returns its tops (arena array), all marked discard but
+ * the ones the caller keeps. */
+static Blob **
+slice_at(Net *net, const Node *n, const char *role, Blob *x, int axis, const int64_t *points, int npoints)
+{
+	Layer *l = net_layer(net, n, "Slice", role);
+	Caffe__SliceParameter *p = PARAM(net, l, slice_param, SLICE_PARAMETER);
+	Blob **tops = arena_alloc(net->arena, sizeof(Blob *) * (size_t)(npoints + 1));
+	int64_t dims[4], at = 0;
+
+	p->has_axis = 1;
+	p->axis = axis;
+	p->n_slice_point = (size_t)npoints;
+	p->slice_point = arena_alloc(net->arena, sizeof(uint32_t) * (size_t)npoints);
+	layer_bottom(l, x);
+	memcpy(dims, x->type.dims, sizeof dims);
+	for (int i = 0; i <= npoints; i++) {
+		int64_t end = i < npoints ? points[i] : x->type.dims[axis];
+		if (i < npoints)
+			p->slice_point[i] = (uint32_t)points[i];
+		dims[axis] = end - at;
+		tops[i] = layer_top(net, l, f32_type(net, dims, 4));
+		tops[i]->discard = true;
+		at = end;
+	}
+	return tops;
+}
+
+/* Replicate-pad one row (axis 2) or column (axis 3) on each side: Concat(first, x, last). */
+static Blob *
+replicate_pad(Net *net, const Node *n, Blob *x, int axis)
+{
+	int64_t size = x->type.dims[axis], dims[4], points[2] = {1, size - 1};
+	Blob *first = x, *last = x, **parts;
+	Layer *cat;
+	Caffe__ConcatParameter *p;
+
+	if (size >= 2) {
+		parts = slice_at(net, n, axis == 2 ? "edge_h" : "edge_w", x, axis, points, size == 2 ? 1 : 2);
+		first = parts[0];
+		last = parts[size == 2 ? 1 : 2];
+		first->discard = last->discard = false;
+	}
+	cat = net_layer(net, n, "Concat", axis == 2 ? "pad_h" : "pad_w");
+	p = PARAM(net, cat, concat_param, CONCAT_PARAMETER);
+	p->has_axis = 1;
+	p->axis = axis;
+	layer_bottom(cat, first);
+	layer_bottom(cat, x);
+	layer_bottom(cat, last);
+	memcpy(dims, x->type.dims, sizeof dims);
+	dims[axis] += 2;
+	return layer_top(net, cat, f32_type(net, dims, 4));
+}
+
+/* interpolate(mode="bilinear", align_corners=False) by integer factors (caffe-facts §D): replicate-pad
+ * one row and column on each side, a grouped Deconvolution with kernel 2f − f%2, stride f, padding
+ * ⌈(f − 1)/2⌉ and the separable tent weights w(i) = 1 − |i/f − c|, c = (2f − 1 − f%2)/(2f), then crop f
+ * rows and columns on each side.  Equal to PyTorch to float32 rounding (the sums are ordered otherwise). */
+static bool
+lower_bilinear(Net *net, Node *n, Blob *x, const int64_t f[2])
+{
+	int64_t c = x->type.dims[1], k[2], pad[2], dims[4];
+	float *taps[2], *w;
+	Blob *y;
+	Layer *l;
+	Caffe__ConvolutionParameter *p;
+
+	y = replicate_pad(net, n, replicate_pad(net, n, x, 2), 3);
+	for (int a = 0; a < 2; a++) {
+		double centre = (double)(2 * f[a] - 1 - f[a] % 2) / (double)(2 * f[a]);
+		k[a] = 2 * f[a] - f[a] % 2;
+		pad[a] = f[a] / 2; /* ⌈(f − 1)/2⌉ */
+		taps[a] = net_floats(net, k[a], 0);
+		for (int64_t i = 0; i < k[a]; i++)
+			taps[a][i] = (float)(1 - fabs((double)i / (double)f[a] - centre));
+	}
+	w = net_floats(net, c * k[0] * k[1], 0);
+	for (int64_t ch = 0; ch < c; ch++)
+		for (int64_t i = 0; i < k[0]; i++)
+			for (int64_t j = 0; j < k[1]; j++)
+				w[(ch * k[0] + i) * k[1] + j] = taps[0][i] * taps[1][j];
+	l = net_layer(net, n, "Deconvolution", NULL);
+	p = PARAM(net, l, convolution_param, CONVOLUTION_PARAMETER);
+	p->has_num_output = p->has_group = p->has_bias_term = 1;
+	p->num_output = p->group = (uint32_t)c;
+	p->bias_term = 0;
+	hw_field(net, &p->kernel_size, &p->n_kernel_size, &p->kernel_h, &p->has_kernel_h, &p->kernel_w,
+	         &p->has_kernel_w, k, -1);
+	hw_field(net, &p->stride, &p->n_stride, &p->stride_h, &p->has_stride_h, &p->stride_w, &p->has_stride_w,
+	         f, 1);
+	hw_field(net, &p->pad, &p->n_pad, &p->pad_h, &p->has_pad_h, &p->pad_w, &p->has_pad_w, pad, 0);
+	dims[0] = c;
+	dims[1] = 1;
+	dims[2] = k[0];
+	dims[3] = k[1];
+	layer_bottom(l, y);
+	layer_weight(l, w, c * k[0] * k[1], dims, 4);
+	memcpy(dims, y->type.dims, sizeof dims);
+	for (int a = 0; a < 2; a++)
+		dims[2 + a] = f[a] * (y->type.dims[2 + a] - 1) + k[a] - 2 * pad[a]; /* f·H + 2f */
+	y = layer_top(net, l, f32_type(net, dims, 4));
+	/* Cut the left part off first, then the right: the last layer then keeps its first top, which is
+	 * what OpenCV's forward(layer name) returns for an output. */
+	for (int a = 0; a < 2; a++) {
+		int64_t left = f[a], keep = f[a] * x->type.dims[2 + a];
+		Blob **parts = slice_at(net, n, a == 0 ? "cut_top" : "cut_left", y, 2 + a, &left, 1);
+		parts[1]->discard = false;
+		parts = slice_at(net, n, a == 0 ? "cut_bottom" : "cut_right", parts[1], 2 + a, &keep, 1);
+		parts[0]->discard = false;
+		y = parts[0];
+	}
+	bind(net, &n->res[0], y);
+	return true;
+}
+
 /* interpolate(mode="nearest") by an integer factor: a grouped Deconvolution with kernel = stride = the
  * factor and weights 1 (caffe-facts §B.3: exact), each input pixel copied into an f_h × f_w block.  Before
  * lowering, every output row and column is checked against PyTorch's own float index arithmetic, so a
@@ -815,9 +931,14 @@ lower_interpolate(Net *net, Node *n)
 		return false;
 	if (in->type.ndim != 4)
 		return refuse(net, n, "only 4-D (N, C, H, W) inputs are supported");
-	if (mode->kind != L_STR || (strcmp(mode->u.s, "nearest") != 0 && !exact))
-		return refuse(net, n, "mode=\"%s\": only nearest is exact in Caffe layers",
+	bool bilinear = mode->kind == L_STR && strcmp(mode->u.s, "bilinear") == 0;
+	if (mode->kind != L_STR || (strcmp(mode->u.s, "nearest") != 0 && !exact && !bilinear))
+		return refuse(net, n, "mode=\"%s\": only nearest and bilinear are exact in Caffe layers",
 		              mode->kind == L_STR ? mode->u.s : "?");
+	if (bilinear && op_arg_named(n, "align_corners")->kind == L_BOOL && op_arg_named(n, "align_corners")->u.i)
+		return refuse(net, n, "bilinear with align_corners=true has no exact Caffe form");
+	if (n->op == OP_interpolate && arg_bool(n, "antialias"))
+		return refuse(net, n, "antialias=true has no Caffe form");
 	if (n->op == OP_interpolate && op_arg_named(n, "recompute_scale_factor")->kind == L_BOOL &&
 	    op_arg_named(n, "recompute_scale_factor")->u.i)
 		sf = NULL; /* the factor is recomputed from the sizes */
@@ -834,6 +955,8 @@ lower_interpolate(Net *net, Node *n)
 			              (long long)in->type.dims[2], (long long)in->type.dims[3], (long long)out->dims[2],
 			              (long long)out->dims[3]);
 		f[i] = o / h;
+		if (bilinear)
+			continue; /* bilinear is continuous: a rounding of the scale moves no weight noticeably */
 		for (int64_t d = 0; d < o; d++)
 			if (torch_nearest(d, h, o, factor[i], exact) != d / f[i])
 				return refuse(net, n, "PyTorch's float rounding of the scale picks source %lld for output %lld "
@@ -844,6 +967,8 @@ lower_interpolate(Net *net, Node *n)
 		bind(net, &n->res[0], x);
 		return true;
 	}
+	if (bilinear)
+		return lower_bilinear(net, n, x, f);
 	c = in->type.dims[1];
 	l = net_layer(net, n, "Deconvolution", NULL);
 	p = PARAM(net, l, convolution_param, CONVOLUTION_PARAMETER);

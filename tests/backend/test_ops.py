@@ -338,8 +338,8 @@ class ChannelShuffle(OpTestCase):
 
 
 class Interpolate(OpTestCase):
-    """Nearest upsampling by integer factors: a grouped Deconvolution, checked against PyTorch's own index
-    rounding; other modes and factors are refused at their line."""
+    """Nearest and bilinear upsampling by integer factors (grouped Deconvolutions), checked against
+    PyTorch; align_corners=True, bicubic and fractional factors are refused at their line."""
 
     def test_factors(self) -> None:
         for factor in (2, 3, 4, 7):
@@ -354,11 +354,23 @@ class Interpolate(OpTestCase):
         self.check("nearest_exact", Lambda(lambda s, x: F.interpolate(s.conv(x), scale_factor=3, mode="nearest-exact"),
                                            conv=nn.Conv2d(3, 2, 1)), randn(1, 3, 4, 4))
 
+    def test_bilinear(self) -> None:
+        """caffe-facts §D: replicate pad, tent-weight Deconvolution, crop; also 1-pixel-wide inputs."""
+        for factor in (2, 3, (2, 3), 4):
+            for shape in ((1, 3, 5, 6), (1, 3, 1, 4), (1, 3, 2, 1)):
+                with self.subTest(factor=factor, shape=shape):
+                    name = f"bilinear{factor}_{shape[2]}x{shape[3]}".replace(" ", "")
+                    self.check(name, Lambda(lambda s, x, f=factor: F.interpolate(
+                        s.conv(x), scale_factor=f, mode="bilinear", align_corners=False),
+                        conv=nn.Conv2d(3, 2, 1)), randn(*shape), rel_tol=1e-5)
+
     def test_refusals(self) -> None:
         x = randn(1, 3, 6, 6)
         for name, module in (
-                ("bilinear", Lambda(lambda s, x: F.interpolate(s.conv(x), scale_factor=2, mode="bilinear",
-                                                               align_corners=False), conv=nn.Conv2d(3, 2, 1))),
+                ("bilinear_corners", Lambda(lambda s, x: F.interpolate(s.conv(x), scale_factor=2, mode="bilinear",
+                                                                       align_corners=True), conv=nn.Conv2d(3, 2, 1))),
+                ("bicubic", Lambda(lambda s, x: F.interpolate(s.conv(x), scale_factor=2, mode="bicubic",
+                                                              align_corners=False), conv=nn.Conv2d(3, 2, 1))),
                 ("nearest_frac", Lambda(lambda s, x: F.interpolate(s.conv(x), size=(9, 9)), conv=nn.Conv2d(3, 2, 1)))):
             with self.subTest(case=name):
                 outcome = self.exact_or_error(name, module, x, op="interpolate")
