@@ -147,6 +147,22 @@ sh_same(Ctx *c, Node *n, Type *out)
 	return true;
 }
 
+/* A `dtype=` argument (softmax, mean, sum) sets the result's dtype; false after a diagnostic. */
+static bool
+apply_dtype(Ctx *c, Node *n, const Lit *dt, Type *out)
+{
+	int x;
+
+	if (dt->kind != L_SYM)
+		return true;
+	if ((x = dtype_lookup(dt->u.s)) < 0) {
+		error_at(c, arg_loc(c, n, op_param_index(n->op, "dtype")), "'%s' is not a dtype", dt->u.s);
+		return false;
+	}
+	out[0].dtype = (uint8_t)x;
+	return true;
+}
+
 bool
 sh_softmax(Ctx *c, Node *n, Type *out)
 {
@@ -158,16 +174,7 @@ sh_softmax(Ctx *c, Node *n, Type *out)
 		return false;
 	if (d->kind == L_INT && !norm_dim(c, n, op_param_index(n->op, "dim"), d->u.i, t->ndim, &k))
 		return false;
-	if (dt->kind == L_SYM) {
-		int x = dtype_lookup(dt->u.s);
-
-		if (x < 0) {
-			error_at(c, arg_loc(c, n, op_param_index(n->op, "dtype")), "'%s' is not a dtype", dt->u.s);
-			return false;
-		}
-		out[0].dtype = (uint8_t)x;
-	}
-	return true;
+	return apply_dtype(c, n, dt, out);
 }
 
 bool
@@ -1172,7 +1179,7 @@ bool
 sh_reduce(Ctx *c, Node *n, Type *out)
 {
 	const Type *t = targ(n, 0);
-	const Lit *dl = op_arg(n, 1), *dt;
+	const Lit *dl = op_arg(n, 1);
 	bool keep = op_arg_named(n, "keepdim")->u.i, red[MAX_DIMS] = {0};
 	int64_t *d;
 	int i, k = 0, idx, cnt;
@@ -1204,16 +1211,7 @@ sh_reduce(Ctx *c, Node *n, Type *out)
 		else if (keep)
 			d[k++] = 1;
 	out[0] = (Type){t->dtype, (uint8_t)k, 0, UINT32_MAX, d};
-	if (op_param_index(n->op, "dtype") >= 0 && (dt = op_arg_named(n, "dtype"))->kind == L_SYM) {
-		int x = dtype_lookup(dt->u.s);
-
-		if (x < 0) {
-			error_at(c, arg_loc(c, n, op_param_index(n->op, "dtype")), "'%s' is not a dtype", dt->u.s);
-			return false;
-		}
-		out[0].dtype = (uint8_t)x;
-	}
-	return true;
+	return op_param_index(n->op, "dtype") < 0 || apply_dtype(c, n, op_arg_named(n, "dtype"), out);
 }
 
 bool
