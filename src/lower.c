@@ -601,31 +601,49 @@ caffe_pool_out(int64_t h, int64_t k, int64_t s, int64_t p)
 	return out;
 }
 
+/* A Slice of x along axis at the given points; returns its tops (arena array), all marked discard but
+ * the ones the caller keeps. */
+static Blob **
+slice_at(Net *net, const Node *n, const char *role, Blob *x, int axis, const int64_t *points, int npoints)
+{
+	Layer *l = net_layer(net, n, "Slice", role);
+	Caffe__SliceParameter *p = PARAM(net, l, slice_param, SLICE_PARAMETER);
+	Blob **tops = arena_alloc(net->arena, sizeof(Blob *) * (size_t)(npoints + 1));
+	int64_t dims[MAX_DIMS], at = 0;
+
+	p->has_axis = 1;
+	p->axis = axis;
+	p->n_slice_point = (size_t)npoints;
+	p->slice_point = arena_alloc(net->arena, sizeof(uint32_t) * (size_t)npoints);
+	layer_bottom(l, x);
+	memcpy(dims, x->type.dims, sizeof(int64_t) * x->type.ndim);
+	for (int i = 0; i <= npoints; i++) {
+		int64_t end = i < npoints ? points[i] : x->type.dims[axis];
+		if (i < npoints)
+			p->slice_point[i] = (uint32_t)points[i];
+		dims[axis] = end - at;
+		tops[i] = layer_top(net, l, f32_type(net, dims, x->type.ndim));
+		tops[i]->discard = true;
+		at = end;
+	}
+	return tops;
+}
+
 /* Crop a pooled blob to PyTorch's size: Slice on each axis where Caffe's rounding gave one more row or
- * column, keeping the first part (§C.1).  The cut-off part is an unused top. */
+ * column, keeping the first part (§C.1), which is also the top OpenCV's forward(layer) returns.  The
+ * cut-off part is an unused top. */
 static Blob *
 crop_to(Net *net, const Node *n, Blob *x, const Type *want)
 {
 	static const char *const role[2] = {"crop_h", "crop_w"};
 
 	for (int axis = 2; axis < 4; axis++) {
-		int64_t have = x->type.dims[axis], keep = want->dims[axis], dims[4];
-		if (have == keep)
+		int64_t keep = want->dims[axis];
+		if (x->type.dims[axis] == keep)
 			continue;
-		Layer *l = net_layer(net, n, "Slice", role[axis - 2]);
-		Caffe__SliceParameter *p = PARAM(net, l, slice_param, SLICE_PARAMETER);
-		p->has_axis = 1;
-		p->axis = axis;
-		p->n_slice_point = 1;
-		p->slice_point = arena_alloc(net->arena, sizeof(uint32_t));
-		p->slice_point[0] = (uint32_t)keep;
-		layer_bottom(l, x);
-		memcpy(dims, x->type.dims, sizeof dims);
-		dims[axis] = keep;
-		Blob *kept = layer_top(net, l, f32_type(net, dims, 4));
-		dims[axis] = have - keep;
-		layer_top(net, l, f32_type(net, dims, 4))->discard = true;
-		x = kept;
+		Blob **parts = slice_at(net, n, role[axis - 2], x, axis, &keep, 1);
+		parts[0]->discard = false;
+		x = parts[0];
 	}
 	return x;
 }
@@ -794,34 +812,6 @@ torch_nearest(int64_t dst, int64_t in, int64_t out, double factor, bool exact)
 	return src < in - 1 ? src : in - 1;
 }
 
-/* A Slice of x along axis at the given points; returns its tops (arena array), all marked discard but
- * the ones the caller keeps. */
-static Blob **
-slice_at(Net *net, const Node *n, const char *role, Blob *x, int axis, const int64_t *points, int npoints)
-{
-	Layer *l = net_layer(net, n, "Slice", role);
-	Caffe__SliceParameter *p = PARAM(net, l, slice_param, SLICE_PARAMETER);
-	Blob **tops = arena_alloc(net->arena, sizeof(Blob *) * (size_t)(npoints + 1));
-	int64_t dims[4], at = 0;
-
-	p->has_axis = 1;
-	p->axis = axis;
-	p->n_slice_point = (size_t)npoints;
-	p->slice_point = arena_alloc(net->arena, sizeof(uint32_t) * (size_t)npoints);
-	layer_bottom(l, x);
-	memcpy(dims, x->type.dims, sizeof dims);
-	for (int i = 0; i <= npoints; i++) {
-		int64_t end = i < npoints ? points[i] : x->type.dims[axis];
-		if (i < npoints)
-			p->slice_point[i] = (uint32_t)points[i];
-		dims[axis] = end - at;
-		tops[i] = layer_top(net, l, f32_type(net, dims, 4));
-		tops[i]->discard = true;
-		at = end;
-	}
-	return tops;
-}
-
 /* Replicate-pad one row (axis 2) or column (axis 3) on each side: Concat(first, x, last). */
 static Blob *
 replicate_pad(Net *net, const Node *n, Blob *x, int axis)
@@ -849,6 +839,32 @@ replicate_pad(Net *net, const Node *n, Blob *x, int axis)
 	return layer_top(net, cat, f32_type(net, dims, 4));
 }
 
+/* A depthwise Deconvolution (group = num_output = channels, no bias) with kernel k, stride s, padding p
+ * and per-channel weights w (channels × 1 × k[0] × k[1]).  Output size per axis: s·(in − 1) + k − 2p. */
+static Blob *
+grouped_deconvolution(Net *net, const Node *n, Blob *x, const int64_t k[2], const int64_t s[2],
+                      const int64_t p[2], const float *w)
+{
+	int64_t c = x->type.dims[1], dims[4] = {c, 1, k[0], k[1]};
+	Layer *l = net_layer(net, n, "Deconvolution", NULL);
+	Caffe__ConvolutionParameter *cp = PARAM(net, l, convolution_param, CONVOLUTION_PARAMETER);
+
+	cp->has_num_output = cp->has_group = cp->has_bias_term = 1;
+	cp->num_output = cp->group = (uint32_t)c;
+	cp->bias_term = 0;
+	hw_field(net, &cp->kernel_size, &cp->n_kernel_size, &cp->kernel_h, &cp->has_kernel_h, &cp->kernel_w,
+	         &cp->has_kernel_w, k, -1);
+	hw_field(net, &cp->stride, &cp->n_stride, &cp->stride_h, &cp->has_stride_h, &cp->stride_w,
+	         &cp->has_stride_w, s, 1);
+	hw_field(net, &cp->pad, &cp->n_pad, &cp->pad_h, &cp->has_pad_h, &cp->pad_w, &cp->has_pad_w, p, 0);
+	layer_bottom(l, x);
+	layer_weight(l, w, c * k[0] * k[1], dims, 4);
+	memcpy(dims, x->type.dims, sizeof dims);
+	for (int a = 0; a < 2; a++)
+		dims[2 + a] = s[a] * (x->type.dims[2 + a] - 1) + k[a] - 2 * p[a];
+	return layer_top(net, l, f32_type(net, dims, 4));
+}
+
 /* interpolate(mode="bilinear", align_corners=False) by integer factors (caffe-facts §D): replicate-pad
  * one row and column on each side, a grouped Deconvolution with kernel 2f − f%2, stride f, padding
  * ⌈(f − 1)/2⌉ and the separable tent weights w(i) = 1 − |i/f − c|, c = (2f − 1 − f%2)/(2f), then crop f
@@ -856,11 +872,9 @@ replicate_pad(Net *net, const Node *n, Blob *x, int axis)
 static bool
 lower_bilinear(Net *net, Node *n, Blob *x, const int64_t f[2])
 {
-	int64_t c = x->type.dims[1], k[2], pad[2], dims[4];
+	int64_t c = x->type.dims[1], k[2], pad[2];
 	float *taps[2], *w;
 	Blob *y;
-	Layer *l;
-	Caffe__ConvolutionParameter *p;
 
 	y = replicate_pad(net, n, replicate_pad(net, n, x, 2), 3);
 	for (int a = 0; a < 2; a++) {
@@ -876,26 +890,7 @@ lower_bilinear(Net *net, Node *n, Blob *x, const int64_t f[2])
 		for (int64_t i = 0; i < k[0]; i++)
 			for (int64_t j = 0; j < k[1]; j++)
 				w[(ch * k[0] + i) * k[1] + j] = taps[0][i] * taps[1][j];
-	l = net_layer(net, n, "Deconvolution", NULL);
-	p = PARAM(net, l, convolution_param, CONVOLUTION_PARAMETER);
-	p->has_num_output = p->has_group = p->has_bias_term = 1;
-	p->num_output = p->group = (uint32_t)c;
-	p->bias_term = 0;
-	hw_field(net, &p->kernel_size, &p->n_kernel_size, &p->kernel_h, &p->has_kernel_h, &p->kernel_w,
-	         &p->has_kernel_w, k, -1);
-	hw_field(net, &p->stride, &p->n_stride, &p->stride_h, &p->has_stride_h, &p->stride_w, &p->has_stride_w,
-	         f, 1);
-	hw_field(net, &p->pad, &p->n_pad, &p->pad_h, &p->has_pad_h, &p->pad_w, &p->has_pad_w, pad, 0);
-	dims[0] = c;
-	dims[1] = 1;
-	dims[2] = k[0];
-	dims[3] = k[1];
-	layer_bottom(l, y);
-	layer_weight(l, w, c * k[0] * k[1], dims, 4);
-	memcpy(dims, y->type.dims, sizeof dims);
-	for (int a = 0; a < 2; a++)
-		dims[2 + a] = f[a] * (y->type.dims[2 + a] - 1) + k[a] - 2 * pad[a]; /* f·H + 2f */
-	y = layer_top(net, l, f32_type(net, dims, 4));
+	y = grouped_deconvolution(net, n, y, k, f, pad, w); /* f·(H + 2) + k − 2·pad = f·H + 2f rows */
 	/* Cut the left part off first, then the right: the last layer then keeps its first top, which is
 	 * what OpenCV's forward(layer name) returns for an output. */
 	for (int a = 0; a < 2; a++) {
@@ -922,10 +917,8 @@ lower_interpolate(Net *net, Node *n)
 	const Type *out = &n->res[0].type;
 	const Lit *mode = op_arg_named(n, "mode"), *sf = op_arg_named(n, "scale_factor");
 	bool exact = mode->kind == L_STR && strcmp(mode->u.s, "nearest-exact") == 0;
-	int64_t f[2], c, dims[4];
+	int64_t f[2], c, no_pad[2] = {0, 0};
 	double factor[2] = {0, 0};
-	Layer *l;
-	Caffe__ConvolutionParameter *p;
 
 	if (!x)
 		return false;
@@ -970,22 +963,7 @@ lower_interpolate(Net *net, Node *n)
 	if (bilinear)
 		return lower_bilinear(net, n, x, f);
 	c = in->type.dims[1];
-	l = net_layer(net, n, "Deconvolution", NULL);
-	p = PARAM(net, l, convolution_param, CONVOLUTION_PARAMETER);
-	p->has_num_output = p->has_group = p->has_bias_term = 1;
-	p->num_output = p->group = (uint32_t)c;
-	p->bias_term = 0;
-	hw_field(net, &p->kernel_size, &p->n_kernel_size, &p->kernel_h, &p->has_kernel_h, &p->kernel_w,
-	         &p->has_kernel_w, f, -1);
-	hw_field(net, &p->stride, &p->n_stride, &p->stride_h, &p->has_stride_h, &p->stride_w, &p->has_stride_w,
-	         f, 1);
-	dims[0] = c;
-	dims[1] = 1;
-	dims[2] = f[0];
-	dims[3] = f[1];
-	layer_bottom(l, x);
-	layer_weight(l, net_floats(net, c * f[0] * f[1], 1), c * f[0] * f[1], dims, 4);
-	bind(net, &n->res[0], layer_top(net, l, *out));
+	bind(net, &n->res[0], grouped_deconvolution(net, n, x, f, f, no_pad, net_floats(net, c * f[0] * f[1], 1)));
 	return true;
 }
 
@@ -1208,11 +1186,9 @@ static bool
 lower_split(Net *net, Node *n)
 {
 	Value *in = arg_value(n, n->op == OP_split ? "tensor" : "input");
-	Blob *x = blob_of(net, n, in);
+	Blob *x = blob_of(net, n, in), **parts;
 	int axis;
-	Layer *l;
-	Caffe__SliceParameter *p;
-	int64_t at = 0;
+	int64_t at = 0, *points;
 
 	if (!x)
 		return false;
@@ -1221,21 +1197,13 @@ lower_split(Net *net, Node *n)
 		return true;
 	}
 	axis = axis_of(arg_int(n, "dim"), in->type.ndim);
-	l = net_layer(net, n, "Slice", NULL);
-	p = PARAM(net, l, slice_param, SLICE_PARAMETER);
-	p->has_axis = 1;
-	p->axis = axis;
-	p->n_slice_point = n->nres - 1;
-	p->slice_point = arena_alloc(net->arena, sizeof(uint32_t) * (n->nres - 1));
-	layer_bottom(l, x);
+	points = arena_alloc(net->arena, sizeof(int64_t) * (n->nres - 1));
+	for (unsigned i = 0; i + 1 < n->nres; i++)
+		points[i] = (at += n->res[i].type.dims[axis]);
+	parts = slice_at(net, n, NULL, x, axis, points, (int)n->nres - 1);
 	for (unsigned i = 0; i < n->nres; i++) {
-		if (i > 0)
-			p->slice_point[i - 1] = (uint32_t)at;
-		at += n->res[i].type.dims[axis];
-		Blob *b = layer_top(net, l, n->res[i].type);
-		if (n->res[i].handle == NO_HANDLE && !(n->res[i].flags & V_OUTPUT))
-			b->discard = true;
-		bind(net, &n->res[i], b);
+		parts[i]->discard = n->res[i].handle == NO_HANDLE && !(n->res[i].flags & V_OUTPUT);
+		bind(net, &n->res[i], parts[i]);
 	}
 	return true;
 }
