@@ -41,9 +41,9 @@ drop_flatten_before_inner_product(Net *net)
 		} else {
 			continue;
 		}
+		/* the flatten's bottom loses one reader and gains one: the use counts stay right */
 		ip->bottoms.v[0] = f->bottoms.v[0];
 		f->dead = true;
-		net_recount(net);
 	}
 }
 

@@ -368,7 +368,6 @@ def _mark_live(events: list[Event], outputs: list[Union[Value, Stored]]) -> None
         if event.writes_alias or any(id(r) in live_values for r in event.results):
             event.live = True
             live_values.update(id(u) for u in event.uses if isinstance(u, Value))
-    return None
 
 
 class _Writer:
