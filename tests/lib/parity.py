@@ -411,18 +411,7 @@ def zoo_files(name: str) -> tuple[str, str]:
     log = os.path.join(zoo, name + ".log")
     io = os.path.join(zoo, name + ".io.safetensors")
     if not all(os.path.exists(p) for p in (log, io, os.path.join(zoo, name + ".safetensors"))):
-        import torch
-        from ptcc import safetensors
-        from ptcc.record import record
-
-        torch.manual_seed(0)
-        model = ptcctest.zoo_model(name).eval()
-        x = torch.randn(*ptcctest.ZOO[name], generator=torch.Generator().manual_seed(1))
-        with torch.no_grad():
-            expected = model(x.clone())
-        record(model, x, log, origin=f"torchvision.models:{name}")
-        with open(io, "wb") as f:
-            safetensors.write(f, [("input", x), ("output", expected.contiguous())])
+        ptcctest.record_zoo(name)
     return log, io
 
 

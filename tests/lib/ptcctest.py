@@ -68,6 +68,29 @@ def zoo_model(name: str):
     return calibrate(model, ZOO[name])
 
 
+def record_zoo(name: str):
+    """Record one zoo model the way every test expects it: zoo/NAME.log and NAME.safetensors, plus
+    NAME.io.safetensors with the input and PyTorch's output.  Returns (what record() returned, PyTorch's
+    output, seconds spent in record())."""
+    import time
+
+    import torch
+    from ptcc import safetensors
+    from ptcc.record import record
+
+    out = out_dir("zoo")
+    model = zoo_model(name)
+    x = torch.randn(*ZOO[name], generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        expected = model(x.clone())
+    start = time.perf_counter()
+    got = record(model, x, os.path.join(out, name + ".log"), origin=f"torchvision.models:{name}")
+    seconds = time.perf_counter() - start
+    with open(os.path.join(out, name + ".io.safetensors"), "wb") as f:
+        safetensors.write(f, [("input", x), ("output", expected.contiguous())])
+    return got, expected, seconds
+
+
 def calibrate(model, shape: tuple[int, ...]):
     """Give every BatchNorm the statistics of real activations, from one training-mode pass on random
     data (cumulative averages, batch of 4), and random affine parameters.

@@ -1,7 +1,8 @@
 """Record the torchvision zoo and validate every trace with the independent checker.
 
-Writes $PTCC_TEST_OUT/zoo/NAME.log and NAME.safetensors for the compiler's tests, NAME.io.safetensors with
-the example input and PyTorch's output (for parity tests), and ops.md, the op counts per model.
+Writes (through ptcctest.record_zoo) $PTCC_TEST_OUT/zoo/NAME.log and NAME.safetensors for the compiler's
+tests, NAME.io.safetensors with the example input and PyTorch's output (for parity tests), and ops.md,
+the op counts per model.
 """
 
 from __future__ import annotations
@@ -9,7 +10,6 @@ from __future__ import annotations
 import collections
 import os
 import re
-import time
 import unittest
 
 import ptcctest
@@ -19,8 +19,6 @@ ptcctest.require_torch()
 import torch  # noqa: E402
 
 import tracecheck  # noqa: E402
-from ptcc import safetensors  # noqa: E402
-from ptcc.record import record  # noqa: E402
 
 _OP = re.compile(r"^\s*(?:%\d+|_)(?:, (?:%\d+|_))* = (\w+)\(", re.M)
 
@@ -29,24 +27,15 @@ class ZooTest(unittest.TestCase):
     def test_zoo(self) -> None:
         out = ptcctest.out_dir("zoo")
         rows = []
-        for name, shape in ptcctest.ZOO.items():
+        for name in ptcctest.ZOO:
             with self.subTest(model=name):
-                torch.manual_seed(0)
-                model = ptcctest.zoo_model(name).eval()
-                x = torch.randn(*shape, generator=torch.Generator().manual_seed(1))
-                with torch.no_grad():
-                    expected = model(x.clone())
-                log = os.path.join(out, name + ".log")
-                start = time.perf_counter()
-                got = record(model, x, log, origin=f"torchvision.models:{name}")
-                seconds = time.perf_counter() - start
+                got, expected, seconds = ptcctest.record_zoo(name)
                 torch.testing.assert_close(got, expected, rtol=0, atol=0)
+                log = os.path.join(out, name + ".log")
                 self.assertEqual(tracecheck.check(log), [])
                 with open(log, encoding="utf-8") as f:
                     ops = collections.Counter(_OP.findall(f.read()))
                 self.assertGreater(sum(ops.values()), 0)
-                with open(os.path.join(out, name + ".io.safetensors"), "wb") as f:
-                    safetensors.write(f, [("input", x), ("output", expected.contiguous())])
                 rows.append((name, sum(ops.values()), seconds, ops))
         table = ["| model | ops | record s | op counts |", "|---|---|---|---|"]
         for name, total, seconds, ops in rows:
