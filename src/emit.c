@@ -213,7 +213,8 @@ emit_log(Ctx *c, FILE *f)
 void
 emit_ir(Ctx *c, FILE *f)
 {
-	fprintf(f, "# ptcc IR: %u nodes, %u values, %zu params\n", c->g.nnodes, c->g.nvalues, c->g.params.n);
+	fprintf(f, "# ptcc IR: %u nodes, %u values, %zu params\n", c->g.nnodes,
+	        c->g.nvalues - (uint32_t)c->g.params.n, c->g.params.n); /* params are numbered after the values */
 	print_decls(c, f, true);
 	print_body(c, f, true);
 	print_outputs(c, f, true);

@@ -106,46 +106,42 @@ fold_batch_norm(Net *net)
 static bool
 can_run_in_place(const Layer *l)
 {
-	static const char *const types[] = {"ReLU", "Sigmoid", "TanH", "AbsVal", "BNLL", "ELU", "Power",
-	                                    "Exp", "Dropout", "BatchNorm", "Scale", "ReLU6", "Swish",
-	                                    "HardSwish"};
+	/* not AbsVal: BVLC CHECKs top != bottom (absval_layer.cpp), though OpenCV would run it */
+	static const char *const types[] = {"ReLU", "Sigmoid", "TanH", "BNLL", "ELU", "Power", "Exp", "Dropout",
+	                                    "BatchNorm", "Scale", "ReLU6", "Swish", "HardSwish"};
 	for (size_t i = 0; i < sizeof types / sizeof *types; i++)
 		if (strcmp(l->lp.type, types[i]) == 0)
 			return l->bottoms.n == 1 && l->tops.n == 1;
 	return false;
 }
 
-/* Make a layer write its bottom in place when no later layer reads that bottom (Caffe runs layers in
- * order, so earlier readers still see the old value, §B.3), and the bottom is neither a net input nor an
- * output.  Works in one forward sweep: `canon` maps each blob to the blob that now holds its value. */
+/* Make a layer write its bottom in place when it is the only reader of that value, and the bottom is
+ * neither a net input nor an output.  Being the last reader is not enough: BVLC gives each reader of a
+ * blob with several its own copy through an inserted Split, which renames their bottoms, so an in-place
+ * layer among them becomes a second producer of the blob and the net is refused (caffe-facts §C.7).
+ * Works in one forward sweep over the SSA blobs: `canon` maps each blob to the blob that now holds its
+ * value, and the use count that matters is the SSA blob's own (its readers, before any renaming). */
 static void
 in_place(Net *net)
 {
 	size_t nb = net->blobs.n;
-	uint32_t *last = arena_zalloc(net->arena, sizeof(uint32_t) * (nb ? nb : 1));
 	Blob **canon = arena_zalloc(net->arena, sizeof(Blob *) * (nb ? nb : 1));
 
-	for (size_t i = 0; i < net->layers.n; i++) {
-		Layer *l = net->layers.v[i];
-		if (!l->dead)
-			for (size_t k = 0; k < l->bottoms.n; k++)
-				last[l->bottoms.v[k]->id] = l->idx;
-	}
 	for (size_t i = 0; i < nb; i++)
 		canon[i] = net->blobs.v[i];
 	for (size_t i = 0; i < net->layers.n; i++) {
 		Layer *l = net->layers.v[i];
 		if (l->dead)
 			continue;
+		Blob *value = l->bottoms.n ? l->bottoms.v[0] : NULL; /* the SSA blob, before renaming */
 		for (size_t k = 0; k < l->bottoms.n; k++)
 			l->bottoms.v[k] = canon[l->bottoms.v[k]->id];
 		if (!can_run_in_place(l))
 			continue;
 		Blob *b = l->bottoms.v[0], *t = l->tops.v[0];
-		if (b->is_input || b->is_output || last[b->id] != l->idx)
+		if (b->is_input || b->is_output || value->is_output || value->nuse != 1)
 			continue;
 		canon[t->id] = b;
-		last[b->id] = last[t->id];
 		b->is_output = t->is_output;
 		t->is_output = false;
 		l->tops.v[0] = b;

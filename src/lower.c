@@ -118,6 +118,9 @@ axis_of(int64_t dim, int rank)
 }
 
 static bool not_shuffle(Net *net, const Node *n);
+static Blob *pooling(Net *net, const Node *n, const char *role, Blob *x, int method, const int64_t k[2],
+                     const int64_t s[2], const int64_t p[2], bool global);
+static Blob *constant_blob(Net *net, const Node *n, Blob *src, const Type *t, const float *data);
 
 static Blob *
 blob_of(Net *net, const Node *n, const Value *v)
@@ -158,6 +161,16 @@ static Type
 f32_type(Net *net, const int64_t *dims, int ndim)
 {
 	return type_make(net->c, DT_F32, dims, ndim);
+}
+
+static int64_t
+numel_of(const Type *t)
+{
+	int64_t n = 1;
+
+	for (int i = 0; i < t->ndim; i++)
+		n *= t->dims[i];
+	return n;
 }
 
 /* A one-bottom, one-top layer. */
@@ -1117,6 +1130,23 @@ lower_transpose(Net *net, Node *n)
 	return true;
 }
 
+/* A Reshape of x to the given dims. */
+static Blob *
+reshape_layer(Net *net, const Node *n, const char *role, Blob *x, const int64_t *dims, int ndim)
+{
+	Blob *top;
+	Layer *l = unary(net, n, "Reshape", role, x, f32_type(net, dims, ndim), &top);
+	Caffe__ReshapeParameter *p = PARAM(net, l, reshape_param, RESHAPE_PARAMETER);
+
+	p->shape = arena_alloc(net->arena, sizeof *p->shape);
+	*p->shape = (Caffe__BlobShape)CAFFE__BLOB_SHAPE__INIT;
+	p->shape->n_dim = (size_t)ndim;
+	p->shape->dim = arena_alloc(net->arena, sizeof(int64_t) * (ndim ? (size_t)ndim : 1));
+	for (int i = 0; i < ndim; i++)
+		p->shape->dim[i] = dims[i];
+	return top;
+}
+
 /* view and reshape: a Reshape to the inferred shape; the batch axis is written as 0 (copy) when it is
  * unchanged, so that the model still runs with another batch size. */
 static bool
@@ -1125,8 +1155,6 @@ lower_reshape(Net *net, Node *n)
 	Value *in = arg_value(n, "input");
 	const Type *out = &n->res[0].type;
 	Blob *x = net->shuffle_of[in->id] ? NULL : blob_of(net, n, in), *top;
-	Layer *l;
-	Caffe__ReshapeParameter *p;
 
 	if (net->shuffle_of[in->id])
 		return finish_shuffle(net, n, in);
@@ -1138,16 +1166,9 @@ lower_reshape(Net *net, Node *n)
 	}
 	if (start_shuffle(net, n, in, x))
 		return true;
-	l = unary(net, n, "Reshape", NULL, x, *out, &top);
-	p = PARAM(net, l, reshape_param, RESHAPE_PARAMETER);
-	p->shape = arena_alloc(net->arena, sizeof *p->shape);
-	*p->shape = (Caffe__BlobShape)CAFFE__BLOB_SHAPE__INIT;
-	p->shape->n_dim = out->ndim;
-	p->shape->dim = arena_alloc(net->arena, sizeof(int64_t) * (out->ndim ? out->ndim : 1));
-	for (int i = 0; i < out->ndim; i++)
-		p->shape->dim[i] = out->dims[i];
+	top = reshape_layer(net, n, NULL, x, out->dims, out->ndim);
 	if (out->ndim > 0 && in->type.ndim > 0 && out->dims[0] == in->type.dims[0])
-		p->shape->dim[0] = 0;
+		top->producer->lp.reshape_param->shape->dim[0] = 0;
 	bind(net, &n->res[0], top);
 	return true;
 }
@@ -1166,9 +1187,18 @@ lower_cat(Net *net, Node *n)
 		bind(net, &n->res[0], x);
 		return true;
 	}
+	Blob **parts = arena_alloc(net->arena, sizeof(Blob *) * list->n), *src = NULL;
 	for (uint32_t i = 0; i < list->n; i++)
-		if (!blob_of(net, n, list->u.list[i].u.v))
+		if (!is_param(list->u.list[i].u.v) && !(src = parts[i] = blob_of(net, n, list->u.list[i].u.v)))
 			return false;
+	for (uint32_t i = 0; i < list->n; i++) {
+		const Value *v = list->u.list[i].u.v;
+		if (!is_param(v))
+			continue;
+		if (!src)
+			return refuse(net, n, "every tensor is a constant; a Caffe net computes from its inputs");
+		parts[i] = constant_blob(net, n, src, &v->type, param_data(net, v)); /* its values as a blob */
+	}
 	l = net_layer(net, n, "Concat", NULL);
 	if (axis != 1) {
 		Caffe__ConcatParameter *p = PARAM(net, l, concat_param, CONCAT_PARAMETER);
@@ -1176,7 +1206,7 @@ lower_cat(Net *net, Node *n)
 		p->axis = axis;
 	}
 	for (uint32_t i = 0; i < list->n; i++)
-		layer_bottom(l, net->blob_of[list->u.list[i].u.v->id]);
+		layer_bottom(l, parts[i]);
 	bind(net, &n->res[0], layer_top(net, l, n->res[0].type));
 	return true;
 }
@@ -1208,12 +1238,196 @@ lower_split(Net *net, Node *n)
 	return true;
 }
 
+/* ---- constants as operands ------------------------------------------------------------------------ */
+
+/* The values of the constant c broadcast to the shape `to` (NULL when the weights are not loaded). */
+static float *
+broadcast_data(Net *net, const Value *c, const Type *to)
+{
+	const float *src = param_data(net, c);
+	int64_t numel = numel_of(to), stride[MAX_DIMS];
+	int off = to->ndim - c->type.ndim;
+	float *out;
+
+	if (!src)
+		return NULL;
+	/* the source stride of each output axis: 0 where c has no such axis or broadcasts it */
+	for (int i = to->ndim - 1, at = 1; i >= 0; i--) {
+		int64_t d = i >= off ? c->type.dims[i - off] : 1;
+		stride[i] = d == 1 ? 0 : at;
+		at *= (int)d;
+	}
+	out = net_floats(net, numel, 0);
+	for (int64_t k = 0; k < numel; k++) {
+		int64_t rest = k, from = 0;
+		for (int i = to->ndim - 1; i >= 0; i--) {
+			from += (rest % to->dims[i]) * stride[i];
+			rest /= to->dims[i];
+		}
+		out[k] = src[from];
+	}
+	return out;
+}
+
+/* A blob holding a constant tensor of type t.  Caffe has no constant layer that both runtimes load
+ * (DummyData and Parameter are BVLC-only, caffe-facts §B.2), so it is derived from an activation `src`:
+ * a Reshape to (1, 1, 1, K) and a global MAX Pooling give one element; Power{power: 0} makes it exactly 1
+ * whatever it held (both runtimes compute shift^power = 1 when power·scale = 0, even for inf and nan); an
+ * InnerProduct with a zero weight and the constant as its bias gives 0·1 + b = b exactly; a Reshape gives
+ * it the constant's shape.  The values travel in the caffemodel like any weight.  (A Slice would be
+ * cheaper than the pooling but leaves an unused top, which BVLC Caffe counts among the net's outputs.) */
+static Blob *
+constant_blob(Net *net, const Node *n, Blob *src, const Type *t, const float *data)
+{
+	int64_t k = numel_of(&src->type), m = numel_of(t), row[4] = {1, 1, 1, k}, wdims[2] = {m, 1};
+	int64_t flat[2] = {1, m};
+	Blob *x, *top;
+	Layer *l;
+
+	x = reshape_layer(net, n, "const_source", src, row, 4);
+	x = pooling(net, n, "const_first", x, CAFFE__POOLING_PARAMETER__POOL_METHOD__MAX, NULL, NULL, NULL, true);
+	x = power(net, n, "const_one", x, 0, 1, 0);
+	l = unary(net, n, "InnerProduct", "const", x, f32_type(net, flat, 2), &top);
+	Caffe__InnerProductParameter *p = PARAM(net, l, inner_product_param, INNER_PRODUCT_PARAMETER);
+	p->has_num_output = 1;
+	p->num_output = (uint32_t)m;
+	layer_weight(l, net->with_weights ? net_floats(net, m, 0) : NULL, m, wdims, 2);
+	layer_weight(l, data, m, &m, 1);
+	if (t->ndim == 2 && t->dims[0] == 1)
+		return top;
+	return reshape_layer(net, n, "const_shape", top, t->dims, t->ndim);
+}
+
+/* The axis along which a constant of type c varies when broadcast against an activation of type x:
+ * 1 (channels; 0 for a rank-1 x) when it is 1 on every other axis, so that one Scale blob of x's extent
+ * on that axis holds it; -1 otherwise. */
+static int
+per_channel_axis(const Type *x, const Type *c)
+{
+	int ch = x->ndim >= 2 ? 1 : 0, off = x->ndim - c->ndim;
+
+	if (c->ndim > x->ndim || x->ndim == 0)
+		return -1;
+	for (int i = 0; i < c->ndim; i++)
+		if (i + off != ch && c->dims[i] != 1)
+			return -1;
+	return ch;
+}
+
+/* A one-bottom Scale on `axis` with per-channel weight w and, when `bias`, bias b (blobs of x's extent
+ * there; the data is NULL when the weights are not loaded). */
+static Blob *
+scale_layer(Net *net, const Node *n, const char *role, Blob *x, int axis, const float *w, bool bias,
+            const float *b)
+{
+	int64_t c = x->type.dims[axis];
+	Blob *top;
+	Layer *l = unary(net, n, "Scale", role, x, x->type, &top);
+
+	if (axis != 1 || bias) { /* no empty scale_param */
+		Caffe__ScaleParameter *p = PARAM(net, l, scale_param, SCALE_PARAMETER);
+		if (axis != 1) {
+			p->has_axis = 1;
+			p->axis = axis;
+		}
+		if (bias) {
+			p->has_bias_term = 1;
+			p->bias_term = 1;
+		}
+	}
+	layer_weight(l, w, c, &c, 1);
+	if (bias)
+		layer_weight(l, b, c, &c, 1);
+	return top;
+}
+
+/* x (op) c or c (op) x with a parameter or constant c that is a scalar or varies only along the channel
+ * axis: one Scale whose blobs carry c (caffe-facts §C.6).  With s = −1 for sub and α the op's alpha:
+ *   x + s·α·c   Scale{bias_term} weight 1, bias s·α·c          (1·x + b: exact)
+ *   c + s·α·x   Scale{bias_term} weight s·α, bias c            (one product, one sum: PyTorch's order)
+ *   x·c, c·x    Scale weight c                                 (exact)
+ *   x / c       Scale weight 1/c                               (within an ulp of the quotient)
+ *   c / x       Power{power: −1} then Scale weight c
+ * Weights not loaded: the blobs have no data (the caffemodel is not written then). */
+static Blob *
+scale_by_constant(Net *net, const Node *n, Blob *x, const Value *c, bool c_first, int axis, double alpha)
+{
+	int64_t ch = x->type.dims[axis];
+	const float *cv = param_data(net, c);
+	bool add = n->op != OP_mul && n->op != OP_mul_ && n->op != OP_div && n->op != OP_div_;
+	bool div = n->op == OP_div || n->op == OP_div_;
+	float *w = cv ? net_floats(net, ch, 1) : NULL, *b = cv && add ? net_floats(net, ch, 0) : NULL;
+
+	for (int64_t j = 0; cv && j < ch; j++) {
+		float v = numel_of(&c->type) == 1 ? cv[0] : cv[j];
+		if (add && !c_first) {
+			b[j] = (float)(alpha * v);
+		} else if (add) {
+			w[j] = (float)alpha;
+			b[j] = v;
+		} else if (div && !c_first) {
+			w[j] = (float)(1.0 / v);
+		} else {
+			w[j] = v;
+		}
+	}
+	if (div && c_first)
+		x = power(net, n, "reciprocal", x, -1, 1, 0);
+	return scale_layer(net, n, NULL, x, axis, w, add, b);
+}
+
 /* ---- arithmetic ------------------------------------------------------------------------------------- */
 
-/* add, sub, rsub, mul, div and their in-place forms.  Two activations of the same shape: Eltwise
- * (SUM with coefficients, PROD; a quotient multiplies by the Power −1 of the divisor).  An SE-style
- * (N, C, 1, 1) factor times (N, C, H, W): Flatten the factor to (N, C) and Scale with two bottoms
- * (§C.6).  An activation and a number: Power. */
+/* Two activations x, y of the output's shape: Eltwise (SUM with coefficients, PROD; a quotient multiplies
+ * by the Power −1 of the divisor). */
+static Blob *
+eltwise_arith(Net *net, const Node *n, Blob *x, Blob *y, bool mul, bool div, double coeff)
+{
+	if (mul)
+		return eltwise(net, n, NULL, CAFFE__ELTWISE_PARAMETER__ELTWISE_OP__PROD, x, y, 1);
+	if (div)
+		return eltwise(net, n, NULL, CAFFE__ELTWISE_PARAMETER__ELTWISE_OP__PROD, x,
+		               power(net, n, "reciprocal", y, -1, 1, 0), 1);
+	return eltwise(net, n, NULL, CAFFE__ELTWISE_PARAMETER__ELTWISE_OP__SUM, x, y, coeff);
+}
+
+/* An activation and a parameter or constant tensor: a Scale when the constant is per channel or a scalar,
+ * else the constant as a blob of the activation's shape (constant_blob) and an Eltwise. */
+static bool
+arith_with_constant(Net *net, Node *n, const Value *av, const Value *bv, bool mul, bool div, double coeff)
+{
+	bool c_first = is_param(av);
+	const Value *cv = c_first ? av : bv, *xv = c_first ? bv : av;
+	const Type *out = &n->res[0].type;
+	Blob *x = blob_of(net, n, xv), *k;
+	int axis;
+
+	if (!x)
+		return false;
+	if (!type_equal(&x->type, out)) {
+		char sx[TYPE_STR_MAX], so[TYPE_STR_MAX];
+		return refuse(net, n, "the constant $%s broadcasts the operand %s to %s; Caffe's layers do not "
+		              "broadcast an activation", cv->name, type_str(&x->type, sx, sizeof sx),
+		              type_str(out, so, sizeof so));
+	}
+	if ((axis = per_channel_axis(&x->type, &cv->type)) >= 0) {
+		bind(net, &n->res[0], scale_by_constant(net, n, x, cv, c_first, axis, mul || div ? 1 : coeff));
+		return true;
+	}
+	k = constant_blob(net, n, x, out, broadcast_data(net, cv, out));
+	if (c_first) /* c − α·x: Eltwise SUM(c, x) with coefficient on x */
+		bind(net, &n->res[0], eltwise_arith(net, n, k, x, mul, div, coeff));
+	else if (mul || div || coeff == 1)
+		bind(net, &n->res[0], eltwise_arith(net, n, x, k, mul, div, coeff));
+	else /* x − α·c: keep PyTorch's operand order for the coefficient */
+		bind(net, &n->res[0], eltwise_arith(net, n, x, k, false, false, coeff));
+	return true;
+}
+
+/* add, sub, rsub, mul, div and their in-place forms.  Two activations of the same shape: Eltwise.  An
+ * SE-style (N, C, 1, 1) factor times (N, C, H, W): Flatten the factor to (N, C) and Scale with two bottoms
+ * (§C.6).  An activation and a number: Power.  An activation and a parameter or constant tensor:
+ * arith_with_constant. */
 static bool
 lower_arith(Net *net, Node *n)
 {
@@ -1232,19 +1446,17 @@ lower_arith(Net *net, Node *n)
 		lit_as_float(op_arg_named(n, "alpha"), &alpha);
 	if (div && !arg_is_none(n, "rounding_mode"))
 		return refuse(net, n, "rounding_mode has no Caffe form");
+	if (a->kind == L_VALUE && b->kind == L_VALUE && is_param(a->u.v) && is_param(b->u.v))
+		return refuse(net, n, "both operands are constants ($%s, $%s); a Caffe net computes from its inputs",
+		              a->u.v->name, b->u.v->name);
+	if (a->kind == L_VALUE && b->kind == L_VALUE && (is_param(a->u.v) || is_param(b->u.v)))
+		return arith_with_constant(net, n, a->u.v, b->u.v, mul, div, sub ? -alpha : alpha);
 	if (a->kind == L_VALUE && b->kind == L_VALUE) {
 		Blob *x = blob_of(net, n, a->u.v), *y = blob_of(net, n, b->u.v);
 		if (!x || !y)
 			return false;
 		if (type_equal(&x->type, &y->type) && type_equal(&x->type, out)) {
-			if (mul)
-				bind(net, &n->res[0], eltwise(net, n, NULL, CAFFE__ELTWISE_PARAMETER__ELTWISE_OP__PROD, x, y, 1));
-			else if (div)
-				bind(net, &n->res[0], eltwise(net, n, NULL, CAFFE__ELTWISE_PARAMETER__ELTWISE_OP__PROD, x,
-				                              power(net, n, "reciprocal", y, -1, 1, 0), 1));
-			else
-				bind(net, &n->res[0], eltwise(net, n, NULL, CAFFE__ELTWISE_PARAMETER__ELTWISE_OP__SUM, x, y,
-				                              sub ? -alpha : alpha));
+			bind(net, &n->res[0], eltwise_arith(net, n, x, y, mul, div, sub ? -alpha : alpha));
 			return true;
 		}
 		if (mul && x->type.ndim == 4) {
@@ -1297,7 +1509,7 @@ lower_arith(Net *net, Node *n)
 		bind(net, &n->res[0], x);
 		return true;
 	}
-	return refuse(net, n, "an operand is a constant tensor; portable Caffe has no layer that produces one");
+	return refuse(net, n, "no operand is a tensor computed by the model");
 }
 
 /* ---- the pass ------------------------------------------------------------------------------------------ */

@@ -317,6 +317,16 @@ unuse_lit(const Lit *l, NodeVec *work)
 }
 
 /* Remove the ops that no output needs.  The worklist holds only dead nodes. */
+/* Parameters and constants are values too, numbered after the op results: a pass that maps values by id
+ * (the back end's blob_of) must never see a parameter share the id of an input or a result. */
+static uint32_t
+number_params(Ctx *c, uint32_t id)
+{
+	for (size_t i = 0; i < c->g.params.n; i++)
+		c->g.params.v[i]->id = id++;
+	return id;
+}
+
 static void
 remove_dead(Ctx *c)
 {
@@ -348,7 +358,7 @@ remove_dead(Ctx *c)
 		for (i = 0; i < (int)c->g.inputs.n; i++)
 			c->g.inputs.v[i]->id = (uint32_t)i;
 		c->g.last = last;
-		c->g.nvalues = id;
+		c->g.nvalues = number_params(c, id);
 		free(work.v);
 		return;
 	}
@@ -374,7 +384,7 @@ remove_dead(Ctx *c)
 			pp = &(*pp)->next;
 		}
 	}
-	c->g.nvalues = id;
+	c->g.nvalues = number_params(c, id);
 }
 
 void
