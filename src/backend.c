@@ -14,7 +14,12 @@ compile_model(Ctx *c, const char *prototxt, const char *caffemodel, const char *
 		net_free(&net);
 		return 1;
 	}
+	net_verify(&net, "lowering");
 	fuse(&net);
+	if (!prototxt) {
+		net_free(&net);
+		return 0;
+	}
 	name_net(&net);
 	if (!net.name) {
 		const char *base = strrchr(c->path, '/');

@@ -2,8 +2,11 @@
  * fresh blob.
  *
  *   -O1  drop a Flatten (or a Reshape to 2-D) that only feeds an InnerProduct, which flattens by itself
- *        (caffe-facts §C.4); run neuron layers, BatchNorm and Scale in place where Caffe allows it (§C.7:
- *        never Reshape, Flatten, Concat, Slice, Eltwise).  Dropout was already left out by lower.c.
+ *        (caffe-facts §C.4); run neuron layers, BatchNorm and Scale in place where Caffe allows it
+ *        (layers.def's in_place column, §C.7) and the layer is its bottom's sole reader.  Dropout was
+ *        already left out by lower.c.
+ *
+ * netcheck.c verifies the net after each rewrite.
  *   -O2  also fold BatchNorm (and its Scale) into the Convolution before it.
  */
 #include "net.h"
@@ -106,13 +109,22 @@ fold_batch_norm(Net *net)
 static bool
 can_run_in_place(const Layer *l)
 {
-	/* not AbsVal: BVLC CHECKs top != bottom (absval_layer.cpp), though OpenCV would run it */
-	static const char *const types[] = {"ReLU", "Sigmoid", "TanH", "BNLL", "ELU", "Power", "Exp", "Dropout",
-	                                    "BatchNorm", "Scale", "ReLU6", "Swish", "HardSwish"};
-	for (size_t i = 0; i < sizeof types / sizeof *types; i++)
-		if (strcmp(l->lp.type, types[i]) == 0)
-			return l->bottoms.n == 1 && l->tops.n == 1;
-	return false;
+	const LayerInfo *info = layer_info(l->lp.type);
+
+	return info && info->in_place && l->bottoms.n == 1 && l->tops.n == 1;
+}
+
+/* Remember the SSA blobs each layer reads and writes before in_place renames them (netcheck.c). */
+static void
+snapshot_ssa(Net *net)
+{
+	for (size_t i = 0; i < net->layers.n; i++) {
+		Layer *l = net->layers.v[i];
+		l->ssa_bottoms = arena_alloc(net->arena, sizeof(Blob *) * (l->bottoms.n ? l->bottoms.n : 1));
+		l->ssa_tops = arena_alloc(net->arena, sizeof(Blob *) * (l->tops.n ? l->tops.n : 1));
+		memcpy(l->ssa_bottoms, l->bottoms.v, sizeof(Blob *) * l->bottoms.n);
+		memcpy(l->ssa_tops, l->tops.v, sizeof(Blob *) * l->tops.n);
+	}
 }
 
 /* Make a layer write its bottom in place when it is the only reader of that value, and the bottom is
@@ -127,6 +139,7 @@ in_place(Net *net)
 	size_t nb = net->blobs.n;
 	Blob **canon = arena_zalloc(net->arena, sizeof(Blob *) * (nb ? nb : 1));
 
+	snapshot_ssa(net);
 	for (size_t i = 0; i < nb; i++)
 		canon[i] = net->blobs.v[i];
 	for (size_t i = 0; i < net->layers.n; i++) {
@@ -157,8 +170,12 @@ fuse(Net *net)
 		return;
 	net_recount(net);
 	drop_flatten_before_inner_product(net);
-	if (net->olevel >= 2)
+	net_verify(net, "dropping Flatten before InnerProduct");
+	if (net->olevel >= 2) {
 		fold_batch_norm(net);
+		net_verify(net, "folding BatchNorm into Convolution");
+	}
 	in_place(net);
 	net_recount(net);
+	net_verify(net, "making layers run in place");
 }

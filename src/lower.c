@@ -30,28 +30,17 @@ static LowerFn *const lowerers[OP_COUNT] = {
 
 /* ---- targets ------------------------------------------------------------------------------------------ */
 
-/* What a --target adds to the portable layer set.  `caffe` is BVLC Caffe 1.0 ∩ OpenCV 4.6 (caffe-facts
- * §B.2); `opencv` adds the layer types Debian's OpenCV 4.6 computes exactly without any param message
- * (§B.2, §B.3: ReLU6 clips to [0, 6], Swish is x·sigmoid(x), HardSwish x·relu6(x + 3)/6).
- * `caffe-master` adds nothing yet: its Clip, Swish and round_mode have no runtime here to prove them. */
-enum { CAP_RELU6 = 1, CAP_SWISH = 2, CAP_HARDSWISH = 4 };
-
-static const struct {
-	const char *name;
-	unsigned caps;
-} targets[] = {
-	{"caffe", 0},
-	{"caffe-master", 0},
-	{"opencv", CAP_RELU6 | CAP_SWISH | CAP_HARDSWISH},
-};
-
+/* Whether the target's runtimes load and compute a layer type exactly: layers.def's targets column.
+ * `caffe` is BVLC Caffe 1.0 ∩ OpenCV 4.6 (caffe-facts §B.2); `opencv` adds the layer types Debian's
+ * OpenCV 4.6 computes exactly without any param message (§B.2, §B.3: ReLU6 clips to [0, 6], Swish is
+ * x·sigmoid(x), HardSwish x·relu6(x + 3)/6).  `caffe-master` adds nothing yet: its Clip, Swish and
+ * round_mode have no runtime here to prove them. */
 static bool
-target_has(const Net *net, unsigned cap)
+target_has(const Net *net, const char *layer_type)
 {
-	for (size_t i = 0; i < sizeof targets / sizeof *targets; i++)
-		if (strcmp(targets[i].name, net->target) == 0)
-			return (targets[i].caps & cap) != 0;
-	return false;
+	const LayerInfo *info = layer_info(layer_type);
+
+	return info && (info->targets & target_bit(net->target)) != 0;
 }
 
 /* ---- diagnostics and arguments -------------------------------------------------------------------- */
@@ -65,11 +54,13 @@ refuse(Net *net, const Node *n, const char *fmt, ...)
 	char msg[512];
 	va_list ap;
 
+	net->nerrors++;
+	if (net->probe)
+		return false;
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
 	error_at(net->c, n->loc, "%s: %s (target %s)", optab[n->op].name, msg, net->target);
-	net->nerrors++;
 	return false;
 }
 
@@ -486,7 +477,7 @@ lower_hardtanh(Net *net, Node *n)
 	}
 	if (!(lo < hi) || !isfinite(lo) || !isfinite(hi))
 		return refuse(net, n, "min_val (%g) must be below max_val (%g), both finite", lo, hi);
-	if (lo == 0 && hi == 6 && target_has(net, CAP_RELU6)) {
+	if (lo == 0 && hi == 6 && target_has(net, "ReLU6")) {
 		Blob *top;
 		unary(net, n, "ReLU6", NULL, x, x->type, &top);
 		bind(net, &n->res[0], top);
@@ -541,7 +532,7 @@ lower_silu(Net *net, Node *n)
 
 	if (!x)
 		return false;
-	if (target_has(net, CAP_SWISH)) {
+	if (target_has(net, "Swish")) {
 		unary(net, n, "Swish", NULL, x, x->type, &s);
 		bind(net, &n->res[0], s);
 		return true;
@@ -560,7 +551,7 @@ lower_hardsigmoid(Net *net, Node *n)
 
 	if (!x)
 		return false;
-	if (swish && target_has(net, CAP_HARDSWISH)) {
+	if (swish && target_has(net, "HardSwish")) {
 		unary(net, n, "HardSwish", NULL, x, x->type, &t);
 		bind(net, &n->res[0], t);
 		return true;
@@ -1512,6 +1503,84 @@ lower_arith(Net *net, Node *n)
 	return refuse(net, n, "no operand is a tensor computed by the model");
 }
 
+static const char *const target_names[] = {"caffe", "caffe-master", "opencv"};
+
+/* Give every tensor argument of n that is computed (not a parameter) a fresh blob in net. */
+static bool
+bind_arguments(Net *net, const Lit *l)
+{
+	if (l->kind == L_VALUE && !is_param(l->u.v)) {
+		if (net->c->g.nvalues <= l->u.v->id)
+			return false;
+		bind(net, l->u.v, net_blob(net, l->u.v->type));
+	} else if (l->kind == L_LIST || l->kind == L_SLICE) {
+		for (uint32_t i = 0; i < l->n; i++)
+			if (!bind_arguments(net, &l->u.list[i]))
+				return false;
+	}
+	return true;
+}
+
+/* Whether `target` lowers n: n lowered alone into a scratch net, its refusals silent. */
+static bool
+target_lowers(Net *real, Node *n, const char *target)
+{
+	Net probe;
+	bool ok = true;
+
+	net_init(&probe, real->c, real->olevel, target, false);
+	probe.probe = true;
+	for (int i = 0; i < n->nslot && ok; i++)
+		ok = bind_arguments(&probe, &n->arg[i]);
+	ok = ok && lowerers[n->op](&probe, n) && probe.nerrors == 0;
+	net_free(&probe);
+	return ok;
+}
+
+/* After n was refused on this net's target: say which targets lower it, or that none does. */
+static void
+note_other_targets(Net *net, Node *n)
+{
+	char list[128] = "";
+	size_t len = 0;
+
+	for (size_t i = 0; i < sizeof target_names / sizeof *target_names; i++) {
+		if (strcmp(target_names[i], net->target) == 0 || !target_lowers(net, n, target_names[i]))
+			continue;
+		len += (size_t)snprintf(list + len, sizeof list - len, "%s%s", len ? ", " : "", target_names[i]);
+		if (len >= sizeof list)
+			break;
+	}
+	if (len)
+		note_at(net->c, n->loc, "%s is lowered exactly for --target=%s", optab[n->op].name, list);
+	else
+		note_at(net->c, n->loc, "no --target lowers it");
+}
+
+/* Give each computed tensor that l refers to and that has no blob (the op that makes it was refused) a
+ * stand-in blob of its type, so that the reader is still lowered and refused only for its own reasons:
+ * every independent error in one run, no cascade.  Nothing is written after an error. */
+static void
+stand_in_arguments(Net *net, const Lit *l)
+{
+	if (l->kind == L_VALUE && !is_param(l->u.v)) {
+		if (!net->blob_of[l->u.v->id] && !net->shuffle_of[l->u.v->id])
+			bind(net, l->u.v, net_blob(net, l->u.v->type));
+	} else if (l->kind == L_LIST || l->kind == L_SLICE) {
+		for (uint32_t i = 0; i < l->n; i++)
+			stand_in_arguments(net, &l->u.list[i]);
+	}
+}
+
+static bool
+node_poisoned(const Node *n)
+{
+	for (int i = 0; i < n->nres; i++)
+		if (n->res[i].flags & V_POISON)
+			return true;
+	return n->nres == 0 && node_reads_poison(n);
+}
+
 /* ---- the pass ------------------------------------------------------------------------------------------ */
 
 static void
@@ -1559,8 +1628,11 @@ lower(Net *net)
 		}
 	for (Node *n = g->first; n; n = n->next) {
 		LowerFn *fn = lowerers[n->op];
+		if (node_poisoned(n))
+			continue; /* its line or one it reads from has an error, already reported */
 		if (!fn) {
-			refuse(net, n, "no exact lowering to Caffe layers");
+			error_at(c, n->loc, "%s: ptcc does not lower this op yet, for any target", optab[n->op].name);
+			net->nerrors++;
 			continue;
 		}
 		if (n->res[0].type.dtype != DT_F32 && n->res[0].type.dtype != DT_UNKNOWN) {
@@ -1569,10 +1641,17 @@ lower(Net *net)
 			       type_str(&n->res[0].type, t, sizeof t));
 			continue;
 		}
-		fn(net, n);
+		if (net->nerrors)
+			for (int i = 0; i < n->nslot; i++)
+				stand_in_arguments(net, &n->arg[i]);
+		int errors = net->nerrors;
+		if (!fn(net, n) && net->nerrors > errors && !net->c->stopped)
+			note_other_targets(net, n);
 	}
 	for (size_t i = 0; i < g->outputs.n; i++) {
 		Output *o = &g->outputs.v[i];
+		if (o->ref.kind != L_VALUE || (o->ref.u.v->flags & V_POISON))
+			continue;
 		Value *v = o->ref.u.v;
 		Blob *b = net->blob_of[v->id];
 		if (!b && !net->nerrors) {

@@ -28,8 +28,10 @@ usage(FILE *f)
 	      "  --no-weights       do not write the caffemodel\n"
 	      "  --target=NAME      caffe (default) | caffe-master | opencv\n"
 	      "  --emit=KIND        model (default) | log (the canonical trace) | ir (the resolved graph)\n"
-	      "                     | summary | dot (the graph for Graphviz) | none (check the trace)\n"
-	      "  --check            check the trace and its weights file, write nothing\n"
+	      "                     | summary | dot (the graph for Graphviz) | none (check the trace\n"
+	      "                     through lowering for the target, without the weights)\n"
+	      "  --check            will it deploy? every stage through lowering and the net verifier for\n"
+	      "                     the target, the weights file checked too; writes nothing\n"
 	      "  -O0 | -O1 | -O2    no fusion | default fusions | also fold BatchNorm into Convolution\n"
 	      "  --max-errors=N     stop after N errors (default 20; 0: no limit)\n"
 	      "  --stats            print time and memory use of the front end on stderr\n"
@@ -265,7 +267,7 @@ main(int argc, char **argv)
 	t0 = now();
 	ok = parse(&c); /* resolves and shapes each op as it goes */
 	t1 = now();
-	ok = ok && resolve_finish(&c);
+	ok = resolve_finish(&c) && ok;
 	t2 = now();
 	if (stats) {
 		struct rusage ru;
@@ -277,18 +279,26 @@ main(int argc, char **argv)
 		        (double)ru.ru_utime.tv_sec + 1e-6 * (double)ru.ru_utime.tv_usec,
 		        (double)ru.ru_stime.tv_sec + 1e-6 * (double)ru.ru_stime.tv_usec, c.arena.used, peak_rss_kib());
 	}
-	if (!ok)
+	if (!ok) {
 		status = 1;
-	else {
+		/* the lines without errors still get their lowering errors, in the same run; poisoned lines
+		 * (those with errors, and what reads their results) are skipped */
+		if ((emit == EMIT_MODEL || emit == EMIT_CHECK || emit == EMIT_NONE) && !c.syntax_error && !c.stopped)
+			compile_model(&c, NULL, NULL, target, olevel);
+	} else {
 		switch (emit) {
 		case EMIT_LOG: status = write_text(&c, out, emit_log); break;
 		case EMIT_IR: status = write_text(&c, out, emit_ir); break;
 		case EMIT_SUMMARY: status = write_text(&c, out, emit_summary); break;
 		case EMIT_DOT: status = write_text(&c, out, emit_dot); break;
-		case EMIT_NONE: break;
-		case EMIT_CHECK:
+		case EMIT_NONE: /* every stage through lowering and verification, without the weights */
+			status = compile_model(&c, NULL, NULL, target, olevel);
+			break;
+		case EMIT_CHECK: /* the same, and the weights file checked and used as the compile would */
 			if (!weights_load(&c, &io_error))
 				status = io_error ? 2 : 1;
+			else
+				status = compile_model(&c, NULL, NULL, target, olevel);
 			break;
 		case EMIT_MODEL: {
 			/* the weights are needed for the caffemodel, and by -O2 to fold BatchNorm */

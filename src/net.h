@@ -48,6 +48,9 @@ struct Layer {
 	VEC(Weight) weights;
 	uint32_t idx;             /* position in the net */
 	bool dead;
+	/* Set by fuse.c's in-place pass: the SSA blobs the layer was lowered to read and write, before
+	 * bottoms and tops were renamed to the blobs that hold them; netcheck.c checks the two agree. */
+	Blob **ssa_bottoms, **ssa_tops;
 };
 
 struct Net {
@@ -63,6 +66,7 @@ struct Net {
 	VEC(Blob *) outputs;      /* in trace order */
 	const char *name;         /* the net's name: the root module's class */
 	int nerrors;
+	bool probe;               /* lowering only to learn whether this target can: refusals are silent */
 };
 
 /* ---- net.c: building blocks for the passes ------------------------------------------------------- */
@@ -82,6 +86,25 @@ float *net_floats(Net *net, int64_t n, float fill);
 /* Rewire every consumer of `from` to read `to` instead. */
 void net_replace_blob(Net *net, Blob *from, Blob *to);
 void net_recount(Net *net);   /* recompute Blob.nuse and Layer.idx over live layers */
+
+/* ---- netcheck.c: the target table (layers.def) and the net verifier ------------------------------ */
+
+enum { T_CAFFE = 1, T_CAFFE_MASTER = 2, T_OPENCV = 4, T_PORTABLE = T_CAFFE | T_CAFFE_MASTER | T_OPENCV };
+
+typedef struct LayerInfo {
+	const char *type;
+	const char *param;   /* its own *_param field; "NULL" when it has none */
+	bool in_place;       /* may write its bottom */
+	unsigned targets;    /* T_ bits */
+} LayerInfo;
+
+const LayerInfo *layer_info(const char *type); /* NULL for a type outside layers.def */
+unsigned target_bit(const char *target);       /* 0 for an unknown target */
+/* Caffe's load-time rules and the aliasing rule (netcheck.c's header); false with a message naming the
+ * layer. */
+bool netcheck(const Net *net, char *msg, size_t size);
+/* netcheck, or an internal error (ptcc_die) saying which pass broke which rule. */
+void net_verify(const Net *net, const char *after);
 
 /* ---- the passes ---------------------------------------------------------------------------------- */
 

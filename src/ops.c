@@ -219,18 +219,21 @@ op_lookup_slow(const char *name)
 const char *
 op_suggest(const char *name)
 {
-	size_t best = strlen(name) / 3 + 1, d;
+	size_t best = 3, d;
 	const char *s = NULL;
 	int i;
 
-	if (best > 3)
-		best = 3;
-	for (i = 0; i < OP_COUNT; i++)
-		if ((d = edit_distance(name, optab[i].name, best)) <= best &&
-		    (d < best || !s)) {
+	/* within a quarter of the shorter name's length, plus one: 'conv2e' gets 'conv2d' and 'reul' 'relu',
+	 * but 'lstm' gets neither 'lt' nor 'sum' */
+	for (i = 0; i < OP_COUNT; i++) {
+		size_t a = strlen(name), b = strlen(optab[i].name), limit = (a < b ? a : b) / 4 + 1;
+		if (limit > best)
+			limit = best;
+		if ((d = edit_distance(name, optab[i].name, limit)) <= limit && (d < best || !s)) {
 			best = d;
 			s = optab[i].name;
 		}
+	}
 	return s;
 }
 

@@ -399,7 +399,7 @@ stmt_input(Ctx *c, int64_t handle, Loc loc, const char *name, Type t, Loc stmt)
 	if (v->handle > c->g.max_handle)
 		c->g.max_handle = v->handle;
 	vec_push(&c->g.inputs, v);
-	if (c->nerrors == 0)
+	if (!c->syntax_error)
 		resolve_input(c, v);
 }
 
@@ -479,31 +479,36 @@ stmt_output(Ctx *c, Lit ref, Loc loc, const char *name, Loc stmt)
 	vec_push(&c->g.outputs, o);
 }
 
+/* An op line.  It is resolved and shaped as soon as it is parsed (while it is in cache).  A line with an
+ * error defines its results as poisoned, and a line that reads a poisoned value is skipped without a
+ * word: one run reports every independent error, and no cascade.  After a syntax error lines are only
+ * parsed (what a broken line defined is unknown). */
 static void
 stmt_op(Ctx *c, const char *name, Loc oploc, size_t ntypes, Loc types_loc, const char *src)
 {
 	int op = op_lookup(name);
 	size_t nres = c->results.n, i;
 	Node *n;
+	int errors;
 
 	if (!body_check(c, oploc, "an op line"))
-		goto out;
+		goto fail;
 	if (op < 0) {
 		const char *s = op_suggest(name);
 
 		if (s)
 			error_at(c, oploc, "unknown op '%s'; did you mean '%s'?", name, s);
 		else
-			error_at(c, oploc, "unknown op '%s'", name);
-		goto out;
+			error_at(c, oploc, "unknown op '%s' (ptcc --list-ops lists the ops)", name);
+		goto fail;
 	}
 	if (nres > 255) {
 		error_at(c, oploc, "more than 255 results");
-		goto out;
+		goto fail;
 	}
 	if (ntypes && ntypes != nres) {
 		error_at(c, types_loc, "%zu types for %zu result%s", ntypes, nres, nres == 1 ? "" : "s");
-		goto out;
+		goto fail;
 	}
 	n = ir_node_new(c, op, (int)nres, oploc);
 	for (i = 0; i < nres; i++) {
@@ -520,15 +525,19 @@ stmt_op(Ctx *c, const char *name, Loc oploc, size_t ntypes, Loc types_loc, const
 	}
 	n->scope = c->scope;
 	n->src = src;
-	if (op_bind(c, n, c->args.v, c->args.n)) {
-		ir_append(c, n);
-		/* resolve and shape the op while it is in cache; after an error, only parse */
-		if (c->nerrors == 0) {
-			resolve_node(c, n);
-			if (c->nerrors == 0)
-				shape_node(c, n);
-		}
-	}
+	if (!op_bind(c, n, c->args.v, c->args.n))
+		goto fail;
+	ir_append(c, n);
+	if (c->syntax_error)
+		goto out;
+	errors = c->nerrors;
+	resolve_node(c, n);
+	if (c->nerrors != errors || (errors && node_reads_poison(n)) || !shape_node(c, n))
+		poison_results(n);
+	goto out;
+fail:
+	if (!c->syntax_error)
+		resolve_poison(c, c->args.v, c->args.n, c->results.v, nres);
 out:
 	scratch_reset(c);
 }

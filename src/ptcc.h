@@ -128,6 +128,7 @@ typedef enum ValueKind {
 	VK_PARAM,  /* a `param` line */
 	VK_CONST,  /* a `const` line */
 	VK_OP,     /* a result of a node */
+	VK_POISON, /* a result of an op line that failed before it became a node (an unknown op, say) */
 } ValueKind;
 
 enum { NO_HANDLE = UINT32_MAX };
@@ -159,7 +160,10 @@ struct Value {
 	uint8_t flags;        /* V_ bits */
 };
 
-enum { V_OUTPUT = 1, V_ANNOTATED = 2, V_SHARED = 4 /* alias root: a view gave its storage a second handle */ };
+enum {
+	V_OUTPUT = 1, V_ANNOTATED = 2, V_SHARED = 4, /* alias root: a view gave its storage a second handle */
+	V_POISON = 8, /* its line had an error (reported): whatever reads it is skipped, not reported again */
+};
 
 /* One op call.  arg[] has one entry per parameter of the op's schema (OpInfo.params), in schema order;
  * a slot the call did not pass is L_ABSENT, and op_arg() gives the default then.  After resolve, every
@@ -235,6 +239,7 @@ enum {
 	F_VIEW = 1,    /* the result may alias the first argument */
 	F_INPLACE = 2, /* writes its first argument: its result handle must be that argument's */
 	F_ELEMWISE = 4,/* unary, shape-preserving */
+	F_DROPOUT = 8, /* the dropout family: identity in eval mode, so inplace=true writes nothing */
 };
 
 /* Parameter type masks for schemas. */
@@ -388,6 +393,12 @@ bool name_is_path(const char *s);
 
 void resolve_input(Ctx *c, Value *v);
 void resolve_node(Ctx *c, Node *n);
+/* An op line that failed before it became a node: resolve its arguments (their uses count, undefined
+ * handles are still reported) and define its result handles as poisoned values. */
+void resolve_poison(Ctx *c, const RawArg *args, size_t nargs, const Value *results, size_t nres);
+/* Whether an argument of n is poisoned (an earlier line's error), and marking n's results so. */
+bool node_reads_poison(const Node *n);
+void poison_results(Node *n);
 bool resolve_finish(Ctx *c);
 void resolve_free(Ctx *c);
 
@@ -444,7 +455,9 @@ void outfile_abort(OutFile *o);   /* close and remove the temporary file */
 
 /* ---- the back end: net.h has its IR; main.c calls compile_model ---------------------------------- */
 
-/* Lower, fuse, name and write the model.  Returns the exit status: 0, 1 (diagnosed) or 2 (I/O). */
+/* Lower, fuse, name and write the model.  Returns the exit status: 0, 1 (diagnosed) or 2 (I/O).  With
+ * prototxt NULL it writes nothing: lowering, fusion and the net verifier only (--check, and the lowering
+ * errors of a trace whose front end already reported some). */
 int compile_model(Ctx *c, const char *prototxt, const char *caffemodel, const char *target, int olevel);
 
 #endif

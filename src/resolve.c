@@ -156,12 +156,6 @@ resolve_lit(Ctx *c, Resolver *r, Lit *l, uint32_t idx)
 	}
 }
 
-static bool
-is_dropout(int op)
-{
-	return op == OP_dropout || op == OP_dropout2d || op == OP_alpha_dropout || op == OP_feature_alpha_dropout;
-}
-
 void
 resolve_node(Ctx *c, Node *n)
 {
@@ -174,7 +168,7 @@ resolve_node(Ctx *c, Node *n)
 
 	for (i = 0; i < n->nslot; i++)
 		resolve_lit(c, r, &n->arg[i], n->idx);
-	if (inplace && !is_dropout(n->op)) {
+	if (inplace && !(o->flags & F_DROPOUT)) {
 		/* the result must be the argument it writes */
 		if (first && first->kind == L_VALUE && n->nres == 1 &&
 		    first->u.v->handle != n->res[0].handle && first->u.v->kind != VK_PARAM &&
@@ -219,6 +213,61 @@ resolve_node(Ctx *c, Node *n)
 			n->res[i].alias = first->u.v->alias;
 			n->res[i].alias->flags |= V_SHARED;
 		}
+}
+
+void
+resolve_poison(Ctx *c, const RawArg *args, size_t nargs, const Value *results, size_t nres)
+{
+	Resolver *r = resolver(c);
+
+	for (size_t i = 0; i < nargs; i++) {
+		Lit l = args[i].v; /* a copy: the arguments are the parser's scratch */
+		resolve_lit(c, r, &l, c->g.nidx);
+	}
+	for (size_t i = 0; i < nres; i++) {
+		Value *v;
+		if (results[i].handle == NO_HANDLE)
+			continue;
+		v = NEW(&c->arena, Value);
+		v->kind = VK_POISON;
+		v->flags = V_POISON;
+		v->handle = results[i].handle;
+		v->pos = results[i].pos;
+		v->alias = v;
+		cur_put(r, v->handle, v);
+	}
+}
+
+static bool
+lit_reads_poison(const Lit *l)
+{
+	if (l->kind == L_HANDLE || l->kind == L_PARAM)
+		return true; /* its resolution failed (reported) */
+	if (l->kind == L_VALUE)
+		return (l->u.v->flags & V_POISON) != 0;
+	if (l->kind == L_LIST || l->kind == L_SLICE)
+		for (uint32_t i = 0; i < l->n; i++)
+			if (lit_reads_poison(&l->u.list[i]))
+				return true;
+	return false;
+}
+
+bool
+node_reads_poison(const Node *n)
+{
+	for (int i = 0; i < n->nslot; i++)
+		if (lit_reads_poison(&n->arg[i]))
+			return true;
+	return false;
+}
+
+void
+poison_results(Node *n)
+{
+	for (int i = 0; i < n->nres; i++) {
+		n->res[i].flags |= V_POISON;
+		n->res[i].type.dtype = DT_UNKNOWN;
+	}
 }
 
 static bool
@@ -417,10 +466,10 @@ resolve_finish(Ctx *c)
 	if (c->nerrors == 0 && r->writes.n)
 		check_aliasing(c, r->writes.v, r->writes.n);
 	resolve_free(c);
-	if (c->nerrors != errors || c->nerrors)
+	if (c->syntax_error)
 		return false;
-
-	/* values nothing reads, and the ops no output needs; SSA numbers */
+	/* values nothing reads, and the ops no output needs; SSA numbers.  After errors too, so that the
+	 * back end can still report the lowering errors of the lines that had none (--check). */
 	remove_dead(c);
-	return true;
+	return c->nerrors == errors && c->nerrors == 0;
 }
