@@ -52,58 +52,6 @@ usage_error(const char *fmt, const char *arg)
 	exit(2);
 }
 
-void
-ctx_init(Ctx *c)
-{
-	memset(c, 0, sizeof *c);
-	c->strings.arena = &c->arena;
-	c->shapes.arena = &c->arena;
-	c->lists.arena = &c->arena;
-	c->fd = -1;
-	c->max_errors = 20;
-	c->last_syntax_line = 0;
-}
-
-bool
-ctx_open(Ctx *c, const char *path)
-{
-	c->path = path;
-	c->fp = fopen(path, "rb");
-	if (!c->fp) {
-		fprintf(stderr, "ptcc: error: cannot open '%s': %s\n", path, strerror(errno));
-		return false;
-	}
-	c->fd = open(path, O_RDONLY);
-	return true;
-}
-
-void
-ctx_free(Ctx *c)
-{
-	if (c->fp)
-		fclose(c->fp);
-	if (c->fd >= 0)
-		close(c->fd);
-	weights_free(c->weights);
-	resolve_free(c);
-	free(c->args.v);
-	free(c->lits.v);
-	free(c->results.v);
-	free(c->types.v);
-	free(c->dims.v);
-	free(c->tmpdims.v);
-	free(c->strbuf);
-	free(c->g.params.v);
-	free(c->g.inputs.v);
-	free(c->g.outputs.v);
-	free(c->g.events.v);
-	map_free(&c->params_by_name);
-	intern_free(&c->strings);
-	word_intern_free(&c->shapes);
-	word_intern_free(&c->lists);
-	arena_free(&c->arena);
-}
-
 enum { EMIT_MODEL, EMIT_LOG, EMIT_IR, EMIT_SUMMARY, EMIT_DOT, EMIT_NONE, EMIT_CHECK };
 
 /* The op table, one op a line: name, how many arguments the canonical log writes positionally,
@@ -294,12 +242,12 @@ main(int argc, char **argv)
 		case EMIT_NONE: /* every stage through lowering and verification, without the weights */
 			status = compile_model(&c, NULL, NULL, target, olevel);
 			break;
-		case EMIT_CHECK: /* the same, and the weights file checked and used as the compile would */
-			if (!weights_load(&c, &io_error))
-				status = io_error ? 2 : 1;
-			else
-				status = compile_model(&c, NULL, NULL, target, olevel);
+		case EMIT_CHECK: { /* the same, and the weights file checked and used as the compile would */
+			bool weights_ok = weights_load(&c, &io_error);
+			int lowered = compile_model(&c, NULL, NULL, target, olevel); /* its errors too, in this run */
+			status = !weights_ok && io_error ? 2 : !weights_ok || lowered ? 1 : 0;
 			break;
+		}
 		case EMIT_MODEL: {
 			/* the weights are needed for the caffemodel, and by -O2 to fold BatchNorm */
 			char *prototxt = out ? NULL : with_extension(c.path, ".prototxt");

@@ -159,7 +159,7 @@ check_layer(Check *k, const Layer *l, unsigned target)
 			return fail(k, l, "top %s names another layer as its producer", blob_label(t, b1, sizeof b1));
 		if (in_place) {
 			if (!info->in_place)
-				return fail(k, l, "runs in place on %s; a %s layer cannot", blob_label(t, b1, sizeof b1),
+				return fail(k, l, "runs in place on %s; %s layers cannot", blob_label(t, b1, sizeof b1),
 				            l->lp.type);
 			if (l->bottoms.n != 1 || l->tops.n != 1)
 				return fail(k, l, "runs in place with %zu bottoms and %zu tops", l->bottoms.n, l->tops.n);
