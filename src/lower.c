@@ -1406,12 +1406,9 @@ arith_with_constant(Net *net, Node *n, const Value *av, const Value *bv, bool mu
 		return true;
 	}
 	k = constant_blob(net, n, x, out, broadcast_data(net, cv, out));
-	if (c_first) /* c − α·x: Eltwise SUM(c, x) with coefficient on x */
-		bind(net, &n->res[0], eltwise_arith(net, n, k, x, mul, div, coeff));
-	else if (mul || div || coeff == 1)
-		bind(net, &n->res[0], eltwise_arith(net, n, x, k, mul, div, coeff));
-	else /* x − α·c: keep PyTorch's operand order for the coefficient */
-		bind(net, &n->res[0], eltwise_arith(net, n, x, k, false, false, coeff));
+	/* PyTorch's operand order: the coefficient s·α goes with the second operand */
+	bind(net, &n->res[0], c_first ? eltwise_arith(net, n, k, x, mul, div, coeff)
+	                              : eltwise_arith(net, n, x, k, mul, div, coeff));
 	return true;
 }
 
