@@ -113,19 +113,41 @@ static Blob *pooling(Net *net, const Node *n, const char *role, Blob *x, int met
                      const int64_t s[2], const int64_t p[2], bool global);
 static Blob *constant_blob(Net *net, const Node *n, Blob *src, const Type *t, const float *data);
 
+/* The float data of a parameter (NULL when the weights are not loaded). */
+static const float *
+param_data(Net *net, const Value *v)
+{
+	return net->with_weights && v->tensor ? tensor_f32(net->c->weights, v->tensor) : NULL;
+}
+
+/* The blob holding the value v for the op n.  A parameter or constant used as an activation becomes a
+ * blob of its own the first time (constant_blob, derived from the first input), shared by its readers. */
 static Blob *
 blob_of(Net *net, const Node *n, const Value *v)
 {
 	Blob *b = v ? net->blob_of[v->id] : NULL;
+	const Graph *g = &net->c->g;
 
-	if (!b) {
-		if (v && net->shuffle_of[v->id])
-			not_shuffle(net, n);
-		else if (v && (v->kind == VK_PARAM || v->kind == VK_CONST))
-			refuse(net, n, "the tensor $%s is used as an activation; portable Caffe has no layer that "
-			       "produces a constant blob", v->name);
+	if (b || !v)
+		return b;
+	if (net->shuffle_of[v->id]) {
+		not_shuffle(net, n);
 		return NULL;
 	}
+	if (v->kind != VK_PARAM && v->kind != VK_CONST)
+		return NULL;
+	if (v->type.ndim == 0) {
+		refuse(net, n, "the 0-d tensor $%s is used as an activation; Caffe blobs have at least one axis",
+		       v->name);
+		return NULL;
+	}
+	if (!g->inputs.n || !(b = net->blob_of[g->inputs.v[0]->id])) {
+		refuse(net, n, "the tensor $%s is used as an activation, and the net has no input to derive it "
+		       "from", v->name);
+		return NULL;
+	}
+	b = constant_blob(net, n, b, &v->type, param_data(net, v));
+	net->blob_of[v->id] = b;
 	return b;
 }
 
@@ -133,13 +155,6 @@ static void
 bind(Net *net, const Value *v, Blob *b)
 {
 	net->blob_of[v->id] = b;
-}
-
-/* The float data of a parameter (NULL when the weights are not loaded). */
-static const float *
-param_data(Net *net, const Value *v)
-{
-	return net->with_weights && v->tensor ? tensor_f32(net->c->weights, v->tensor) : NULL;
 }
 
 static bool
@@ -1178,18 +1193,9 @@ lower_cat(Net *net, Node *n)
 		bind(net, &n->res[0], x);
 		return true;
 	}
-	Blob **parts = arena_alloc(net->arena, sizeof(Blob *) * list->n), *src = NULL;
 	for (uint32_t i = 0; i < list->n; i++)
-		if (!is_param(list->u.list[i].u.v) && !(src = parts[i] = blob_of(net, n, list->u.list[i].u.v)))
+		if (!blob_of(net, n, list->u.list[i].u.v)) /* a constant becomes a blob here */
 			return false;
-	for (uint32_t i = 0; i < list->n; i++) {
-		const Value *v = list->u.list[i].u.v;
-		if (!is_param(v))
-			continue;
-		if (!src)
-			return refuse(net, n, "every tensor is a constant; a Caffe net computes from its inputs");
-		parts[i] = constant_blob(net, n, src, &v->type, param_data(net, v)); /* its values as a blob */
-	}
 	l = net_layer(net, n, "Concat", NULL);
 	if (axis != 1) {
 		Caffe__ConcatParameter *p = PARAM(net, l, concat_param, CONCAT_PARAMETER);
@@ -1197,7 +1203,7 @@ lower_cat(Net *net, Node *n)
 		p->axis = axis;
 	}
 	for (uint32_t i = 0; i < list->n; i++)
-		layer_bottom(l, parts[i]);
+		layer_bottom(l, net->blob_of[list->u.list[i].u.v->id]);
 	bind(net, &n->res[0], layer_top(net, l, n->res[0].type));
 	return true;
 }
@@ -1387,7 +1393,8 @@ eltwise_arith(Net *net, const Node *n, Blob *x, Blob *y, bool mul, bool div, dou
 static bool
 arith_with_constant(Net *net, Node *n, const Value *av, const Value *bv, bool mul, bool div, double coeff)
 {
-	bool c_first = is_param(av);
+	/* with two constants, the one of the output's shape is made a blob and the other is the operand */
+	bool c_first = is_param(av) && !(is_param(bv) && type_equal(&av->type, &n->res[0].type));
 	const Value *cv = c_first ? av : bv, *xv = c_first ? bv : av;
 	const Type *out = &n->res[0].type;
 	Blob *x = blob_of(net, n, xv), *k;
@@ -1434,9 +1441,6 @@ lower_arith(Net *net, Node *n)
 		lit_as_float(op_arg_named(n, "alpha"), &alpha);
 	if (div && !arg_is_none(n, "rounding_mode"))
 		return refuse(net, n, "rounding_mode has no Caffe form");
-	if (a->kind == L_VALUE && b->kind == L_VALUE && is_param(a->u.v) && is_param(b->u.v))
-		return refuse(net, n, "both operands are constants ($%s, $%s); a Caffe net computes from its inputs",
-		              a->u.v->name, b->u.v->name);
 	if (a->kind == L_VALUE && b->kind == L_VALUE && (is_param(a->u.v) || is_param(b->u.v)))
 		return arith_with_constant(net, n, a->u.v, b->u.v, mul, div, sub ? -alpha : alpha);
 	if (a->kind == L_VALUE && b->kind == L_VALUE) {
@@ -1527,6 +1531,8 @@ target_lowers(Net *real, Node *n, const char *target)
 
 	net_init(&probe, real->c, real->olevel, target, false);
 	probe.probe = true;
+	for (size_t i = 0; i < real->c->g.inputs.n; i++) /* constants are derived from the first input */
+		bind(&probe, real->c->g.inputs.v[i], net_blob(&probe, real->c->g.inputs.v[i]->type));
 	for (int i = 0; i < n->nslot && ok; i++)
 		ok = bind_arguments(&probe, &n->arg[i]);
 	ok = ok && lowerers[n->op](&probe, n) && probe.nerrors == 0;

@@ -120,6 +120,15 @@ class ConstantOperands(OpTestCase):
             return z * s.p, z - s.full
         self.check("readers", WithConstants(f), randn(1, 3, 8, 8))
 
+    def test_constant_as_activation(self) -> None:
+        # an op whose input is a parameter: the parameter becomes a blob (shared by its readers)
+        self.check("sigmoid_p", WithConstants(lambda s, y: y * torch.sigmoid(s.p) + torch.relu(s.full)),
+                   randn(1, 3, 8, 8))
+        self.check("exp_full", WithConstants(lambda s, y: y + s.full.exp() - s.full.abs()), randn(1, 3, 8, 8))
+        self.check("both_constant", WithConstants(lambda s, y: y + (s.full * s.buf)), randn(1, 3, 8, 8))
+        self.check("cat_constants", WithConstants(lambda s, y: torch.cat([s.full, s.full], 1) * 2),
+                   randn(1, 3, 8, 8), rel_tol=None)
+
     def test_refused(self) -> None:
         # the constant would broadcast the activation to a bigger shape: refused at its line
         _, diags = self.compile_error("grow", WithConstants(lambda s, y: y.mean((2, 3), keepdim=True) + s.full),
