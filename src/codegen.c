@@ -125,6 +125,12 @@ codegen(Net *net, const char *prototxt, const char *caffemodel)
 		return 2;
 	fprintf(text.fp, "# ptcc %s: %s, target %s, -O%d\n", PACKAGE_VERSION, log ? log + 1 : net->c->path,
 	        net->target, net->olevel);
+	/* Caffe has no output declaration, and the runtimes list a net's outputs in their own orders (BVLC by
+	 * name, OpenCV by layer): say which blobs the trace's outputs are, in the trace's order */
+	fputs("# outputs:", text.fp);
+	for (size_t i = 0; i < net->outputs.n; i++)
+		fprintf(text.fp, " %s", net->outputs.v[i]->name);
+	fputc('\n', text.fp);
 	prototxt_write(text.fp, &np->base, skip_blobs);
 	if (!outfile_close(&text))
 		return 2;

@@ -109,6 +109,7 @@ axis_of(int64_t dim, int rank)
 }
 
 static bool not_shuffle(Net *net, const Node *n);
+static Blob *reshape_layer(Net *net, const Node *n, const char *role, Blob *x, const int64_t *dims, int ndim);
 static Blob *pooling(Net *net, const Node *n, const char *role, Blob *x, int method, const int64_t k[2],
                      const int64_t s[2], const int64_t p[2], bool global);
 static Blob *constant_blob(Net *net, const Node *n, Blob *src, const Type *t, const float *data);
@@ -141,7 +142,9 @@ blob_of(Net *net, const Node *n, const Value *v)
 		       v->name);
 		return NULL;
 	}
-	if (!g->inputs.n || !(b = net->blob_of[g->inputs.v[0]->id])) {
+	for (size_t i = 0; i < g->inputs.n && !b; i++)
+		b = net->blob_of[g->inputs.v[i]->id];
+	if (!b) {
 		refuse(net, n, "the tensor $%s is used as an activation, and the net has no input to derive it "
 		       "from", v->name);
 		return NULL;
@@ -261,6 +264,25 @@ eltwise(Net *net, const Node *n, const char *role, int op, Blob *a, Blob *b, dou
 		p->coeff[1] = (float)coeff_b;
 	}
 	return layer_top(net, l, a->type);
+}
+
+/* OpenCV 4.6 folds a BatchNorm or a one-bottom Scale into the layer before it when it is that layer's only
+ * reader, and gets the result wrong after a Deconvolution (0.05-0.6 off on a nearest upsampling, a grouped
+ * Deconvolution) and after an Eltwise on a 2-D blob (0.46 off); BVLC Caffe is right (measured, found by
+ * the random-model tests).  A Reshape that keeps every axis (dim: 0) computes nothing and stops the fusion:
+ * put one between. */
+static Blob *
+fusion_barrier(Net *net, const Node *n, Blob *x)
+{
+	const Layer *p = x->producer;
+	int64_t keep[MAX_DIMS] = {0};
+
+	if (!p || !(strcmp(p->lp.type, "Deconvolution") == 0 ||
+	            (strcmp(p->lp.type, "Eltwise") == 0 && x->type.ndim == 2)))
+		return x;
+	Blob *y = reshape_layer(net, n, "unfused", x, keep, x->type.ndim);
+	y->type = x->type;
+	return y;
 }
 
 /* ---- convolution and linear ------------------------------------------------------------------------ */
@@ -429,6 +451,7 @@ lower_batch_norm(Net *net, Node *n)
 	if (in->type.ndim < 2)
 		return refuse(net, n, "the input needs a channel axis (rank >= 2)");
 	channels = in->type.dims[1];
+	x = fusion_barrier(net, n, x);
 	l = net_layer(net, n, "BatchNorm", NULL);
 	p = PARAM(net, l, batch_norm_param, BATCH_NORM_PARAMETER);
 	p->has_use_global_stats = 1;
@@ -1370,7 +1393,7 @@ scale_by_constant(Net *net, const Node *n, Blob *x, const Value *c, bool c_first
 	}
 	if (div && c_first)
 		x = power(net, n, "reciprocal", x, -1, 1, 0);
-	return scale_layer(net, n, NULL, x, axis, w, add, b);
+	return scale_layer(net, n, NULL, fusion_barrier(net, n, x), axis, w, add, b);
 }
 
 /* ---- arithmetic ------------------------------------------------------------------------------------- */
@@ -1593,6 +1616,12 @@ lower_inputs(Net *net)
 
 	for (size_t i = 0; i < g->inputs.n; i++) {
 		Value *v = g->inputs.v[i];
+		if (v->nuse == 0) {
+			/* OpenCV 4.6 cannot run a net with an Input layer that nothing reads (getMemoryShapes asserts) */
+			warning_at(net->c, value_loc(net->c, v), "input %%%u is not read by any op; the Caffe net leaves it out",
+			           v->handle);
+			continue;
+		}
 		Layer *l = net_layer(net, NULL, "Input", NULL);
 		Caffe__InputParameter *p = PARAM(net, l, input_param, INPUT_PARAMETER);
 		Caffe__BlobShape *shape = arena_alloc(net->arena, sizeof *shape);
@@ -1669,6 +1698,15 @@ lower(Net *net)
 			error_at(c, o->loc, "output: the output is an input of the model; Caffe has nothing to compute");
 			net->nerrors++;
 			continue;
+		}
+		if (b->producer && b->producer->tops.v[0] != b) {
+			/* OpenCV reads an output by its layer's name, which gives the layer's first top: a later top
+			 * (a chunk's second part) gets a layer of its own, a Reshape that keeps every axis */
+			int64_t keep[MAX_DIMS] = {0};
+			Blob *own = reshape_layer(net, b->producer->node, "output", b, keep, b->type.ndim);
+			own->type = b->type;
+			bind(net, v, own);
+			b = own;
 		}
 		b->is_output = true;
 		vec_push(&net->outputs, b);

@@ -76,6 +76,8 @@ name_net(Net *net)
 		Blob *b = net->blob_of[g->inputs.v[i]->id];
 		char tmp[32];
 		const char *want = g->inputs.v[i]->name;
+		if (!b)
+			continue; /* an input nothing reads is left out (lower.c) */
 		if (!want || !*want) {
 			snprintf(tmp, sizeof tmp, "input%zu", i);
 			want = tmp;
