@@ -122,8 +122,10 @@ snapshot_ssa(Net *net)
 		Layer *l = net->layers.v[i];
 		l->ssa_bottoms = arena_alloc(net->arena, sizeof(Blob *) * (l->bottoms.n ? l->bottoms.n : 1));
 		l->ssa_tops = arena_alloc(net->arena, sizeof(Blob *) * (l->tops.n ? l->tops.n : 1));
-		memcpy(l->ssa_bottoms, l->bottoms.v, sizeof(Blob *) * l->bottoms.n);
-		memcpy(l->ssa_tops, l->tops.v, sizeof(Blob *) * l->tops.n);
+		if (l->bottoms.n) /* an Input layer has none (and a NULL vector) */
+			memcpy(l->ssa_bottoms, l->bottoms.v, sizeof(Blob *) * l->bottoms.n);
+		if (l->tops.n)
+			memcpy(l->ssa_tops, l->tops.v, sizeof(Blob *) * l->tops.n);
 	}
 }
 
