@@ -1,0 +1,274 @@
+"""Random-model differential testing (issue 7): a fixed set of seeded random models (tests/lib/randmodel.py)
+is recorded, compiled at -O0, -O1 and -O2 for every target, and run in OpenCV dnn and, for targets caffe
+and caffe-master, BVLC Caffe.  Each compilation is exact (every output within 1e-4 · max(1, max |ref|)
+of PyTorch, or no further from a float64 run than PyTorch's float32 is) or refused with exit 1 and
+located diagnostics; never exit 0 with a wrong output, a crash, or a net a runtime refuses.
+
+The Regressions class holds the failures the generator found, each minimised to a small named model.
+
+PTCC_RANDOM_SEEDS=N and PTCC_RANDOM_FIRST=S change the seeds; `make fuzz-models COUNT=N SEED=S` runs long
+campaigns.  A failing seed keeps its files in $PTCC_TEST_OUT/random/seed-S (README.txt: the model and
+how to reproduce it).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import time
+import unittest
+
+import ptcctest
+import parity
+
+parity.require_tools()
+
+import torch  # noqa: E402
+import torch.nn as nn  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+
+import randmodel  # noqa: E402
+
+FIRST = int(os.environ.get("PTCC_RANDOM_FIRST") or 0)
+COUNT = int(os.environ.get("PTCC_RANDOM_SEEDS") or 500)
+BVLC = parity.require_bvlc()
+
+
+class RandomModels(unittest.TestCase):
+    def test_seeds(self) -> None:
+        torch.set_num_threads(1)
+        out = ptcctest.out_dir("random")
+        start = time.perf_counter()
+        results = [randmodel.run_seed(seed, out, BVLC) for seed in range(FIRST, FIRST + COUNT)]
+        print(randmodel.summarise(results, time.perf_counter() - start))
+        failed = [(seed, r) for seed, r in zip(range(FIRST, FIRST + COUNT), results) if r.failures]
+        if failed:
+            print("failure kinds: " + randmodel.failure_kinds([r for _, r in failed]))
+        if failed:
+            self.fail(f"{len(failed)} of {COUNT} random models failed:\n\n"
+                      + "\n\n".join(randmodel.report(r, seed) for seed, r in failed))
+
+
+# --- regressions: each failure the generator found, minimised ----------------------------------------
+
+def calibrated_bn(c: int, rank: int = 4) -> nn.Module:
+    return randmodel.calibrated_bn(c, rank, random.Random(1))
+
+
+class Lambda(nn.Module):
+    def __init__(self, fn, **mods) -> None:
+        super().__init__()
+        self.fn = fn
+        for k, v in mods.items():
+            setattr(self, k, v)
+
+    def forward(self, x):
+        return self.fn(self, x)
+
+
+class Regressions(unittest.TestCase):
+    """Every target and level, OpenCV and BVLC: exact, or refused with a located error."""
+
+    def check(self, name: str, model: nn.Module, *inputs: torch.Tensor, exact: bool = False) -> None:
+        torch.manual_seed(0)
+        directory = ptcctest.out_dir("random", "regressions", name)
+        result = randmodel.check_model(model, list(inputs), name, directory, bvlc=BVLC)
+        if result.failures:
+            self.fail("\n".join(result.failures))
+        if exact:
+            refused = {c: s for c, s in result.statuses.items() if s != "exact"}
+            self.assertEqual(refused, {}, f"{name} must compile: {result.diagnostics[:1]}")
+
+    def setUp(self) -> None:
+        torch.manual_seed(0)
+
+    def test_regression_unused_input(self) -> None:
+        """F1 (seeds 9, 10, 65): an input that only dead code reads; OpenCV refused the net."""
+        class Unused(nn.Module):
+            def forward(self, x0, x1):
+                return F.relu(x0)
+        self.check("unused_input", Unused(), torch.randn(1, 2, 3, 3), torch.randn(1, 2, 3, 3))
+
+    def test_regression_chunk_part_output(self) -> None:
+        """F2 (seeds 1, 28): an output that is chunk part 1: OpenCV's forward(layer) gave part 0."""
+        self.check("chunk_part_output", Lambda(lambda s, x: torch.chunk(F.relu(x), 2, dim=1)[1]),
+                   torch.randn(1, 4, 3, 3))
+
+    def test_regression_chunk_part_output_read_later(self) -> None:
+        """F2 (seed 52): part 2 an output while parts 0 and 1 feed a layer: not reachable in OpenCV."""
+        def f(s, x):
+            a, b, c = torch.chunk(F.relu(x), 3, dim=1)
+            return c, a * b
+        self.check("chunk_part_read_later", Lambda(f), torch.randn(1, 6, 3, 3))
+
+    def test_regression_eltwise_2d_batchnorm(self) -> None:
+        """F3 (seed 20): Eltwise on (N, C) then BatchNorm: OpenCV's fusion got it wrong."""
+        self.check("eltwise_2d_bn", Lambda(lambda s, x: s.bn(s.fc(x) + x), fc=nn.Linear(5, 5),
+                                           bn=calibrated_bn(5, 2)), torch.randn(2, 5) * 3, exact=True)
+
+    def test_regression_silu_2d_batchnorm(self) -> None:
+        """F3: the same through silu's Eltwise PROD."""
+        self.check("silu_2d_bn", Lambda(lambda s, x: s.bn(F.silu(x)), bn=calibrated_bn(5, 2)),
+                   torch.randn(2, 5) * 3, exact=True)
+
+    def test_regression_upsample_batchnorm(self) -> None:
+        """F4 (seed 75): nearest upsampling (grouped Deconvolution) then BatchNorm: wrong in OpenCV."""
+        self.check("upsample_bn", Lambda(lambda s, x: s.bn(F.interpolate(x, scale_factor=2)), bn=calibrated_bn(2)),
+                   torch.randn(1, 2, 3, 8), exact=True)
+
+    def test_regression_upsample_channel_mul(self) -> None:
+        """F4: nearest upsampling then a per-channel parameter factor (a Scale)."""
+        self.check("upsample_mul", Lambda(lambda s, x: F.interpolate(x, scale_factor=2) * s.p,
+                                          p=nn.Parameter(torch.randn(1, 3, 1, 1) + 2)),
+                   torch.randn(1, 3, 3, 4) * 3)
+
+    def test_regression_reshape_top_in_place(self) -> None:
+        """F5 (seed 340): BVLC's Reshape shares its bottom's memory; a ReLU made in place on the Reshape's
+        top (-O1) rewrote the input that a Flatten also reads."""
+        def f(s, x):
+            return F.relu(x.view(1, 2, 6, 3)), x.flatten(1)
+        self.check("reshape_top_in_place", Lambda(f), torch.randn(1, 4, 3, 3), exact=True)
+
+    def test_regression_barrier_in_place_2d(self) -> None:
+        """F5 (seed 350): the fusion barrier (a Reshape) after an Eltwise on (N, C), then a Scale made in
+        place on it, rewrote the Eltwise's output, itself an output."""
+        def f(s, x):
+            y = s.fc(x) * x
+            return y, y + s.p
+        self.check("barrier_in_place_2d", Lambda(f, fc=nn.Linear(5, 5), p=nn.Parameter(torch.randn(1, 5))),
+                   torch.randn(2, 5), exact=True)
+
+    def test_regression_barrier_in_place_upsample(self) -> None:
+        """F5 (seed 394): the barrier after a nearest upsampling, a Scale in place on it, and a Concat that
+        reads the upsampling afterwards."""
+        def f(s, x):
+            u = F.interpolate(x, scale_factor=2)
+            return torch.cat([u * s.p, u], 1)
+        self.check("barrier_in_place_upsample", Lambda(f, p=nn.Parameter(torch.randn(1, 2, 1, 1))),
+                   torch.randn(1, 2, 3, 3), exact=True)
+
+    def test_regression_batch_norm_output_read_by_batch_norm(self) -> None:
+        """F6 (seed 56): a BatchNorm's result, an output, read by another BatchNorm: garbage in OpenCV."""
+        def f(s, x):
+            y = s.bn1(x)
+            return s.bn2(y), y
+        self.check("bn_output_bn", Lambda(f, bn1=calibrated_bn(2), bn2=randmodel.calibrated_bn(2, 4, random.Random(2))),
+                   torch.randn(1, 2, 8, 1) * 2, exact=True)
+
+    def test_regression_batch_norm_output_read_by_scale(self) -> None:
+        """F6: the same with a per-channel parameter factor (a one-bottom Scale) after the BatchNorm."""
+        def f(s, x):
+            y = s.bn(x)
+            return y, y * s.p
+        self.check("bn_output_scale", Lambda(f, bn=calibrated_bn(2), p=nn.Parameter(torch.randn(1, 2, 1, 1) + 2)),
+                   torch.randn(1, 2, 8, 1) * 2, exact=True)
+
+    def test_regression_softplus_threshold(self) -> None:
+        """F7 (seed 1028): softplus(beta=1, threshold=2) was lowered as BNLL, which has no threshold:
+        PyTorch returns x above it (0.13 off at x = 2)."""
+        self.check("softplus_threshold", Lambda(lambda s, x: F.softplus(x, beta=1.0, threshold=2.0)),
+                   torch.randn(1, 3, 4, 4) * 3)
+
+    def test_regression_flatten_top_in_place(self) -> None:
+        """F5 (seed 2124): a Power made in place on a Flatten top rewrote the input, which a mean then read
+        (BVLC's Flatten shares its bottom's memory)."""
+        def f(s, x):
+            return torch.flatten(x, 2) * 0.25, torch.mean(x, dim=(-1, -2))
+        self.check("flatten_top_in_place", Lambda(f), torch.randn(2, 3, 6, 7), exact=True)
+
+    def test_regression_batch_norm_output_read_by_power(self) -> None:
+        """F6 (seed 2540): a BatchNorm's result, an output, read by a Power: NaN in OpenCV."""
+        self.check("bn_output_power", Lambda(lambda s, x: (lambda y: (y, y + 0.5))(s.bn(x)), bn=calibrated_bn(4)),
+                   torch.randn(1, 4, 5, 5), exact=True)
+
+    def test_regression_upsample_power_batchnorm(self) -> None:
+        """F4 (seed 2131): a Power between the nearest upsampling and the BatchNorm did not stop OpenCV's
+        fusion."""
+        self.check("upsample_power_bn", Lambda(lambda s, x: s.bn(F.interpolate(x, scale_factor=3) - 0.25),
+                                               bn=calibrated_bn(4)), torch.randn(1, 4, 5, 5), exact=True)
+
+    def test_regression_pool_one_axis_padded(self) -> None:
+        """F8 (13 of seeds 2000-2999): BVLC drops the last window of both axes when either is padded;
+        ptcc and OpenCV only on the padded axis, so BVLC aborted on the crop Slice."""
+        cases = [("max", lambda s, x: F.max_pool2d(x, (4, 1), (3, 2), (1, 0)), (1, 1, 11, 6)),
+                 ("avg", lambda s, x: F.avg_pool2d(x, (2, 1), (1, 3), (1, 0)), (1, 2, 3, 3)),
+                 ("avg_ceil_w", lambda s, x: F.avg_pool2d(x, (1, 4), (3, 1), (0, 2), ceil_mode=True), (2, 3, 3, 6))]
+        for name, fn, shape in cases:
+            with self.subTest(case=name):
+                self.check(f"pool_one_axis_padded_{name}", Lambda(fn), torch.randn(*shape))
+
+    def test_regression_detach_alias(self) -> None:
+        """F9 (seed 2945): detach() shares its input's storage; the recorder did not see the alias and
+        dropped an in-place write through it (the trace was wrong, so every net was)."""
+        def write_base(s, x):
+            a = s.conv(x)
+            b = a.detach()
+            a.mul_(0.5)
+            return s.conv2(b)
+
+        def write_alias(s, x):
+            a = s.conv(x)
+            b = a.detach()
+            b.sub_(1.0)
+            return s.conv2(a)
+        for name, fn in (("write_base", write_base), ("write_alias", write_alias)):
+            with self.subTest(case=name):
+                self.check(f"detach_alias_{name}", Lambda(fn, conv=nn.Conv2d(3, 4, 1), conv2=nn.Conv2d(4, 2, 1)),
+                           torch.randn(1, 3, 5, 5))
+
+    def test_regression_param_operand(self) -> None:
+        """Known before the generator ran: a parameter, buffer or constant as an arithmetic operand compiled
+        silently wrong (its value id collided with the input's).  Per-channel and scalar operands must be
+        exact; any other shape exact or refused."""
+        class Operands(nn.Module):
+            def __init__(self, shape: tuple, op: str) -> None:
+                super().__init__()
+                self.op = op
+                self.p = nn.Parameter(torch.rand(shape) + 0.5)
+                self.register_buffer("b", torch.rand(shape) + 0.5)
+
+            def forward(self, x):
+                y = F.relu(x)
+                if self.op == "add":
+                    return y + self.p
+                if self.op == "rsub":
+                    return self.b - y
+                if self.op == "mul":
+                    return self.b * y
+                return y / self.p
+        for shape, exact in (((1, 3, 1, 1), True), ((), True), ((3, 1, 1), True), ((1, 3, 4, 5), False),
+                             ((1, 1, 4, 5), False)):
+            for op in ("add", "rsub", "mul", "div"):
+                with self.subTest(shape=shape, op=op):
+                    self.check(f"operand_{op}_{'x'.join(map(str, shape)) or 'scalar'}", Operands(shape, op),
+                               torch.randn(1, 3, 4, 5), exact=exact)
+
+    def test_regression_cat_constant(self) -> None:
+        """torch.cat([y, constant], 1): exact or refused, never wrong."""
+        class CatConst(nn.Module):
+            def __init__(self) -> None:
+                super().__init__()
+                self.register_buffer("c", torch.randn(1, 2, 4, 5))
+
+            def forward(self, x):
+                return torch.cat([F.relu(x), self.c], 1)
+        self.check("cat_constant", CatConst(), torch.randn(1, 3, 4, 5))
+
+    def test_regression_avg_pool_exclude_pad_shared(self) -> None:
+        """Known: avg_pool2d(count_include_pad=False) with padding lowers through a pooled mask; at -O1 an
+        in-place layer on a blob with several readers broke BVLC Caffe."""
+        def f(s, x):
+            y = s.conv(x)
+            return F.avg_pool2d(y, 3, 1, 1, count_include_pad=False) + y, F.relu(y)
+        self.check("avg_exclude_pad_shared", Lambda(f, conv=nn.Conv2d(3, 4, 1)), torch.randn(1, 3, 6, 7),
+                   exact=True)
+
+    def test_regression_dropout3d_inplace(self) -> None:
+        """Known: dropout3d(..., inplace=True) was refused; in eval mode it is the identity."""
+        self.check("dropout3d_inplace", Lambda(lambda s, x: F.relu(F.dropout3d(s.conv(x), 0.5, training=False,
+                                                                               inplace=True)), conv=nn.Conv2d(3, 4, 1)),
+                   torch.randn(1, 3, 5, 5), exact=True)
+
+
+if __name__ == "__main__":
+    ptcctest.main()
