@@ -1,4 +1,5 @@
-/* backend.c: the back end's pipeline, lower -> fuse -> name -> codegen. */
+/* backend.c: the back end's pipeline, lower -> barriers -> fuse -> name -> codegen, the net verified after
+ * each rewrite. */
 #include "net.h"
 
 #include <string.h>
@@ -14,6 +15,7 @@ compile_model(Ctx *c, const char *prototxt, const char *caffemodel, const char *
 		net_free(&net);
 		return 1;
 	}
+	opencv_barriers(&net);
 	net_verify(&net, "lowering");
 	fuse(&net);
 	if (!prototxt) {

@@ -3,7 +3,8 @@
  *
  *   -O1  drop a Flatten (or a Reshape to 2-D) that only feeds an InnerProduct, which flattens by itself
  *        (caffe-facts §C.4); run neuron layers, BatchNorm and Scale in place where Caffe allows it
- *        (layers.def's in_place column, §C.7) and the layer is its bottom's sole reader.  Dropout was
+ *        (layers.def's in_place column, §C.7), the layer is its bottom's sole reader, and the bottom is
+ *        not a Reshape's or Flatten's top (their `view` column: BVLC shares the memory).  Dropout was
  *        already left out by lower.c.
  *
  * netcheck.c verifies the net after each rewrite.
@@ -155,6 +156,10 @@ in_place(Net *net)
 			continue;
 		Blob *b = l->bottoms.v[0], *t = l->tops.v[0];
 		if (b->is_input || b->is_output || value->is_output || value->nuse != 1)
+			continue;
+		/* a Reshape or Flatten top is its bottom's memory in BVLC: writing it would change the bottom */
+		const LayerInfo *made = b->producer ? layer_info(b->producer->lp.type) : NULL;
+		if (made && made->view)
 			continue;
 		canon[t->id] = b;
 		b->is_output = t->is_output;

@@ -266,25 +266,6 @@ eltwise(Net *net, const Node *n, const char *role, int op, Blob *a, Blob *b, dou
 	return layer_top(net, l, a->type);
 }
 
-/* OpenCV 4.6 folds a BatchNorm or a one-bottom Scale into the layer before it when it is that layer's only
- * reader, and gets the result wrong after a Deconvolution (0.05-0.6 off on a nearest upsampling, a grouped
- * Deconvolution) and after an Eltwise on a 2-D blob (0.46 off); BVLC Caffe is right (measured, found by
- * the random-model tests).  A Reshape that keeps every axis (dim: 0) computes nothing and stops the fusion:
- * put one between. */
-static Blob *
-fusion_barrier(Net *net, const Node *n, Blob *x)
-{
-	const Layer *p = x->producer;
-	int64_t keep[MAX_DIMS] = {0};
-
-	if (!p || !(strcmp(p->lp.type, "Deconvolution") == 0 ||
-	            (strcmp(p->lp.type, "Eltwise") == 0 && x->type.ndim == 2)))
-		return x;
-	Blob *y = reshape_layer(net, n, "unfused", x, keep, x->type.ndim);
-	y->type = x->type;
-	return y;
-}
-
 /* ---- convolution and linear ------------------------------------------------------------------------ */
 
 static bool
@@ -451,7 +432,6 @@ lower_batch_norm(Net *net, Node *n)
 	if (in->type.ndim < 2)
 		return refuse(net, n, "the input needs a channel axis (rank >= 2)");
 	channels = in->type.dims[1];
-	x = fusion_barrier(net, n, x);
 	l = net_layer(net, n, "BatchNorm", NULL);
 	p = PARAM(net, l, batch_norm_param, BATCH_NORM_PARAMETER);
 	p->has_use_global_stats = 1;
@@ -542,9 +522,16 @@ lower_neuron(Net *net, Node *n)
 	case OP_exp: type = "Exp"; break;
 	case OP_elu: case OP_elu_: type = "ELU"; break;
 	case OP_softplus:
-		/* BNLL is log(1 + e^x); PyTorch returns x above the threshold, where the two agree to rounding */
+		/* BNLL is log(1 + e^x); PyTorch returns x itself above the threshold t, off from BNLL by
+		 * log(1 + e^-x) < e^-t there: exact only while that is below x's float32 rounding, 2^-24·t (the
+		 * default t = 20 gives 2e-9 against 1.2e-6; a small t was lowered wrong, found by the random-model
+		 * tests) */
 		if (arg_float(n, "beta") != 1)
 			return refuse(net, n, "beta=%g: only beta=1 (BNLL) is exact", arg_float(n, "beta"));
+		if (exp(-arg_float(n, "threshold")) > ldexp(fmax(arg_float(n, "threshold"), 1), -24))
+			return refuse(net, n, "threshold=%g: PyTorch returns x above it, BNLL log(1 + e^x), which differs "
+			              "by up to %.2g there; only a threshold of about 15 or more is exact",
+			              arg_float(n, "threshold"), log1p(exp(-arg_float(n, "threshold"))));
 		type = "BNLL";
 		break;
 	default: unreachable();
@@ -724,6 +711,32 @@ pooling(Net *net, const Node *n, const char *role, Blob *x, int method, const in
 	return layer_top(net, l, f32_type(net, dims, 4));
 }
 
+/* BVLC drops a last window that starts past the input from *both* axes when either axis is padded
+ * (pooling_layer.cpp tests `pad_h_ || pad_w_`), OpenCV and PyTorch only from a padded axis, so with one
+ * axis padded the runtimes disagree on the other's size (found by the random-model tests: BVLC aborted
+ * on the crop).  On an unpadded axis where Caffe's ceil rounding would add such a window, cut the input
+ * to the rows PyTorch's windows cover: no window is lost, the rows cut are read by none, and every runtime
+ * then counts PyTorch's windows exactly. */
+static Blob *
+cut_unpadded_overshoot(Net *net, const Node *n, Blob *x, const int64_t k[2], const int64_t s[2],
+                       const int64_t p[2])
+{
+	static const char *const role[2] = {"cut_h", "cut_w"};
+
+	for (int a = 0; a < 2; a++) {
+		int64_t h = x->type.dims[2 + a], want = n->res[0].type.dims[2 + a], cover = (want - 1) * s[a] + k[a];
+		if (p[a] != 0 || p[1 - a] == 0 || h < k[a])
+			continue;
+		int64_t windows = (h - k[a] + s[a] - 1) / s[a] + 1; /* Caffe's ceil count, before any drop */
+		if ((windows - 1) * s[a] < h || cover >= h)
+			continue;
+		Blob **parts = slice_at(net, n, role[a], x, 2 + a, &cover, 1);
+		parts[0]->discard = false;
+		x = parts[0];
+	}
+	return x;
+}
+
 static bool
 lower_pool2d(Net *net, Node *n)
 {
@@ -753,6 +766,7 @@ lower_pool2d(Net *net, Node *n)
 	}
 	if (avg && !arg_is_none(n, "divisor_override"))
 		return refuse(net, n, "divisor_override has no Caffe form");
+	x = cut_unpadded_overshoot(net, n, x, k, s, p);
 	y = pooling(net, n, NULL, x, method, k, s, p, false);
 	if (avg && !arg_bool(n, "count_include_pad") && (p[0] || p[1])) {
 		/* §D: divide by the valid cells only: pool a blob of ones the same way (the fraction of each
@@ -1393,7 +1407,7 @@ scale_by_constant(Net *net, const Node *n, Blob *x, const Value *c, bool c_first
 	}
 	if (div && c_first)
 		x = power(net, n, "reciprocal", x, -1, 1, 0);
-	return scale_layer(net, n, NULL, fusion_barrier(net, n, x), axis, w, add, b);
+	return scale_layer(net, n, NULL, x, axis, w, add, b);
 }
 
 /* ---- arithmetic ------------------------------------------------------------------------------------- */

@@ -95,6 +95,7 @@ typedef struct LayerInfo {
 	const char *type;
 	const char *param;   /* its own *_param field; "NULL" when it has none */
 	bool in_place;       /* may write its bottom */
+	bool view;           /* its top is its bottom's memory in BVLC: nothing may write the top in place */
 	unsigned targets;    /* T_ bits */
 } LayerInfo;
 
@@ -109,6 +110,7 @@ void net_verify(const Net *net, const char *after);
 /* ---- the passes ---------------------------------------------------------------------------------- */
 
 bool lower(Net *net);         /* lower.c: false if some op has no lowering (all are reported) */
+void opencv_barriers(Net *net); /* barrier.c: stop OpenCV's wrong fusions (every -O level) */
 void fuse(Net *net);          /* fuse.c: -O1 and -O2 rewrites */
 void name_net(Net *net);      /* name.c: layer and blob names from scopes */
 /* codegen.c: write the prototxt and (unless caffemodel is NULL) the caffemodel, atomically.

@@ -12,6 +12,7 @@
  *   - a layer writes a blob in place only as the sole reader of the value it overwrites: BVLC inserts a
  *     Split for a blob with several readers and renames their bottoms, so an in-place layer among them
  *     becomes a second producer ("Top blob ... produced by multiple sources", caffe-facts §C.7);
+ *   - and never on the top of a Reshape or Flatten, which is its bottom's memory in BVLC;
  *   - no layer reads a value that an in-place layer has overwritten: after fuse.c's in-place pass each
  *     layer remembers the SSA values it was lowered to read (Layer.ssa_bottoms), and the storage blob it
  *     reads must still hold that value;
@@ -24,7 +25,7 @@
 #include <string.h>
 
 static const LayerInfo layer_table[] = {
-#define LAYER(type, param, in_place, targets) {#type, #param, in_place, targets},
+#define LAYER(type, param, in_place, view, targets) {#type, #param, in_place, view, targets},
 #include "layers.def"
 #undef LAYER
 };
@@ -168,6 +169,10 @@ check_layer(Check *k, const Layer *l, unsigned target)
 				            "makes it a second producer", blob_label(t, b1, sizeof b1), k->readers[t->id] - 1);
 			if (t->is_input)
 				return fail(k, l, "runs in place on the net input %s", blob_label(t, b1, sizeof b1));
+			const LayerInfo *made = t->producer ? layer_info(t->producer->lp.type) : NULL;
+			if (made && made->view)
+				return fail(k, l, "runs in place on %s, a %s top that shares its bottom's memory in BVLC",
+				            blob_label(t, b1, sizeof b1), t->producer->lp.type);
 		} else if (k->defined[t->id]) {
 			return fail(k, l, "top %s is already produced by an earlier layer", blob_label(t, b1, sizeof b1));
 		}

@@ -231,6 +231,14 @@ in_place_rules(void)
 
 	x = start(&net, "caffe");
 	a = conv(&net, "conv", x);
+	l = unary(&net, "Reshape", "view", a, &t);
+	PARAM(&net, l, reshape_param, RESHAPE_PARAMETER);
+	in_place(&net, "BatchNorm", "bn", t);
+	expect(&net, "in place on a Reshape's top (its bottom's memory in BVLC)",
+	       "layer 'bn' (BatchNorm): runs in place on 'view', a Reshape top that shares its bottom's memory");
+
+	x = start(&net, "caffe");
+	a = conv(&net, "conv", x);
 	l = net_layer(&net, NULL, "Eltwise", NULL);
 	l->name = "sum";
 	layer_bottom(l, a);
