@@ -393,8 +393,8 @@ remove_dead(Ctx *c)
 		for (i = 0; i < n->nres; i++) {
 			Value *v = &n->res[i];
 
-			if (v->handle != NO_HANDLE && v->nuse == 0 && !(v->flags & V_OUTPUT))
-				warning_at(c, value_loc(c, v), "%%%u is never used", v->handle);
+			if (v->handle != NO_HANDLE && v->nuse == 0 && !(v->flags & V_OUTPUT) && !c->nerrors)
+				warning_at(c, value_loc(c, v), "%%%u is never used", v->handle); /* not noise after errors */
 			v->id = id++;
 		}
 		if (!n->dead && node_unneeded(n)) {

@@ -211,7 +211,7 @@ class _Session(TorchFunctionMode):
         except (Unrepresentable, RecordError) as e:
             raise RecordError(f"{where}: {name}: {e}") from None
         for t in outs:
-            event.results.append(self._define(t, event))
+            event.results.append(self._define(t, event, tensors_in))
         self.events.append(event)
 
     def _fold(self, t: torch.Tensor) -> None:
@@ -254,7 +254,7 @@ class _Session(TorchFunctionMode):
             raise Unrepresentable("a dict argument cannot be written to a trace")
         return v
 
-    def _define(self, t: torch.Tensor, event: OpEvent) -> Value:
+    def _define(self, t: torch.Tensor, event: OpEvent, tensors_in: list) -> Value:
         stored = self.stored.get(id(t))
         if stored is not None and not stored.const and (event.name.endswith("_") or event.name == "setitem"):
             raise RecordError(self._where_msg(f"{event.name} writes into parameter {stored.name}"))
@@ -262,6 +262,8 @@ class _Session(TorchFunctionMode):
         if slot is None:
             slot = self._new_slot(t)
             base = getattr(t, "_base", None)
+            if base is None:
+                base = _storage_sharer(t, tensors_in)
             if base is not None and id(base) in self.slots:
                 slot.join(self.slots[id(base)])
         elif slot.group().members > 1:
@@ -353,6 +355,25 @@ def _display_path(filename: str) -> Optional[str]:
         if path.startswith(entry) and len(entry) > len(best):
             best = entry
     return os.path.relpath(path, best) if best else os.path.basename(path)
+
+
+def _storage_ptr(t: torch.Tensor) -> int:
+    try:
+        return t.untyped_storage().data_ptr()  # torch 2.x
+    except AttributeError:
+        return t.storage().data_ptr()  # torch 1.13
+
+
+def _storage_sharer(t: torch.Tensor, tensors_in: list) -> Optional[torch.Tensor]:
+    """The input of the op whose storage t shares although t is no view of it (`detach()` returns such a
+    tensor, with `_base` None): an in-place write to either changes the other."""
+    ptr = _storage_ptr(t)
+    if ptr == 0:
+        return None
+    for x in tensors_in:
+        if x is not t and _storage_ptr(x) == ptr:
+            return x
+    return None
 
 
 # --- after the run: dead ops, names, text --------------------------------------------------------------

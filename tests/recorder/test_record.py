@@ -198,6 +198,21 @@ output %0 "input"
         self.assertEqual(out.tolist(), [[0.0, 4.0]])
         self.assertIn("= relu_(%2) : f32[2]", body(path))
 
+    def test_write_through_a_detached_alias_is_kept(self) -> None:
+        # detach() shares its input's storage with _base None: the write to one changes the other, so
+        # it joins the alias group and is kept (it was dropped as dead, a silently wrong trace)
+        class DetachWrite(torch.nn.Module):
+            def forward(self, x):
+                a = x * 2
+                b = a.detach()
+                a.mul_(0.5)
+                return b + 1
+
+        path, out = self.record(DetachWrite(), torch.tensor([[-1.0, 2.0]]), "detachwrite")
+        self.assertEqual(out.tolist(), [[0.0, 3.0]])
+        self.assertIn("%2 = detach(%1)", body(path))
+        self.assertIn("= mul_(%1, 0.5)", body(path))
+
     def test_operators_and_indexing(self) -> None:
         class Ops(torch.nn.Module):
             def forward(self, x):
