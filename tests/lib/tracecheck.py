@@ -452,6 +452,7 @@ def check(log_path: str) -> list[str]:
                     problem(line, f"${name} is not declared")
                 used_params.add(name)
 
+    viewed: set = set()  # alias roots that a view shares storage with
     for op in trace.ops:
         refs: list = []
         for a in op.args:
@@ -469,10 +470,11 @@ def check(log_path: str) -> list[str]:
                 continue
             if r in defined and not used_since_def[r]:
                 problem(defined[r], f"{r} is defined and never used")
-            if r in defined and root(r) != r:
-                writes.append((r, op.line))
+            if r in defined and (root(r) != r or r in viewed):
+                writes.append((r, op.line))  # a write that a view of the same storage sees
             elif op.name in VIEW_OPS and isinstance(first, tuple) and first[0] == "handle":
                 group[r] = root(first[1])
+                viewed.add(group[r])
             defined[r] = op.line
             used_since_def[r] = False
     for line, ref, _ in trace.outputs:
