@@ -216,6 +216,24 @@ class Regressions(unittest.TestCase):
                 self.check(f"detach_alias_{name}", Lambda(fn, conv=nn.Conv2d(3, 4, 1), conv2=nn.Conv2d(4, 2, 1)),
                            torch.randn(1, 3, 5, 5))
 
+    def test_regression_dropout3d_view(self) -> None:
+        """F10 (seed 5713): dropout3d of a 4-D tensor is a view of it (unbatched: unsqueeze, squeeze); an
+        in-place ReLU of the input afterwards changed the dropout's result too."""
+        def f(s, x):
+            y = F.dropout3d(x, 0.5, training=False)
+            x.relu_()
+            return y + 1
+        self.check("dropout3d_view", Lambda(f), torch.randn(1, 2, 4, 4))
+
+    def test_regression_conv_power_output_read_by_relu(self) -> None:
+        """F11 (seed 5545): conv, then a Power whose result is an output and is read by a ReLU: OpenCV
+        fused both into the convolution and returned garbage for the Power's blob."""
+        for name, fn in (("relu", lambda s, x: (lambda z: (F.relu(z), z))(s.conv(x) - 0.25)),
+                         ("sigmoid", lambda s, x: (lambda z: (torch.sigmoid(z), z))(s.conv(x) * 2.0))):
+            with self.subTest(case=name):
+                self.check(f"conv_power_output_{name}", Lambda(fn, conv=nn.Conv2d(3, 4, 1)), torch.randn(1, 3, 5, 5),
+                           exact=True)
+
     def test_regression_param_operand(self) -> None:
         """Known before the generator ran: a parameter, buffer or constant as an arithmetic operand compiled
         silently wrong (its value id collided with the input's).  Per-channel and scalar operands must be

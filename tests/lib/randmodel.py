@@ -994,6 +994,50 @@ def gen_probe(g: Generator) -> None:
     g.add(rng.choice(table)())
 
 
+def gen_block(g: Generator) -> None:
+    """A module with submodules, called as a unit: Sequential(conv, batch norm, activation), so that
+    scopes nest (layer names) and -O2 has a BatchNorm to fold."""
+    rng = g.rng
+    v = need(g.pick((4,)))
+    c = g.shape(v)[1]
+    out = rng.randint(1, 8)
+    k = rng.choice((1, 3, 3, 5))
+    conv = nn.Conv2d(c, out, k, rng.choice((1, 1, 2)), k // 2, bias=rng.random() < 0.3)
+    conv.weight.data.mul_(rng.uniform(1.0, 2.0))
+    mods: list[nn.Module] = [conv, calibrated_bn(out, 4, rng)]
+    act = rng.choice((nn.ReLU(inplace=True), nn.ReLU6(inplace=True), nn.SiLU(inplace=True), nn.Hardswish(),
+                      nn.LeakyReLU(0.1, inplace=True), None))
+    if act is not None:
+        mods.append(act)
+    if rng.random() < 0.2:
+        mods.append(nn.Dropout(0.2))
+    block = nn.Sequential(*mods)
+    g.add(Call(f"self.{g.add_module('block', block)}", [V(v)]))
+
+
+def gen_reuse(g: Generator) -> None:
+    """A module of the model called again on another value (shared weights, a second layer name)."""
+    rng = g.rng
+    mods = [(n, m) for n, m in g.model.named_children()
+            if isinstance(m, (nn.Conv2d, nn.Linear, nn.BatchNorm2d, nn.BatchNorm1d, nn.Sequential))]
+    rng.shuffle(mods)
+    for name, m in mods:
+        first = m[0] if isinstance(m, nn.Sequential) else m
+        if isinstance(first, nn.Conv2d):
+            want, rank = first.in_channels, 4
+        elif isinstance(first, nn.Linear):
+            want, rank = first.in_features, 2
+        elif isinstance(first, (nn.BatchNorm2d, nn.BatchNorm1d)):
+            want, rank = first.num_features, 4 if isinstance(first, nn.BatchNorm2d) else 2
+        else:
+            continue
+        vs = [v for v in g.live((rank,)) if g.shape(v)[1 if rank == 4 else -1] == want]
+        if vs:
+            g.add(Call(f"self.{name}", [V(rng.choice(vs))], note="called again"))
+            return
+    raise Rejected("no module to call again")
+
+
 # weight, function
 FAMILIES: dict[str, tuple[float, Callable[[Generator], Any]]] = {
     "conv": (10, gen_conv),
@@ -1017,6 +1061,8 @@ FAMILIES: dict[str, tuple[float, Callable[[Generator], Any]]] = {
     "cat_const": (0.7, gen_cat_const),
     "se": (1.5, gen_se),
     "probe": (1.2, gen_probe),
+    "block": (2, gen_block),
+    "reuse": (1.5, gen_reuse),
 }
 
 
