@@ -17,17 +17,32 @@ The helpers every back-end test uses:
   InnerProduct, no empty `shape`, only layer types portable to BVLC Caffe 1.0 and OpenCV 4.6).
 - run_opencv(prototxt, caffemodel, inputs, names): forward in OpenCV; the outputs are the blobs that no
   layer consumes, in the net's order.
+
+BVLC Caffe, the second runtime: target `caffe` (and `caffe-master`) must be exact in OpenCV and in BVLC
+Caffe (built by ../shared/runtimes/bvlc-caffe/build into $BVLC_CAFFE, default /opt/bvlc-caffe).
+
+- bvlc_available(): pycaffe imports (checked once, by the worker below).
+- require_bvlc(): True when available; else fail in CI (CI=true), or print one note and return False
+  (the BVLC half of each test is skipped).
+- run_caffe(prototxt, caffemodel, inputs, input_names, output_names=None): forward once in BVLC Caffe
+  (CPU); by default returns the outputs run_opencv() returns; raises CaffeRefused with Caffe's
+  fatal message when a CHECK aborts (Caffe refuses at load time what OpenCV lets pass).  One worker
+  process per test process (tests/lib/bvlc_worker.py) imports caffe once and forks a child per net.
+- run_named(runtime, ...): OpenCV or BVLC by name, for tests that compare in both (RUNTIMES).
 """
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
+import re
 import shutil
 import struct
 import subprocess
 import sys
-from typing import Optional, Sequence
+import tempfile
+from typing import IO, Optional, Sequence
 
 import numpy as np
 
@@ -473,11 +488,244 @@ def relative_error(got: np.ndarray, want: np.ndarray) -> float:
     return diff / peak if peak else (0.0 if diff == 0 else float("inf"))
 
 
-def shape_error(got: np.ndarray, want: np.ndarray) -> Optional[str]:
-    """None when OpenCV's output has PyTorch's shape.  OpenCV has no 1-D Mat: a 1-D result comes back as
-    (1, n) or (n, 1), which passes when the element count agrees."""
-    if np.ndim(want) < 2 and np.ndim(got) == 2 and np.size(got) == np.size(want):
+def shape_error(got: np.ndarray, want: np.ndarray, runtime: str = "opencv") -> Optional[str]:
+    """None when the runtime's output has PyTorch's shape.  OpenCV has no 1-D Mat: a 1-D result comes back
+    as (1, n) or (n, 1), which passes when the element count agrees; BVLC Caffe's blobs keep every shape."""
+    if (runtime == "opencv" and np.ndim(want) < 2 and np.ndim(got) == 2
+            and np.size(got) == np.size(want)):
         return None
     if tuple(np.shape(got)) != tuple(np.shape(want)):
         return f"shape {tuple(np.shape(got))}, PyTorch {tuple(np.shape(want))}"
     return None
+
+
+# --- BVLC Caffe --------------------------------------------------------------------------------------
+
+BVLC_DEFAULT = "/opt/bvlc-caffe"
+# pycaffe is built for Debian's Python (../shared/runtimes/bvlc-caffe/build); BVLC_PYTHON overrides it.
+BVLC_PYTHON = os.environ.get("BVLC_PYTHON") or "/usr/bin/python3"
+BVLC_TIMEOUT = 900        # seconds for one forward pass (vgg11_bn loads 500 MB)
+RUNTIMES = ("opencv", "bvlc")
+
+
+class CaffeRefused(Exception):
+    """BVLC Caffe refused the net or crashed on it; the message is Caffe's fatal ("F") log lines."""
+
+
+class _Worker:
+    """tests/lib/bvlc_worker.py: imports caffe once, forks a child per forward pass (see its docstring).
+    It belongs to the process that started it: a forked copy of the test process starts its own."""
+
+    def __init__(self, python_dir: str) -> None:
+        self.owner = os.getpid()
+        self.tmp = tempfile.mkdtemp(prefix="ptcc-bvlc-")
+        self.jobs = 0
+        env = dict(os.environ, GLOG_minloglevel="2")
+        script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "bvlc_worker.py")
+        self.proc = subprocess.Popen([BVLC_PYTHON, script, python_dir, self.tmp], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, text=True, env=env, cwd=self.tmp)
+        hello = self.receive()
+        if hello is None:
+            self.error = f"the worker exited with status {self.proc.returncode}"
+        else:
+            self.error = "" if hello.get("ready") else hello.get("error") or "the worker did not start"
+
+    def alive(self) -> bool:
+        return self.owner == os.getpid() and self.proc.poll() is None
+
+    def receive(self) -> Optional[dict]:
+        """The next answer; None when the worker has exited."""
+        line = self.stdout().readline()
+        if not line:
+            self.proc.wait()
+            return None
+        return json.loads(line)
+
+    def stdout(self) -> IO[str]:
+        assert self.proc.stdout is not None
+        return self.proc.stdout
+
+    def run(self, job: dict) -> Optional[dict]:
+        assert self.proc.stdin is not None
+        try:
+            self.proc.stdin.write(json.dumps(job) + "\n")
+            self.proc.stdin.flush()
+        except BrokenPipeError:
+            return None
+        return self.receive()
+
+    def job_dir(self) -> str:
+        self.jobs += 1
+        d = os.path.join(self.tmp, f"job{self.jobs}")
+        os.mkdir(d)
+        return d
+
+    def stop(self) -> None:
+        if self.owner != os.getpid():
+            return
+        if self.proc.stdin is not None:
+            try:
+                self.proc.stdin.close()
+            except OSError:
+                pass
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+_worker: Optional[_Worker] = None
+_bvlc_missing: Optional[str] = None   # why BVLC Caffe is not usable, once known
+
+
+def bvlc_python_dir() -> str:
+    return os.path.join(os.environ.get("BVLC_CAFFE") or BVLC_DEFAULT, "python")
+
+
+def _stop_worker() -> None:
+    global _worker
+    if _worker is not None:
+        _worker.stop()
+        _worker = None
+
+
+atexit.register(_stop_worker)
+
+
+def _bvlc_worker() -> Optional[_Worker]:
+    """The running worker, started (or restarted, if it died) here; None when pycaffe does not import."""
+    global _worker, _bvlc_missing
+    if _worker is not None and _worker.alive():
+        return _worker
+    _stop_worker()
+    if _bvlc_missing is not None:
+        return None
+    pydir = bvlc_python_dir()
+    if not os.path.isfile(os.path.join(pydir, "caffe", "__init__.py")):
+        _bvlc_missing = (f"no pycaffe in {pydir} (build it with ../shared/runtimes/bvlc-caffe/build, "
+                         "or set BVLC_CAFFE to its prefix)")
+        return None
+    if not os.access(BVLC_PYTHON, os.X_OK):
+        _bvlc_missing = f"{BVLC_PYTHON} (the Python pycaffe is built for) is not there"
+        return None
+    _worker = _Worker(pydir)
+    if _worker.error:
+        _bvlc_missing = f"{BVLC_PYTHON} cannot import caffe from {pydir}: {_worker.error}"
+        _stop_worker()
+        return None
+    return _worker
+
+
+def bvlc_available() -> bool:
+    """pycaffe imports (from $BVLC_CAFFE/python, default /opt/bvlc-caffe/python) in BVLC_PYTHON."""
+    return _bvlc_worker() is not None
+
+
+def require_bvlc() -> bool:
+    """True when BVLC Caffe is usable.  Otherwise: in CI (CI=true) print why and exit 1, for a test whose
+    tool is missing fails in CI; elsewhere print one note and return False (the BVLC half is skipped)."""
+    if bvlc_available():
+        return True
+    if os.environ.get("CI") == "true":
+        print(f"missing: BVLC Caffe: {_bvlc_missing}", file=sys.stderr)
+        sys.exit(1)
+    print(f"BVLC half skipped: {_bvlc_missing}", file=sys.stderr)
+    return False
+
+
+_GLOG_LINE = re.compile(r"^([IWEF])\d{4}(?:\d{4})? \d\d:\d\d:\d\d\.\d+\s+\d+ (.*)$")
+
+
+def caffe_message(stderr: str, sig: int) -> str:
+    """Caffe's fatal lines ("net.cpp:137] Check failed: ..."), then its error lines (a protobuf parse
+    error comes before the CHECK that reports it); the last lines of stderr when there is no F line."""
+    fatal: list[str] = []
+    errors: list[str] = []
+    for line in stderr.splitlines():
+        m = _GLOG_LINE.match(line)
+        if m and m[1] == "F":
+            fatal.append(m[2])
+        elif (m and m[1] == "E") or line.startswith("[libprotobuf ERROR"):
+            errors.append(m[2] if m else line)
+    if not fatal:
+        tail = "\n".join(stderr.strip().splitlines()[-10:])
+        return f"BVLC Caffe died of signal {sig}" + (f":\n{tail}" if tail else " (no message)")
+    return "\n".join(fatal + errors)
+
+
+def run_caffe(prototxt: str, caffemodel: Optional[str], inputs: Sequence[np.ndarray],
+              input_names: Sequence[str], output_names: Optional[Sequence[str]] = None) -> list[np.ndarray]:
+    """Forward the net once in BVLC Caffe (CPU).  Returns the blobs named in output_names, by default the
+    net's outputs as run_opencv() has them: the first top of each layer none of whose tops a later layer
+    reads, in the net's order.  Raises CaffeRefused when Caffe aborts (a CHECK at load time or in
+    forward)."""
+    return run_caffe_named(prototxt, caffemodel, inputs, input_names, output_names)[1]
+
+
+def run_caffe_named(prototxt: str, caffemodel: Optional[str], inputs: Sequence[np.ndarray],
+                    input_names: Sequence[str], output_names: Optional[Sequence[str]] = None
+                    ) -> tuple[list[str], list[np.ndarray]]:
+    """run_caffe(), with the output blobs' names."""
+    for _ in range(2):
+        worker = _bvlc_worker()
+        if worker is None:
+            raise RuntimeError(f"BVLC Caffe is not available: {_bvlc_missing}")
+        d = worker.job_dir()
+        try:
+            job = _caffe_job(d, prototxt, caffemodel, inputs, input_names, output_names)
+            reply = worker.run(job)
+            if reply is not None:
+                return _caffe_reply(d, reply)
+            _stop_worker()   # the worker itself died under this job (not Caffe's child): once more, anew
+        finally:
+            shutil.rmtree(d, ignore_errors=True)
+    raise RuntimeError(f"the BVLC worker died twice on {prototxt}")
+
+
+def _caffe_job(d: str, prototxt: str, caffemodel: Optional[str], inputs: Sequence[np.ndarray],
+               input_names: Sequence[str], output_names: Optional[Sequence[str]]) -> dict:
+    if len(inputs) != len(input_names):
+        raise ValueError(f"{len(inputs)} inputs for {len(input_names)} names")
+    feeds = []
+    for i, (name, x) in enumerate(zip(input_names, inputs)):
+        path = os.path.join(d, f"in{i}.npy")
+        np.save(path, np.ascontiguousarray(x, dtype=np.float32))
+        feeds.append([name, path])
+    return {"dir": d, "prototxt": os.path.abspath(prototxt),
+            "caffemodel": os.path.abspath(caffemodel) if caffemodel else None, "inputs": feeds,
+            "outputs": list(output_names) if output_names is not None else None, "timeout": BVLC_TIMEOUT}
+
+
+def _caffe_reply(d: str, reply: dict) -> tuple[list[str], list[np.ndarray]]:
+    if reply.get("ok"):
+        names = reply["outputs"]
+        return names, [np.load(os.path.join(d, f"out{i}.npy")) for i in range(len(names))]
+    if reply.get("signal") == 14:   # SIGALRM: the child's alarm(BVLC_TIMEOUT)
+        raise RuntimeError(f"BVLC Caffe took more than {BVLC_TIMEOUT} s")
+    if "signal" in reply:
+        raise CaffeRefused(caffe_message(reply.get("stderr", ""), reply["signal"]))
+    if "exit" in reply:
+        raise RuntimeError(f"BVLC forward failed (exit {reply['exit']}):\n{reply.get('error', '')}")
+    raise RuntimeError(f"BVLC worker: {reply.get('error') or reply}")
+
+
+def runtimes(target: str = "caffe") -> list[str]:
+    """The runtimes a net of `target` must be exact in: OpenCV always; BVLC Caffe too unless the target is
+    `opencv` (whose ReLU6/Swish/HardSwish are not BVLC layer types), when it is available."""
+    if target != "opencv" and bvlc_available():
+        return list(RUNTIMES)
+    return ["opencv"]
+
+
+def run_named(runtime: str, prototxt: str, caffemodel: Optional[str], inputs: Sequence[np.ndarray],
+              input_names: Sequence[str]) -> tuple[list[str], list[np.ndarray]]:
+    """(names, outputs) in `runtime` ("opencv": layer names; "bvlc": blob names)."""
+    if runtime == "opencv":
+        return run_opencv_named(prototxt, caffemodel, inputs, input_names)
+    if runtime == "bvlc":
+        return run_caffe_named(prototxt, caffemodel, inputs, input_names)
+    raise ValueError(f"unknown runtime {runtime!r}")
