@@ -1,5 +1,6 @@
 """Op-level tests of every lowering of the `caffe` target: each small module is recorded, compiled at -O0,
--O1 and -O2, validated (parity.validate) and run in OpenCV dnn against PyTorch, max |Δ| ≤ 1e-4.
+-O1 and -O2, validated (parity.validate) and run in OpenCV dnn and in BVLC Caffe (when pycaffe imports)
+against PyTorch, max |Δ| ≤ 1e-4.
 
 Also the fusion hazards: an in-place neuron, a BatchNorm fold or a removed Dropout must never change a
 value that another layer still reads.  Inputs are 4-D (OpenCV takes a 3-D numpy array as an image).
@@ -15,6 +16,7 @@ import ptcctest
 import parity
 
 parity.require_tools()
+parity.require_bvlc()
 
 from optest import OpTestCase  # noqa: E402
 

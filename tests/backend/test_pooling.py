@@ -1,11 +1,12 @@
-"""The pooling matrix (issue 4): max_pool2d and avg_pool2d against PyTorch in OpenCV dnn, for H×H inputs
-with H from 4 to 40, kernel 1-3, stride 1-3, padding 0..kernel//2, ceil_mode off and on:
+"""The pooling matrix (issue 4): max_pool2d and avg_pool2d against PyTorch in OpenCV dnn and in BVLC Caffe
+(when pycaffe imports: parity.require_bvlc), for H×H inputs with H from 4 to 40, kernel 1-3, stride 1-3,
+padding 0..kernel//2, ceil_mode off and on:
 37 × 15 × 2 × 2 = 2220 configurations with count_include_pad=True (and MAX), plus every AVE configuration
 again with count_include_pad=False (1110), which must be exact or, where padding is counted (p > 0), a
 precise error at each such op's log line.
 
 Fast by construction: for each H, all configurations are branches of ONE module (one record, one compile
-per level, one OpenCV forward with many outputs).  Outputs come back in the net's order, which is the
+per level, one forward per runtime with many outputs).  Outputs come back in the net's order, which is the
 trace's; each is also checked for PyTorch's exact shape, which is where Caffe's ceil rule differs
 (caffe-facts.md §C.1).  PTCC_POOL_LEVELS="-O1" restricts the levels (default: -O0 -O1 -O2).
 """
@@ -21,6 +22,7 @@ import ptcctest
 import parity
 
 parity.require_tools()
+parity.require_bvlc()
 
 from optest import OpTestCase, diagnostics  # noqa: E402
 
@@ -48,7 +50,7 @@ class PoolingMatrix(OpTestCase):
     group = "pooling"
 
     def run_matrix(self, kind: str, make, configs) -> tuple[int, list[str]]:
-        """Returns (configurations compared, failures)."""
+        """Returns (output comparisons, failures): each configuration at each level in each runtime."""
         failures: list[str] = []
         n = 0
         for h in HS:
@@ -60,27 +62,44 @@ class PoolingMatrix(OpTestCase):
                 prototxt = os.path.join(self.dir, f"{kind}-H{h}{level}.prototxt")
                 try:
                     parity.compile_ok(log, prototxt, level)
-                    names, outs = parity.run_opencv_named(prototxt, parity.caffemodel_of(prototxt),
-                                                          [x.numpy()], ["x"])
-                except (AssertionError, Exception) as e:  # noqa: B014 (cv2.error is an Exception)
-                    failures.append(f"{kind} H={h} {level}: whole module failed: {str(e)[:600]}")
+                except AssertionError as e:
+                    failures.append(f"{kind} H={h} {level}: {str(e)[:600]}")
                     continue
-                if len(outs) != len(want):
-                    failures.append(f"{kind} H={h} {level}: {len(outs)} outputs, want {len(want)}")
-                    continue
-                for c, name, o, w in zip(cfgs, names, outs, want):
-                    n += 1
-                    bad = parity.shape_error(o, w)
-                    err = parity.error(o, w) if bad is None else float("inf")
-                    if bad is not None or err > parity.TOLERANCE:
-                        failures.append(f"{label(kind, h, *c)} {level} (layer {name}): "
-                                        + (bad or f"max |Δ| {err:.3e}"))
-                for p in (prototxt, parity.caffemodel_of(prototxt)):
-                    os.unlink(p)
+                bad = len(failures)
+                for runtime in parity.runtimes():
+                    labels = [f"{label(kind, h, *c)} {level}" for c in cfgs]
+                    n += self.compare_branches(f"{kind} H={h} {level}", runtime, prototxt, x, labels, want,
+                                               failures)[0]
+                if len(failures) == bad:
+                    for p in (prototxt, parity.caffemodel_of(prototxt)):
+                        os.unlink(p)
         return n, failures
 
+    def compare_branches(self, what: str, runtime: str, prototxt: str, x: torch.Tensor, labels: list[str],
+                         want: list, failures: list[str]) -> tuple[int, int]:
+        """Run the net in `runtime`, compare output i with want[i] (failures named labels[i] and the
+        runtime); returns (outputs compared, outputs exact)."""
+        try:
+            names, outs = parity.run_named(runtime, prototxt, parity.caffemodel_of(prototxt), [x.numpy()], ["x"])
+        except Exception as e:  # noqa: BLE001 (cv2.error, parity.CaffeRefused: this module's failure)
+            failures.append(f"{what} {runtime}: whole module failed: {type(e).__name__}: {str(e)[:600]}")
+            return 0, 0
+        if len(outs) != len(want):
+            failures.append(f"{what} {runtime}: {len(outs)} outputs, want {len(want)}")
+            return 0, 0
+        exact = 0
+        for lab, name, o, w in zip(labels, names, outs, want):
+            bad = parity.shape_error(o, w, runtime)
+            err = parity.error(o, w) if bad is None else float("inf")
+            if bad is not None or err > parity.TOLERANCE:
+                failures.append(f"{lab} {runtime} ({name}): " + (bad or f"max |Δ| {err:.3e}"))
+            else:
+                exact += 1
+        return len(outs), exact
+
     def report(self, what: str, n: int, failures: list[str]) -> None:
-        print(f"\n{what}: {n} output comparisons ({len(LEVELS)} levels), {len(failures)} failures")
+        print(f"\n{what}: {n} output comparisons ({len(LEVELS)} levels; {', '.join(parity.runtimes())}), "
+              f"{len(failures)} failures")
         for f in failures[:40]:
             print("  " + f)
         if len(failures) > 40:
@@ -93,7 +112,8 @@ class PoolingMatrix(OpTestCase):
         def configs(h):
             return [(k, s, p, c) for k, p in KPS for s in STRIDES for c in CEILS]
         n, failures = self.run_matrix("max", lambda k, s, p, c: nn.MaxPool2d(k, s, p, ceil_mode=c), configs)
-        self.assertEqual(n, len(HS) * len(KPS) * len(STRIDES) * len(CEILS) * len(LEVELS))
+        per_runtime = len(HS) * len(KPS) * len(STRIDES) * len(CEILS) * len(LEVELS)
+        self.assertEqual(n, per_runtime * len(parity.runtimes()))
         self.report("max pooling", n, failures)
 
     def test_avg_count_include_pad(self) -> None:
@@ -128,16 +148,9 @@ class PoolingMatrix(OpTestCase):
                 if problems:
                     failures.append(f"avgx H={h}: invalid output: {problems[:3]}")
                     continue
-                names, outs = parity.run_opencv_named(prototxt, parity.caffemodel_of(prototxt), [x.numpy()], ["x"])
-                for c, name, o, w in zip(cfgs, names, outs, want):
-                    bad = parity.shape_error(o, w)
-                    err = parity.error(o, w) if bad is None else float("inf")
-                    if bad is not None or err > parity.TOLERANCE:
-                        failures.append(f"{label('avg exclude-pad', h, *c)} ({name}): " + (bad or f"max |Δ| {err:.3e}"))
-                    else:
-                        exact += 1
-                if len(outs) != len(want):
-                    failures.append(f"avgx H={h}: {len(outs)} outputs, want {len(want)}")
+                labels = [label("avg exclude-pad", h, *c) for c in cfgs]
+                for runtime in parity.runtimes():
+                    exact += self.compare_branches(f"avgx H={h}", runtime, prototxt, x, labels, want, failures)[1]
                 continue
             if r.returncode != 1:
                 failures.append(f"avgx H={h}: exit {r.returncode}: {r.stderr[:300]}")
@@ -155,7 +168,8 @@ class PoolingMatrix(OpTestCase):
             refused += len(diags)
             example = example or r.stderr.splitlines()[0]
         print(f"\navg_pool2d count_include_pad=False, p > 0: {len(HS) * len(cfgs)} configurations; "
-              f"{exact} exact in OpenCV, {refused} refused with an error; {len(failures)} failures")
+              f"{exact} exact comparisons ({', '.join(parity.runtimes())}), {refused} refused with an error; "
+              f"{len(failures)} failures")
         if example:
             print("  e.g. " + example)
         for f in failures[:40]:

@@ -1,5 +1,6 @@
 """--target: `opencv` adds ReLU6, Swish and HardSwish layers, exact in OpenCV dnn; `caffe` and
-`caffe-master` write only the portable layers; mobilenet_v2 and mobilenet_v3 keep parity on `opencv`."""
+`caffe-master` write only the portable layers, exact in OpenCV dnn and BVLC Caffe (when pycaffe imports:
+parity.require_bvlc); mobilenet_v2 and mobilenet_v3 keep parity on `opencv`."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import ptcctest
 import parity
 
 parity.require_tools()
+parity.require_bvlc()
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
@@ -72,15 +74,27 @@ class TargetTest(unittest.TestCase):
                 self.assertEqual(types.count("Swish"), 1)
                 self.assertEqual(types.count("HardSwish"), 1)
                 self.assertNotIn("Eltwise", types)
-                names, outs = parity.run_opencv_named(prototxt, parity.caffemodel_of(prototxt), [x.numpy()], ["x"])
-                self.assertEqual(len(outs), len(want))
-                for name, got, ref in zip(names, outs, want):
-                    # relative to the output's own scale: the 1e-6 branch must keep its precision
-                    self.assertLessEqual(parity.relative_error(got, ref), 1e-6, name)
+                self.assertExact(prototxt, "opencv", x, want)
         portable = self.compile(log, "act-caffe")
         self.assertFalse(OPENCV_TYPES & set(types_of(portable)))
         master = self.compile(log, "act-master", "--target=caffe-master")
         self.assertEqual(body(master).replace("caffe-master", "caffe"), body(portable))
+        for prototxt, target in ((portable, "caffe"), (master, "caffe-master")):
+            for runtime in parity.runtimes(target):
+                with self.subTest(target=target, runtime=runtime):
+                    self.assertExact(prototxt, runtime, x, want)
+
+    def assertExact(self, prototxt: str, runtime: str, x: torch.Tensor, want: list[np.ndarray]) -> None:
+        """Every output within 1e-6 of PyTorch's relative to its own scale: the 1e-6 branch must keep its
+        precision."""
+        try:
+            names, outs = parity.run_named(runtime, prototxt, parity.caffemodel_of(prototxt), [x.numpy()], ["x"])
+        except parity.CaffeRefused as e:
+            self.fail(f"{os.path.basename(prototxt)}: BVLC Caffe refused the net: {e}")
+        self.assertEqual(len(outs), len(want), f"{runtime}: outputs {names}")
+        for name, got, ref in zip(names, outs, want):
+            self.assertIsNone(parity.shape_error(got, ref, runtime), f"{runtime} {name}")
+            self.assertLessEqual(parity.relative_error(got, ref), 1e-6, f"{runtime} {name}")
 
     def test_zoo_on_opencv(self) -> None:
         for name in ("mobilenet_v2", "mobilenet_v3_small", "efficientnet_b0"):

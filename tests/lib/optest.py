@@ -1,7 +1,8 @@
-"""Record a small module, compile it at each level, run it in OpenCV dnn and compare with PyTorch.
+"""Record a small module, compile it at each level, run it in OpenCV dnn and in BVLC Caffe (when pycaffe
+imports: parity.require_bvlc()) and compare with PyTorch.
 
 Used by tests/backend/test_ops.py and test_pooling.py.  Everything runs in one Python process (torch and
-cv2 are imported once); only ptcc is a subprocess.
+cv2 are imported once); only ptcc is a subprocess, and parity's one BVLC worker.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ def as_list(result) -> list:
 
 
 class OpTestCase(unittest.TestCase):
-    """check(): record `module` on `inputs`, compile at LEVELS, compare every output in OpenCV."""
+    """check(): record `module` on `inputs`, compile at LEVELS, compare every output in OpenCV and BVLC."""
 
     group = "ops"
 
@@ -85,19 +86,28 @@ class OpTestCase(unittest.TestCase):
                 if input_names is not None:
                     self.assertEqual(in_names, list(input_names), "Input layer tops")
                 self.assertEqual(len(in_names), len(xs), "one Input layer per input")
-                names, outs = parity.run_opencv_named(prototxt, parity.caffemodel_of(prototxt), xs, in_names)
-                self.assertEqual(len(outs), len(want),
-                                 f"{len(outs)} unconnected outputs {names}, PyTorch has {len(want)}")
-                for i, (o, w) in enumerate(zip(outs, want)):
-                    bad = parity.shape_error(o, w)
-                    self.assertIsNone(bad, f"{name} {level} output {i} ({names[i]}): {bad}")
-                    err = parity.error(o, w)
-                    self.assertLessEqual(err, tol, f"{name} {level} output {i} ({names[i]}): max |Δ| {err:.3e}")
-                    if rel_tol is not None:
-                        rel = parity.relative_error(o, w)
-                        self.assertLessEqual(rel, rel_tol, f"{name} {level} output {i} ({names[i]}): "
-                                             f"max |Δ| / max |ref| {rel:.3e}")
+                for runtime in parity.runtimes():
+                    with self.subTest(runtime=runtime):
+                        self.compare(f"{name} {level} {runtime}", runtime, prototxt, xs, in_names, want, tol,
+                                     rel_tol)
         return types
+
+    def compare(self, what: str, runtime: str, prototxt: str, xs: list, in_names: list, want: list,
+                tol: float, rel_tol: float | None) -> None:
+        """Run the net in `runtime` (parity.RUNTIMES) and compare every output with PyTorch's."""
+        try:
+            names, outs = parity.run_named(runtime, prototxt, parity.caffemodel_of(prototxt), xs, in_names)
+        except parity.CaffeRefused as e:
+            self.fail(f"{what}: BVLC Caffe refused the net: {e}")
+        self.assertEqual(len(outs), len(want), f"{what}: {len(outs)} outputs {names}, PyTorch has {len(want)}")
+        for i, (o, w) in enumerate(zip(outs, want)):
+            bad = parity.shape_error(o, w, runtime)
+            self.assertIsNone(bad, f"{what} output {i} ({names[i]}): {bad}")
+            err = parity.error(o, w)
+            self.assertLessEqual(err, tol, f"{what} output {i} ({names[i]}): max |Δ| {err:.3e}")
+            if rel_tol is not None:
+                rel = parity.relative_error(o, w)
+                self.assertLessEqual(rel, rel_tol, f"{what} output {i} ({names[i]}): max |Δ| / max |ref| {rel:.3e}")
 
     def exact_or_error(self, name: str, module, *inputs, op: str) -> str:
         """ptcc either lowers `module` exactly (checked at every level) or refuses it with exit 1 and
