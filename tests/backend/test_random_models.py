@@ -49,6 +49,46 @@ class RandomModels(unittest.TestCase):
                       + "\n\n".join(randmodel.report(r, seed) for seed, r in failed))
 
 
+class Oracle(unittest.TestCase):
+    """The checks themselves can fail: a wrong reference, an unlocated refusal, a seed's determinism."""
+
+    def test_wrong_reference_is_caught(self) -> None:
+        model = Lambda(lambda s, x: F.relu(s.conv(x)), conv=nn.Conv2d(3, 4, 3))
+        x = torch.randn(1, 3, 6, 6)
+        directory = ptcctest.out_dir("random", "oracle")
+        result = randmodel.check_model(model, [x], "oracle", directory, targets=("caffe",), levels=("-O1",),
+                                       bvlc=BVLC)
+        self.assertEqual(result.failures, [])
+        (net,) = [randmodel.Net(os.path.join(directory, "caffe-O1.prototxt"), [("caffe", "-O1")])]
+        with torch.no_grad():
+            want = model(x).numpy()
+        for wrong in (want * 1.001 + 1e-3, want[:, :3], want + 1e-3 * (want == want.max())):
+            problems = randmodel.check_net(net, result.log, [x.numpy()], [wrong], [wrong.astype("float64")],
+                                           BVLC, result)
+            self.assertTrue(problems and all("[wrong-value]" in p for p in problems), problems)
+            self.assertEqual(len(problems), 2 if BVLC else 1, problems)
+
+    def test_unlocated_refusal_is_caught(self) -> None:
+        import subprocess
+
+        log = os.path.join(ptcctest.out_dir("random", "oracle"), "model.log")
+        with open(log, "w") as f:
+            f.write("ptcc-trace 1\n%1 = gelu(%0)\n")
+        bare = subprocess.CompletedProcess([], 1, "", "ptcc: error: something\n")
+        self.assertTrue(randmodel.check_refusal(log, bare, log + ".prototxt"))
+        located = subprocess.CompletedProcess([], 1, "", f"{log}:2:6: error: gelu: no exact lowering\n")
+        self.assertEqual(randmodel.check_refusal(log, located, log + ".prototxt"), [])
+        elsewhere = subprocess.CompletedProcess([], 1, "", f"{log}:2:6: error: something else\n")
+        self.assertTrue(randmodel.check_refusal(log, elsewhere, log + ".prototxt"))
+
+    def test_seed_is_reproducible(self) -> None:
+        a, xa = randmodel.generate(12345)
+        b, xb = randmodel.generate(12345)
+        self.assertEqual(a.describe(), b.describe())
+        self.assertTrue(all(torch.equal(p, q) for p, q in zip(xa, xb)))
+        self.assertTrue(all(torch.equal(p, q) for p, q in zip(a.state_dict().values(), b.state_dict().values())))
+
+
 # --- regressions: each failure the generator found, minimised ----------------------------------------
 
 def calibrated_bn(c: int, rank: int = 4) -> nn.Module:

@@ -1378,6 +1378,9 @@ def check_model(model: nn.Module, inputs: Sequence[torch.Tensor], name: str, dir
         for level in levels:
             combo = f"{target} {level}"
             prototxt = os.path.join(directory, f"{target}{level}.prototxt")
+            for stale in (prototxt, parity.caffemodel_of(prototxt)):   # a refusal must write nothing
+                if os.path.exists(stale):
+                    os.unlink(stale)
             r = compile_case(log, prototxt, target, level)
             cmd = " ".join(ptcc_command(log, prototxt, target, level))
             if r.returncode == 1:
