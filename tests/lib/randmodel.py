@@ -363,6 +363,8 @@ class Generator:
     def _build(self) -> tuple[RandomModel, list[torch.Tensor]]:
         self.make_inputs()
         steps = self.rng.choice((2, 3, 4, 5, 6, 7, 8, 9, 10, 12))
+        if self.rng.random() < 0.1:
+            steps = self.rng.randint(14, 24)
         families = list(FAMILIES)
         weights = [FAMILIES[f][0] for f in families]
         done = tries = 0
@@ -385,7 +387,11 @@ class Generator:
         h, w = rng.randint(1, 17), rng.randint(1, 17)
         if rng.random() < 0.6:
             h, w = rng.randint(3, 13), rng.randint(3, 13)
-        shapes = [(n, rng.randint(1, 8), h, w)]
+        shapes: list[Shape] = [(n, rng.randint(1, 8), h, w)]
+        if rng.random() < 0.06:   # a vector model: (N, F) inputs (OpenCV cannot take 3-D ones)
+            f = rng.randint(1, 32)
+            shapes = [(n, f) if rng.random() < 0.7 else (n, rng.randint(1, 32)) for _ in range(count)]
+            count = 1
         for _ in range(count - 1):
             r = rng.random()
             if r < 0.5:
@@ -396,7 +402,7 @@ class Generator:
                 shapes.append((n, rng.randint(1, 8), rng.randint(2, 13), rng.randint(2, 13)))
         gen = torch.Generator().manual_seed(rng.getrandbits(31))
         for s in shapes:
-            scale = rng.choice((1.0, 1.0, 3.0, 0.5))
+            scale = rng.choice((1.0, 1.0, 3.0, 0.5, 1.0, 3.0, 0.5, 10.0))
             x = torch.randn(*s, generator=gen) * scale
             self.inputs.append(x)
             self.new_value(x.clone())
@@ -496,10 +502,10 @@ def gen_conv(g: Generator) -> None:
 
 def gen_linear(g: Generator) -> None:
     rng = g.rng
-    v = g.pick((2,))
+    v = g.pick((3,)) if rng.random() < 0.15 else g.pick((2,))   # on (N, L, F): exact or refused
     if v is None or rng.random() < 0.4:
         v = gen_flatten(g, need(g.pick((4,))), to_rank=2)
-    n, f = g.shape(v)
+    f = g.shape(v)[-1]
     out = rng.randint(1, 10)
     if rng.random() < 0.8:
         m = nn.Linear(f, out, bias=rng.random() < 0.8)
@@ -650,8 +656,10 @@ def gen_adaptive(g: Generator) -> None:
         size: Any = rng.choice((1, (1, 1)))
     elif r < 0.85:
         size = (rng.choice(divisors(h)), rng.choice(divisors(w)))
-    elif r < 0.92:
+    elif r < 0.9:
         size = (None, rng.choice(divisors(w)))
+    elif r < 0.93:
+        size = (h * rng.choice((1, 2)), w * 2)            # larger than the input: overlapping windows
     else:
         size = (rng.randint(1, h + 1), rng.randint(1, w + 1))   # often uneven: refused
     fn = rng.choice(("F.adaptive_avg_pool2d", "F.adaptive_avg_pool2d", "F.adaptive_max_pool2d"))
@@ -689,7 +697,11 @@ def gen_interpolate(g: Generator) -> None:
     if rng.random() < 0.04:
         kw.pop("size", None)
         kw["scale_factor"] = 1.5   # fractional: refused
-    if rng.random() < 0.25:
+    if rng.random() < 0.06 and "scale_factor" in kw and mode != "nearest-exact":
+        legacy = "F.upsample_nearest" if mode == "nearest" else rng.choice(("F.upsample_bilinear", "F.upsample"))
+        extra = {"mode": "bilinear", "align_corners": kw.get("align_corners")} if legacy == "F.upsample" else {}
+        g.add(Call(legacy, [V(v)], dict(scale_factor=kw["scale_factor"], **extra)))
+    elif rng.random() < 0.25:
         kw = {k: tuple(a) if isinstance(a, list) else a for k, a in kw.items()}
         g.add(module_call(g, nn.Upsample(**kw), V(v)))
     else:
