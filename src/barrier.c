@@ -7,8 +7,9 @@
  *
  *   - into a Deconvolution: a BatchNorm or Scale after it, also through a Power in between (0.05-0.6 off);
  *   - into an Eltwise whose top is 2-D (N, C): a BatchNorm after it (0.46 off);
- *   - into a BatchNorm, Scale or Power whose top is also a net output: that output is never written
- *     (uninitialised memory, up to 1e24).
+ *   - a chain of two: a layer that OpenCV folds into the one before it (a Power after a Convolution, a
+ *     BatchNorm, Scale, ReLU, ...) whose top is also a net output and is read by another foldable layer:
+ *     that output is never written (uninitialised memory, up to 1e24).
  *
  * A Reshape that keeps every axis (`dim: 0` for each) computes nothing and fuses with nothing, so one
  * between the two layers stops the fold.  This pass runs right after lowering, at every -O level; it
@@ -49,17 +50,13 @@ reads(const Layer *l, const Blob *b)
 	return false;
 }
 
-/* Whether a live layer after position `at` that reads b is foldable (and, with `which`, of those types). */
+/* Whether a live layer after position `at` that reads b is foldable. */
 static bool
-read_by_foldable(const Net *net, size_t at, const Blob *b, bool normalising_only)
+read_by_foldable(const Net *net, size_t at, const Blob *b)
 {
-	for (size_t i = at + 1; i < net->layers.n; i++) {
-		const Layer *l = net->layers.v[i];
-		if (!foldable(l) || !reads(l, b))
-			continue;
-		if (!normalising_only || is(l, "BatchNorm") || is(l, "Scale") || is(l, "Power"))
+	for (size_t i = at + 1; i < net->layers.n; i++)
+		if (foldable(net->layers.v[i]) && reads(net->layers.v[i], b))
 			return true;
-	}
 	return false;
 }
 
@@ -103,11 +100,9 @@ opencv_barriers(Net *net)
 		if (p->dead || p->tops.n != 1)
 			continue;
 		Blob *b = p->tops.v[0];
-		if ((is(p, "Deconvolution") || (is(p, "Eltwise") && b->type.ndim == 2)) &&
-		    read_by_foldable(net, i, b, false))
+		if ((is(p, "Deconvolution") || (is(p, "Eltwise") && b->type.ndim == 2)) && read_by_foldable(net, i, b))
 			barrier_after(net, i, b, false);
-		else if ((is(p, "BatchNorm") || is(p, "Scale") || is(p, "Power")) && b->is_output &&
-		         read_by_foldable(net, i, b, true))
+		else if (foldable(p) && b->is_output && read_by_foldable(net, i, b))
 			barrier_after(net, i, b, true);
 	}
 	net_recount(net);

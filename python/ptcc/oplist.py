@@ -83,11 +83,11 @@ KNOWN: dict[str, OpSpec] = {
     "adaptive_max_pool1d": _row(1, "input output_size return_indices"),
     "adaptive_max_pool2d": _row(1, "input output_size return_indices"),
     # regularisation (identity in eval mode)
-    "dropout": _row(1, _DROPOUT),
-    "dropout2d": _row(1, _DROPOUT),
-    "dropout3d": _row(1, _DROPOUT),
-    "alpha_dropout": _row(1, _DROPOUT),
-    "feature_alpha_dropout": _row(1, _DROPOUT),
+    "dropout": _row(1, _DROPOUT, view=True),
+    "dropout2d": _row(1, _DROPOUT, view=True),
+    "dropout3d": _row(1, _DROPOUT, view=True),
+    "alpha_dropout": _row(1, _DROPOUT, view=True),
+    "feature_alpha_dropout": _row(1, _DROPOUT, view=True),
     # resampling and padding
     "interpolate": _row(1, "input size scale_factor mode align_corners recompute_scale_factor antialias"),
     "upsample": _row(1, "input size scale_factor mode align_corners"),
