@@ -96,7 +96,7 @@ class OpTestCase(unittest.TestCase):
                 tol: float, rel_tol: float | None) -> None:
         """Run the net in `runtime` (parity.RUNTIMES) and compare every output with PyTorch's."""
         try:
-            names, outs = parity.run_named(runtime, prototxt, parity.caffemodel_of(prototxt), xs, in_names)
+            names, outs = parity.run_outputs(runtime, prototxt, parity.caffemodel_of(prototxt), xs, in_names)
         except parity.CaffeRefused as e:
             self.fail(f"{what}: BVLC Caffe refused the net: {e}")
         self.assertEqual(len(outs), len(want), f"{what}: {len(outs)} outputs {names}, PyTorch has {len(want)}")

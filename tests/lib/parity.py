@@ -721,6 +721,42 @@ def runtimes(target: str = "caffe") -> list[str]:
     return ["opencv"]
 
 
+def declared_outputs(prototxt: str) -> list[str]:
+    """The blobs that ptcc's `# outputs:` line names: the trace's outputs, in the trace's order."""
+    with open(prototxt, encoding="utf-8") as f:
+        for line in f:
+            if not line.startswith("#"):
+                break
+            if line.startswith("# outputs:"):
+                return line.split()[2:]
+    raise AssertionError(f"{prototxt} has no '# outputs:' line")
+
+
+def run_outputs(runtime: str, prototxt: str, caffemodel: Optional[str], inputs: Sequence[np.ndarray],
+                input_names: Sequence[str]) -> tuple[list[str], list[np.ndarray]]:
+    """(blob names, values) of the trace's outputs in `runtime`, in the trace's order (declared_outputs),
+    also those that other layers read.  OpenCV reads a blob through the layer whose first top it is."""
+    blobs = declared_outputs(prototxt)
+    if runtime == "bvlc":
+        return blobs, run_caffe(prototxt, caffemodel, inputs, input_names, blobs)
+    if runtime != "opencv":
+        raise ValueError(f"unknown runtime {runtime!r}")
+    import cv2
+
+    first_top = {l.top[0]: l.name for l in prototxt_layers(prototxt) if l.top}
+    missing = [b for b in blobs if b not in first_top]
+    if missing:
+        raise AssertionError(f"{prototxt}: outputs {missing} are not the first top of a layer (OpenCV cannot "
+                             "read them)")
+    net = cv2.dnn.readNetFromCaffe(prototxt, caffemodel) if caffemodel else cv2.dnn.readNetFromCaffe(prototxt)
+    net.setPreferableBackend(cv2.dnn.DNN_BACKEND_OPENCV)
+    net.setPreferableTarget(cv2.dnn.DNN_TARGET_CPU)
+    for name, x in zip(input_names, inputs):
+        net.setInput(np.ascontiguousarray(x, dtype=np.float32), name)
+    outs = net.forward([first_top[b] for b in blobs])
+    return blobs, [np.array(o) for o in outs]
+
+
 def run_named(runtime: str, prototxt: str, caffemodel: Optional[str], inputs: Sequence[np.ndarray],
               input_names: Sequence[str]) -> tuple[list[str], list[np.ndarray]]:
     """(names, outputs) in `runtime` ("opencv": layer names; "bvlc": blob names)."""
