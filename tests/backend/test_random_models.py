@@ -274,6 +274,18 @@ class Regressions(unittest.TestCase):
                 self.check(f"conv_power_output_{name}", Lambda(fn, conv=nn.Conv2d(3, 4, 1)), torch.randn(1, 3, 5, 5),
                            exact=True)
 
+    def test_regression_fused_output_read_by_concat(self) -> None:
+        """F12 (seed 10813): the result of a chain OpenCV fuses (conv+ReLU, conv+Power, BatchNorm+Scale),
+        an output that a Concat also reads: OpenCV's zero-copy Concat left the requested blob unwritten."""
+        cases = (("conv_relu", lambda s, x: (lambda z: (torch.cat([z, s.conv(x)], 1), z))(F.relu(s.conv2(x)))),
+                 ("conv_power", lambda s, x: (lambda z: (torch.cat([z, s.conv(x)], 1), z))(s.conv2(x) * 2.0)),
+                 ("batch_norm", lambda s, x: (lambda z: (torch.cat([s.conv(x), z], 1), z))(s.bn(x))))
+        for name, fn in cases:
+            with self.subTest(case=name):
+                self.check(f"fused_output_concat_{name}", Lambda(fn, conv=nn.Conv2d(3, 2, 1), conv2=nn.Conv2d(3, 3, 1),
+                                                                 bn=calibrated_bn(3)),
+                           torch.randn(1, 3, 5, 5), exact=True)
+
     def test_regression_param_operand(self) -> None:
         """Known before the generator ran: a parameter, buffer or constant as an arithmetic operand compiled
         silently wrong (its value id collided with the input's).  Per-channel and scalar operands must be
