@@ -447,8 +447,8 @@ class Generator:
             if rng.random() < 0.6:
                 outs.append(v)
         inner = [v for v in self.env if self.uses[v] > 0 and v >= n_in and self.env[v].dim() <= 4]
-        if inner and rng.random() < 0.15:
-            outs.append(rng.choice(inner))
+        while inner and rng.random() < 0.3:   # outputs that later ops also read: runtimes' fusion hazards
+            outs.append(inner.pop(rng.randrange(len(inner))))
         if rng.random() < 0.02:
             outs.append(rng.randrange(n_in))            # an input as an output: refused
         if rng.random() < 0.03:
