@@ -44,7 +44,6 @@ class RandomModels(unittest.TestCase):
         failed = [(seed, r) for seed, r in zip(range(FIRST, FIRST + COUNT), results) if r.failures]
         if failed:
             print("failure kinds: " + randmodel.failure_kinds([r for _, r in failed]))
-        if failed:
             self.fail(f"{len(failed)} of {COUNT} random models failed:\n\n"
                       + "\n\n".join(randmodel.report(r, seed) for seed, r in failed))
 
