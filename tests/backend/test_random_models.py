@@ -287,6 +287,20 @@ class Regressions(unittest.TestCase):
                                                                  bn=calibrated_bn(3)),
                            torch.randn(1, 3, 5, 5), exact=True)
 
+    def test_regression_dropout_output_read_later(self) -> None:
+        """F13 (seeds 30653, 31986): at -O0 a Dropout layer after a convolution, its result an output that
+        another layer also reads: NaN in OpenCV."""
+        for name, fn in (("power", lambda s, x: (lambda d: (d, d + 0.5))(s.drop(s.conv(x)))),
+                         ("relu", lambda s, x: (lambda d: (d, F.relu(d)))(s.drop(s.conv(x))))):
+            with self.subTest(case=name):
+                self.check(f"dropout_output_{name}", Lambda(fn, conv=nn.Conv2d(3, 4, 1), drop=nn.Dropout(0.2)),
+                           torch.randn(1, 3, 5, 5), exact=True)
+
+    def test_regression_split_many_parts(self) -> None:
+        """F14 (seed 32908): a split into 360 parts hit a parser limit whose message named no op."""
+        self.check("split_many_parts", Lambda(lambda s, x: torch.split(x.view(2, -1), 1, dim=1)[7] * 2.0),
+                   torch.randn(2, 4, 9, 10))
+
     def test_regression_param_operand(self) -> None:
         """Known before the generator ran: a parameter, buffer or constant as an arithmetic operand compiled
         silently wrong (its value id collided with the input's).  Per-channel and scalar operands must be
