@@ -9,7 +9,9 @@
  *   - into an Eltwise whose top is 2-D (N, C): a BatchNorm after it (0.46 off);
  *   - a chain of two: a layer that OpenCV folds into the one before it (a Power after a Convolution, a
  *     BatchNorm, Scale, ReLU, ...) whose top is also a net output and is read by another foldable layer:
- *     that output is never written (uninitialised memory, up to 1e24).
+ *     that output is never written (uninitialised memory, up to 1e24);
+ *   - a net output that a Concat also reads: OpenCV has the layer write straight into the Concat's
+ *     buffer, and the output it returns is a buffer nobody wrote (up to 0.6 off, at -O0 too).
  *
  * A Reshape that keeps every axis (`dim: 0` for each) computes nothing and fuses with nothing, so one
  * between the two layers stops the fold.  This pass runs right after lowering, at every -O level; it
@@ -42,6 +44,12 @@ foldable(const Layer *l)
 }
 
 static bool
+concatenates(const Layer *l)
+{
+	return is(l, "Concat");
+}
+
+static bool
 reads(const Layer *l, const Blob *b)
 {
 	for (size_t k = 0; k < l->bottoms.n; k++)
@@ -50,20 +58,22 @@ reads(const Layer *l, const Blob *b)
 	return false;
 }
 
-/* Whether a live layer after position `at` that reads b is foldable. */
+typedef bool Which(const Layer *l);
+
+/* Whether a live layer after position `at` that reads b is one of `which`. */
 static bool
-read_by_foldable(const Net *net, size_t at, const Blob *b)
+read_by(const Net *net, size_t at, const Blob *b, Which *which)
 {
 	for (size_t i = at + 1; i < net->layers.n; i++)
-		if (foldable(net->layers.v[i]) && reads(net->layers.v[i], b))
+		if (which(net->layers.v[i]) && reads(net->layers.v[i], b))
 			return true;
 	return false;
 }
 
 /* Put a Reshape that keeps every axis right after the layer at position `at`, reading its top b; the
- * foldable readers of b (all readers, unless `foldable_only`) read the Reshape's top instead. */
+ * readers of b that are `which` (all of them when NULL) read the Reshape's top instead. */
 static void
-barrier_after(Net *net, size_t at, Blob *b, bool foldable_only)
+barrier_after(Net *net, size_t at, Blob *b, Which *which)
 {
 	Layer *p = net->layers.v[at];
 	Layer *r = net_layer(net, p->node, "Reshape", "unfused");
@@ -78,7 +88,7 @@ barrier_after(Net *net, size_t at, Blob *b, bool foldable_only)
 	t = layer_top(net, r, b->type);
 	for (size_t i = at + 1; i + 1 < net->layers.n; i++) {
 		Layer *l = net->layers.v[i];
-		if (l->dead || (foldable_only && !foldable(l)))
+		if (l->dead || (which && !which(l)))
 			continue;
 		for (size_t k = 0; k < l->bottoms.n; k++)
 			if (l->bottoms.v[k] == b) {
@@ -100,10 +110,12 @@ opencv_barriers(Net *net)
 		if (p->dead || p->tops.n != 1)
 			continue;
 		Blob *b = p->tops.v[0];
-		if ((is(p, "Deconvolution") || (is(p, "Eltwise") && b->type.ndim == 2)) && read_by_foldable(net, i, b))
-			barrier_after(net, i, b, false);
-		else if (foldable(p) && b->is_output && read_by_foldable(net, i, b))
-			barrier_after(net, i, b, true);
+		if ((is(p, "Deconvolution") || (is(p, "Eltwise") && b->type.ndim == 2)) && read_by(net, i, b, foldable))
+			barrier_after(net, i, b, NULL);
+		else if (foldable(p) && b->is_output && read_by(net, i, b, foldable))
+			barrier_after(net, i, b, foldable);
+		if (b->is_output && read_by(net, i, b, concatenates))
+			barrier_after(net, i, b, concatenates);
 	}
 	net_recount(net);
 }

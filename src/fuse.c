@@ -157,6 +157,11 @@ in_place(Net *net)
 		Blob *b = l->bottoms.v[0], *t = l->tops.v[0];
 		if (b->is_input || b->is_output || value->is_output || value->nuse != 1)
 			continue;
+		/* nor for an output: OpenCV reads an output by its layer's name and, when that layer writes in
+		 * place and is folded into the layer before it, returns a stale blob (found by the random-model
+		 * tests: conv, BatchNorm, ReLU6 in place, the ReLU6 an output also read by a Concat) */
+		if (t->is_output)
+			continue;
 		/* a Reshape or Flatten top is its bottom's memory in BVLC: writing it would change the bottom */
 		const LayerInfo *made = b->producer ? layer_info(b->producer->lp.type) : NULL;
 		if (made && made->view)
