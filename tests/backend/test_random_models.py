@@ -280,7 +280,8 @@ class Regressions(unittest.TestCase):
                  ("conv_power", lambda s, x: (lambda z: (torch.cat([z, s.conv(x)], 1), z))(s.conv2(x) * 2.0)),
                  ("batch_norm", lambda s, x: (lambda z: (torch.cat([s.conv(x), z], 1), z))(s.bn(x))),
                  # seed 21873, target opencv: Convolution + BatchNorm + ReLU6 fused
-                 ("conv_bn_relu6", lambda s, x: (lambda z: (torch.cat([s.conv(x), z], 1), z))(F.relu6(s.bn(s.conv2(x))))))
+                 ("conv_bn_relu6",
+                  lambda s, x: (lambda z: (torch.cat([s.conv(x), z], 1), z))(F.relu6(s.bn(s.conv2(x))))))
         for name, fn in cases:
             with self.subTest(case=name):
                 self.check(f"fused_output_concat_{name}", Lambda(fn, conv=nn.Conv2d(3, 2, 1), conv2=nn.Conv2d(3, 3, 1),

@@ -1402,7 +1402,8 @@ def check_model(model: nn.Module, inputs: Sequence[torch.Tensor], name: str, dir
                 result.diagnostics.append(first)
                 if problems:
                     result.statuses[combo] = "FAIL"
-                    result.failures.append(f"[diagnostic] {combo}: {'; '.join(problems)}\n    $ {cmd}\n    {r.stderr[:1500]}")
+                    result.failures.append(f"[diagnostic] {combo}: {'; '.join(problems)}\n    $ {cmd}\n"
+                                           f"    {r.stderr[:1500]}")
             elif r.returncode != 0:
                 result.statuses[combo] = "FAIL"
                 result.failures.append(f"[crash] {combo}: ptcc exit {r.returncode} (crash or usage error)\n    $ {cmd}\n"
@@ -1492,8 +1493,9 @@ def _run_one(job: tuple) -> Result:
 
 
 def main(argv: Optional[list[str]] = None) -> int:
-    ap = argparse.ArgumentParser(description="Random-model differential testing of ptcc: generate, record, "
-                                 "compile at -O0/-O1/-O2 for every target, run in OpenCV dnn and BVLC Caffe.")
+    ap = argparse.ArgumentParser(prog="fuzz-models", description="Random-model differential testing of ptcc: "
+                                 "generate, record, compile at -O0/-O1/-O2 for every target, run in OpenCV dnn and "
+                                 "BVLC Caffe.")
     ap.add_argument("--seed", type=str, default="", help="first seed (default 0)")
     ap.add_argument("--count", type=str, default="", help="number of seeds (default 200)")
     ap.add_argument("--jobs", type=str, default="", help="worker processes (default 1)")
