@@ -32,8 +32,9 @@ is(const Layer *l, const char *type)
 static bool
 foldable(const Layer *l)
 {
+	/* Dropout too: OpenCV skips it, and a Dropout output read by another layer came back as NaN (-O0) */
 	static const char *const types[] = {"BatchNorm", "Scale", "Power", "ReLU", "ReLU6", "Sigmoid", "TanH",
-	                                    "ELU", "AbsVal", "BNLL", "Exp", "Swish", "HardSwish"};
+	                                    "ELU", "AbsVal", "BNLL", "Exp", "Swish", "HardSwish", "Dropout"};
 
 	if (l->dead || l->bottoms.n != 1)
 		return false;

@@ -503,7 +503,7 @@ stmt_op(Ctx *c, const char *name, Loc oploc, size_t ntypes, Loc types_loc, const
 		goto fail;
 	}
 	if (nres > 255) {
-		error_at(c, oploc, "more than 255 results");
+		error_at(c, oploc, "%s: %zu results; an op has at most 255", name, nres);
 		goto fail;
 	}
 	if (ntypes && ntypes != nres) {
