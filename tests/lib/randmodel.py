@@ -1215,17 +1215,6 @@ def distance(got: np.ndarray, want: np.ndarray, want64: np.ndarray, runtime: str
            f"float64: {d_got:.3g} vs PyTorch float32's {d_ref:.3g}"
 
 
-def declared_outputs(prototxt: str) -> Optional[list[str]]:
-    """The blobs ptcc's `# outputs:` comment names, in the trace's output order."""
-    with open(prototxt, encoding="utf-8") as f:
-        for line in f:
-            if not line.startswith("#"):
-                break
-            if line.startswith("# outputs:"):
-                return line.split()[2:]
-    return None
-
-
 def trace_inputs(log: str) -> list[str]:
     """The trace's input names, in order (ptcc names an unnamed input input<i>)."""
     names: list[str] = []
@@ -1266,8 +1255,9 @@ def plan_net(prototxt: str, layers: list, log: str, xs: list[np.ndarray], n_out:
     feed by name, and the problems found on the way: an Input that is no trace input, a layer whose
     result nothing reads and no output is."""
     problems = []
-    outputs = declared_outputs(prototxt)
-    if outputs is None:
+    try:
+        outputs = parity.declared_outputs(prototxt)
+    except AssertionError:
         return None, ["[outputs] no `# outputs:` line in the prototxt"]
     if len(outputs) != n_out:
         return None, [f"[outputs] `# outputs:` names {len(outputs)} blobs; the model has {n_out} outputs"]
