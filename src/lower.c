@@ -1279,17 +1279,17 @@ static float *
 broadcast_data(Net *net, const Value *c, const Type *to)
 {
 	const float *src = param_data(net, c);
-	int64_t numel = numel_of(to), stride[MAX_DIMS];
+	int64_t numel = numel_of(to), stride[MAX_DIMS], at = 1;
 	int off = to->ndim - c->type.ndim;
 	float *out;
 
 	if (!src)
 		return NULL;
 	/* the source stride of each output axis: 0 where c has no such axis or broadcasts it */
-	for (int i = to->ndim - 1, at = 1; i >= 0; i--) {
+	for (int i = to->ndim - 1; i >= 0; i--) {
 		int64_t d = i >= off ? c->type.dims[i - off] : 1;
 		stride[i] = d == 1 ? 0 : at;
-		at *= (int)d;
+		at *= d;
 	}
 	out = net_floats(net, numel, 0);
 	for (int64_t k = 0; k < numel; k++) {
