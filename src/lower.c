@@ -1708,18 +1708,15 @@ lower(Net *net)
 		}
 		if (!b)
 			continue;
-		if (b->is_input && !net->nerrors) {
-			error_at(c, o->loc, "output: the output is an input of the model; Caffe has nothing to compute");
-			net->nerrors++;
-			continue;
-		}
-		if (b->producer && b->producer->tops.v[0] != b) {
+		if (b->is_input || (b->producer && b->producer->tops.v[0] != b)) {
 			/* OpenCV reads an output by its layer's name, which gives the layer's first top: a later top
-			 * (a chunk's second part) gets a layer of its own, a Reshape that keeps every axis */
+			 * (a chunk's second part) gets a layer of its own, a Reshape that keeps every axis; so does an
+			 * input returned as an output (a Dropout dropped at -O1 can leave one) */
 			int64_t keep[MAX_DIMS] = {0};
 			Blob *own = reshape_layer(net, b->producer->node, "output", b, keep, b->type.ndim);
 			own->type = b->type;
-			bind(net, v, own);
+			if (!b->is_input) /* an input keeps its blob: name.c names it after the trace's input */
+				bind(net, v, own);
 			b = own;
 		}
 		b->is_output = true;

@@ -87,9 +87,10 @@ name_net(Net *net)
 	}
 	for (size_t i = 0; i < net->layers.n; i++) {
 		Layer *l = net->layers.v[i];
-		if (l->dead || !l->node)
-			continue;
-		const char *base = layer_base(&nm, l, ops_in_scope);
+		if (l->dead || (!l->node && !l->role))
+			continue; /* an Input layer, named above */
+		/* a helper layer of no op (an input returned as an output) is named after its bottom */
+		const char *base = l->node ? layer_base(&nm, l, ops_in_scope) : l->bottoms.v[0]->name;
 		l->name = l->role ? unique(&nm, base, ".", l->role) : unique(&nm, base, "", "");
 		unsigned extra = 0;
 		for (size_t k = 0; k < l->tops.n; k++) {

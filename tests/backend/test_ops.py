@@ -602,6 +602,19 @@ class Inputs(OpTestCase):
                 return torch.cat(xs, 1)
         self.check("star", Star(), randn(1, 2, 3, 3), randn(1, 1, 3, 3), input_names=["input0", "input1"])
 
+    def test_input_returned(self) -> None:
+        # an output that is an input (here through a Dropout, which -O1 drops) gets a Reshape of its own
+        types = self.check("returned", Lambda(lambda s, x: (s.a(x), s.d(x)), a=nn.Conv2d(3, 4, 1),
+                                              d=nn.Dropout(0.3, inplace=True)), randn(1, 3, 5, 5))
+        self.assertIn("Reshape", types["-O1"])
+
+    def test_unread_input_left_out(self) -> None:
+        class Unread(nn.Module):
+            def forward(self, x, unused):
+                return F.relu(x)
+        types = self.check("unread", Unread(), randn(1, 2, 3, 3), randn(1, 2, 3, 3), input_names=["x"])
+        self.assertEqual(types["-O1"].count("Input"), 1)
+
     def test_lenet(self) -> None:
         import importlib.util, os
         spec = importlib.util.spec_from_file_location("lenet", os.path.join(ptcctest.SRCDIR, "examples/lenet/lenet.py"))

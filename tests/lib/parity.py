@@ -732,6 +732,17 @@ def declared_outputs(prototxt: str) -> list[str]:
     raise AssertionError(f"{prototxt} has no '# outputs:' line")
 
 
+def trace_inputs(log: str) -> list[str]:
+    """The trace's input names, in order (ptcc names an unnamed input input<i>)."""
+    names: list[str] = []
+    with open(log, encoding="utf-8") as f:
+        for line in f:
+            m = re.match(r'input %\d+(?: "([^"\\]*)")? :', line)
+            if m:
+                names.append(m[1] or f"input{len(names)}")
+    return names
+
+
 def run_outputs(runtime: str, prototxt: str, caffemodel: Optional[str], inputs: Sequence[np.ndarray],
                 input_names: Sequence[str]) -> tuple[list[str], list[np.ndarray]]:
     """(blob names, values) of the trace's outputs in `runtime`, in the trace's order (declared_outputs),

@@ -1215,17 +1215,6 @@ def distance(got: np.ndarray, want: np.ndarray, want64: np.ndarray, runtime: str
            f"float64: {d_got:.3g} vs PyTorch float32's {d_ref:.3g}"
 
 
-def trace_inputs(log: str) -> list[str]:
-    """The trace's input names, in order (ptcc names an unnamed input input<i>)."""
-    names: list[str] = []
-    with open(log, encoding="utf-8") as f:
-        for line in f:
-            m = re.match(r'input %\d+(?: "([^"\\]*)")? :', line)
-            if m:
-                names.append(m[1] or f"input{len(names)}")
-    return names
-
-
 def unread_layers(layers: list) -> list:
     """Layers none of whose tops a later layer reads (OpenCV's unconnected outputs), less Input layers."""
     out = []
@@ -1265,7 +1254,7 @@ def plan_net(prototxt: str, layers: list, log: str, xs: list[np.ndarray], n_out:
     missing = [b for b in outputs if b not in writers or writers[b].type == "Input"]
     if missing:
         return None, [f"[outputs] declared outputs {missing} are no computed blob of the net"]
-    names = trace_inputs(log)
+    names = parity.trace_inputs(log)
     feeds = []
     for l in layers:
         if l.type == "Input":
