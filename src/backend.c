@@ -15,8 +15,9 @@ compile_model(Ctx *c, const char *prototxt, const char *caffemodel, const char *
 		net_free(&net);
 		return 1;
 	}
-	opencv_barriers(&net);
 	net_verify(&net, "lowering");
+	opencv_barriers(&net);
+	net_verify(&net, "the OpenCV fusion barriers");
 	fuse(&net);
 	if (!prototxt) {
 		net_free(&net);

@@ -1,7 +1,7 @@
 /* barrier.c: steer around OpenCV 4.6's layer fusions that compute a wrong result.
  *
  * OpenCV's dnn folds a following "activation" (BatchNorm, a one-bottom Scale, Power, ReLU, ...) into the
- * layer before it.  Three of those folds are wrong in Debian's OpenCV 4.6 while BVLC Caffe computes the
+ * layer before it.  These folds are wrong in Debian's OpenCV 4.6 while BVLC Caffe computes the
  * same net right (each found by the random-model tests, tests/backend/test_random_models.py, and kept
  * there as a named regression):
  *

@@ -126,10 +126,13 @@ codegen(Net *net, const char *prototxt, const char *caffemodel)
 	fprintf(text.fp, "# ptcc %s: %s, target %s, -O%d\n", PACKAGE_VERSION, log ? log + 1 : net->c->path,
 	        net->target, net->olevel);
 	/* Caffe has no output declaration, and the runtimes list a net's outputs in their own orders (BVLC by
-	 * name, OpenCV by layer): say which blobs the trace's outputs are, in the trace's order */
+	 * name, OpenCV by layer): say which blobs the trace's outputs are, in the trace's order, each quoted
+	 * and escaped as the text format does (a name may hold any character) */
 	fputs("# outputs:", text.fp);
-	for (size_t i = 0; i < net->outputs.n; i++)
-		fprintf(text.fp, " %s", net->outputs.v[i]->name);
+	for (size_t i = 0; i < net->outputs.n; i++) {
+		fputc(' ', text.fp);
+		prototxt_put_string(text.fp, net->outputs.v[i]->name, strlen(net->outputs.v[i]->name));
+	}
 	fputc('\n', text.fp);
 	prototxt_write(text.fp, &np->base, skip_blobs);
 	if (!outfile_close(&text))

@@ -6,9 +6,9 @@
  *        (layers.def's in_place column, §C.7), the layer is its bottom's sole reader, and the bottom is
  *        not a Reshape's or Flatten's top (their `view` column: BVLC shares the memory).  Dropout was
  *        already left out by lower.c.
+ *   -O2  also fold BatchNorm (and its Scale) into the Convolution before it.
  *
  * netcheck.c verifies the net after each rewrite.
- *   -O2  also fold BatchNorm (and its Scale) into the Convolution before it.
  */
 #include "net.h"
 
@@ -167,8 +167,6 @@ in_place(Net *net)
 		if (made && made->view)
 			continue;
 		canon[t->id] = b;
-		b->is_output = t->is_output;
-		t->is_output = false;
 		l->tops.v[0] = b;
 	}
 	for (size_t i = 0; i < net->outputs.n; i++)

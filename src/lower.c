@@ -1,5 +1,5 @@
-/* lower.c: PyTorch ops to Caffe layers (the portable `caffe` target, plus what the target table below
- * lets `opencv` use).
+/* lower.c: PyTorch ops to Caffe layers (the portable `caffe` target, plus what the target table,
+ * layers.def, lets `opencv` use).
  *
  * Each LowerFn turns one live node into layers whose output equals PyTorch's exactly (to float32
  * rounding), or reports why it cannot and returns false.  lower.def says which function lowers which op.
@@ -121,8 +121,9 @@ param_data(Net *net, const Value *v)
 	return net->with_weights && v->tensor ? tensor_f32(net->c->weights, v->tensor) : NULL;
 }
 
-/* The blob holding the value v for the op n.  A parameter or constant used as an activation becomes a
- * blob of its own the first time (constant_blob, derived from the first input), shared by its readers. */
+/* The blob holding the value v for the op n (NULL for an output).  A parameter or constant used as an
+ * activation becomes a blob of its own the first time (constant_blob, derived from the first input that
+ * has a blob), shared by its readers. */
 static Blob *
 blob_of(Net *net, const Node *n, const Value *v)
 {
@@ -138,15 +139,17 @@ blob_of(Net *net, const Node *n, const Value *v)
 	if (v->kind != VK_PARAM && v->kind != VK_CONST)
 		return NULL;
 	if (v->type.ndim == 0) {
-		refuse(net, n, "the 0-d tensor $%s is used as an activation; Caffe blobs have at least one axis",
-		       v->name);
+		if (n)
+			refuse(net, n, "the 0-d tensor $%s is used as an activation; Caffe blobs have at least one axis",
+			       v->name);
 		return NULL;
 	}
 	for (size_t i = 0; i < g->inputs.n && !b; i++)
 		b = net->blob_of[g->inputs.v[i]->id];
 	if (!b) {
-		refuse(net, n, "the tensor $%s is used as an activation, and the net has no input to derive it "
-		       "from", v->name);
+		if (n)
+			refuse(net, n, "the tensor $%s is used as an activation, and the net has no input to derive it "
+			       "from", v->name);
 		return NULL;
 	}
 	b = constant_blob(net, n, b, &v->type, param_data(net, v));
@@ -530,7 +533,7 @@ lower_neuron(Net *net, Node *n)
 			return refuse(net, n, "beta=%g: only beta=1 (BNLL) is exact", arg_float(n, "beta"));
 		if (exp(-arg_float(n, "threshold")) > ldexp(fmax(arg_float(n, "threshold"), 1), -24))
 			return refuse(net, n, "threshold=%g: PyTorch returns x above it, BNLL log(1 + e^x), which differs "
-			              "by up to %.2g there; only a threshold of about 15 or more is exact",
+			              "by up to %.2g there; only a threshold of about 14 or more is exact",
 			              arg_float(n, "threshold"), log1p(exp(-arg_float(n, "threshold"))));
 		type = "BNLL";
 		break;
@@ -1313,12 +1316,13 @@ broadcast_data(Net *net, const Value *c, const Type *to)
 static Blob *
 constant_blob(Net *net, const Node *n, Blob *src, const Type *t, const float *data)
 {
-	int64_t k = numel_of(&src->type), m = numel_of(t), row[4] = {1, 1, 1, k}, wdims[2] = {m, 1};
+	int64_t m = numel_of(t), row[4] = {1, 1, 1, -1}, wdims[2] = {m, 1}; /* -1: any input size */
 	int64_t flat[2] = {1, m};
 	Blob *x, *top;
 	Layer *l;
 
 	x = reshape_layer(net, n, "const_source", src, row, 4);
+	x->type = f32_type(net, (int64_t[4]){1, 1, 1, numel_of(&src->type)}, 4);
 	x = pooling(net, n, "const_first", x, CAFFE__POOLING_PARAMETER__POOL_METHOD__MAX, NULL, NULL, NULL, true);
 	x = power(net, n, "const_one", x, 0, 1, 0);
 	l = unary(net, n, "InnerProduct", "const", x, f32_type(net, flat, 2), &top);
@@ -1568,13 +1572,27 @@ target_lowers(Net *real, Node *n, const char *target)
 
 	net_init(&probe, real->c, real->olevel, target, false);
 	probe.probe = true;
-	for (size_t i = 0; i < real->c->g.inputs.n; i++) /* constants are derived from the first input */
-		bind(&probe, real->c->g.inputs.v[i], net_blob(&probe, real->c->g.inputs.v[i]->type));
+	for (size_t i = 0; i < real->c->g.inputs.n; i++) /* constants are derived from an input */
+		if (real->blob_of[real->c->g.inputs.v[i]->id])
+			bind(&probe, real->c->g.inputs.v[i], net_blob(&probe, real->c->g.inputs.v[i]->type));
 	for (int i = 0; i < n->nslot && ok; i++)
 		ok = bind_arguments(&probe, &n->arg[i]);
 	ok = ok && lowerers[n->op](&probe, n) && probe.nerrors == 0;
 	net_free(&probe);
 	return ok;
+}
+
+/* Whether l refers to a tensor in the middle of a channel shuffle (which a lone probe cannot know). */
+static bool
+mid_shuffle(const Net *net, const Lit *l)
+{
+	if (l->kind == L_VALUE)
+		return net->shuffle_of[l->u.v->id] != NULL;
+	if (l->kind == L_LIST || l->kind == L_SLICE)
+		for (uint32_t i = 0; i < l->n; i++)
+			if (mid_shuffle(net, &l->u.list[i]))
+				return true;
+	return false;
 }
 
 /* After n was refused on this net's target: say which targets lower it, or that none does. */
@@ -1583,6 +1601,10 @@ note_other_targets(Net *net, Node *n)
 {
 	char list[128] = "";
 	size_t len = 0;
+
+	for (int i = 0; i < n->nslot; i++)
+		if (mid_shuffle(net, &n->arg[i]))
+			return;
 
 	for (size_t i = 0; i < sizeof target_names / sizeof *target_names; i++) {
 		if (strcmp(target_names[i], net->target) == 0 || !target_lowers(net, n, target_names[i]))
@@ -1630,12 +1652,6 @@ lower_inputs(Net *net)
 
 	for (size_t i = 0; i < g->inputs.n; i++) {
 		Value *v = g->inputs.v[i];
-		if (v->nuse == 0) {
-			/* OpenCV 4.6 cannot run a net with an Input layer that nothing reads (getMemoryShapes asserts) */
-			warning_at(net->c, value_loc(net->c, v), "input %%%u is not read by any op; the Caffe net leaves it out",
-			           v->handle);
-			continue;
-		}
 		Layer *l = net_layer(net, NULL, "Input", NULL);
 		Caffe__InputParameter *p = PARAM(net, l, input_param, INPUT_PARAMETER);
 		Caffe__BlobShape *shape = arena_alloc(net->arena, sizeof *shape);
@@ -1651,6 +1667,27 @@ lower_inputs(Net *net)
 		b->is_input = true;
 		bind(net, v, b);
 	}
+}
+
+/* OpenCV 4.6 cannot run a net with an Input layer that nothing reads (getMemoryShapes asserts): leave
+ * such an input out, with a warning.  (It stays while lowering: a constant may be derived from it.) */
+static void
+drop_unread_inputs(Net *net)
+{
+	Graph *g = &net->c->g;
+
+	net_recount(net);
+	for (size_t i = 0; i < g->inputs.n; i++) {
+		Blob *b = net->blob_of[g->inputs.v[i]->id];
+		if (!b || b->nuse || b->is_output)
+			continue;
+		if (!net->nerrors)
+			warning_at(net->c, value_loc(net->c, g->inputs.v[i]),
+			           "input %%%u is not read by any op; the Caffe net leaves it out", g->inputs.v[i]->handle);
+		b->producer->dead = true;
+		net->blob_of[g->inputs.v[i]->id] = NULL;
+	}
+	net_recount(net);
 }
 
 bool
@@ -1700,9 +1737,15 @@ lower(Net *net)
 			continue;
 		Value *v = o->ref.u.v;
 		Blob *b = net->blob_of[v->id];
-		if (!b && !net->nerrors) {
-			error_at(c, o->loc, "output: the tensor $%s is a parameter; a Caffe net's outputs are computed",
-			         v->name ? v->name : "?");
+		if (!b && is_param(v) && !net->nerrors && !(b = blob_of(net, NULL, v))) { /* a constant output */
+			error_at(c, o->loc, "output: the constant $%s cannot be a Caffe blob (%s)", v->name,
+			         v->type.ndim ? "the net has no input to derive it from" : "it has no axis");
+			net->nerrors++;
+			continue;
+		}
+		if (!b && !net->nerrors && v->kind == VK_OP && net->shuffle_of[v->id]) {
+			error_at(c, o->loc, "output: the tensor is the middle of a channel shuffle (view, transpose(1, 2), "
+			         "view); portable Caffe has no layer for that part alone");
 			net->nerrors++;
 			continue;
 		}
@@ -1722,5 +1765,6 @@ lower(Net *net)
 		b->is_output = true;
 		vec_push(&net->outputs, b);
 	}
+	drop_unread_inputs(net);
 	return net->nerrors == 0;
 }

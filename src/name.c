@@ -67,6 +67,7 @@ name_net(Net *net)
 	Names blobs = {.net = net};
 	Graph *g = &net->c->g;
 	uint32_t *ops_in_scope = xcalloc(g->nscopes + 1, sizeof(uint32_t));
+	const char **chain_base = xcalloc(net->layers.n + 1, sizeof(const char *)); /* by Layer.idx */
 
 	for (Node *n = g->first; n; n = n->next)
 		if (n->scope)
@@ -89,8 +90,12 @@ name_net(Net *net)
 		Layer *l = net->layers.v[i];
 		if (l->dead || (!l->node && !l->role))
 			continue; /* an Input layer, named above */
-		/* a helper layer of no op (an input returned as an output) is named after its bottom */
-		const char *base = l->node ? layer_base(&nm, l, ops_in_scope) : l->bottoms.v[0]->name;
+		/* a helper layer of no op (an input or a constant returned as an output) is named after the
+		 * blob its chain starts from: x.output, x.const_source, x.const_first, ... */
+		const Layer *from = l->bottoms.v[0]->producer;
+		const char *base = l->node ? layer_base(&nm, l, ops_in_scope)
+		                 : from && !from->node && from->role ? chain_base[from->idx] : l->bottoms.v[0]->name;
+		chain_base[l->idx] = base;
 		l->name = l->role ? unique(&nm, base, ".", l->role) : unique(&nm, base, "", "");
 		unsigned extra = 0;
 		for (size_t k = 0; k < l->tops.n; k++) {
@@ -109,6 +114,7 @@ name_net(Net *net)
 		}
 	}
 	free(ops_in_scope);
+	free(chain_base);
 	free(nm.buf);
 	free(blobs.buf);
 	map_free(&nm.used);

@@ -13,8 +13,9 @@ net_init(Net *net, Ctx *c, int olevel, const char *target, bool with_weights)
 	net->olevel = olevel;
 	net->target = target;
 	net->with_weights = with_weights;
-	net->blob_of = arena_zalloc(net->arena, sizeof(Blob *) * (c->g.nvalues + 1));
-	net->shuffle_of = arena_zalloc(net->arena, sizeof(Shuffle *) * (c->g.nvalues + 1));
+	/* malloc'd, not from the arena: lower.c makes a scratch net per refused op to probe other targets */
+	net->blob_of = xcalloc(c->g.nvalues + 1, sizeof(Blob *));
+	net->shuffle_of = xcalloc(c->g.nvalues + 1, sizeof(Shuffle *));
 }
 
 void
@@ -29,6 +30,8 @@ net_free(Net *net)
 	free(net->layers.v);
 	free(net->blobs.v);
 	free(net->outputs.v);
+	free(net->blob_of);
+	free(net->shuffle_of);
 }
 
 Blob *

@@ -121,5 +121,7 @@ int codegen(Net *net, const char *prototxt, const char *caffemodel);
 
 typedef bool PrototxtSkip(const ProtobufCFieldDescriptor *f);
 void prototxt_write(FILE *fp, const ProtobufCMessage *msg, PrototxtSkip *skip);
+/* A string in the text format's quotes, C-escaped (octal for every byte that is not printable ASCII). */
+void prototxt_put_string(FILE *fp, const char *s, size_t len);
 
 #endif

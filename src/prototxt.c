@@ -20,9 +20,11 @@ indent(FILE *fp, int depth)
 		fputs("  ", fp);
 }
 
-static void
-put_string(FILE *fp, const uint8_t *s, size_t len)
+void
+prototxt_put_string(FILE *fp, const char *str, size_t len)
 {
+	const uint8_t *s = (const uint8_t *)str;
+
 	fputc('"', fp);
 	for (size_t i = 0; i < len; i++) {
 		uint8_t ch = s[i];
@@ -111,12 +113,12 @@ put_element(FILE *fp, const ProtobufCFieldDescriptor *f, const void *p, int dept
 	}
 	case PROTOBUF_C_TYPE_STRING: {
 		const char *s = *(const char *const *)p;
-		put_string(fp, (const uint8_t *)s, strlen(s));
+		prototxt_put_string(fp, s, strlen(s));
 		break;
 	}
 	case PROTOBUF_C_TYPE_BYTES: {
 		const ProtobufCBinaryData *b = p;
-		put_string(fp, b->data, b->len);
+		prototxt_put_string(fp, (const char *)b->data, b->len);
 		break;
 	}
 	case PROTOBUF_C_TYPE_MESSAGE:

@@ -231,6 +231,7 @@ resolve_poison(Ctx *c, const RawArg *args, size_t nargs, const Value *results, s
 		v = NEW(&c->arena, Value);
 		v->kind = VK_POISON;
 		v->flags = V_POISON;
+		v->id = UINT32_MAX; /* numbered by nothing: no pass may map it */
 		v->handle = results[i].handle;
 		v->pos = results[i].pos;
 		v->alias = v;
@@ -365,7 +366,6 @@ unuse_lit(const Lit *l, NodeVec *work)
 			unuse_lit(&l->u.list[i], work);
 }
 
-/* Remove the ops that no output needs.  The worklist holds only dead nodes. */
 /* Parameters and constants are values too, numbered after the op results: a pass that maps values by id
  * (the back end's blob_of) must never see a parameter share the id of an input or a result. */
 static uint32_t
@@ -376,6 +376,7 @@ number_params(Ctx *c, uint32_t id)
 	return id;
 }
 
+/* Remove the ops that no output needs.  The worklist holds only dead nodes. */
 static void
 remove_dead(Ctx *c)
 {
@@ -457,7 +458,8 @@ resolve_finish(Ctx *c)
 	size_t i;
 	int errors = c->nerrors;
 
-	for (i = 0; i < c->g.outputs.n; i++) {
+	/* after a syntax error the lines were only parsed: what the outputs name may never have been defined */
+	for (i = 0; i < c->g.outputs.n && !c->syntax_error; i++) {
 		Output *o = &c->g.outputs.v[i];
 
 		if (resolve_lit(c, r, &o->ref, UINT32_MAX))

@@ -722,13 +722,17 @@ def runtimes(target: str = "caffe") -> list[str]:
 
 
 def declared_outputs(prototxt: str) -> list[str]:
-    """The blobs that ptcc's `# outputs:` line names: the trace's outputs, in the trace's order."""
+    """The blobs that ptcc's `# outputs:` line names: the trace's outputs, in the trace's order.  Each
+    name is quoted and escaped as in the text format (\\n, \\", octal for other bytes)."""
+    import codecs
+
     with open(prototxt, encoding="utf-8") as f:
         for line in f:
             if not line.startswith("#"):
                 break
             if line.startswith("# outputs:"):
-                return line.split()[2:]
+                quoted = re.findall(r'"((?:[^"\\]|\\.)*)"', line)
+                return [codecs.escape_decode(q.encode("ascii"))[0].decode("utf-8") for q in quoted]
     raise AssertionError(f"{prototxt} has no '# outputs:' line")
 
 
