@@ -231,8 +231,7 @@ main(int argc, char **argv)
 		status = 1;
 		/* the lines without errors still get their lowering errors, in the same run; poisoned lines
 		 * (those with errors, and what reads their results) are skipped */
-		if (emit == EMIT_CHECK && !c.syntax_error && !c.stopped && !weights_load(&c, &io_error) && io_error)
-			status = 2; /* --check reads the weights file even so: its errors are independent too */
+		/* (the weights file is read only for a trace without errors: its param lines may be the errors) */
 		if ((emit == EMIT_MODEL || emit == EMIT_CHECK || emit == EMIT_NONE) && !c.syntax_error && !c.stopped)
 			compile_model(&c, NULL, NULL, target, olevel);
 	} else {
