@@ -76,17 +76,9 @@ read_by(const Net *net, size_t at, const Blob *b, Which *which)
 static void
 barrier_after(Net *net, size_t at, Blob *b, Which *which)
 {
-	Layer *p = net->layers.v[at];
-	Layer *r = net_layer(net, p->node, "Reshape", "unfused");
-	Caffe__ReshapeParameter *rp = PARAM(net, r, reshape_param, RESHAPE_PARAMETER);
-	Blob *t;
+	Blob *t = net_identity(net, net->layers.v[at]->node, "unfused", b);
+	Layer *r = t->producer;
 
-	rp->shape = arena_alloc(net->arena, sizeof *rp->shape);
-	*rp->shape = (Caffe__BlobShape)CAFFE__BLOB_SHAPE__INIT;
-	rp->shape->n_dim = (size_t)b->type.ndim;
-	rp->shape->dim = arena_zalloc(net->arena, sizeof(int64_t) * (b->type.ndim ? (size_t)b->type.ndim : 1));
-	layer_bottom(r, b);
-	t = layer_top(net, r, b->type);
 	for (size_t i = at + 1; i + 1 < net->layers.n; i++) {
 		Layer *l = net->layers.v[i];
 		if (l->dead || (which && !which(l)))

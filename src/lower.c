@@ -1755,9 +1755,7 @@ lower(Net *net)
 			/* OpenCV reads an output by its layer's name, which gives the layer's first top: a later top
 			 * (a chunk's second part) gets a layer of its own, a Reshape that keeps every axis; so does an
 			 * input returned as an output (a Dropout dropped at -O1 can leave one) */
-			int64_t keep[MAX_DIMS] = {0};
-			Blob *own = reshape_layer(net, b->producer->node, "output", b, keep, b->type.ndim);
-			own->type = b->type;
+			Blob *own = net_identity(net, b->producer->node, "output", b);
 			if (!b->is_input) /* an input keeps its blob: name.c names it after the trace's input */
 				bind(net, v, own);
 			b = own;

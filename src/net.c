@@ -98,6 +98,20 @@ net_floats(Net *net, int64_t n, float fill)
 	return p;
 }
 
+Blob *
+net_identity(Net *net, const Node *n, const char *role, Blob *x)
+{
+	Layer *l = net_layer(net, n, "Reshape", role);
+	Caffe__ReshapeParameter *p = PARAM(net, l, reshape_param, RESHAPE_PARAMETER);
+
+	p->shape = arena_alloc(net->arena, sizeof *p->shape);
+	*p->shape = (Caffe__BlobShape)CAFFE__BLOB_SHAPE__INIT;
+	p->shape->n_dim = (size_t)x->type.ndim;
+	p->shape->dim = arena_zalloc(net->arena, sizeof(int64_t) * (x->type.ndim ? (size_t)x->type.ndim : 1));
+	layer_bottom(l, x);
+	return layer_top(net, l, x->type);
+}
+
 void
 net_replace_blob(Net *net, Blob *from, Blob *to)
 {

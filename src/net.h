@@ -83,6 +83,9 @@ void layer_weight(Layer *l, const float *data, int64_t numel, const int64_t *dim
 	((l)->lp.field = memcpy(arena_alloc((net)->arena, sizeof *(l)->lp.field),                        \
 	                        &(__typeof__(*(l)->lp.field))CAFFE__##NAME##__INIT, sizeof *(l)->lp.field))
 float *net_floats(Net *net, int64_t n, float fill);
+/* A Reshape that keeps every axis (`dim: 0` for each): a layer of its own for x that computes nothing and
+ * that no runtime folds into another. */
+Blob *net_identity(Net *net, const Node *n, const char *role, Blob *x);
 /* Rewire every consumer of `from` to read `to` instead. */
 void net_replace_blob(Net *net, Blob *from, Blob *to);
 void net_recount(Net *net);   /* recompute Blob.nuse and Layer.idx over live layers */
