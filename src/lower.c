@@ -1547,20 +1547,20 @@ lower_arith(Net *net, Node *n)
 
 static const char *const target_names[] = {"caffe", "caffe-master", "opencv"};
 
-/* Give every tensor argument of n that is computed (not a parameter) a fresh blob in net. */
-static bool
-bind_arguments(Net *net, const Lit *l)
+/* Give each computed tensor that l refers to and that has no blob (the op that makes it was refused) a
+ * stand-in blob of its type, so that the reader is still lowered and refused only for its own reasons:
+ * every independent error in one run, no cascade.  Nothing is written after an error.  (The target probe
+ * uses it too: in its scratch net every argument is a stand-in.) */
+static void
+stand_in_arguments(Net *net, const Lit *l)
 {
 	if (l->kind == L_VALUE && !is_param(l->u.v)) {
-		if (net->c->g.nvalues <= l->u.v->id)
-			return false;
-		bind(net, l->u.v, net_blob(net, l->u.v->type));
+		if (!net->blob_of[l->u.v->id] && !net->shuffle_of[l->u.v->id])
+			bind(net, l->u.v, net_blob(net, l->u.v->type));
 	} else if (l->kind == L_LIST || l->kind == L_SLICE) {
 		for (uint32_t i = 0; i < l->n; i++)
-			if (!bind_arguments(net, &l->u.list[i]))
-				return false;
+			stand_in_arguments(net, &l->u.list[i]);
 	}
-	return true;
 }
 
 /* Whether `target` lowers n: n lowered alone into a scratch net, its refusals silent. */
@@ -1568,16 +1568,16 @@ static bool
 target_lowers(Net *real, Node *n, const char *target)
 {
 	Net probe;
-	bool ok = true;
+	bool ok;
 
 	net_init(&probe, real->c, real->olevel, target, false);
 	probe.probe = true;
 	for (size_t i = 0; i < real->c->g.inputs.n; i++) /* constants are derived from an input */
 		if (real->blob_of[real->c->g.inputs.v[i]->id])
 			bind(&probe, real->c->g.inputs.v[i], net_blob(&probe, real->c->g.inputs.v[i]->type));
-	for (int i = 0; i < n->nslot && ok; i++)
-		ok = bind_arguments(&probe, &n->arg[i]);
-	ok = ok && lowerers[n->op](&probe, n) && probe.nerrors == 0;
+	for (int i = 0; i < n->nslot; i++)
+		stand_in_arguments(&probe, &n->arg[i]);
+	ok = lowerers[n->op](&probe, n) && probe.nerrors == 0;
 	net_free(&probe);
 	return ok;
 }
@@ -1617,21 +1617,6 @@ note_other_targets(Net *net, Node *n)
 		note_at(net->c, n->loc, "%s is lowered exactly for --target=%s", optab[n->op].name, list);
 	else
 		note_at(net->c, n->loc, "no --target lowers it");
-}
-
-/* Give each computed tensor that l refers to and that has no blob (the op that makes it was refused) a
- * stand-in blob of its type, so that the reader is still lowered and refused only for its own reasons:
- * every independent error in one run, no cascade.  Nothing is written after an error. */
-static void
-stand_in_arguments(Net *net, const Lit *l)
-{
-	if (l->kind == L_VALUE && !is_param(l->u.v)) {
-		if (!net->blob_of[l->u.v->id] && !net->shuffle_of[l->u.v->id])
-			bind(net, l->u.v, net_blob(net, l->u.v->type));
-	} else if (l->kind == L_LIST || l->kind == L_SLICE) {
-		for (uint32_t i = 0; i < l->n; i++)
-			stand_in_arguments(net, &l->u.list[i]);
-	}
 }
 
 static bool

@@ -230,8 +230,8 @@ main(int argc, char **argv)
 	if (!ok) {
 		status = 1;
 		/* the lines without errors still get their lowering errors, in the same run; poisoned lines
-		 * (those with errors, and what reads their results) are skipped */
-		/* (the weights file is read only for a trace without errors: its param lines may be the errors) */
+		 * (those with errors, and what reads their results) are skipped.  The weights file is read only
+		 * for a trace without errors: its param lines may be among them. */
 		if ((emit == EMIT_MODEL || emit == EMIT_CHECK || emit == EMIT_NONE) && !c.syntax_error && !c.stopped)
 			compile_model(&c, NULL, NULL, target, olevel);
 	} else {
