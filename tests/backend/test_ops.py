@@ -19,6 +19,7 @@ parity.require_tools()
 parity.require_bvlc()
 
 from optest import OpTestCase  # noqa: E402
+from testmodules import Lambda, Seq  # noqa: E402
 
 
 def randn(*shape: int) -> torch.Tensor:
@@ -33,28 +34,6 @@ def bn(c: int, affine: bool = True) -> nn.BatchNorm2d:
         m.weight.data.uniform_(0.5, 1.5)
         m.bias.data.uniform_(-0.5, 0.5)
     return m
-
-
-class Seq(nn.Module):
-    """nn.Sequential whose forward's input is named x (Sequential's is `input`)."""
-
-    def __init__(self, *mods: nn.Module) -> None:
-        super().__init__()
-        self.body = nn.Sequential(*mods)
-
-    def forward(self, x):
-        return self.body(x)
-
-
-class Lambda(nn.Module):
-    def __init__(self, fn, **mods: nn.Module) -> None:
-        super().__init__()
-        self.fn = fn
-        for k, v in mods.items():
-            setattr(self, k, v)
-
-    def forward(self, x):
-        return self.fn(self, x)
 
 
 class Conv(OpTestCase):

@@ -27,6 +27,8 @@ import torch  # noqa: E402
 import torch.nn as nn  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
+from testmodules import Lambda  # noqa: E402
+
 import randmodel  # noqa: E402
 
 FIRST = int(os.environ.get("PTCC_RANDOM_FIRST") or 0)
@@ -92,17 +94,6 @@ class Oracle(unittest.TestCase):
 
 def calibrated_bn(c: int, rank: int = 4) -> nn.Module:
     return randmodel.calibrated_bn(c, rank, random.Random(1))
-
-
-class Lambda(nn.Module):
-    def __init__(self, fn, **mods) -> None:
-        super().__init__()
-        self.fn = fn
-        for k, v in mods.items():
-            setattr(self, k, v)
-
-    def forward(self, x):
-        return self.fn(self, x)
 
 
 class Regressions(unittest.TestCase):
