@@ -1,0 +1,170 @@
+#!/usr/bin/env python3
+"""Record the traces of tests/traces/lower-*.log: small models that together reach every row of the
+lowering table (src/ops.def's lowering column) and every branch of the layer builders, so that the
+torch-free golden test (tests/front/test_lower_golden.sh) covers the back end where neither torch nor a
+runtime is installed.
+
+Run by hand when a lowering is added (the traces and weights are committed; the test never runs this):
+    /usr/bin/python3 tests/traces/record_lowerings.py        (from the source tree, with python/ on the path)
+then `PTCC_UPDATE_GOLDEN=1 tests/front/test_lower_golden.sh` and review `git diff tests/traces`.
+Numerical parity of the same lowerings is proven by tests/backend/test_ops.py in both runtimes.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "..", "python"))
+
+from ptcc.record import record  # noqa: E402
+
+
+class Fn(nn.Module):
+    """forward(x) is fn(self, x); keyword modules become attributes (traced as scopes)."""
+
+    def __init__(self, fn, **mods: nn.Module) -> None:
+        super().__init__()
+        self.fn = fn
+        for k, v in mods.items():
+            setattr(self, k, v)
+
+    def forward(self, x):
+        return self.fn(self, x)
+
+
+def bn(c: int, affine: bool = True, eps: float = 1e-5) -> nn.BatchNorm2d:
+    m = nn.BatchNorm2d(c, affine=affine, eps=eps)
+    m.running_mean.uniform_(-1, 1)
+    m.running_var.uniform_(0.5, 2)
+    if affine:
+        m.weight.data.uniform_(0.5, 1.5)
+        m.bias.data.uniform_(-0.5, 0.5)
+    return m
+
+
+def conv(self, x):
+    a = self.plain(x)
+    b = self.strided(x)
+    c = self.grouped(a)
+    d = self.same(x)
+    e = self.bn_off(self.bn(torch.cat([c, d], 1)))
+    y = self.fc(e.flatten(1))
+    z = self.fc3(e.reshape(1, 8, 16))
+    return y, z, b
+
+
+def activations(self, x):
+    y = [F.relu(x), torch.relu_(x.clone()), F.leaky_relu(x, 0.2), F.leaky_relu_(x.clone(), 0.1),
+         F.relu6(x), F.hardtanh(x, -0.5, 2.0), F.hardtanh_(x.clone()), torch.sigmoid(x),
+         x.clone().sigmoid_(), torch.tanh(x), x.clone().tanh_(), x.abs(), x.exp(), F.elu(x, 0.5),
+         F.elu_(x.clone()), F.softplus(x), F.silu(x), F.silu(x.clone(), inplace=True), F.hardsigmoid(x),
+         F.hardsigmoid(x.clone(), inplace=True), F.hardswish(x), F.hardswish(x.clone(), inplace=True),
+         F.softmax(x, 1), F.softmax(x, -1), F.relu(x.clone(), inplace=True)]
+    return torch.cat(y, 1)
+
+
+def pooling(self, x):
+    return (F.max_pool2d(x, 3, 2, 1, ceil_mode=True), F.max_pool2d(x, (3, 2), (2, 1)),
+            F.avg_pool2d(x, 3, 2, 1, count_include_pad=False), F.avg_pool2d(x, 2, ceil_mode=True),
+            F.avg_pool2d(x, (3, 3), (2, 2), (0, 1), ceil_mode=True), F.adaptive_avg_pool2d(x, 1),
+            F.adaptive_max_pool2d(x, (3, 3)), F.adaptive_avg_pool2d(x, (3, 1)), x.mean((2, 3)),
+            x.mean((-1, -2), keepdim=True))
+
+
+def resampling(self, x):
+    return (F.interpolate(x, scale_factor=2), F.interpolate(x, scale_factor=(2, 3), mode="nearest"),
+            F.interpolate(x, size=(12, 6), mode="nearest-exact"),
+            F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False),
+            F.interpolate(x, scale_factor=3, mode="bilinear", align_corners=False), nn.Upsample(scale_factor=2)(x),
+            F.interpolate(x, scale_factor=1))
+
+
+def identities(self, x):
+    y = self.drop(x)
+    y = F.dropout2d(y, 0.3, training=False)
+    y = F.dropout3d(y, 0.3, training=False)
+    y = F.alpha_dropout(y, 0.3, training=False)
+    y = F.feature_alpha_dropout(y, 0.3, training=False)
+    y = y.clone().detach().contiguous()
+    y = F.dropout(y, 0.2, training=False, inplace=True)
+    return y + 1, x
+
+
+def shapes(self, x):
+    a, b = x.chunk(2, 1)
+    c, d, e = torch.split(x, [1, 2, 1], 1)
+    n, ch, h, w = x.shape
+    s = x.view(n, 2, ch // 2, h, w).transpose(1, 2).contiguous().view(n, ch, h, w)
+    f = torch.cat([a, b, d], 2)
+    g = torch.cat([a], 1)
+    return (f.flatten(1), f.view(1, -1, 4), f.reshape(2, -1), g.flatten(2, 3), b, torch.flatten(x, 0),
+            torch.cat([c, e, s], 1))
+
+
+def arithmetic(self, x):
+    y = self.conv(x)
+    se = torch.sigmoid(F.adaptive_avg_pool2d(y, 1))
+    z = y * se
+    z = z + y - x * 2
+    z = 3 - z
+    z = 2 / (z * z + 1)
+    z = torch.rsub(z, y, alpha=0.5)
+    z = z / 4 + 1.5
+    z = z * self.scale + self.shift
+    z = z - self.full
+    z = self.shift / (z * z + 1)
+    z = torch.add(z, y, alpha=2)
+    w = y.clone()
+    w.add_(z)
+    w.mul_(0.5)
+    w.sub_(self.scale)
+    w.div_(2.0)
+    return z, w, torch.cat([w, self.full], 1)
+
+
+class Arith(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(4, 4, 1)
+        self.register_buffer("scale", torch.rand(1, 4, 1, 1) + 0.5)
+        self.register_buffer("shift", torch.rand(4, 1, 1) - 0.5)
+        self.register_buffer("full", torch.rand(1, 4, 5, 5))
+
+    def forward(self, x):
+        return arithmetic(self, x)
+
+
+def models() -> dict[str, tuple[nn.Module, torch.Tensor]]:
+    return {
+        "lower-conv": (Fn(conv, plain=nn.Conv2d(3, 4, 3, padding=1), strided=nn.Conv2d(3, 4, (3, 1), (2, 1), (1, 0),
+                                                                                   dilation=(1, 2), bias=False),
+                          grouped=nn.Conv2d(4, 4, 3, padding=2, dilation=2, groups=2),
+                          same=nn.Conv2d(3, 4, 3, padding="same"), bn=bn(8), bn_off=bn(8, False, 1e-3),
+                          fc=nn.Linear(128, 5), fc3=nn.Linear(16, 3)), torch.randn(1, 3, 4, 4)),
+        "lower-activations": (Fn(activations), torch.randn(1, 2, 3, 4)),
+        "lower-pooling": (Fn(pooling), torch.randn(1, 2, 9, 9)),
+        "lower-resampling": (Fn(resampling), torch.randn(1, 2, 4, 3)),
+        "lower-identities": (Fn(identities, drop=nn.Dropout(0.4)), torch.randn(1, 3, 4, 4)),
+        "lower-shapes": (Fn(shapes), torch.randn(1, 4, 2, 2)),
+        "lower-arithmetic": (Arith(), torch.randn(1, 4, 5, 5)),
+    }
+
+
+def main() -> None:
+    torch.manual_seed(7)
+    os.chdir(HERE)
+    for name, (model, x) in models().items():
+        for p in model.parameters():
+            p.data.uniform_(-1, 1)
+        record(model.eval(), x, name + ".log")
+        print(name + ".log")
+
+
+if __name__ == "__main__":
+    main()
