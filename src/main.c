@@ -67,7 +67,7 @@ list_ops(void)
 
 		printf("%s %d %s", o->name, o->nlead, (o->flags & F_VIEW) ? "view" : "-");
 		for (k = 0; k < o->nparams; k++)
-			printf(" %s%s", o->params[k].name, o->params[k].required ? "" : "?");
+			printf(" %s%s", o->params[k].name, o->params[k].def.kind == L_ABSENT ? "" : "?");
 		putchar('\n');
 	}
 	ops_fini();

@@ -1,14 +1,100 @@
-/* ops.c: the op table built from ops.def; schema parsing, lookup and argument binding. */
+/* ops.c: the op table built from ops.def at compile time; lookup and argument binding. */
 #include "ptcc.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-OpInfo optab[OP_COUNT] = {
-#define OP(name, flags, shape, schema) {#name, flags, shape, schema, NULL, 0, 0, -1},
+/* ops.def's parameter types: the name a row uses, the mask op_bind checks, the spec's spelling. */
+#define TYPES(X) \
+	X(T, M_TENSOR, "T") \
+	X(T_opt, M_TENSOR | M_NONE, "T?") \
+	X(Ts, M_TLIST, "T[]") \
+	X(T_or_scalar, M_TENSOR | M_INT | M_FLOAT | M_BOOL, "T|scalar") \
+	X(T_or_scalar_pos, M_TENSOR | M_INT | M_FLOAT | M_BOOL | M_POS, "T|scalar") \
+	X(int, M_INT, "int") \
+	X(int_opt, M_INT | M_NONE, "int?") \
+	X(int_or_T_opt, M_INT | M_TENSOR | M_NONE, "int|T?") \
+	X(ints, M_INT | M_INTLIST, "int[]") \
+	X(ints_pos, M_INT | M_INTLIST | M_POS, "int[]") \
+	X(ints_opt, M_INT | M_INTLIST | M_NONE, "int[]?") \
+	X(ints_or_str, M_INT | M_INTLIST | M_STR, "int[]|str") \
+	X(ints_or_list, M_INT | M_INTLIST | M_LIST, "int[]|list") \
+	X(float, M_INT | M_FLOAT, "float") \
+	X(float_opt, M_INT | M_FLOAT | M_NONE, "float?") \
+	X(floats_opt, M_INT | M_FLOAT | M_FLOATLIST | M_NONE, "float[]?") \
+	X(bool, M_BOOL, "bool") \
+	X(bool_opt, M_BOOL | M_NONE, "bool?") \
+	X(str, M_STR, "str") \
+	X(str_opt, M_STR | M_NONE, "str?") \
+	X(sym, M_SYM, "sym") \
+	X(sym_opt, M_SYM | M_NONE, "sym?") \
+	X(scalar, M_INT | M_FLOAT | M_BOOL, "scalar") \
+	X(any, M_ANY, "any") \
+	X(any_pos, M_ANY | M_POS, "any")
+
+#define X(name, mask, text) static const char type_text_##name[] = text;
+TYPES(X)
+#undef X
+#define X(name, mask, text) type_mask_##name = (mask),
+enum { TYPES(X) };
+#undef X
+
+/* Each op's parameters, params_conv2d[] and so on. */
+#define DEFAULT(k, field) {.kind = (k), .pos = UINT32_MAX, field}
+#define REQ DEFAULT(L_ABSENT, .n = 0)
+#define NONE DEFAULT(L_NONE, .n = 0)
+#define TRUE DEFAULT(L_BOOL, .u.i = 1)
+#define FALSE DEFAULT(L_BOOL, .u.i = 0)
+#define I(v) DEFAULT(L_INT, .u.i = (v))
+#define F(v) DEFAULT(L_FLOAT, .u.f = (v))
+#define S(v) DEFAULT(L_STR, .u.s = (v))
+#define Y(v) DEFAULT(L_SYM, .u.s = #v)
+#define AA(pname, palias, ptype, pdef) {#pname, #palias, type_mask_##ptype, type_text_##ptype, pdef},
+#define A(pname, ptype, pdef) {#pname, NULL, type_mask_##ptype, type_text_##ptype, pdef},
+#define OP(name, inplace, fl, sh, lo, layers, targets, params) \
+	static const OpParam params_##name[] = {params}; \
+	_Static_assert(sizeof params_##name / sizeof *params_##name == sizeof(struct OpArgs_##name), \
+	               "ops.def: struct OpArgs_" #name " is padded; ARG() would be wrong");
 #include "ops.def"
 #undef OP
+#undef A
+#undef AA
+#undef Y
+#undef S
+#undef F
+#undef I
+#undef FALSE
+#undef TRUE
+#undef NONE
+#undef REQ
+#undef DEFAULT
+
+/* The table: one entry per row and one per in-place twin, in enum Op's order.  INPLACE(twin) expands to
+ * two macro arguments, so TWIN_ROW picks TWIN or NO_TWIN by the row's inplace column. */
+#define NPARAMS(op) (uint8_t)(sizeof params_##op / sizeof *params_##op)
+#define INPLACE(twin) TWIN, twin
+#define NO_INPLACE NO_TWIN, -
+#define TWIN_ROW(...) TWIN_ROW_(__VA_ARGS__)
+#define TWIN_ROW_(kind, twin, op, fl, sh) kind(twin, op, fl, sh)
+#define TWIN(twin, op, fl, sh) \
+	{.name = #twin, .flags = (fl) | F_INPLACE, .shape = sh, .params = params_##op, .nparams = NPARAMS(op), \
+	 .inplace = -1, .base = OP_##op},
+#define NO_TWIN(twin, op, fl, sh)
+#define OP(op, ip, fl, sh, lo, layers, targets, args) \
+	{.name = #op, .flags = (fl), .shape = sh, .params = params_##op, .nparams = NPARAMS(op), \
+	 .inplace = -1, .base = -1}, \
+	TWIN_ROW(ip, op, fl, sh)
+OpInfo optab[OP_COUNT] = {
+#include "ops.def"
 };
+#undef OP
+#undef NO_TWIN
+#undef TWIN
+#undef TWIN_ROW_
+#undef TWIN_ROW
+#undef NO_INPLACE
+#undef INPLACE
+#undef NPARAMS
 
 static bool ops_ready;
 /* op_lookup and op_param_index are called once per op line and keyword with interned names: a small
@@ -18,142 +104,28 @@ static struct { const char *name; int op, slot; } param_cache[1024];
 static int op_lookup_slow(const char *name);
 static int op_param_index_slow(int op, const char *name);
 static Map ops_by_hash; /* hash of the name -> index + 1 */
-static Arena ops_arena;
-static Intern ops_strings;
 
-/* Parse one default value of a schema; ptcc_die on a malformed table (a bug, caught by any test). */
-static Lit
-parse_default(const char *op, const char *s)
-{
-	Lit l = {0};
-	char *end;
-
-	l.pos = UINT32_MAX;
-	if (strcmp(s, "none") == 0)
-		l.kind = L_NONE;
-	else if (strcmp(s, "true") == 0 || strcmp(s, "false") == 0) {
-		l.kind = L_BOOL;
-		l.u.i = s[0] == 't';
-	} else if (s[0] == '"') {
-		size_t n = strlen(s);
-
-		if (n < 2 || s[n - 1] != '"')
-			ptcc_die("ops.def: %s: bad default %s", op, s);
-		l.kind = L_STR;
-		l.u.s = intern(&ops_strings, s + 1, n - 2);
-	} else if ((s[0] >= '0' && s[0] <= '9') || s[0] == '-') {
-		if (strpbrk(s, ".eE")) {
-			l.kind = L_FLOAT;
-			l.u.f = strtod(s, &end);
-		} else {
-			l.kind = L_INT;
-			l.u.i = strtoll(s, &end, 10);
-		}
-		if (*end)
-			ptcc_die("ops.def: %s: bad default %s", op, s);
-	} else {
-		l.kind = L_SYM;
-		l.u.s = intern(&ops_strings, s, strlen(s));
-	}
-	return l;
-}
-
-static uint32_t
-parse_type(const char *op, const char *s)
-{
-	uint32_t mask = 0;
-	char buf[64], *p, *save = NULL;
-	size_t n = strlen(s);
-
-	if (n >= sizeof buf)
-		ptcc_die("ops.def: %s: type too long", op);
-	memcpy(buf, s, n + 1);
-	if (n > 0 && buf[n - 1] == '?') {
-		mask |= M_NONE;
-		buf[n - 1] = 0;
-	}
-	for (p = strtok_r(buf, "|", &save); p; p = strtok_r(NULL, "|", &save)) {
-		if (strcmp(p, "T") == 0)
-			mask |= M_TENSOR;
-		else if (strcmp(p, "T[]") == 0)
-			mask |= M_TLIST;
-		else if (strcmp(p, "int") == 0)
-			mask |= M_INT;
-		else if (strcmp(p, "int[]") == 0)
-			mask |= M_INT | M_INTLIST;
-		else if (strcmp(p, "float") == 0)
-			mask |= M_INT | M_FLOAT;
-		else if (strcmp(p, "float[]") == 0)
-			mask |= M_INT | M_FLOAT | M_FLOATLIST;
-		else if (strcmp(p, "bool") == 0)
-			mask |= M_BOOL;
-		else if (strcmp(p, "str") == 0)
-			mask |= M_STR;
-		else if (strcmp(p, "sym") == 0)
-			mask |= M_SYM;
-		else if (strcmp(p, "scalar") == 0)
-			mask |= M_INT | M_FLOAT | M_BOOL;
-		else if (strcmp(p, "list") == 0)
-			mask |= M_LIST;
-		else if (strcmp(p, "any") == 0)
-			mask |= M_ANY;
-		else
-			ptcc_die("ops.def: %s: unknown type %s", op, p);
-	}
-	return mask;
-}
-
+/* The columns that follow from the parameters: how many are written positionally (the leading tensor
+ * parameters, or up to a _pos type), the `inplace` slot; a twin drops its op's trailing `inplace`. */
 static void
-parse_schema(OpInfo *o)
+complete_row(OpInfo *o)
 {
-	char *buf = xmalloc(strlen(o->schema) + 1), *tok, *save = NULL;
-	OpParam params[32];
-	int n = 0, star = -1;
-	bool lead = true;
+	int i;
 
-	strcpy(buf, o->schema);
-	for (tok = strtok_r(buf, " ", &save); tok; tok = strtok_r(NULL, " ", &save)) {
-		char *colon = strchr(tok, ':'), *eq, *bar;
-		OpParam *p = &params[n];
-
-		if (strcmp(tok, "*") == 0) { /* the keywords start here */
-			star = n;
-			continue;
+	if (o->base >= 0 && o->nparams > 0 && strcmp(o->params[o->nparams - 1].name, "inplace") == 0)
+		o->nparams--;
+	for (i = 0; i < o->nparams; i++)
+		if (strcmp(o->params[i].name, "inplace") == 0) {
+			if (o->base >= 0 || i != o->nparams - 1)
+				ptcc_die("ops.def: %s: `inplace` must be the last parameter", o->name);
+			o->inplace = (int8_t)i;
 		}
-		if (!colon || n == 32)
-			ptcc_die("ops.def: %s: bad schema", o->name);
-		*colon = 0;
-		memset(p, 0, sizeof *p);
-		if ((bar = strchr(tok, '|'))) {
-			*bar = 0;
-			p->alias = intern(&ops_strings, bar + 1, strlen(bar + 1));
-		}
-		p->name = intern(&ops_strings, tok, strlen(tok));
-		if ((eq = strchr(colon + 1, '='))) {
-			*eq = 0;
-			p->def = parse_default(o->name, eq + 1);
-		} else {
-			p->required = true;
-			p->def.kind = L_ABSENT;
-			p->def.pos = UINT32_MAX;
-		}
-		p->mask = parse_type(o->name, colon + 1);
-		if (lead && (p->mask & (M_TENSOR | M_TLIST)))
-			o->nlead++;
-		else
-			lead = false;
-		n++;
-	}
-	free(buf);
-	if (star >= 0)
-		o->nlead = (uint8_t)star;
-	o->nparams = (uint8_t)n;
-	o->inplace = -1;
-	for (n = 0; n < o->nparams; n++)
-		if (strcmp(params[n].name, "inplace") == 0)
-			o->inplace = (int8_t)n;
-	o->params = NEWARRAY(&ops_arena, OpParam, n ? n : 1);
-	memcpy(o->params, params, (size_t)n * sizeof *params);
+	o->nlead = 0;
+	while (o->nlead < o->nparams && (o->params[o->nlead].mask & (M_TENSOR | M_TLIST)))
+		o->nlead++;
+	for (i = 0; i < o->nparams; i++)
+		if (o->params[i].mask & M_POS)
+			o->nlead = (uint8_t)(i + 1);
 }
 
 void
@@ -167,14 +139,13 @@ ops_init(void)
 	if (ops_ready)
 		return;
 	ops_ready = true;
-	ops_strings.arena = &ops_arena;
 	for (i = 0; i < OP_COUNT; i++) {
 		uint64_t h = hash_bytes(optab[i].name, strlen(optab[i].name));
 
 		if (map_get(&ops_by_hash, h))
 			ptcc_die("ops.def: %s: duplicate row", optab[i].name);
 		map_put(&ops_by_hash, h, (void *)(uintptr_t)(i + 1));
-		parse_schema(&optab[i]);
+		complete_row(&optab[i]);
 	}
 }
 
@@ -186,8 +157,6 @@ ops_fini(void)
 	map_free(&ops_by_hash);
 	memset(op_cache, 0, sizeof op_cache);
 	memset(param_cache, 0, sizeof param_cache);
-	intern_free(&ops_strings);
-	arena_free(&ops_arena);
 	ops_ready = false;
 }
 
@@ -403,6 +372,8 @@ op_bind(Ctx *c, Node *n, const RawArg *args, size_t nargs)
 			continue;
 		}
 		m = o->params[slot].mask;
+		if (slot == 0 && (o->flags & F_INPLACE))
+			m &= M_TENSOR; /* add_(1, %x) writes no tensor */
 		if (!(m & M_ANY) && !(lit_mask(&a->v) & m) &&
 		    !(a->v.kind == L_INT && (m & M_FLOAT))) {
 			char want[256];
@@ -418,7 +389,7 @@ op_bind(Ctx *c, Node *n, const RawArg *args, size_t nargs)
 	if (!ok)
 		return false;
 	for (k = 0; k < o->nparams; k++)
-		if (o->params[k].required && n->arg[k].kind == L_ABSENT) {
+		if (o->params[k].def.kind == L_ABSENT && n->arg[k].kind == L_ABSENT) {
 			error_at(c, n->loc, "missing argument '%s' of %s", o->params[k].name, o->name);
 			ok = false;
 		}

@@ -227,51 +227,75 @@ struct Graph {
 
 typedef bool ShapeFn(Ctx *c, Node *n, Type *out);
 
+/* Op flags: ops.def's flags column. */
+enum {
+	F_VIEW = 1,        /* the result may alias the first argument */
+	F_INPLACE = 2,     /* writes its first argument: its result handle must be that argument's */
+	F_DROPOUT = 4,     /* the dropout family: identity in eval mode, so inplace=true writes nothing */
+	F_DIM1 = 8, F_DIM2 = 16, F_DIM3 = 32, /* spatial axes: conv1d, max_pool2d, avg_pool3d */
+	F_INDICES = 64,    /* may return the indices of its maxima as a second result */
+	F_OVERLOADED = 128,/* several PyTorch signatures: recorded as called, not in the spec's table */
+};
+#define F_DIMS (F_DIM1 | F_DIM2 | F_DIM3)
+
+/* One enumerator per row of ops.def, and one for each in-place twin right after its op. */
 enum Op {
-#define OP(name, flags, shape, schema) OP_##name,
+#define INPLACE(twin) OP_##twin,
+#define NO_INPLACE
+#define OP(name, inplace, fl, sh, lo, layers, targets, params) OP_##name, inplace
 #include "ops.def"
 #undef OP
+#undef NO_INPLACE
+#undef INPLACE
 	OP_COUNT
 };
 
-/* Op flags. */
-enum {
-	F_VIEW = 1,    /* the result may alias the first argument */
-	F_INPLACE = 2, /* writes its first argument: its result handle must be that argument's */
-	F_ELEMWISE = 4,/* unary, shape-preserving */
-	F_DROPOUT = 8, /* the dropout family: identity in eval mode, so inplace=true writes nothing */
-};
+/* Argument slots.  struct OpArgs_conv2d has one char member per parameter of conv2d, in order, so that
+ * ARG(conv2d, stride) is stride's slot: a constant expression that shape.c and lower.c index arg[] with,
+ * and a compile error for a parameter the op does not have.  (ops.c asserts that no struct is padded.)
+ * An in-place twin uses its op's slots: ARG(relu, input) for relu_ too. */
+#define A(name, type, def) char name;
+#define AA(name, alias, type, def) char name;
+#define OP(name, inplace, fl, sh, lo, layers, targets, params) struct OpArgs_##name { params };
+#include "ops.def"
+#undef OP
+#undef AA
+#undef A
+#define ARG(op, param) ((int)offsetof(struct OpArgs_##op, param))
 
-/* Parameter type masks for schemas. */
+/* Parameter type masks (ops.c's type table turns ops.def's type names into these). */
 enum {
 	M_TENSOR = 1 << 0, M_NONE = 1 << 1, M_BOOL = 1 << 2, M_INT = 1 << 3, M_FLOAT = 1 << 4,
 	M_STR = 1 << 5, M_SYM = 1 << 6, M_INTLIST = 1 << 7, M_FLOATLIST = 1 << 8, M_TLIST = 1 << 9,
 	M_ANY = 1 << 10, M_ELLIPSIS = 1 << 11, M_SLICE = 1 << 12, M_LIST = 1 << 13,
+	M_POS = 1 << 14, /* not a type: the canonical log writes every parameter up to this one positionally */
 };
 
 struct OpParam {
-	const char *name;  /* interned in the op table's own pool */
+	const char *name;
 	const char *alias; /* another accepted keyword, or NULL */
 	uint32_t mask;     /* M_ bits */
-	bool required;
-	Lit def;           /* default when not required */
+	const char *type;  /* the spec's spelling of the type: "int[]|str" */
+	Lit def;           /* the default; L_ABSENT: required */
 };
 
 struct OpInfo {
 	const char *name;
 	unsigned flags;
 	ShapeFn *shape;
-	const char *schema; /* "input:T weight:T bias:T?=none stride:int[]=1 ..." */
-	OpParam *params;    /* parsed from schema by ops_init */
+	const OpParam *params;
 	uint8_t nparams;
-	uint8_t nlead;      /* leading tensor parameters: written positionally in the canonical log */
-	int8_t inplace;     /* slot of an `inplace` parameter, or -1 */
+	uint8_t nlead;      /* written positionally in the canonical log (ops_init) */
+	int8_t inplace;     /* slot of an `inplace` parameter, or -1 (ops_init) */
+	int16_t base;       /* an in-place twin's op (OP_relu for relu_); -1 for an op of its own row */
 };
 
 extern OpInfo optab[OP_COUNT];
 
-void ops_init(void);            /* parse the schemas (idempotent) */
-void ops_fini(void);            /* free them */
+void ops_init(void);            /* index the table (idempotent) */
+void ops_fini(void);            /* free the index */
+/* The op of the row: relu for relu_, else op itself. */
+static inline int op_base(int op) { return optab[op].base >= 0 ? optab[op].base : op; }
 int op_lookup(const char *name); /* -1 if unknown */
 const char *op_suggest(const char *name); /* a close op name, or NULL */
 int op_param_index(int op, const char *name); /* -1 if the op has no such parameter */
@@ -407,7 +431,7 @@ void resolve_free(Ctx *c);
  * annotations.  False after a diagnostic, or when an argument's type is unknown (an earlier error). */
 bool shape_node(Ctx *c, Node *n);
 /* the rules named in ops.def */
-#define OP(name, flags, shape, schema) ShapeFn shape;
+#define OP(name, inplace, fl, sh, lo, layers, targets, params) ShapeFn sh;
 #include "ops.def"
 #undef OP
 
