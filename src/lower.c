@@ -2,13 +2,15 @@
  * layers.def, lets `opencv` use).
  *
  * Each LowerFn turns one live node into layers whose output equals PyTorch's exactly (to float32
- * rounding), or reports why it cannot and returns false.  lower.def says which function lowers which op.
- * Layers are appended in trace order, so a layer's bottoms are always produced by earlier layers.  The
- * blobs are SSA: every layer writes fresh tops; fuse.c makes neuron layers work in place afterwards.
+ * rounding), or reports why it cannot and returns false.  ops.def's lowering column says which function
+ * lowers which op (an in-place twin is lowered by its op's function), and its layers column which layer
+ * types the function may emit.  Layers are appended in trace order, so a layer's bottoms are always
+ * produced by earlier layers.  The blobs are SSA: every layer writes fresh tops; fuse.c makes neuron
+ * layers work in place afterwards.  The layers themselves are made by build.c.
  *
- * The semantics that matter here are in ../shared/caffe-facts.md: §C.1 pooling sizes (Caffe rounds up,
- * PyTorch down by default: crop with Slice), §C.2 average-pooling divisors, §C.5 BatchNorm's three blobs,
- * §D the exact emulations (count_include_pad=False) on stock layers; clamp_chain improves on §D's ReLU6.
+ * The Caffe semantics that matter here (pooling sizes: Caffe rounds up, PyTorch down by default, so crop
+ * with Slice; average-pooling divisors; BatchNorm's three blobs; the exact emulations on stock layers)
+ * are in docs/runtime-facts.md.
  */
 #include "net.h"
 
@@ -18,14 +20,19 @@
 
 typedef bool LowerFn(Net *net, Node *n);
 
-#define LOWER(op, fn) static LowerFn fn;
-#include "lower.def"
-#undef LOWER
+#define OP(op, ip, fl, sh, lo, layers, targets, args) static LowerFn lo;
+#include "ops.def"
+#undef OP
 
-static LowerFn *const lowerers[OP_COUNT] = {
-#define LOWER(op, fn) [OP_##op] = fn,
-#include "lower.def"
-#undef LOWER
+/* ops.def's back-end columns, by op (an in-place twin reads its op's row: op_base). */
+static const struct {
+	LowerFn *fn;
+	const char *layers;  /* the layer types fn may emit, separated by spaces */
+	unsigned targets;
+} lowering[OP_COUNT] = {
+#define OP(op, ip, fl, sh, lo, layer_types, target_bits, args) [OP_##op] = {lo, layer_types, target_bits},
+#include "ops.def"
+#undef OP
 };
 
 /* ---- targets ------------------------------------------------------------------------------------------ */
@@ -65,39 +72,39 @@ refuse(Net *net, const Node *n, const char *fmt, ...)
 }
 
 static Value *
-arg_value(const Node *n, const char *name)
+arg_value(const Node *n, int slot)
 {
-	const Lit *l = op_arg_named(n, name);
+	const Lit *l = op_arg(n, slot);
 	return l->kind == L_VALUE ? l->u.v : NULL;
 }
 
 static int64_t
-arg_int(const Node *n, const char *name)
+arg_int(const Node *n, int slot)
 {
 	int64_t i = 0;
-	lit_as_int(op_arg_named(n, name), &i);
+	lit_as_int(op_arg(n, slot), &i);
 	return i;
 }
 
 static double
-arg_float(const Node *n, const char *name)
+arg_float(const Node *n, int slot)
 {
 	double f = 0;
-	lit_as_float(op_arg_named(n, name), &f);
+	lit_as_float(op_arg(n, slot), &f);
 	return f;
 }
 
 static bool
-arg_bool(const Node *n, const char *name)
+arg_bool(const Node *n, int slot)
 {
-	const Lit *l = op_arg_named(n, name);
+	const Lit *l = op_arg(n, slot);
 	return l->kind == L_BOOL && l->u.i;
 }
 
 static bool
-arg_is_none(const Node *n, const char *name)
+arg_is_none(const Node *n, int slot)
 {
-	const Lit *l = op_arg_named(n, name);
+	const Lit *l = op_arg(n, slot);
 	return l->kind == L_NONE || l->kind == L_ABSENT;
 }
 
@@ -109,10 +116,6 @@ axis_of(int64_t dim, int rank)
 }
 
 static bool not_shuffle(Net *net, const Node *n);
-static Blob *reshape_layer(Net *net, const Node *n, const char *role, Blob *x, const int64_t *dims, int ndim);
-static Blob *pooling(Net *net, const Node *n, const char *role, Blob *x, int method, const int64_t k[2],
-                     const int64_t s[2], const int64_t p[2], bool global);
-static Blob *constant_blob(Net *net, const Node *n, Blob *src, const Type *t, const float *data);
 
 /* The float data of a parameter (NULL when the weights are not loaded). */
 static const float *
@@ -169,105 +172,13 @@ is_param(const Value *v)
 	return v && (v->kind == VK_PARAM || v->kind == VK_CONST);
 }
 
-static Type
-f32_type(Net *net, const int64_t *dims, int ndim)
-{
-	return type_make(net->c, DT_F32, dims, ndim);
-}
 
-static int64_t
-numel_of(const Type *t)
-{
-	int64_t n = 1;
 
-	for (int i = 0; i < t->ndim; i++)
-		n *= t->dims[i];
-	return n;
-}
 
-/* A one-bottom, one-top layer. */
-static Layer *
-unary(Net *net, const Node *n, const char *type, const char *role, Blob *in, Type out, Blob **top)
-{
-	Layer *l = net_layer(net, n, type, role);
 
-	layer_bottom(l, in);
-	*top = layer_top(net, l, out);
-	return l;
-}
 
-/* Power: (shift + scale·x)^power. */
-static Blob *
-power(Net *net, const Node *n, const char *role, Blob *in, double pw, double scale, double shift)
-{
-	Blob *top;
-	Layer *l = unary(net, n, "Power", role, in, in->type, &top);
-	Caffe__PowerParameter *p = PARAM(net, l, power_param, POWER_PARAMETER);
 
-	if (pw != 1) { p->has_power = 1; p->power = (float)pw; }
-	if (scale != 1) { p->has_scale = 1; p->scale = (float)scale; }
-	if (shift != 0) { p->has_shift = 1; p->shift = (float)shift; }
-	return top;
-}
 
-static Blob *
-relu(Net *net, const Node *n, const char *role, Blob *in, double slope)
-{
-	Blob *top;
-	Layer *l = unary(net, n, "ReLU", role, in, in->type, &top);
-
-	if (slope != 0) {
-		Caffe__ReLUParameter *p = PARAM(net, l, relu_param, RE_LUPARAMETER);
-		p->has_negative_slope = 1;
-		p->negative_slope = (float)slope;
-	}
-	return top;
-}
-
-static Blob *eltwise(Net *net, const Node *n, const char *role, int op, Blob *a, Blob *b, double coeff_b);
-
-/* clamp(x, lo, hi) on stock layers, exact wherever the result is x itself:
- *   m = max(x, lo) = x + ReLU(lo − x)      (for lo = 0 simply ReLU(x))
- *   y = min(m, hi) = m − ReLU(m − hi)
- * The chain of caffe-facts §D, hi − ReLU(hi − ReLU(x)), is exact only to an absolute 2^−24·hi: it turns
- * an activation of 1e-6 into one off by 10 % (6 − (6 − x) rounds x to a multiple of 4.8e-7). */
-static Blob *
-clamp_chain(Net *net, const Node *n, Blob *x, double lo, double hi, const char *last_role)
-{
-	Blob *m, *over;
-
-	if (lo == 0) {
-		m = relu(net, n, "low", x, 0);
-	} else {
-		Blob *under = relu(net, n, "under", power(net, n, "below", x, 1, -1, lo), 0);
-		m = eltwise(net, n, "low", CAFFE__ELTWISE_PARAMETER__ELTWISE_OP__SUM, x, under, 1);
-	}
-	over = relu(net, n, "over", power(net, n, "above", m, 1, 1, -hi), 0);
-	return eltwise(net, n, last_role, CAFFE__ELTWISE_PARAMETER__ELTWISE_OP__SUM, m, over, -1);
-}
-
-static Blob *
-eltwise(Net *net, const Node *n, const char *role, int op, Blob *a, Blob *b, double coeff_b)
-{
-	Layer *l = net_layer(net, n, "Eltwise", role);
-	Caffe__EltwiseParameter *p;
-
-	layer_bottom(l, a);
-	layer_bottom(l, b);
-	if (op == CAFFE__ELTWISE_PARAMETER__ELTWISE_OP__SUM && coeff_b == 1)
-		return layer_top(net, l, a->type); /* SUM is the default: no eltwise_param at all */
-	p = PARAM(net, l, eltwise_param, ELTWISE_PARAMETER);
-	if (op != CAFFE__ELTWISE_PARAMETER__ELTWISE_OP__SUM) {
-		p->has_operation = 1;
-		p->operation = op;
-	}
-	if (coeff_b != 1) {
-		p->n_coeff = 2;
-		p->coeff = net_floats(net, 2, 1);
-		p->coeff[1] = (float)coeff_b;
-	}
-	return layer_top(net, l, a->type);
-}
 
 /* ---- convolution and linear ------------------------------------------------------------------------ */
 
@@ -301,30 +212,13 @@ connect_weighted(Net *net, Node *n, Layer *l, Blob *x, const Value *w, const Val
 	return true;
 }
 
-/* Conv-style repeated fields: one value when both axes agree, else the _h/_w pair. */
-static void
-hw_field(Net *net, uint32_t **rep, size_t *nrep, uint32_t *h, protobuf_c_boolean *has_h, uint32_t *w,
-         protobuf_c_boolean *has_w, const int64_t v[2], int64_t dflt)
-{
-	if (v[0] == v[1]) {
-		if (v[0] != dflt) {
-			*rep = arena_alloc(net->arena, sizeof(uint32_t));
-			(*rep)[0] = (uint32_t)v[0];
-			*nrep = 1;
-		}
-	} else {
-		*has_h = *has_w = 1;
-		*h = (uint32_t)v[0];
-		*w = (uint32_t)v[1];
-	}
-}
 
 static bool
 lower_conv2d(Net *net, Node *n)
 {
-	Value *in = arg_value(n, "input"), *w = arg_value(n, "weight"), *b = arg_value(n, "bias");
-	int64_t stride[2], pad[2], dil[2], groups = arg_int(n, "groups");
-	const Lit *padding = op_arg_named(n, "padding");
+	Value *in = arg_value(n, ARG(conv2d, input)), *w = arg_value(n, ARG(conv2d, weight)), *b = arg_value(n, ARG(conv2d, bias));
+	int64_t stride[2], pad[2], dil[2], groups = arg_int(n, ARG(conv2d, groups));
+	const Lit *padding = op_arg(n, ARG(conv2d, padding));
 	Blob *x = blob_of(net, n, in);
 	Layer *l;
 	Caffe__ConvolutionParameter *p;
@@ -335,8 +229,8 @@ lower_conv2d(Net *net, Node *n)
 		return refuse(net, n, "only 4-D (N, C, H, W) inputs are supported");
 	if (!need_param(net, n, w, "weight") || (b && !need_param(net, n, b, "bias")))
 		return false;
-	lit_int_list(op_arg_named(n, "stride"), stride, 2);
-	lit_int_list(op_arg_named(n, "dilation"), dil, 2);
+	lit_int_list(op_arg(n, ARG(conv2d, stride)), stride, 2);
+	lit_int_list(op_arg(n, ARG(conv2d, dilation)), dil, 2);
 	if (padding->kind == L_STR && strcmp(padding->u.s, "valid") == 0) {
 		pad[0] = pad[1] = 0;
 	} else if (padding->kind == L_STR) { /* "same": stride 1, total padding d·(k−1), split evenly */
@@ -358,11 +252,11 @@ lower_conv2d(Net *net, Node *n)
 		p->bias_term = 0;
 	}
 	int64_t kernel[2] = {w->type.dims[2], w->type.dims[3]};
-	hw_field(net, &p->kernel_size, &p->n_kernel_size, &p->kernel_h, &p->has_kernel_h, &p->kernel_w,
+	conv_hw_field(net, &p->kernel_size, &p->n_kernel_size, &p->kernel_h, &p->has_kernel_h, &p->kernel_w,
 	         &p->has_kernel_w, kernel, -1);
-	hw_field(net, &p->stride, &p->n_stride, &p->stride_h, &p->has_stride_h, &p->stride_w, &p->has_stride_w,
+	conv_hw_field(net, &p->stride, &p->n_stride, &p->stride_h, &p->has_stride_h, &p->stride_w, &p->has_stride_w,
 	         stride, 1);
-	hw_field(net, &p->pad, &p->n_pad, &p->pad_h, &p->has_pad_h, &p->pad_w, &p->has_pad_w, pad, 0);
+	conv_hw_field(net, &p->pad, &p->n_pad, &p->pad_h, &p->has_pad_h, &p->pad_w, &p->has_pad_w, pad, 0);
 	if (dil[0] != 1 || dil[1] != 1) {
 		p->n_dilation = dil[0] == dil[1] ? 1 : 2;
 		p->dilation = arena_alloc(net->arena, 2 * sizeof(uint32_t));
@@ -381,7 +275,7 @@ lower_conv2d(Net *net, Node *n)
 static bool
 lower_linear(Net *net, Node *n)
 {
-	Value *in = arg_value(n, "input"), *w = arg_value(n, "weight"), *b = arg_value(n, "bias");
+	Value *in = arg_value(n, ARG(linear, input)), *w = arg_value(n, ARG(linear, weight)), *b = arg_value(n, ARG(linear, bias));
 	Blob *x = blob_of(net, n, in);
 	Layer *l;
 	Caffe__InnerProductParameter *p;
@@ -414,9 +308,9 @@ lower_linear(Net *net, Node *n)
 static bool
 lower_batch_norm(Net *net, Node *n)
 {
-	Value *in = arg_value(n, "input"), *mean = arg_value(n, "running_mean"), *var = arg_value(n, "running_var");
-	Value *w = arg_value(n, "weight"), *b = arg_value(n, "bias");
-	double eps = arg_float(n, "eps");
+	Value *in = arg_value(n, ARG(batch_norm, input)), *mean = arg_value(n, ARG(batch_norm, running_mean)), *var = arg_value(n, ARG(batch_norm, running_var));
+	Value *w = arg_value(n, ARG(batch_norm, weight)), *b = arg_value(n, ARG(batch_norm, bias));
+	double eps = arg_float(n, ARG(batch_norm, eps));
 	Blob *x = blob_of(net, n, in), *y;
 	Layer *l;
 	Caffe__BatchNormParameter *p;
@@ -424,7 +318,7 @@ lower_batch_norm(Net *net, Node *n)
 
 	if (!x)
 		return false;
-	if (arg_bool(n, "training"))
+	if (arg_bool(n, ARG(batch_norm, training)))
 		return refuse(net, n, "training=true normalises with the batch's own statistics; record the model "
 		              "in eval mode");
 	if (!mean || !var)
@@ -473,76 +367,77 @@ lower_batch_norm(Net *net, Node *n)
 static bool
 lower_relu(Net *net, Node *n)
 {
-	Blob *x = blob_of(net, n, arg_value(n, "input"));
+	Blob *x = blob_of(net, n, arg_value(n, ARG(relu, input)));
 	double slope = 0;
 
 	if (!x)
 		return false;
-	if (n->op == OP_leaky_relu || n->op == OP_leaky_relu_)
-		slope = arg_float(n, "negative_slope");
-	bind(net, &n->res[0], relu(net, n, NULL, x, slope));
+	if (op_base(n->op) == OP_leaky_relu)
+		slope = arg_float(n, ARG(leaky_relu, negative_slope));
+	bind(net, &n->res[0], relu_layer(net, n, NULL, x, slope));
 	return true;
 }
 
+/* x clamped to [lo, hi]: ReLU6 where the target has it and the range is [0, 6], else clamp_chain. */
 static bool
-lower_hardtanh(Net *net, Node *n)
+clamp_to(Net *net, Node *n, double lo, double hi)
 {
-	Blob *x = blob_of(net, n, arg_value(n, "input"));
-	double lo = 0, hi = 6;
+	Blob *x = blob_of(net, n, arg_value(n, ARG(hardtanh, input)));
 
 	if (!x)
 		return false;
-	if (n->op != OP_relu6) {
-		lo = arg_float(n, "min_val");
-		hi = arg_float(n, "max_val");
-	}
 	if (!(lo < hi) || !isfinite(lo) || !isfinite(hi))
 		return refuse(net, n, "min_val (%g) must be below max_val (%g), both finite", lo, hi);
 	if (lo == 0 && hi == 6 && target_has(net, "ReLU6")) {
 		Blob *top;
-		unary(net, n, "ReLU6", NULL, x, x->type, &top);
+		unary_layer(net, n, "ReLU6", NULL, x, x->type, &top);
 		bind(net, &n->res[0], top);
 		return true;
 	}
 	bind(net, &n->res[0], clamp_chain(net, n, x, lo, hi, NULL));
 	return true;
 }
+_Static_assert(ARG(relu6, input) == ARG(hardtanh, input), "clamp_to reads hardtanh's input slot");
 
-/* One-layer neurons: Sigmoid, TanH, AbsVal, Exp, ELU, BNLL. */
+static bool
+lower_hardtanh(Net *net, Node *n)
+{
+	return clamp_to(net, n, arg_float(n, ARG(hardtanh, min_val)), arg_float(n, ARG(hardtanh, max_val)));
+}
+
+static bool
+lower_relu6(Net *net, Node *n)
+{
+	return clamp_to(net, n, 0, 6);
+}
+
+/* One-layer neurons (sigmoid, tanh, abs, exp, elu, softplus): the one layer type of the op's row in
+ * ops.def (Sigmoid, TanH, AbsVal, Exp, ELU, BNLL). */
 static bool
 lower_neuron(Net *net, Node *n)
 {
-	Blob *x = blob_of(net, n, arg_value(n, "input")), *top;
-	const char *type;
+	Blob *x = blob_of(net, n, arg_value(n, ARG(sigmoid, input))), *top;
+	int op = op_base(n->op);
 	Layer *l;
 
 	if (!x)
 		return false;
-	switch (n->op) {
-	case OP_sigmoid: case OP_sigmoid_: type = "Sigmoid"; break;
-	case OP_tanh: case OP_tanh_: type = "TanH"; break;
-	case OP_abs: type = "AbsVal"; break;
-	case OP_exp: type = "Exp"; break;
-	case OP_elu: case OP_elu_: type = "ELU"; break;
-	case OP_softplus:
+	if (op == OP_softplus) {
 		/* BNLL is log(1 + e^x); PyTorch returns x itself above the threshold t, off from BNLL by
 		 * log(1 + e^-x) < e^-t there: exact only while that is below x's float32 rounding, 2^-24·t (the
 		 * default t = 20 gives 2e-9 against 1.2e-6; a small t was lowered wrong, found by the random-model
 		 * tests) */
-		if (arg_float(n, "beta") != 1)
-			return refuse(net, n, "beta=%g: only beta=1 (BNLL) is exact", arg_float(n, "beta"));
-		if (exp(-arg_float(n, "threshold")) > ldexp(fmax(arg_float(n, "threshold"), 1), -24))
+		if (arg_float(n, ARG(softplus, beta)) != 1)
+			return refuse(net, n, "beta=%g: only beta=1 (BNLL) is exact", arg_float(n, ARG(softplus, beta)));
+		if (exp(-arg_float(n, ARG(softplus, threshold))) > ldexp(fmax(arg_float(n, ARG(softplus, threshold)), 1), -24))
 			return refuse(net, n, "threshold=%g: PyTorch returns x above it, BNLL log(1 + e^x), which differs "
 			              "by up to %.2g there; only a threshold of about 14 or more is exact",
-			              arg_float(n, "threshold"), log1p(exp(-arg_float(n, "threshold"))));
-		type = "BNLL";
-		break;
-	default: unreachable();
+			              arg_float(n, ARG(softplus, threshold)), log1p(exp(-arg_float(n, ARG(softplus, threshold)))));
 	}
-	l = unary(net, n, type, NULL, x, n->res[0].type, &top);
-	if (n->op == OP_elu || n->op == OP_elu_) {
+	l = unary_layer(net, n, lowering[op].layers, NULL, x, n->res[0].type, &top);
+	if (op == OP_elu) {
 		Caffe__ELUParameter *p = PARAM(net, l, elu_param, ELUPARAMETER);
-		double alpha = arg_float(n, "alpha");
+		double alpha = arg_float(n, ARG(elu, alpha));
 		if (alpha != 1) {
 			p->has_alpha = 1;
 			p->alpha = (float)alpha;
@@ -556,58 +451,74 @@ lower_neuron(Net *net, Node *n)
 static bool
 lower_silu(Net *net, Node *n)
 {
-	Blob *x = blob_of(net, n, arg_value(n, "input")), *s;
+	Blob *x = blob_of(net, n, arg_value(n, ARG(silu, input))), *s;
 
 	if (!x)
 		return false;
 	if (target_has(net, "Swish")) {
-		unary(net, n, "Swish", NULL, x, x->type, &s);
+		unary_layer(net, n, "Swish", NULL, x, x->type, &s);
 		bind(net, &n->res[0], s);
 		return true;
 	}
-	unary(net, n, "Sigmoid", "sigmoid", x, x->type, &s);
-	bind(net, &n->res[0], eltwise(net, n, NULL, CAFFE__ELTWISE_PARAMETER__ELTWISE_OP__PROD, x, s, 1));
+	unary_layer(net, n, "Sigmoid", "sigmoid", x, x->type, &s);
+	bind(net, &n->res[0], eltwise_layer(net, n, NULL, CAFFE__ELTWISE_PARAMETER__ELTWISE_OP__PROD, x, s, 1));
 	return true;
 }
 
-/* hardsigmoid(x) = relu6(x + 3) / 6 (§D); hardswish(x) = x · hardsigmoid(x). */
+/* hardsigmoid(x) = relu6(x + 3) / 6 on stock layers (docs/runtime-facts.md); `role` names the last. */
+static Blob *
+hard_sigmoid_chain(Net *net, const Node *n, Blob *x, const char *role)
+{
+	Blob *t = power_layer(net, n, "plus3", x, 1, 1, 3);
+
+	t = clamp_chain(net, n, t, 0, 6, "clip");
+	return power_layer(net, n, role, t, 1, 1.0 / 6, 0);
+}
+
 static bool
 lower_hardsigmoid(Net *net, Node *n)
 {
-	Blob *x = blob_of(net, n, arg_value(n, "input")), *t;
-	bool swish = n->op == OP_hardswish || n->op == OP_hardswish_;
+	Blob *x = blob_of(net, n, arg_value(n, ARG(hardsigmoid, input)));
 
 	if (!x)
 		return false;
-	if (swish && target_has(net, "HardSwish")) {
-		unary(net, n, "HardSwish", NULL, x, x->type, &t);
+	bind(net, &n->res[0], hard_sigmoid_chain(net, n, x, NULL));
+	return true;
+}
+
+/* hardswish(x) = x · hardsigmoid(x): OpenCV's HardSwish, or the product with the chain. */
+static bool
+lower_hardswish(Net *net, Node *n)
+{
+	Blob *x = blob_of(net, n, arg_value(n, ARG(hardswish, input))), *t;
+
+	if (!x)
+		return false;
+	if (target_has(net, "HardSwish")) {
+		unary_layer(net, n, "HardSwish", NULL, x, x->type, &t);
 		bind(net, &n->res[0], t);
 		return true;
 	}
-	t = power(net, n, "plus3", x, 1, 1, 3);
-	t = clamp_chain(net, n, t, 0, 6, "clip");
-	t = power(net, n, swish ? "div6" : NULL, t, 1, 1.0 / 6, 0);
-	if (swish)
-		t = eltwise(net, n, NULL, CAFFE__ELTWISE_PARAMETER__ELTWISE_OP__PROD, x, t, 1);
-	bind(net, &n->res[0], t);
+	t = hard_sigmoid_chain(net, n, x, "div6");
+	bind(net, &n->res[0], eltwise_layer(net, n, NULL, CAFFE__ELTWISE_PARAMETER__ELTWISE_OP__PROD, x, t, 1));
 	return true;
 }
 
 static bool
 lower_softmax(Net *net, Node *n)
 {
-	Value *in = arg_value(n, "input");
+	Value *in = arg_value(n, ARG(softmax, input));
 	Blob *x = blob_of(net, n, in), *top;
 	int rank = in ? in->type.ndim : 0, axis;
 	Layer *l;
 
 	if (!x)
 		return false;
-	if (!arg_is_none(n, "dtype"))
+	if (!arg_is_none(n, ARG(softmax, dtype)))
 		return refuse(net, n, "a dtype conversion has no Caffe form");
 	/* dim=None is PyTorch's legacy implicit dim: 0 for ranks 0, 1 and 3, else 1 */
-	axis = arg_is_none(n, "dim") ? (rank == 0 || rank == 1 || rank == 3 ? 0 : 1) : axis_of(arg_int(n, "dim"), rank);
-	l = unary(net, n, "Softmax", NULL, x, n->res[0].type, &top);
+	axis = arg_is_none(n, ARG(softmax, dim)) ? (rank == 0 || rank == 1 || rank == 3 ? 0 : 1) : axis_of(arg_int(n, ARG(softmax, dim)), rank);
+	l = unary_layer(net, n, "Softmax", NULL, x, n->res[0].type, &top);
 	if (axis != 1) {
 		Caffe__SoftmaxParameter *p = PARAM(net, l, softmax_param, SOFTMAX_PARAMETER);
 		p->has_axis = 1;
@@ -619,66 +530,8 @@ lower_softmax(Net *net, Node *n)
 
 /* ---- pooling ------------------------------------------------------------------------------------------ */
 
-/* Caffe's pooling output size (§C.1): ceil, then drop a last window that starts in the bottom padding. */
-static int64_t
-caffe_pool_out(int64_t h, int64_t k, int64_t s, int64_t p)
-{
-	int64_t span = h + 2 * p - k;
-	int64_t out = (span + s - 1) / s + 1;
 
-	if (span < 0)
-		return 0;
-	if (p > 0 && (out - 1) * s >= h + p)
-		out--;
-	return out;
-}
 
-/* A Slice of x along axis at the given points; returns its tops (arena array), all marked discard but
- * the ones the caller keeps. */
-static Blob **
-slice_at(Net *net, const Node *n, const char *role, Blob *x, int axis, const int64_t *points, int npoints)
-{
-	Layer *l = net_layer(net, n, "Slice", role);
-	Caffe__SliceParameter *p = PARAM(net, l, slice_param, SLICE_PARAMETER);
-	Blob **tops = arena_alloc(net->arena, sizeof(Blob *) * (size_t)(npoints + 1));
-	int64_t dims[MAX_DIMS], at = 0;
-
-	p->has_axis = 1;
-	p->axis = axis;
-	p->n_slice_point = (size_t)npoints;
-	p->slice_point = arena_alloc(net->arena, sizeof(uint32_t) * (size_t)npoints);
-	layer_bottom(l, x);
-	memcpy(dims, x->type.dims, sizeof(int64_t) * x->type.ndim);
-	for (int i = 0; i <= npoints; i++) {
-		int64_t end = i < npoints ? points[i] : x->type.dims[axis];
-		if (i < npoints)
-			p->slice_point[i] = (uint32_t)points[i];
-		dims[axis] = end - at;
-		tops[i] = layer_top(net, l, f32_type(net, dims, x->type.ndim));
-		tops[i]->discard = true;
-		at = end;
-	}
-	return tops;
-}
-
-/* Crop a pooled blob to PyTorch's size: Slice on each axis where Caffe's rounding gave one more row or
- * column, keeping the first part (§C.1), which is also the top OpenCV's forward(layer) returns.  The
- * cut-off part is an unused top. */
-static Blob *
-crop_to(Net *net, const Node *n, Blob *x, const Type *want)
-{
-	static const char *const role[2] = {"crop_h", "crop_w"};
-
-	for (int axis = 2; axis < 4; axis++) {
-		int64_t keep = want->dims[axis];
-		if (x->type.dims[axis] == keep)
-			continue;
-		Blob **parts = slice_at(net, n, role[axis - 2], x, axis, &keep, 1);
-		parts[0]->discard = false;
-		x = parts[0];
-	}
-	return x;
-}
 
 /* Max pooling may return indices as a second result; only their use has no Caffe form. */
 static bool
@@ -687,32 +540,6 @@ indices_used(const Node *n)
 	return n->nres > 1 && (n->res[1].nuse > 0 || (n->res[1].flags & V_OUTPUT));
 }
 
-static Blob *
-pooling(Net *net, const Node *n, const char *role, Blob *x, int method, const int64_t k[2],
-        const int64_t s[2], const int64_t p[2], bool global)
-{
-	Layer *l = net_layer(net, n, "Pooling", role);
-	Caffe__PoolingParameter *pp = PARAM(net, l, pooling_param, POOLING_PARAMETER);
-	int64_t dims[4] = {x->type.dims[0], x->type.dims[1], 1, 1};
-
-	pp->has_pool = 1; /* always: OpenCV cannot tell a global pooling's type without it */
-	pp->pool = method;
-	if (global) {
-		pp->has_global_pooling = 1;
-		pp->global_pooling = 1;
-	} else {
-		if (k[0] == k[1]) { pp->has_kernel_size = 1; pp->kernel_size = (uint32_t)k[0]; }
-		else { pp->has_kernel_h = pp->has_kernel_w = 1; pp->kernel_h = (uint32_t)k[0]; pp->kernel_w = (uint32_t)k[1]; }
-		if (s[0] == s[1]) { if (s[0] != 1) { pp->has_stride = 1; pp->stride = (uint32_t)s[0]; } }
-		else { pp->has_stride_h = pp->has_stride_w = 1; pp->stride_h = (uint32_t)s[0]; pp->stride_w = (uint32_t)s[1]; }
-		if (p[0] == p[1]) { if (p[0] != 0) { pp->has_pad = 1; pp->pad = (uint32_t)p[0]; } }
-		else { pp->has_pad_h = pp->has_pad_w = 1; pp->pad_h = (uint32_t)p[0]; pp->pad_w = (uint32_t)p[1]; }
-		for (int i = 0; i < 2; i++)
-			dims[2 + i] = caffe_pool_out(x->type.dims[2 + i], k[i], s[i], p[i]);
-	}
-	layer_bottom(l, x);
-	return layer_top(net, l, f32_type(net, dims, 4));
-}
 
 /* BVLC drops a last window that starts past the input from *both* axes when either axis is padded
  * (pooling_layer.cpp tests `pad_h_ || pad_w_`), OpenCV and PyTorch only from a padded axis, so with one
@@ -733,17 +560,20 @@ cut_unpadded_overshoot(Net *net, const Node *n, Blob *x, const int64_t k[2], con
 		int64_t windows = (h - k[a] + s[a] - 1) / s[a] + 1; /* Caffe's ceil count, before any drop */
 		if ((windows - 1) * s[a] < h || cover >= h)
 			continue;
-		Blob **parts = slice_at(net, n, role[a], x, 2 + a, &cover, 1);
+		Blob **parts = slice_layer(net, n, role[a], x, 2 + a, &cover, 1);
 		parts[0]->discard = false;
 		x = parts[0];
 	}
 	return x;
 }
 
+_Static_assert(ARG(max_pool2d, kernel_size) == ARG(avg_pool2d, kernel_size) &&
+               ARG(max_pool2d, stride) == ARG(avg_pool2d, stride) &&
+               ARG(max_pool2d, padding) == ARG(avg_pool2d, padding), "lower_pool2d reads max_pool2d's slots");
 static bool
 lower_pool2d(Net *net, Node *n)
 {
-	Value *in = arg_value(n, "input");
+	Value *in = arg_value(n, ARG(max_pool2d, input));
 	Blob *x = blob_of(net, n, in), *y;
 	bool avg = n->op == OP_avg_pool2d;
 	int method = avg ? CAFFE__POOLING_PARAMETER__POOL_METHOD__AVE : CAFFE__POOLING_PARAMETER__POOL_METHOD__MAX;
@@ -753,31 +583,31 @@ lower_pool2d(Net *net, Node *n)
 		return false;
 	if (in->type.ndim != 4)
 		return refuse(net, n, "only 4-D (N, C, H, W) inputs are supported");
-	lit_int_list(op_arg_named(n, "kernel_size"), k, 2);
-	if (arg_is_none(n, "stride"))
+	lit_int_list(op_arg(n, ARG(max_pool2d, kernel_size)), k, 2);
+	if (arg_is_none(n, ARG(max_pool2d, stride)))
 		memcpy(s, k, sizeof s);
 	else
-		lit_int_list(op_arg_named(n, "stride"), s, 2);
-	lit_int_list(op_arg_named(n, "padding"), p, 2);
+		lit_int_list(op_arg(n, ARG(max_pool2d, stride)), s, 2);
+	lit_int_list(op_arg(n, ARG(max_pool2d, padding)), p, 2);
 	if (!avg) {
-		lit_int_list(op_arg_named(n, "dilation"), d, 2);
+		lit_int_list(op_arg(n, ARG(max_pool2d, dilation)), d, 2);
 		if (d[0] != 1 || d[1] != 1)
 			return refuse(net, n, "dilation=[%lld, %lld]: Caffe pooling has no dilation",
 			              (long long)d[0], (long long)d[1]);
 		if (indices_used(n))
 			return refuse(net, n, "the indices of return_indices=true are used; Caffe pooling gives none");
 	}
-	if (avg && !arg_is_none(n, "divisor_override"))
+	if (avg && !arg_is_none(n, ARG(avg_pool2d, divisor_override)))
 		return refuse(net, n, "divisor_override has no Caffe form");
 	x = cut_unpadded_overshoot(net, n, x, k, s, p);
-	y = pooling(net, n, NULL, x, method, k, s, p, false);
-	if (avg && !arg_bool(n, "count_include_pad") && (p[0] || p[1])) {
+	y = pooling_layer(net, n, NULL, x, method, k, s, p, false);
+	if (avg && !arg_bool(n, ARG(avg_pool2d, count_include_pad)) && (p[0] || p[1])) {
 		/* §D: divide by the valid cells only: pool a blob of ones the same way (the fraction of each
 		 * window that is inside the image), invert it and multiply */
-		Blob *ones = power(net, n, "ones", x, 0, 1, 0);
-		Blob *frac = pooling(net, n, "valid_fraction", ones, method, k, s, p, false);
-		Blob *inv = power(net, n, "inverse", frac, -1, 1, 0);
-		y = eltwise(net, n, "exclude_pad", CAFFE__ELTWISE_PARAMETER__ELTWISE_OP__PROD, y, inv, 1);
+		Blob *ones = power_layer(net, n, "ones", x, 0, 1, 0);
+		Blob *frac = pooling_layer(net, n, "valid_fraction", ones, method, k, s, p, false);
+		Blob *inv = power_layer(net, n, "inverse", frac, -1, 1, 0);
+		y = eltwise_layer(net, n, "exclude_pad", CAFFE__ELTWISE_PARAMETER__ELTWISE_OP__PROD, y, inv, 1);
 	}
 	for (int i = 0; i < 2; i++)
 		if (y->type.dims[2 + i] < n->res[0].type.dims[2 + i])
@@ -791,7 +621,7 @@ lower_pool2d(Net *net, Node *n)
 static bool
 lower_adaptive_pool2d(Net *net, Node *n)
 {
-	Value *in = arg_value(n, "input");
+	Value *in = arg_value(n, ARG(adaptive_avg_pool2d, input));
 	Blob *x = blob_of(net, n, in);
 	const Type *out = &n->res[0].type;
 	int method = n->op == OP_adaptive_avg_pool2d ? CAFFE__POOLING_PARAMETER__POOL_METHOD__AVE
@@ -805,7 +635,7 @@ lower_adaptive_pool2d(Net *net, Node *n)
 	if (n->op == OP_adaptive_max_pool2d && indices_used(n))
 		return refuse(net, n, "the indices of return_indices=true are used; Caffe pooling gives none");
 	if (out->dims[2] == 1 && out->dims[3] == 1) {
-		bind(net, &n->res[0], pooling(net, n, NULL, x, method, k, s, p, true));
+		bind(net, &n->res[0], pooling_layer(net, n, NULL, x, method, k, s, p, true));
 		return true;
 	}
 	for (int i = 0; i < 2; i++) {
@@ -816,31 +646,18 @@ lower_adaptive_pool2d(Net *net, Node *n)
 			              (long long)in->type.dims[3], (long long)out->dims[2], (long long)out->dims[3]);
 		k[i] = s[i] = h / o;
 	}
-	bind(net, &n->res[0], pooling(net, n, NULL, x, method, k, s, p, false));
+	bind(net, &n->res[0], pooling_layer(net, n, NULL, x, method, k, s, p, false));
 	return true;
 }
 
-static Blob *
-flatten_layer(Net *net, const Node *n, const char *role, Blob *x, int axis, int end_axis, Type out)
-{
-	Blob *top;
-	Layer *l = unary(net, n, "Flatten", role, x, out, &top);
-
-	if (axis != 1 || end_axis != -1) {
-		Caffe__FlattenParameter *p = PARAM(net, l, flatten_param, FLATTEN_PARAMETER);
-		if (axis != 1) { p->has_axis = 1; p->axis = axis; }
-		if (end_axis != -1) { p->has_end_axis = 1; p->end_axis = end_axis; }
-	}
-	return top;
-}
 
 /* mean over the two spatial axes of a 4-D tensor: global average pooling (then a Flatten unless keepdim). */
 static bool
 lower_mean(Net *net, Node *n)
 {
-	Value *in = arg_value(n, "input");
+	Value *in = arg_value(n, ARG(mean, input));
 	Blob *x = blob_of(net, n, in), *y;
-	const Lit *dims = op_arg_named(n, "dim");
+	const Lit *dims = op_arg(n, ARG(mean, dim));
 	int64_t d[2], k[2] = {0, 0}, s[2] = {0, 0}, p[2] = {0, 0};
 
 	if (!x)
@@ -848,10 +665,10 @@ lower_mean(Net *net, Node *n)
 	if (in->type.ndim != 4 || !lit_int_list(dims, d, 2) || dims->kind != L_LIST ||
 	    axis_of(d[0], 4) + axis_of(d[1], 4) != 5 || axis_of(d[0], 4) == axis_of(d[1], 4))
 		return refuse(net, n, "only the mean over the two spatial axes of a 4-D tensor is supported");
-	if (!arg_is_none(n, "dtype"))
+	if (!arg_is_none(n, ARG(mean, dtype)))
 		return refuse(net, n, "a dtype conversion has no Caffe form");
-	y = pooling(net, n, NULL, x, CAFFE__POOLING_PARAMETER__POOL_METHOD__AVE, k, s, p, true);
-	if (!arg_bool(n, "keepdim"))
+	y = pooling_layer(net, n, NULL, x, CAFFE__POOLING_PARAMETER__POOL_METHOD__AVE, k, s, p, true);
+	if (!arg_bool(n, ARG(mean, keepdim)))
 		y = flatten_layer(net, n, "squeeze", y, 1, -1, n->res[0].type);
 	bind(net, &n->res[0], y);
 	return true;
@@ -871,58 +688,7 @@ torch_nearest(int64_t dst, int64_t in, int64_t out, double factor, bool exact)
 	return src < in - 1 ? src : in - 1;
 }
 
-/* Replicate-pad one row (axis 2) or column (axis 3) on each side: Concat(first, x, last). */
-static Blob *
-replicate_pad(Net *net, const Node *n, Blob *x, int axis)
-{
-	int64_t size = x->type.dims[axis], dims[4], points[2] = {1, size - 1};
-	Blob *first = x, *last = x, **parts;
-	Layer *cat;
-	Caffe__ConcatParameter *p;
 
-	if (size >= 2) {
-		parts = slice_at(net, n, axis == 2 ? "edge_h" : "edge_w", x, axis, points, size == 2 ? 1 : 2);
-		first = parts[0];
-		last = parts[size == 2 ? 1 : 2];
-		first->discard = last->discard = false;
-	}
-	cat = net_layer(net, n, "Concat", axis == 2 ? "pad_h" : "pad_w");
-	p = PARAM(net, cat, concat_param, CONCAT_PARAMETER);
-	p->has_axis = 1;
-	p->axis = axis;
-	layer_bottom(cat, first);
-	layer_bottom(cat, x);
-	layer_bottom(cat, last);
-	memcpy(dims, x->type.dims, sizeof dims);
-	dims[axis] += 2;
-	return layer_top(net, cat, f32_type(net, dims, 4));
-}
-
-/* A depthwise Deconvolution (group = num_output = channels, no bias) with kernel k, stride s, padding p
- * and per-channel weights w (channels × 1 × k[0] × k[1]).  Output size per axis: s·(in − 1) + k − 2p. */
-static Blob *
-grouped_deconvolution(Net *net, const Node *n, Blob *x, const int64_t k[2], const int64_t s[2],
-                      const int64_t p[2], const float *w)
-{
-	int64_t c = x->type.dims[1], dims[4] = {c, 1, k[0], k[1]};
-	Layer *l = net_layer(net, n, "Deconvolution", NULL);
-	Caffe__ConvolutionParameter *cp = PARAM(net, l, convolution_param, CONVOLUTION_PARAMETER);
-
-	cp->has_num_output = cp->has_group = cp->has_bias_term = 1;
-	cp->num_output = cp->group = (uint32_t)c;
-	cp->bias_term = 0;
-	hw_field(net, &cp->kernel_size, &cp->n_kernel_size, &cp->kernel_h, &cp->has_kernel_h, &cp->kernel_w,
-	         &cp->has_kernel_w, k, -1);
-	hw_field(net, &cp->stride, &cp->n_stride, &cp->stride_h, &cp->has_stride_h, &cp->stride_w,
-	         &cp->has_stride_w, s, 1);
-	hw_field(net, &cp->pad, &cp->n_pad, &cp->pad_h, &cp->has_pad_h, &cp->pad_w, &cp->has_pad_w, p, 0);
-	layer_bottom(l, x);
-	layer_weight(l, w, c * k[0] * k[1], dims, 4);
-	memcpy(dims, x->type.dims, sizeof dims);
-	for (int a = 0; a < 2; a++)
-		dims[2 + a] = s[a] * (x->type.dims[2 + a] - 1) + k[a] - 2 * p[a];
-	return layer_top(net, l, f32_type(net, dims, 4));
-}
 
 /* interpolate(mode="bilinear", align_corners=False) by integer factors (caffe-facts §D): replicate-pad
  * one row and column on each side, a grouped Deconvolution with kernel 2f − f%2, stride f, padding
@@ -954,9 +720,9 @@ lower_bilinear(Net *net, Node *n, Blob *x, const int64_t f[2])
 	 * what OpenCV's forward(layer name) returns for an output. */
 	for (int a = 0; a < 2; a++) {
 		int64_t left = f[a], keep = f[a] * x->type.dims[2 + a];
-		Blob **parts = slice_at(net, n, a == 0 ? "cut_top" : "cut_left", y, 2 + a, &left, 1);
+		Blob **parts = slice_layer(net, n, a == 0 ? "cut_top" : "cut_left", y, 2 + a, &left, 1);
 		parts[1]->discard = false;
-		parts = slice_at(net, n, a == 0 ? "cut_bottom" : "cut_right", parts[1], 2 + a, &keep, 1);
+		parts = slice_layer(net, n, a == 0 ? "cut_bottom" : "cut_right", parts[1], 2 + a, &keep, 1);
 		parts[0]->discard = false;
 		y = parts[0];
 	}
@@ -968,13 +734,17 @@ lower_bilinear(Net *net, Node *n, Blob *x, const int64_t f[2])
  * factor and weights 1 (caffe-facts §B.3: exact), each input pixel copied into an f_h × f_w block.  Before
  * lowering, every output row and column is checked against PyTorch's own float index arithmetic, so a
  * factor whose rounding would pick another source pixel is refused rather than approximated. */
+_Static_assert(ARG(interpolate, scale_factor) == ARG(upsample, scale_factor) &&
+               ARG(interpolate, mode) == ARG(upsample, mode) &&
+               ARG(interpolate, align_corners) == ARG(upsample, align_corners),
+               "lower_interpolate reads interpolate's slots (antialias and recompute_scale_factor: its own)");
 static bool
 lower_interpolate(Net *net, Node *n)
 {
-	Value *in = arg_value(n, "input");
+	Value *in = arg_value(n, ARG(interpolate, input));
 	Blob *x = blob_of(net, n, in);
 	const Type *out = &n->res[0].type;
-	const Lit *mode = op_arg_named(n, "mode"), *sf = op_arg_named(n, "scale_factor");
+	const Lit *mode = op_arg(n, ARG(interpolate, mode)), *sf = op_arg(n, ARG(interpolate, scale_factor));
 	bool exact = mode->kind == L_STR && strcmp(mode->u.s, "nearest-exact") == 0;
 	int64_t f[2], c, no_pad[2] = {0, 0};
 	double factor[2] = {0, 0};
@@ -987,12 +757,12 @@ lower_interpolate(Net *net, Node *n)
 	if (mode->kind != L_STR || (strcmp(mode->u.s, "nearest") != 0 && !exact && !bilinear))
 		return refuse(net, n, "mode=\"%s\": only nearest and bilinear are exact in Caffe layers",
 		              mode->kind == L_STR ? mode->u.s : "?");
-	if (bilinear && op_arg_named(n, "align_corners")->kind == L_BOOL && op_arg_named(n, "align_corners")->u.i)
+	if (bilinear && op_arg(n, ARG(interpolate, align_corners))->kind == L_BOOL && op_arg(n, ARG(interpolate, align_corners))->u.i)
 		return refuse(net, n, "bilinear with align_corners=true has no exact Caffe form");
-	if (n->op == OP_interpolate && arg_bool(n, "antialias"))
+	if (n->op == OP_interpolate && arg_bool(n, ARG(interpolate, antialias)))
 		return refuse(net, n, "antialias=true has no Caffe form");
-	if (n->op == OP_interpolate && op_arg_named(n, "recompute_scale_factor")->kind == L_BOOL &&
-	    op_arg_named(n, "recompute_scale_factor")->u.i)
+	if (n->op == OP_interpolate && op_arg(n, ARG(interpolate, recompute_scale_factor))->kind == L_BOOL &&
+	    op_arg(n, ARG(interpolate, recompute_scale_factor))->u.i)
 		sf = NULL; /* the factor is recomputed from the sizes */
 	if (sf && sf->kind == L_LIST && sf->n == 2) {
 		lit_as_float(&sf->u.list[0], &factor[0]);
@@ -1031,7 +801,7 @@ lower_interpolate(Net *net, Node *n)
 static bool
 lower_identity(Net *net, Node *n)
 {
-	Value *in = arg_value(n, "input");
+	Value *in = arg_value(n, ARG(contiguous, input));
 	Blob *x;
 
 	if (in && net->shuffle_of[in->id]) { /* contiguous() inside a channel shuffle */
@@ -1048,21 +818,25 @@ lower_identity(Net *net, Node *n)
 	return true;
 }
 
+_Static_assert(ARG(dropout, training) == ARG(dropout2d, training) &&
+               ARG(dropout, training) == ARG(dropout3d, training) &&
+               ARG(dropout, training) == ARG(alpha_dropout, training) &&
+               ARG(dropout, training) == ARG(feature_alpha_dropout, training), "lower_dropout reads dropout's slots");
 /* Dropout is the identity in eval mode: a Dropout layer at -O0 (one layer per op), nothing above. */
 static bool
 lower_dropout(Net *net, Node *n)
 {
-	Blob *x = blob_of(net, n, arg_value(n, "input")), *top;
+	Blob *x = blob_of(net, n, arg_value(n, ARG(dropout, input))), *top;
 
 	if (!x)
 		return false;
-	if (arg_bool(n, "training"))
+	if (arg_bool(n, ARG(dropout, training)))
 		return refuse(net, n, "training=true drops at random; record the model in eval mode");
-	if (net->olevel == 0 && n->op == OP_dropout) {
-		Layer *l = unary(net, n, "Dropout", NULL, x, x->type, &top);
+	if (net->olevel == 0 && *lowering[op_base(n->op)].layers) { /* dropout's row: a Dropout layer */
+		Layer *l = unary_layer(net, n, "Dropout", NULL, x, x->type, &top);
 		Caffe__DropoutParameter *p = PARAM(net, l, dropout_param, DROPOUT_PARAMETER);
 		p->has_dropout_ratio = 1;
-		p->dropout_ratio = (float)arg_float(n, "p");
+		p->dropout_ratio = (float)arg_float(n, ARG(dropout, p));
 		x = top;
 	}
 	bind(net, &n->res[0], x);
@@ -1074,15 +848,15 @@ lower_dropout(Net *net, Node *n)
 static bool
 lower_flatten(Net *net, Node *n)
 {
-	Value *in = arg_value(n, "input");
+	Value *in = arg_value(n, ARG(flatten, input));
 	Blob *x = blob_of(net, n, in);
 	int rank, start, end;
 
 	if (!x)
 		return false;
 	rank = in->type.ndim;
-	start = axis_of(arg_int(n, "start_dim"), rank);
-	end = axis_of(arg_int(n, "end_dim"), rank);
+	start = axis_of(arg_int(n, ARG(flatten, start_dim)), rank);
+	end = axis_of(arg_int(n, ARG(flatten, end_dim)), rank);
 	if (rank == 0 || start >= end) {
 		bind(net, &n->res[0], x);
 		return true;
@@ -1162,9 +936,9 @@ finish_shuffle(Net *net, Node *n, const Value *in)
 static bool
 lower_transpose(Net *net, Node *n)
 {
-	Value *in = arg_value(n, "input");
+	Value *in = arg_value(n, ARG(transpose, input));
 	Shuffle *s = in ? net->shuffle_of[in->id] : NULL;
-	int a = axis_of(arg_int(n, "dim0"), 5), b = axis_of(arg_int(n, "dim1"), 5);
+	int a = axis_of(arg_int(n, ARG(transpose, dim0)), 5), b = axis_of(arg_int(n, ARG(transpose, dim1)), 5);
 
 	if (!s || s->transposed || !((a == 1 && b == 2) || (a == 2 && b == 1)) || n->res[0].nuse != 1)
 		return refuse(net, n, "only the transpose(1, 2) of a channel shuffle is lowered (view(N, g, C/g, H, W), "
@@ -1176,29 +950,13 @@ lower_transpose(Net *net, Node *n)
 	return true;
 }
 
-/* A Reshape of x to the given dims. */
-static Blob *
-reshape_layer(Net *net, const Node *n, const char *role, Blob *x, const int64_t *dims, int ndim)
-{
-	Blob *top;
-	Layer *l = unary(net, n, "Reshape", role, x, f32_type(net, dims, ndim), &top);
-	Caffe__ReshapeParameter *p = PARAM(net, l, reshape_param, RESHAPE_PARAMETER);
-
-	p->shape = arena_alloc(net->arena, sizeof *p->shape);
-	*p->shape = (Caffe__BlobShape)CAFFE__BLOB_SHAPE__INIT;
-	p->shape->n_dim = (size_t)ndim;
-	p->shape->dim = arena_alloc(net->arena, sizeof(int64_t) * (ndim ? (size_t)ndim : 1));
-	for (int i = 0; i < ndim; i++)
-		p->shape->dim[i] = dims[i];
-	return top;
-}
 
 /* view and reshape: a Reshape to the inferred shape; the batch axis is written as 0 (copy) when it is
  * unchanged, so that the model still runs with another batch size. */
 static bool
 lower_reshape(Net *net, Node *n)
 {
-	Value *in = arg_value(n, "input");
+	Value *in = arg_value(n, ARG(view, input));
 	const Type *out = &n->res[0].type;
 	Blob *x = net->shuffle_of[in->id] ? NULL : blob_of(net, n, in), *top;
 
@@ -1219,11 +977,12 @@ lower_reshape(Net *net, Node *n)
 	return true;
 }
 
+_Static_assert(ARG(cat, dim) == ARG(concat, dim), "lower_cat reads cat's slots");
 static bool
 lower_cat(Net *net, Node *n)
 {
-	const Lit *list = op_arg_named(n, "tensors");
-	int rank = n->res[0].type.ndim, axis = axis_of(arg_int(n, "dim"), rank);
+	const Lit *list = op_arg(n, ARG(cat, tensors));
+	int rank = n->res[0].type.ndim, axis = axis_of(arg_int(n, ARG(cat, dim)), rank);
 	Layer *l;
 
 	if (list->n == 1) {
@@ -1249,10 +1008,12 @@ lower_cat(Net *net, Node *n)
 }
 
 /* chunk and split along one axis: a Slice whose tops are the pieces. */
+_Static_assert(ARG(chunk, input) == ARG(split, tensor) && ARG(chunk, dim) == ARG(split, dim),
+               "lower_split reads chunk's slots");
 static bool
 lower_split(Net *net, Node *n)
 {
-	Value *in = arg_value(n, n->op == OP_split ? "tensor" : "input");
+	Value *in = arg_value(n, ARG(chunk, input));
 	Blob *x = blob_of(net, n, in), **parts;
 	int axis;
 	int64_t at = 0, *points;
@@ -1263,11 +1024,11 @@ lower_split(Net *net, Node *n)
 		bind(net, &n->res[0], x);
 		return true;
 	}
-	axis = axis_of(arg_int(n, "dim"), in->type.ndim);
+	axis = axis_of(arg_int(n, ARG(chunk, dim)), in->type.ndim);
 	points = arena_alloc(net->arena, sizeof(int64_t) * (n->nres - 1));
 	for (unsigned i = 0; i + 1 < n->nres; i++)
 		points[i] = (at += n->res[i].type.dims[axis]);
-	parts = slice_at(net, n, NULL, x, axis, points, (int)n->nres - 1);
+	parts = slice_layer(net, n, NULL, x, axis, points, (int)n->nres - 1);
 	for (unsigned i = 0; i < n->nres; i++) {
 		parts[i]->discard = n->res[i].handle == NO_HANDLE && !(n->res[i].flags & V_OUTPUT);
 		bind(net, &n->res[i], parts[i]);
@@ -1306,35 +1067,6 @@ broadcast_data(Net *net, const Value *c, const Type *to)
 	return out;
 }
 
-/* A blob holding a constant tensor of type t.  Caffe has no constant layer that both runtimes load
- * (DummyData and Parameter are BVLC-only, caffe-facts §B.2), so it is derived from an activation `src`:
- * a Reshape to (1, 1, 1, K) and a global MAX Pooling give one element; Power{power: 0} makes it exactly 1
- * whatever it held (both runtimes compute shift^power = 1 when power·scale = 0, even for inf and nan); an
- * InnerProduct with a zero weight and the constant as its bias gives 0·1 + b = b exactly; a Reshape gives
- * it the constant's shape.  The values travel in the caffemodel like any weight.  (A Slice would be
- * cheaper than the pooling but leaves an unused top, which BVLC Caffe counts among the net's outputs.) */
-static Blob *
-constant_blob(Net *net, const Node *n, Blob *src, const Type *t, const float *data)
-{
-	int64_t m = numel_of(t), row[4] = {1, 1, 1, -1}, wdims[2] = {m, 1}; /* -1: any input size */
-	int64_t flat[2] = {1, m};
-	Blob *x, *top;
-	Layer *l;
-
-	x = reshape_layer(net, n, "const_source", src, row, 4);
-	x->type = f32_type(net, (int64_t[4]){1, 1, 1, numel_of(&src->type)}, 4);
-	x = pooling(net, n, "const_first", x, CAFFE__POOLING_PARAMETER__POOL_METHOD__MAX, NULL, NULL, NULL, true);
-	x = power(net, n, "const_one", x, 0, 1, 0);
-	l = unary(net, n, "InnerProduct", "const", x, f32_type(net, flat, 2), &top);
-	Caffe__InnerProductParameter *p = PARAM(net, l, inner_product_param, INNER_PRODUCT_PARAMETER);
-	p->has_num_output = 1;
-	p->num_output = (uint32_t)m;
-	layer_weight(l, net->with_weights ? net_floats(net, m, 0) : NULL, m, wdims, 2);
-	layer_weight(l, data, m, &m, 1);
-	if (t->ndim == 2 && t->dims[0] == 1)
-		return top;
-	return reshape_layer(net, n, "const_shape", top, t->dims, t->ndim);
-}
 
 /* The axis along which a constant of type c varies when broadcast against an activation of type x:
  * 1 (channels; 0 for a rank-1 x) when it is 1 on every other axis, so that one Scale blob of x's extent
@@ -1352,32 +1084,6 @@ per_channel_axis(const Type *x, const Type *c)
 	return ch;
 }
 
-/* A one-bottom Scale on `axis` with per-channel weight w and, when `bias`, bias b (blobs of x's extent
- * there; the data is NULL when the weights are not loaded). */
-static Blob *
-scale_layer(Net *net, const Node *n, const char *role, Blob *x, int axis, const float *w, bool bias,
-            const float *b)
-{
-	int64_t c = x->type.dims[axis];
-	Blob *top;
-	Layer *l = unary(net, n, "Scale", role, x, x->type, &top);
-
-	if (axis != 1 || bias) { /* no empty scale_param */
-		Caffe__ScaleParameter *p = PARAM(net, l, scale_param, SCALE_PARAMETER);
-		if (axis != 1) {
-			p->has_axis = 1;
-			p->axis = axis;
-		}
-		if (bias) {
-			p->has_bias_term = 1;
-			p->bias_term = 1;
-		}
-	}
-	layer_weight(l, w, c, &c, 1);
-	if (bias)
-		layer_weight(l, b, c, &c, 1);
-	return top;
-}
 
 /* x (op) c or c (op) x with a parameter or constant c that is a scalar or varies only along the channel
  * axis: one Scale whose blobs carry c (caffe-facts §C.6).  With s = −1 for sub and α the op's alpha:
@@ -1392,8 +1098,8 @@ scale_by_constant(Net *net, const Node *n, Blob *x, const Value *c, bool c_first
 {
 	int64_t ch = x->type.dims[axis];
 	const float *cv = param_data(net, c);
-	bool add = n->op != OP_mul && n->op != OP_mul_ && n->op != OP_div && n->op != OP_div_;
-	bool div = n->op == OP_div || n->op == OP_div_;
+	int op = op_base(n->op);
+	bool add = op != OP_mul && op != OP_div, div = op == OP_div;
 	float *w = cv ? net_floats(net, ch, 1) : NULL, *b = cv && add ? net_floats(net, ch, 0) : NULL;
 
 	for (int64_t j = 0; cv && j < ch; j++) {
@@ -1410,7 +1116,7 @@ scale_by_constant(Net *net, const Node *n, Blob *x, const Value *c, bool c_first
 		}
 	}
 	if (div && c_first)
-		x = power(net, n, "reciprocal", x, -1, 1, 0);
+		x = power_layer(net, n, "reciprocal", x, -1, 1, 0);
 	return scale_layer(net, n, NULL, x, axis, w, add, b);
 }
 
@@ -1422,11 +1128,11 @@ static Blob *
 eltwise_arith(Net *net, const Node *n, Blob *x, Blob *y, bool mul, bool div, double coeff)
 {
 	if (mul)
-		return eltwise(net, n, NULL, CAFFE__ELTWISE_PARAMETER__ELTWISE_OP__PROD, x, y, 1);
+		return eltwise_layer(net, n, NULL, CAFFE__ELTWISE_PARAMETER__ELTWISE_OP__PROD, x, y, 1);
 	if (div)
-		return eltwise(net, n, NULL, CAFFE__ELTWISE_PARAMETER__ELTWISE_OP__PROD, x,
-		               power(net, n, "reciprocal", y, -1, 1, 0), 1);
-	return eltwise(net, n, NULL, CAFFE__ELTWISE_PARAMETER__ELTWISE_OP__SUM, x, y, coeff);
+		return eltwise_layer(net, n, NULL, CAFFE__ELTWISE_PARAMETER__ELTWISE_OP__PROD, x,
+		               power_layer(net, n, "reciprocal", y, -1, 1, 0), 1);
+	return eltwise_layer(net, n, NULL, CAFFE__ELTWISE_PARAMETER__ELTWISE_OP__SUM, x, y, coeff);
 }
 
 /* An activation and a parameter or constant tensor: a Scale when the constant is per channel or a scalar,
@@ -1464,23 +1170,27 @@ arith_with_constant(Net *net, Node *n, const Value *av, const Value *bv, bool mu
  * SE-style (N, C, 1, 1) factor times (N, C, H, W): Flatten the factor to (N, C) and Scale with two bottoms
  * (§C.6).  An activation and a number: Power.  An activation and a parameter or constant tensor:
  * arith_with_constant. */
+_Static_assert(ARG(add, other) == ARG(sub, other) && ARG(add, other) == ARG(rsub, other) &&
+               ARG(add, other) == ARG(mul, other) && ARG(add, other) == ARG(div, other) &&
+               ARG(add, alpha) == ARG(sub, alpha) && ARG(add, alpha) == ARG(rsub, alpha),
+               "lower_arith reads add's slots");
 static bool
 lower_arith(Net *net, Node *n)
 {
-	const Lit *a = op_arg_named(n, "input"), *b = op_arg_named(n, "other");
+	const Lit *a = op_arg(n, ARG(add, input)), *b = op_arg(n, ARG(add, other));
 	double alpha = 1, num;
-	bool sub = n->op == OP_sub || n->op == OP_sub_ || n->op == OP_rsub;
-	bool mul = n->op == OP_mul || n->op == OP_mul_, div = n->op == OP_div || n->op == OP_div_;
+	int op = op_base(n->op);
+	bool sub = op == OP_sub || op == OP_rsub, mul = op == OP_mul, div = op == OP_div;
 	const Type *out = &n->res[0].type;
 
-	if (n->op == OP_rsub) { /* rsub(input, other) = other − alpha·input */
+	if (op == OP_rsub) { /* rsub(input, other) = other − alpha·input */
 		const Lit *t = a;
 		a = b;
 		b = t;
 	}
 	if (!mul && !div)
-		lit_as_float(op_arg_named(n, "alpha"), &alpha);
-	if (div && !arg_is_none(n, "rounding_mode"))
+		lit_as_float(op_arg(n, ARG(add, alpha)), &alpha);
+	if (div && !arg_is_none(n, ARG(div, rounding_mode)))
 		return refuse(net, n, "rounding_mode has no Caffe form");
 	if (a->kind == L_VALUE && b->kind == L_VALUE && (is_param(a->u.v) || is_param(b->u.v)))
 		return arith_with_constant(net, n, a->u.v, b->u.v, mul, div, sub ? -alpha : alpha);
@@ -1521,11 +1231,11 @@ lower_arith(Net *net, Node *n)
 		if (!x)
 			return false;
 		if (mul)
-			x = power(net, n, NULL, x, 1, num, 0);
+			x = power_layer(net, n, NULL, x, 1, num, 0);
 		else if (div)
-			x = power(net, n, NULL, x, 1, 1 / num, 0);
+			x = power_layer(net, n, NULL, x, 1, 1 / num, 0);
 		else
-			x = power(net, n, NULL, x, 1, 1, sub ? -alpha * num : alpha * num);
+			x = power_layer(net, n, NULL, x, 1, 1, sub ? -alpha * num : alpha * num);
 		bind(net, &n->res[0], x);
 		return true;
 	}
@@ -1534,11 +1244,11 @@ lower_arith(Net *net, Node *n)
 		if (!x)
 			return false;
 		if (mul)
-			x = power(net, n, NULL, x, 1, num, 0);
+			x = power_layer(net, n, NULL, x, 1, num, 0);
 		else if (div) /* num / x = (x / num)^−1 */
-			x = power(net, n, NULL, x, -1, 1 / num, 0);
+			x = power_layer(net, n, NULL, x, -1, 1 / num, 0);
 		else
-			x = power(net, n, NULL, x, 1, sub ? -alpha : alpha, num);
+			x = power_layer(net, n, NULL, x, 1, sub ? -alpha : alpha, num);
 		bind(net, &n->res[0], x);
 		return true;
 	}
@@ -1577,7 +1287,7 @@ target_lowers(Net *real, Node *n, const char *target)
 			bind(&probe, real->c->g.inputs.v[i], net_blob(&probe, real->c->g.inputs.v[i]->type));
 	for (int i = 0; i < n->nslot; i++)
 		stand_in_arguments(&probe, &n->arg[i]);
-	ok = lowerers[n->op](&probe, n) && probe.nerrors == 0;
+	ok = lowering[op_base(n->op)].fn(&probe, n) && probe.nerrors == 0;
 	net_free(&probe);
 	return ok;
 }
@@ -1629,6 +1339,42 @@ node_poisoned(const Node *n)
 }
 
 /* ---- the pass ------------------------------------------------------------------------------------------ */
+
+/* The lowering column of an op that has none yet (lower() reports it before calling anything). */
+static bool
+no_lower(Net *net, Node *n)
+{
+	(void)net;
+	(void)n;
+	return false;
+}
+
+/* Whether the space-separated list has the word. */
+static bool
+lists(const char *list, const char *word)
+{
+	size_t len = strlen(word);
+
+	for (const char *p = list; (p = strstr(p, word)); p += len)
+		if ((p == list || p[-1] == ' ') && (p[len] == ' ' || p[len] == 0))
+			return true;
+	return false;
+}
+
+/* Every layer that n's lowering appended from `first` on has a type of its row's layers column (the
+ * layers that make a constant operand a blob, roles const*, come from blob_of and serve any op). */
+static void
+check_layer_types(const Net *net, const Node *n, size_t first)
+{
+	const char *row = lowering[op_base(n->op)].layers;
+
+	for (size_t i = first; i < net->layers.n; i++) {
+		const Layer *l = net->layers.v[i];
+		if (!(l->role && strncmp(l->role, "const", 5) == 0) && !lists(row, l->lp.type))
+			ptcc_die("ops.def: the lowering of %s emitted a %s layer, which its layers column (\"%s\") "
+			         "does not list", optab[n->op].name, l->lp.type, row);
+	}
+}
 
 static void
 lower_inputs(Net *net)
@@ -1695,11 +1441,17 @@ lower(Net *net)
 			net->nerrors++;
 		}
 	for (Node *n = g->first; n; n = n->next) {
-		LowerFn *fn = lowerers[n->op];
+		LowerFn *fn = lowering[op_base(n->op)].fn;
 		if (node_poisoned(n))
 			continue; /* its line or one it reads from has an error, already reported */
-		if (!fn) {
+		if (fn == no_lower) {
 			error_at(c, n->loc, "%s: ptcc does not lower this op yet, for any target", optab[n->op].name);
+			net->nerrors++;
+			continue;
+		}
+		if (!(lowering[op_base(n->op)].targets & target_bit(net->target))) {
+			error_at(c, n->loc, "%s: ptcc does not lower this op for --target=%s", optab[n->op].name,
+			         net->target);
 			net->nerrors++;
 			continue;
 		}
@@ -1713,7 +1465,10 @@ lower(Net *net)
 			for (int i = 0; i < n->nslot; i++)
 				stand_in_arguments(net, &n->arg[i]);
 		int errors = net->nerrors;
-		if (!fn(net, n) && net->nerrors > errors && !net->c->stopped)
+		size_t first = net->layers.n;
+		if (fn(net, n))
+			check_layer_types(net, n, first);
+		else if (net->nerrors > errors && !net->c->stopped)
 			note_other_targets(net, n);
 	}
 	for (size_t i = 0; i < g->outputs.n; i++) {

@@ -1,6 +1,6 @@
 /* net.h: the back end's IR, a Caffe net under construction.
  *
- *     lower (lower.c, lower.def) -> fuse (fuse.c) -> name (name.c) -> codegen (codegen.c)
+ *     lower (lower.c, ops.def) -> fuse (fuse.c) -> name (name.c) -> codegen (codegen.c)
  *
  * Lowering turns each live trace node into one or more Layers.  Layers connect through Blobs, which are
  * in SSA form until fusion makes some layers work in place (top == bottom).  A Layer carries the
@@ -90,9 +90,39 @@ Blob *net_identity(Net *net, const Node *n, const char *role, Blob *x);
 void net_replace_blob(Net *net, Blob *from, Blob *to);
 void net_recount(Net *net);   /* recompute Blob.nuse and Layer.idx over live layers */
 
+/* ---- build.c: layer builders (each appends its layers and returns the top) ------------------------ */
+
+Type f32_type(Net *net, const int64_t *dims, int ndim);
+int64_t numel_of(const Type *t);
+/* A one-bottom, one-top layer of the given type. */
+Layer *unary_layer(Net *net, const Node *n, const char *type, const char *role, Blob *in, Type out, Blob **top);
+Blob *power_layer(Net *net, const Node *n, const char *role, Blob *in, double pw, double scale, double shift);
+Blob *relu_layer(Net *net, const Node *n, const char *role, Blob *in, double slope);
+Blob *eltwise_layer(Net *net, const Node *n, const char *role, int op, Blob *a, Blob *b, double coeff_b);
+Blob *clamp_chain(Net *net, const Node *n, Blob *x, double lo, double hi, const char *last_role);
+void conv_hw_field(Net *net, uint32_t **rep, size_t *nrep, uint32_t *h, protobuf_c_boolean *has_h, uint32_t *w,
+                   protobuf_c_boolean *has_w, const int64_t v[2], int64_t dflt);
+int64_t caffe_pool_out(int64_t h, int64_t k, int64_t s, int64_t p);
+Blob **slice_layer(Net *net, const Node *n, const char *role, Blob *x, int axis, const int64_t *points,
+                   int npoints);
+Blob *crop_to(Net *net, const Node *n, Blob *x, const Type *want);
+Blob *pooling_layer(Net *net, const Node *n, const char *role, Blob *x, int method, const int64_t k[2],
+                    const int64_t s[2], const int64_t p[2], bool global);
+Blob *flatten_layer(Net *net, const Node *n, const char *role, Blob *x, int axis, int end_axis, Type out);
+Blob *replicate_pad(Net *net, const Node *n, Blob *x, int axis);
+Blob *grouped_deconvolution(Net *net, const Node *n, Blob *x, const int64_t k[2], const int64_t s[2],
+                            const int64_t p[2], const float *w);
+Blob *reshape_layer(Net *net, const Node *n, const char *role, Blob *x, const int64_t *dims, int ndim);
+Blob *constant_blob(Net *net, const Node *n, Blob *src, const Type *t, const float *data);
+Blob *scale_layer(Net *net, const Node *n, const char *role, Blob *x, int axis, const float *w, bool bias,
+                  const float *b);
+
 /* ---- netcheck.c: the target table (layers.def) and the net verifier ------------------------------ */
 
-enum { T_CAFFE = 1, T_CAFFE_MASTER = 2, T_OPENCV = 4, T_PORTABLE = T_CAFFE | T_CAFFE_MASTER | T_OPENCV };
+enum {
+	T_CAFFE = 1, T_CAFFE_MASTER = 2, T_OPENCV = 4, T_PORTABLE = T_CAFFE | T_CAFFE_MASTER | T_OPENCV,
+	T_ALL = T_PORTABLE, T_NONE = 0, /* ops.def's targets column */
+};
 
 typedef struct LayerInfo {
 	const char *type;
