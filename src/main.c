@@ -35,7 +35,8 @@ usage(FILE *f)
 	      "  -O0 | -O1 | -O2    no fusion | default fusions | also fold BatchNorm into Convolution\n"
 	      "  --max-errors=N     stop after N errors (default 20; 0: no limit)\n"
 	      "  --stats            print time and memory use of the front end on stderr\n"
-	      "  --list-ops         print the op table: name, positional count, view, parameters\n"
+	      "  --list-ops[=FMT]   print the op table: text (default: name, positional count, view,\n"
+	      "                     parameters) | markdown (the spec's table) | python (ptcc/optable.py)\n"
 	      "  --help             print this help\n"
 	      "  --version          print the version\n"
 	      "\n"
@@ -53,25 +54,6 @@ usage_error(const char *fmt, const char *arg)
 }
 
 enum { EMIT_MODEL, EMIT_LOG, EMIT_IR, EMIT_SUMMARY, EMIT_DOT, EMIT_NONE, EMIT_CHECK };
-
-/* The op table, one op a line: name, how many arguments the canonical log writes positionally,
- * "view" or "-", then the parameters (a "?" after a name with a default). */
-static void
-list_ops(void)
-{
-	int i, k;
-
-	ops_init();
-	for (i = 0; i < OP_COUNT; i++) {
-		const OpInfo *o = &optab[i];
-
-		printf("%s %d %s", o->name, o->nlead, (o->flags & F_VIEW) ? "view" : "-");
-		for (k = 0; k < o->nparams; k++)
-			printf(" %s%s", o->params[k].name, o->params[k].def.kind == L_ABSENT ? "" : "?");
-		putchar('\n');
-	}
-	ops_fini();
-}
 
 /* Peak resident memory of this process image: VmHWM, which exec resets (ru_maxrss does not, so it would
  * count the parent's memory too). */
@@ -151,7 +133,7 @@ main(int argc, char **argv)
 		{"check", no_argument, NULL, 'c'},
 		{"max-errors", required_argument, NULL, 'm'},
 		{"stats", no_argument, NULL, 's'},
-		{"list-ops", no_argument, NULL, 'L'},
+		{"list-ops", optional_argument, NULL, 'L'},
 		{NULL, 0, NULL, 0},
 	};
 	const char *out = NULL, *wout = NULL, *target = "caffe";
@@ -169,7 +151,11 @@ main(int argc, char **argv)
 		case 'w': wout = optarg; break;
 		case 'n': no_weights = true; break;
 		case 's': stats = true; break;
-		case 'L': list_ops(); return 0;
+		case 'L':
+			if (!ops_list(stdout, optarg ? optarg : "text"))
+				usage_error("--list-ops=%s: the format is text, markdown or python", optarg);
+			ops_fini();
+			return 0;
 		case 'c': emit = EMIT_CHECK; break;
 		case 'O':
 			if (strcmp(optarg, "0") && strcmp(optarg, "1") && strcmp(optarg, "2"))

@@ -308,6 +308,8 @@ typedef struct RawArg {
 	Lit v;
 } RawArg;
 bool op_bind(Ctx *c, Node *n, const RawArg *args, size_t nargs);
+/* listops.c: print the op table as text, markdown or python (false for another format). */
+bool ops_list(FILE *f, const char *format);
 
 /* ---- the compilation context ------------------------------------------------------------------- */
 

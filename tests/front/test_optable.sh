@@ -1,38 +1,18 @@
 #!/bin/sh
-# ptcc's op table (src/ops.def, printed by --list-ops) agrees with the spec's (docs/trace-format.md
-# §4.2): every op of the spec is known, with the same parameters in the same order, the same number
-# written positionally, and the same view mark.
+# The files made from the op table (src/ops.def) are up to date: the spec's op table
+# (docs/trace-format.md §4.2) is `ptcc --list-ops=markdown` and the recorder's vocabulary
+# (python/ptcc/optable.py) is `ptcc --list-ops=python`.  `make update-optable` rewrites both.
 . "$(dirname "$0")/setup.sh"
-"$PTCC" --list-ops >"$T/ops" || fail "--list-ops"
-# spec rows: | `name` | `a`, `b`, `c=` | view |  ->  name positional view a b c
+"$PTCC" --list-ops=markdown >"$T/table.md" || fail "--list-ops=markdown"
+"$PTCC" --list-ops=python >"$T/optable.py" || fail "--list-ops=python"
+[ "$(wc -l <"$T/table.md")" -gt 100 ] || fail "the markdown table is too short"
+# the spec's table: from its header line to the first blank line after §4.2's heading
 sed -n '/^### 4.2/,/^## 5/p' "$PTCC_SRCDIR/docs/trace-format.md" |
-	awk -F'|' '/^\| `/ {
-		name = $2; gsub(/[ `]/, "", name)
-		n = split($3, a, ",")
-		pos = 0; params = ""
-		for (i = 1; i <= n; i++) {
-			p = a[i]; gsub(/[ `]/, "", p)
-			if (p !~ /=$/) pos = i
-			sub(/=$/, "", p)
-			params = params " " p
-		}
-		view = $4; gsub(/ /, "", view); if (view == "") view = "-"
-		print name, pos, view params
-	}' >"$T/spec"
-[ "$(wc -l <"$T/spec")" -gt 50 ] || fail "could not read the spec's table"
+	sed -n '/^| op | arguments | view |$/,/^$/p' | sed '/^$/d' >"$T/spec.md"
 bad=0
-while read -r name pos view params; do
-	line=$(grep "^$name " "$T/ops") || { echo "op $name of the spec is not in ops.def"; bad=1; continue; }
-	set -- $line
-	mine_pos=$2 mine_view=$3
-	shift 3
-	mine=$(echo "$*" | sed 's/?//g')
-	case " $mine " in
-	" $params "*) ;;
-	*) echo "$name: parameters '$mine', spec '$params'"; bad=1 ;;
-	esac
-	[ "$mine_pos" = "$pos" ] || { echo "$name: $mine_pos positional, spec $pos"; bad=1; }
-	[ "$mine_view" = "$view" ] || { echo "$name: view '$mine_view', spec '$view'"; bad=1; }
-done <"$T/spec"
-[ $bad = 0 ] || fail "ops.def and the spec's op table differ"
-echo "$(wc -l <"$T/spec") ops of the spec agree"
+diff -u "$T/spec.md" "$T/table.md" || { echo "docs/trace-format.md §4.2 is stale"; bad=1; }
+diff -u "$PTCC_SRCDIR/python/ptcc/optable.py" "$T/optable.py" || { echo "python/ptcc/optable.py is stale"; bad=1; }
+[ $bad = 0 ] || fail "regenerate with 'make update-optable'"
+"$PTCC" --list-ops=yaml 2>"$T/err" && fail "--list-ops=yaml was accepted"
+grep -q "the format is text, markdown or python" "$T/err" || fail "--list-ops=yaml: $(cat "$T/err")"
+echo "$(($(wc -l <"$T/table.md") - 2)) ops: the spec's table and optable.py follow ops.def"

@@ -22,9 +22,21 @@ import struct
 import sys
 from dataclasses import dataclass, field
 
-# §4.2: ops whose result may alias their first argument.
-VIEW_OPS = frozenset("flatten unflatten view view_as reshape reshape_as permute transpose t squeeze unsqueeze "
-                     "expand expand_as contiguous detach narrow select getitem chunk split unbind".split())
+SPEC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "docs", "trace-format.md")
+
+
+def _spec_view_ops() -> frozenset[str]:
+    """§4.2: the ops whose result may alias their first argument, read from the spec's table."""
+    with open(SPEC, encoding="utf-8") as f:
+        text = f.read()
+    section = text[text.index("### 4.2"):text.index("\n## 5")]
+    views = frozenset(re.findall(r"^\| `(\w+)` \|.*\| view \|$", section, re.M))
+    if len(views) < 10:
+        raise RuntimeError(f"{SPEC}: could not read the view ops of §4.2")
+    return views
+
+
+VIEW_OPS = _spec_view_ops()
 DTYPE_SIZES = {"f16": 2, "bf16": 2, "f32": 4, "f64": 8, "i8": 1, "i16": 2, "i32": 4, "i64": 8, "u8": 1, "bool": 1}
 SAFETENSORS_DTYPES = {"F16": "f16", "BF16": "bf16", "F32": "f32", "F64": "f64", "I8": "i8", "I16": "i16",
                       "I32": "i32", "I64": "i64", "U8": "u8", "BOOL": "bool"}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import shutil
 import struct
 import unittest
@@ -118,8 +119,19 @@ class NormaliseTest(unittest.TestCase):
 
 class SpecTest(unittest.TestCase):
     def test_spec_op_table_is_the_recorders(self) -> None:
+        """The recorder's vocabulary (oplist.KNOWN, read from the generated optable.py) is the spec's
+        §4.2 table, row for row: the positional count, the parameters and the view mark."""
         with open(os.path.join(ptcctest.SRCDIR, "docs", "trace-format.md"), encoding="utf-8") as f:
-            self.assertIn(oplist.markdown_table() + "\n", f.read())
+            text = f.read()
+        section = text[text.index("### 4.2"):text.index("\n## 5")]
+        spec = {}
+        for row in re.findall(r"^\| `(\w+)` \| (.*) \| (view)? \|$", section, re.M):
+            params = [p.strip("`") for p in row[1].split(", ")]
+            positional = sum(1 for p in params if not p.endswith("="))
+            spec[row[0]] = oplist.OpSpec(positional, tuple(p.rstrip("=") for p in params), row[2] == "view")
+        self.assertGreater(len(spec), 100)
+        self.assertEqual(spec, oplist.KNOWN)
+        self.assertNotIn("max", oplist.KNOWN)  # overloaded: recorded as called
 
 
 class CheckerTest(unittest.TestCase):
