@@ -138,65 +138,86 @@ check_vec(Ctx *c, Node *n, int slot, int64_t k, const char *what)
 
 /* ---- rules -------------------------------------------------------------------------------------- */
 
+/* Rules read arguments by name: ARG(conv2d, stride) is stride's slot in a conv2d node's arg[] (ptcc.h).
+ * A rule that serves several ops (ops.def's shape column) names one of them, and asserts below that every
+ * other op it serves has each parameter it reads there at the same slot; where the slots differ, it
+ * branches on the op.  Slot 0 (input, tensor, tensors) needs no assert: a struct's first member is at
+ * offset 0.  An in-place twin (relu_) uses its op's slots. */
+#define SAME_ARG(op, other, param) \
+	_Static_assert(ARG(op, param) == ARG(other, param), #other "'s " #param " is not at " #op "'s slot")
+
 bool
 sh_same(Ctx *c, Node *n, Type *out)
 {
 	if (!want_results(c, n, 1))
 		return false;
-	copy_type(c, &out[0], targ(n, 0));
+	copy_type(c, &out[0], targ(n, ARG(relu, input))); /* every op it serves: its tensor, at slot 0 */
 	return true;
 }
 
 /* A `dtype=` argument (softmax, mean, sum) sets the result's dtype; false after a diagnostic. */
 static bool
-apply_dtype(Ctx *c, Node *n, const Lit *dt, Type *out)
+apply_dtype(Ctx *c, Node *n, int slot, Type *out)
 {
+	const Lit *dt = op_arg(n, slot);
 	int x;
 
 	if (dt->kind != L_SYM)
 		return true;
 	if ((x = dtype_lookup(dt->u.s)) < 0) {
-		error_at(c, arg_loc(c, n, op_param_index(n->op, "dtype")), "'%s' is not a dtype", dt->u.s);
+		error_at(c, arg_loc(c, n, slot), "'%s' is not a dtype", dt->u.s);
 		return false;
 	}
 	out[0].dtype = (uint8_t)x;
 	return true;
 }
 
+/* softmax, log_softmax */
+SAME_ARG(softmax, log_softmax, dim);
+SAME_ARG(softmax, log_softmax, dtype);
+
 bool
 sh_softmax(Ctx *c, Node *n, Type *out)
 {
-	const Type *t = targ(n, 0);
-	const Lit *d = op_arg_named(n, "dim"), *dt = op_arg_named(n, "dtype");
+	const Type *t = targ(n, ARG(softmax, input));
+	const Lit *d = op_arg(n, ARG(softmax, dim));
 	int k;
 
 	if (!sh_same(c, n, out))
 		return false;
-	if (d->kind == L_INT && !norm_dim(c, n, op_param_index(n->op, "dim"), d->u.i, t->ndim, &k))
+	if (d->kind == L_INT && !norm_dim(c, n, ARG(softmax, dim), d->u.i, t->ndim, &k))
 		return false;
-	return apply_dtype(c, n, dt, out);
+	return apply_dtype(c, n, ARG(softmax, dtype), out);
 }
 
 bool
 sh_prelu(Ctx *c, Node *n, Type *out)
 {
-	const Type *t = targ(n, 0), *w = targ(n, 1);
+	const Type *t = targ(n, ARG(prelu, input)), *w = targ(n, ARG(prelu, weight));
 	int64_t numel;
 
 	if (!sh_same(c, n, out))
 		return false;
 	if (!type_numel(w, &numel) || (numel != 1 && (t->ndim < 2 || numel != t->dims[1]))) {
-		error_at(c, arg_loc(c, n, 1), "weight of prelu has type %s, but the input has %lld channels", TS(w),
+		error_at(c, arg_loc(c, n, ARG(prelu, weight)), "weight of prelu has type %s, but the input has %lld channels", TS(w),
 		         t->ndim >= 2 ? (long long)t->dims[1] : 1LL);
 		return false;
 	}
 	return true;
 }
 
+/* batch_norm, instance_norm */
+SAME_ARG(batch_norm, instance_norm, running_mean);
+SAME_ARG(batch_norm, instance_norm, running_var);
+SAME_ARG(batch_norm, instance_norm, weight);
+SAME_ARG(batch_norm, instance_norm, bias);
+
 bool
 sh_batch_norm(Ctx *c, Node *n, Type *out)
 {
-	const Type *t = targ(n, 0);
+	static const int vec[] = {ARG(batch_norm, running_mean), ARG(batch_norm, running_var),
+	                          ARG(batch_norm, weight), ARG(batch_norm, bias)};
+	const Type *t = targ(n, ARG(batch_norm, input));
 	int64_t ch;
 	bool ok = true;
 	int i;
@@ -204,12 +225,13 @@ sh_batch_norm(Ctx *c, Node *n, Type *out)
 	if (!want_results(c, n, 1))
 		return false;
 	if (t->ndim < 2) {
-		error_at(c, arg_loc(c, n, 0), "%s needs an input with a channel dimension, not %s", optab[n->op].name, TS(t));
+		error_at(c, arg_loc(c, n, ARG(batch_norm, input)), "%s needs an input with a channel dimension, not %s",
+		         optab[n->op].name, TS(t));
 		return false;
 	}
 	ch = t->dims[1];
-	for (i = 1; i <= 4; i++)
-		ok &= check_vec(c, n, i, ch, "an input with that many channels");
+	for (i = 0; i < 4; i++)
+		ok &= check_vec(c, n, vec[i], ch, "an input with that many channels");
 	if (!ok)
 		return false;
 	copy_type(c, &out[0], t);
@@ -219,28 +241,31 @@ sh_batch_norm(Ctx *c, Node *n, Type *out)
 bool
 sh_layer_norm(Ctx *c, Node *n, Type *out)
 {
-	const Type *t = targ(n, 0);
-	const Lit *ns = op_arg(n, 1);
+	static const int wb[] = {ARG(layer_norm, weight), ARG(layer_norm, bias)};
+	const Type *t = targ(n, ARG(layer_norm, input));
+	const Lit *ns = op_arg(n, ARG(layer_norm, normalized_shape));
 	int64_t shp[MAX_DIMS];
 	int k = ns->kind == L_INT ? 1 : (int)ns->n, i;
 
 	if (!want_results(c, n, 1))
 		return false;
 	if (k > t->ndim || !lit_int_list(ns, shp, k)) {
-		error_at(c, arg_loc(c, n, 1), "normalized_shape does not fit an input of type %s", TS(t));
+		error_at(c, arg_loc(c, n, ARG(layer_norm, normalized_shape)), "normalized_shape does not fit an input of type %s",
+		         TS(t));
 		return false;
 	}
 	for (i = 0; i < k; i++)
 		if (shp[i] != t->dims[t->ndim - k + i]) {
-			error_at(c, arg_loc(c, n, 1), "normalized_shape does not match the last dimensions of %s", TS(t));
+			error_at(c, arg_loc(c, n, ARG(layer_norm, normalized_shape)),
+			         "normalized_shape does not match the last dimensions of %s", TS(t));
 			return false;
 		}
-	for (i = 2; i <= 3; i++) {
-		const Type *w = targ(n, i);
+	for (i = 0; i < 2; i++) {
+		const Type *w = targ(n, wb[i]);
 
 		if (w && (w->ndim != k || memcmp(w->dims, shp, (size_t)k * sizeof *shp) != 0)) {
-			error_at(c, arg_loc(c, n, i), "%s of layer_norm has type %s, which is not normalized_shape",
-			         optab[n->op].params[i].name, TS(w));
+			error_at(c, arg_loc(c, n, wb[i]), "%s of layer_norm has type %s, which is not normalized_shape",
+			         optab[n->op].params[wb[i]].name, TS(w));
 			return false;
 		}
 	}
@@ -251,17 +276,18 @@ sh_layer_norm(Ctx *c, Node *n, Type *out)
 bool
 sh_group_norm(Ctx *c, Node *n, Type *out)
 {
-	const Type *t = targ(n, 0);
+	const Type *t = targ(n, ARG(group_norm, input));
 	int64_t g;
 
-	if (!want_results(c, n, 1) || !get_int(c, n, 1, &g))
+	if (!want_results(c, n, 1) || !get_int(c, n, ARG(group_norm, num_groups), &g))
 		return false;
 	if (t->ndim < 2 || g <= 0 || t->dims[1] % g != 0) {
-		error_at(c, arg_loc(c, n, 1), "%lld groups do not divide the channels of %s", (long long)g, TS(t));
+		error_at(c, arg_loc(c, n, ARG(group_norm, num_groups)), "%lld groups do not divide the channels of %s",
+		         (long long)g, TS(t));
 		return false;
 	}
-	if (!check_vec(c, n, 2, t->dims[1], "an input with that many channels") ||
-	    !check_vec(c, n, 3, t->dims[1], "an input with that many channels"))
+	if (!check_vec(c, n, ARG(group_norm, weight), t->dims[1], "an input with that many channels") ||
+	    !check_vec(c, n, ARG(group_norm, bias), t->dims[1], "an input with that many channels"))
 		return false;
 	copy_type(c, &out[0], t);
 	return true;
@@ -305,15 +331,18 @@ positive(Ctx *c, Node *n, int slot, const int64_t *v, int k, bool allow_zero)
 	return true;
 }
 
-/* The number of spatial dimensions of a conv or pool op: the digit of its "1d", "2d", "3d". */
+/* The number of spatial dimensions of a conv or pool op: its F_DIM1, F_DIM2 or F_DIM3. */
 static int
 spatial(const Node *n)
 {
-	const char *d = strstr(optab[n->op].name, "d");
-
-	while (d && !(d > optab[n->op].name && d[-1] >= '1' && d[-1] <= '3'))
-		d = strstr(d + 1, "d");
-	return d ? d[-1] - '0' : 2;
+	switch (optab[n->op].flags & F_DIMS) {
+	case F_DIM1:
+		return 1;
+	case F_DIM3:
+		return 3;
+	default:
+		return 2;
+	}
 }
 
 /* Input [N, C, spatial...] or [C, spatial...]: the first spatial dimension's index, or -1. */
@@ -322,23 +351,32 @@ image_input(Ctx *c, Node *n, const Type *t, int k)
 {
 	if (t->ndim == k + 2 || t->ndim == k + 1)
 		return t->ndim - k;
-	error_at(c, arg_loc(c, n, 0), "%s needs a %d-d or %d-d input, not %s", optab[n->op].name, k + 1, k + 2, TS(t));
+	/* slot 0, the input of every conv and pool op */
+	error_at(c, arg_loc(c, n, ARG(conv2d, input)), "%s needs a %d-d or %d-d input, not %s", optab[n->op].name, k + 1,
+	         k + 2, TS(t));
 	return -1;
 }
+
+/* conv1d, conv2d, conv3d */
+SAME_ARG(conv2d, conv1d, weight); SAME_ARG(conv2d, conv1d, bias); SAME_ARG(conv2d, conv1d, stride);
+SAME_ARG(conv2d, conv1d, padding); SAME_ARG(conv2d, conv1d, dilation); SAME_ARG(conv2d, conv1d, groups);
+SAME_ARG(conv2d, conv3d, weight); SAME_ARG(conv2d, conv3d, bias); SAME_ARG(conv2d, conv3d, stride);
+SAME_ARG(conv2d, conv3d, padding); SAME_ARG(conv2d, conv3d, dilation); SAME_ARG(conv2d, conv3d, groups);
 
 bool
 sh_conv(Ctx *c, Node *n, Type *out)
 {
-	const Type *t = targ(n, 0), *w = targ(n, 1);
+	const Type *t = targ(n, ARG(conv2d, input)), *w = targ(n, ARG(conv2d, weight));
 	int64_t stride[3], pad[3], dil[3], groups, *d;
-	const Lit *pl = op_arg(n, 4);
+	const Lit *pl = op_arg(n, ARG(conv2d, padding));
 	int k = spatial(n), sp, b, i;
 	bool same = false;
 
 	if (!want_results(c, n, 1) || (sp = image_input(c, n, t, k)) < 0)
 		return false;
 	b = sp - 1; /* the channel dimension */
-	if (!get_ints(c, n, 3, stride, k) || !get_ints(c, n, 5, dil, k) || !get_int(c, n, 6, &groups))
+	if (!get_ints(c, n, ARG(conv2d, stride), stride, k) || !get_ints(c, n, ARG(conv2d, dilation), dil, k) ||
+	    !get_int(c, n, ARG(conv2d, groups), &groups))
 		return false;
 	if (pl->kind == L_STR) {
 		if (strcmp(pl->u.s, "valid") == 0)
@@ -346,40 +384,42 @@ sh_conv(Ctx *c, Node *n, Type *out)
 		else if (strcmp(pl->u.s, "same") == 0)
 			same = true;
 		else {
-			error_at(c, arg_loc(c, n, 4), "padding of %s must be \"valid\", \"same\" or integers, not \"%s\"",
+			error_at(c, arg_loc(c, n, ARG(conv2d, padding)), "padding of %s must be \"valid\", \"same\" or integers, not \"%s\"",
 			         optab[n->op].name, pl->u.s);
 			return false;
 		}
-	} else if (!get_ints(c, n, 4, pad, k))
+	} else if (!get_ints(c, n, ARG(conv2d, padding), pad, k))
 		return false;
-	if (!positive(c, n, 3, stride, k, false) || !positive(c, n, 5, dil, k, false) ||
-	    (!same && !positive(c, n, 4, pad, k, true)))
+	if (!positive(c, n, ARG(conv2d, stride), stride, k, false) || !positive(c, n, ARG(conv2d, dilation), dil, k, false) ||
+	    (!same && !positive(c, n, ARG(conv2d, padding), pad, k, true)))
 		return false;
 	if (groups <= 0) {
-		error_at(c, arg_loc(c, n, 6), "groups of %s must be positive, not %lld", optab[n->op].name, (long long)groups);
+		error_at(c, arg_loc(c, n, ARG(conv2d, groups)), "groups of %s must be positive, not %lld", optab[n->op].name,
+		         (long long)groups);
 		return false;
 	}
 	if (w->ndim != k + 2) {
-		error_at(c, arg_loc(c, n, 1), "weight of %s must be %d-d [out, in/groups, kernel...], not %s",
+		error_at(c, arg_loc(c, n, ARG(conv2d, weight)), "weight of %s must be %d-d [out, in/groups, kernel...], not %s",
 		         optab[n->op].name, k + 2, TS(w));
 		return false;
 	}
 	if (!ck_mul(w->dims[1], groups, &(int64_t){0}) || w->dims[1] * groups != t->dims[b]) {
-		error_at(c, arg_loc(c, n, 1),
+		error_at(c, arg_loc(c, n, ARG(conv2d, weight)),
 		         "weight of %s has type %s: %lld input channels x %lld groups, but the input %s has %lld channels",
 		         optab[n->op].name, TS(w), (long long)w->dims[1], (long long)groups, TS(t), (long long)t->dims[b]);
 		return false;
 	}
 	if (w->dims[0] % groups != 0) {
-		error_at(c, arg_loc(c, n, 1), "weight of %s has %lld output channels, not a multiple of %lld groups",
+		error_at(c, arg_loc(c, n, ARG(conv2d, weight)),
+		         "weight of %s has %lld output channels, not a multiple of %lld groups",
 		         optab[n->op].name, (long long)w->dims[0], (long long)groups);
 		return false;
 	}
-	if (!check_vec(c, n, 2, w->dims[0], "a weight with that many output channels"))
+	if (!check_vec(c, n, ARG(conv2d, bias), w->dims[0], "a weight with that many output channels"))
 		return false;
 	for (i = 0; same && i < k; i++)
 		if (stride[i] != 1) {
-			error_at(c, arg_loc(c, n, 4), "padding=\"same\" needs stride 1");
+			error_at(c, arg_loc(c, n, ARG(conv2d, padding)), "padding=\"same\" needs stride 1");
 			return false;
 		}
 	d = tmp_dims(c, t->ndim);
@@ -400,30 +440,45 @@ sh_conv(Ctx *c, Node *n, Type *out)
 	return true;
 }
 
+/* conv_transpose1d, conv_transpose2d, conv_transpose3d */
+SAME_ARG(conv_transpose2d, conv_transpose1d, weight); SAME_ARG(conv_transpose2d, conv_transpose1d, bias);
+SAME_ARG(conv_transpose2d, conv_transpose1d, stride); SAME_ARG(conv_transpose2d, conv_transpose1d, padding);
+SAME_ARG(conv_transpose2d, conv_transpose1d, output_padding); SAME_ARG(conv_transpose2d, conv_transpose1d, groups);
+SAME_ARG(conv_transpose2d, conv_transpose1d, dilation);
+SAME_ARG(conv_transpose2d, conv_transpose3d, weight); SAME_ARG(conv_transpose2d, conv_transpose3d, bias);
+SAME_ARG(conv_transpose2d, conv_transpose3d, stride); SAME_ARG(conv_transpose2d, conv_transpose3d, padding);
+SAME_ARG(conv_transpose2d, conv_transpose3d, output_padding); SAME_ARG(conv_transpose2d, conv_transpose3d, groups);
+SAME_ARG(conv_transpose2d, conv_transpose3d, dilation);
+
 bool
 sh_conv_transpose(Ctx *c, Node *n, Type *out)
 {
-	const Type *t = targ(n, 0), *w = targ(n, 1);
+	const Type *t = targ(n, ARG(conv_transpose2d, input)), *w = targ(n, ARG(conv_transpose2d, weight));
 	int64_t stride[3], pad[3], opad[3], dil[3], groups, *d, cout;
 	int k = spatial(n), sp, b, i;
 
 	if (!want_results(c, n, 1) || (sp = image_input(c, n, t, k)) < 0)
 		return false;
 	b = sp - 1;
-	if (!get_ints(c, n, 3, stride, k) || !get_ints(c, n, 4, pad, k) || !get_ints(c, n, 5, opad, k) ||
-	    !get_int(c, n, 6, &groups) || !get_ints(c, n, 7, dil, k))
+	if (!get_ints(c, n, ARG(conv_transpose2d, stride), stride, k) ||
+	    !get_ints(c, n, ARG(conv_transpose2d, padding), pad, k) ||
+	    !get_ints(c, n, ARG(conv_transpose2d, output_padding), opad, k) ||
+	    !get_int(c, n, ARG(conv_transpose2d, groups), &groups) || !get_ints(c, n, ARG(conv_transpose2d, dilation), dil, k))
 		return false;
-	if (!positive(c, n, 3, stride, k, false) || !positive(c, n, 4, pad, k, true) ||
-	    !positive(c, n, 5, opad, k, true) || !positive(c, n, 7, dil, k, false))
+	if (!positive(c, n, ARG(conv_transpose2d, stride), stride, k, false) ||
+	    !positive(c, n, ARG(conv_transpose2d, padding), pad, k, true) ||
+	    !positive(c, n, ARG(conv_transpose2d, output_padding), opad, k, true) ||
+	    !positive(c, n, ARG(conv_transpose2d, dilation), dil, k, false))
 		return false;
 	if (groups <= 0 || w->ndim != k + 2 || w->dims[0] != t->dims[b] || t->dims[b] % groups != 0) {
-		error_at(c, arg_loc(c, n, 1), "weight of %s has type %s, which does not fit the input %s with %lld groups",
+		error_at(c, arg_loc(c, n, ARG(conv_transpose2d, weight)),
+		         "weight of %s has type %s, which does not fit the input %s with %lld groups",
 		         optab[n->op].name, TS(w), TS(t), (long long)groups);
 		return false;
 	}
 	if (!ck_mul(w->dims[1], groups, &cout))
 		return overflow(c, n);
-	if (!check_vec(c, n, 2, cout, "a weight with that many output channels"))
+	if (!check_vec(c, n, ARG(conv_transpose2d, bias), cout, "a weight with that many output channels"))
 		return false;
 	d = tmp_dims(c, t->ndim);
 	if (b)
@@ -449,21 +504,21 @@ sh_conv_transpose(Ctx *c, Node *n, Type *out)
 bool
 sh_linear(Ctx *c, Node *n, Type *out)
 {
-	const Type *t = targ(n, 0), *w = targ(n, 1);
+	const Type *t = targ(n, ARG(linear, input)), *w = targ(n, ARG(linear, weight));
 	int64_t *d;
 
 	if (!want_results(c, n, 1))
 		return false;
 	if (t->ndim < 1) {
-		error_at(c, arg_loc(c, n, 0), "linear needs an input with at least one dimension");
+		error_at(c, arg_loc(c, n, ARG(linear, input)), "linear needs an input with at least one dimension");
 		return false;
 	}
 	if (w->ndim != 2 || w->dims[1] != t->dims[t->ndim - 1]) {
-		error_at(c, arg_loc(c, n, 1), "weight of linear has type %s, but the input %s has %lld features",
+		error_at(c, arg_loc(c, n, ARG(linear, weight)), "weight of linear has type %s, but the input %s has %lld features",
 		         TS(w), TS(t), (long long)t->dims[t->ndim - 1]);
 		return false;
 	}
-	if (!check_vec(c, n, 2, w->dims[0], "a weight with that many outputs"))
+	if (!check_vec(c, n, ARG(linear, bias), w->dims[0], "a weight with that many outputs"))
 		return false;
 	d = tmp_dims(c, t->ndim);
 	memcpy(d, t->dims, t->ndim * sizeof *d);
@@ -492,7 +547,7 @@ broadcast(const int64_t *a, int na, const int64_t *b, int nb, int64_t *d, int *n
 bool
 sh_matmul(Ctx *c, Node *n, Type *out)
 {
-	const Type *a = targ(n, 0), *b = targ(n, 1);
+	const Type *a = targ(n, ARG(matmul, input)), *b = targ(n, ARG(matmul, other));
 	int64_t *d, k1, k2;
 	int nd = 0, na = a->ndim, nb = b->ndim, nbatch;
 
@@ -525,31 +580,50 @@ sh_matmul(Ctx *c, Node *n, Type *out)
 	return true;
 }
 
+/* max_pool1d..3d (F_INDICES) and avg_pool1d..3d: the same slots up to padding, then max pooling's dilation
+ * and avg pooling's ceil_mode share a slot. */
+SAME_ARG(max_pool2d, max_pool1d, kernel_size); SAME_ARG(max_pool2d, max_pool1d, stride);
+SAME_ARG(max_pool2d, max_pool1d, padding); SAME_ARG(max_pool2d, max_pool1d, dilation);
+SAME_ARG(max_pool2d, max_pool1d, ceil_mode); SAME_ARG(max_pool2d, max_pool1d, return_indices);
+SAME_ARG(max_pool2d, max_pool3d, kernel_size); SAME_ARG(max_pool2d, max_pool3d, stride);
+SAME_ARG(max_pool2d, max_pool3d, padding); SAME_ARG(max_pool2d, max_pool3d, dilation);
+SAME_ARG(max_pool2d, max_pool3d, ceil_mode); SAME_ARG(max_pool2d, max_pool3d, return_indices);
+SAME_ARG(max_pool2d, avg_pool1d, kernel_size); SAME_ARG(max_pool2d, avg_pool1d, stride);
+SAME_ARG(max_pool2d, avg_pool1d, padding);
+SAME_ARG(max_pool2d, avg_pool2d, kernel_size); SAME_ARG(max_pool2d, avg_pool2d, stride);
+SAME_ARG(max_pool2d, avg_pool2d, padding);
+SAME_ARG(max_pool2d, avg_pool3d, kernel_size); SAME_ARG(max_pool2d, avg_pool3d, stride);
+SAME_ARG(max_pool2d, avg_pool3d, padding);
+SAME_ARG(avg_pool2d, avg_pool1d, ceil_mode); SAME_ARG(avg_pool2d, avg_pool3d, ceil_mode);
+
 bool
 sh_pool(Ctx *c, Node *n, Type *out)
 {
-	const Type *t = targ(n, 0);
+	const Type *t = targ(n, ARG(max_pool2d, input));
 	const char *name = optab[n->op].name;
-	bool is_max = strncmp(name, "max_", 4) == 0;
+	bool is_max = (optab[n->op].flags & F_INDICES) != 0;
 	int k = spatial(n), sp, i;
 	int64_t ks[3], s[3], p[3], dil[3] = {1, 1, 1}, *d;
-	const Lit *sl = op_arg(n, 2), *ceil = op_arg_named(n, "ceil_mode");
-	bool indices = is_max && op_arg_named(n, "return_indices")->u.i;
+	const Lit *sl = op_arg(n, ARG(max_pool2d, stride));
+	const Lit *ceil = op_arg(n, is_max ? ARG(max_pool2d, ceil_mode) : ARG(avg_pool2d, ceil_mode));
+	bool indices = is_max && op_arg(n, ARG(max_pool2d, return_indices))->u.i;
 
 	if (!want_results(c, n, indices ? 2 : 1) || (sp = image_input(c, n, t, k)) < 0)
 		return false;
-	if (!get_ints(c, n, 1, ks, k) || !get_ints(c, n, 3, p, k) || (is_max && !get_ints(c, n, 4, dil, k)))
+	if (!get_ints(c, n, ARG(max_pool2d, kernel_size), ks, k) || !get_ints(c, n, ARG(max_pool2d, padding), p, k) ||
+	    (is_max && !get_ints(c, n, ARG(max_pool2d, dilation), dil, k)))
 		return false;
 	if (sl->kind == L_NONE || (sl->kind == L_LIST && sl->n == 0))
 		memcpy(s, ks, sizeof s);
-	else if (!get_ints(c, n, 2, s, k))
+	else if (!get_ints(c, n, ARG(max_pool2d, stride), s, k))
 		return false;
-	if (!positive(c, n, 1, ks, k, false) || !positive(c, n, 2, s, k, false) || !positive(c, n, 3, p, k, true) ||
-	    (is_max && !positive(c, n, 4, dil, k, false)))
+	if (!positive(c, n, ARG(max_pool2d, kernel_size), ks, k, false) ||
+	    !positive(c, n, ARG(max_pool2d, stride), s, k, false) || !positive(c, n, ARG(max_pool2d, padding), p, k, true) ||
+	    (is_max && !positive(c, n, ARG(max_pool2d, dilation), dil, k, false)))
 		return false;
 	for (i = 0; i < k; i++)
 		if (p[i] > ks[i] / 2) {
-			error_at(c, arg_loc(c, n, 3), "padding %lld of %s is more than half the kernel size %lld",
+			error_at(c, arg_loc(c, n, ARG(max_pool2d, padding)), "padding %lld of %s is more than half the kernel size %lld",
 			         (long long)p[i], name, (long long)ks[i]);
 			return false;
 		}
@@ -569,12 +643,19 @@ sh_pool(Ctx *c, Node *n, Type *out)
 	return true;
 }
 
+/* adaptive_avg_pool1d..3d, adaptive_max_pool1d..2d (F_INDICES: they have return_indices) */
+SAME_ARG(adaptive_max_pool2d, adaptive_avg_pool1d, output_size);
+SAME_ARG(adaptive_max_pool2d, adaptive_avg_pool2d, output_size);
+SAME_ARG(adaptive_max_pool2d, adaptive_avg_pool3d, output_size);
+SAME_ARG(adaptive_max_pool2d, adaptive_max_pool1d, output_size);
+SAME_ARG(adaptive_max_pool2d, adaptive_max_pool1d, return_indices);
+
 bool
 sh_adaptive_pool(Ctx *c, Node *n, Type *out)
 {
-	const Type *t = targ(n, 0);
-	const Lit *os = op_arg(n, 1);
-	bool indices = strncmp(optab[n->op].name, "adaptive_max", 12) == 0 && op_arg_named(n, "return_indices")->u.i;
+	const Type *t = targ(n, ARG(adaptive_max_pool2d, input));
+	const Lit *os = op_arg(n, ARG(adaptive_max_pool2d, output_size));
+	bool indices = (optab[n->op].flags & F_INDICES) && op_arg(n, ARG(adaptive_max_pool2d, return_indices))->u.i;
 	int k = spatial(n), sp, i;
 	int64_t *d;
 
@@ -589,7 +670,8 @@ sh_adaptive_pool(Ctx *c, Node *n, Type *out)
 		if (e && e->kind == L_NONE)
 			continue;
 		if (!e || e->kind != L_INT || e->u.i <= 0) {
-			error_at(c, arg_loc(c, n, 1), "output_size of %s must be a positive integer or a list of %d (or none)",
+			error_at(c, arg_loc(c, n, ARG(adaptive_max_pool2d, output_size)),
+			         "output_size of %s must be a positive integer or a list of %d (or none)",
 			         optab[n->op].name, k);
 			return false;
 		}
@@ -618,10 +700,22 @@ binary_dtype(const Lit *a, const Lit *b, bool div)
 	return dt;
 }
 
+/* add, sub, mul, div, rsub, pow, bitwise_and, bitwise_or, bitwise_xor, floor_divide, remainder, maximum,
+ * minimum and their in-place twins; eq, ne, lt, le, gt, ge through sh_compare; max(input, other) through
+ * sh_max.  The second operand is at one slot in all of them. */
+SAME_ARG(add, sub, other); SAME_ARG(add, mul, other); SAME_ARG(add, div, other); SAME_ARG(add, rsub, other);
+SAME_ARG(add, bitwise_and, other); SAME_ARG(add, bitwise_or, other); SAME_ARG(add, bitwise_xor, other);
+SAME_ARG(add, floor_divide, other); SAME_ARG(add, remainder, other); SAME_ARG(add, maximum, other);
+SAME_ARG(add, minimum, other);
+SAME_ARG(add, eq, other); SAME_ARG(add, ne, other); SAME_ARG(add, lt, other); SAME_ARG(add, le, other);
+SAME_ARG(add, gt, other); SAME_ARG(add, ge, other);
+_Static_assert(ARG(add, other) == ARG(pow, exponent), "pow's exponent is not at add's other");
+_Static_assert(ARG(add, other) == ARG(max, dim), "max's dim is not at add's other");
+
 bool
 sh_binary(Ctx *c, Node *n, Type *out)
 {
-	const Lit *a = op_arg(n, 0), *b = op_arg(n, 1);
+	const Lit *a = op_arg(n, ARG(add, input)), *b = op_arg(n, ARG(add, other));
 	static const int64_t none[1];
 	const int64_t *da = a->kind == L_VALUE ? a->u.v->type.dims : none, *db = b->kind == L_VALUE ? b->u.v->type.dims : none;
 	int na = a->kind == L_VALUE ? a->u.v->type.ndim : 0, nb = b->kind == L_VALUE ? b->u.v->type.ndim : 0, nd;
@@ -644,7 +738,7 @@ sh_binary(Ctx *c, Node *n, Type *out)
 		         optab[n->op].name, TS(&a->u.v->type));
 		return false;
 	}
-	out[0] = (Type){(uint8_t)binary_dtype(a, b, n->op == OP_div || n->op == OP_div_), (uint8_t)nd, 0, UINT32_MAX, d};
+	out[0] = (Type){(uint8_t)binary_dtype(a, b, op_base(n->op) == OP_div), (uint8_t)nd, 0, UINT32_MAX, d};
 	if (optab[n->op].flags & F_INPLACE)
 		out[0].dtype = a->u.v->type.dtype;
 	return true;
@@ -662,13 +756,15 @@ sh_compare(Ctx *c, Node *n, Type *out)
 bool
 sh_flatten(Ctx *c, Node *n, Type *out)
 {
-	const Type *t = targ(n, 0);
+	const Type *t = targ(n, ARG(flatten, input));
 	int64_t s, e, prod = 1, *d;
 	int si, ei, i, k = 0, nd = t->ndim ? t->ndim : 1;
 
-	if (!want_results(c, n, 1) || !get_int(c, n, 1, &s) || !get_int(c, n, 2, &e))
+	if (!want_results(c, n, 1) || !get_int(c, n, ARG(flatten, start_dim), &s) ||
+	    !get_int(c, n, ARG(flatten, end_dim), &e))
 		return false;
-	if (!norm_dim(c, n, 1, s, t->ndim, &si) || !norm_dim(c, n, 2, e, t->ndim, &ei))
+	if (!norm_dim(c, n, ARG(flatten, start_dim), s, t->ndim, &si) ||
+	    !norm_dim(c, n, ARG(flatten, end_dim), e, t->ndim, &ei))
 		return false;
 	if (si > ei) {
 		error_at(c, n->loc, "flatten: start_dim %lld comes after end_dim %lld", (long long)s, (long long)e);
@@ -692,22 +788,25 @@ sh_flatten(Ctx *c, Node *n, Type *out)
 	return true;
 }
 
+/* view(input, size), reshape(input, shape) */
+_Static_assert(ARG(view, size) == ARG(reshape, shape), "reshape's shape is not at view's size");
+
 bool
 sh_reshape(Ctx *c, Node *n, Type *out)
 {
-	const Type *t = targ(n, 0);
-	const Lit *sz = op_arg(n, 1);
+	const Type *t = targ(n, ARG(view, input));
+	const Lit *sz = op_arg(n, ARG(view, size));
 	int k = sz->kind == L_INT ? 1 : (int)sz->n, i, infer = -1;
 	int64_t numel, prod = 1, *d;
 
 	if (!want_results(c, n, 1))
 		return false;
 	if (k > MAX_DIMS) {
-		error_at(c, arg_loc(c, n, 1), "%s to more than %d dimensions", optab[n->op].name, MAX_DIMS);
+		error_at(c, arg_loc(c, n, ARG(view, size)), "%s to more than %d dimensions", optab[n->op].name, MAX_DIMS);
 		return false;
 	}
 	d = tmp_dims(c, k);
-	if (!get_ints(c, n, 1, d, k))
+	if (!get_ints(c, n, ARG(view, size), d, k))
 		return false;
 	if (!type_numel(t, &numel))
 		return overflow(c, n);
@@ -717,7 +816,7 @@ sh_reshape(Ctx *c, Node *n, Type *out)
 			continue;
 		}
 		if (d[i] < 0) {
-			error_at(c, arg_loc(c, n, 1), "invalid size %lld in %s", (long long)d[i], optab[n->op].name);
+			error_at(c, arg_loc(c, n, ARG(view, size)), "invalid size %lld in %s", (long long)d[i], optab[n->op].name);
 			return false;
 		}
 		if (!ck_mul(prod, d[i], &prod))
@@ -725,14 +824,14 @@ sh_reshape(Ctx *c, Node *n, Type *out)
 	}
 	if (infer >= 0) {
 		if (prod == 0 || numel % prod != 0) {
-			error_at(c, arg_loc(c, n, 1), "cannot %s %s (%lld elements) with an inferred dimension",
+			error_at(c, arg_loc(c, n, ARG(view, size)), "cannot %s %s (%lld elements) with an inferred dimension",
 			         optab[n->op].name, TS(t), (long long)numel);
 			return false;
 		}
 		d[infer] = numel / prod;
 	} else if (prod != numel) {
-		error_at(c, arg_loc(c, n, 1), "cannot %s %s (%lld elements) to %lld elements", optab[n->op].name, TS(t),
-		         (long long)numel, (long long)prod);
+		error_at(c, arg_loc(c, n, ARG(view, size)), "cannot %s %s (%lld elements) to %lld elements", optab[n->op].name,
+		         TS(t), (long long)numel, (long long)prod);
 		return false;
 	}
 	out[0] = (Type){t->dtype, (uint8_t)k, 0, UINT32_MAX, d};
@@ -742,19 +841,19 @@ sh_reshape(Ctx *c, Node *n, Type *out)
 bool
 sh_permute(Ctx *c, Node *n, Type *out)
 {
-	const Type *t = targ(n, 0);
+	const Type *t = targ(n, ARG(permute, input));
 	int64_t perm[MAX_DIMS], *d;
 	bool seen[MAX_DIMS] = {0};
 	int i, k;
 
-	if (!want_results(c, n, 1) || !get_ints(c, n, 1, perm, t->ndim))
+	if (!want_results(c, n, 1) || !get_ints(c, n, ARG(permute, dims), perm, t->ndim))
 		return false;
 	d = tmp_dims(c, t->ndim);
 	for (i = 0; i < t->ndim; i++) {
-		if (!norm_dim(c, n, 1, perm[i], t->ndim, &k))
+		if (!norm_dim(c, n, ARG(permute, dims), perm[i], t->ndim, &k))
 			return false;
 		if (seen[k]) {
-			error_at(c, arg_loc(c, n, 1), "permute: dimension %d repeats", k);
+			error_at(c, arg_loc(c, n, ARG(permute, dims)), "permute: dimension %d repeats", k);
 			return false;
 		}
 		seen[k] = true;
@@ -767,13 +866,13 @@ sh_permute(Ctx *c, Node *n, Type *out)
 bool
 sh_transpose(Ctx *c, Node *n, Type *out)
 {
-	const Type *t = targ(n, 0);
+	const Type *t = targ(n, ARG(transpose, input));
 	int64_t a, b, x;
 	int i, j;
 
-	if (!want_results(c, n, 1) || !get_int(c, n, 1, &a) || !get_int(c, n, 2, &b))
+	if (!want_results(c, n, 1) || !get_int(c, n, ARG(transpose, dim0), &a) || !get_int(c, n, ARG(transpose, dim1), &b))
 		return false;
-	if (!norm_dim(c, n, 1, a, t->ndim, &i) || !norm_dim(c, n, 2, b, t->ndim, &j))
+	if (!norm_dim(c, n, ARG(transpose, dim0), a, t->ndim, &i) || !norm_dim(c, n, ARG(transpose, dim1), b, t->ndim, &j))
 		return false;
 	copy_type(c, &out[0], t);
 	if (t->ndim) {
@@ -789,8 +888,8 @@ sh_transpose(Ctx *c, Node *n, Type *out)
 bool
 sh_squeeze(Ctx *c, Node *n, Type *out)
 {
-	const Type *t = targ(n, 0);
-	const Lit *dl = op_arg(n, 1);
+	const Type *t = targ(n, ARG(squeeze, input));
+	const Lit *dl = op_arg(n, ARG(squeeze, dim));
 	bool drop[MAX_DIMS] = {0};
 	int64_t *d;
 	int i, k = 0, idx;
@@ -806,7 +905,7 @@ sh_squeeze(Ctx *c, Node *n, Type *out)
 		for (i = 0; i < cnt; i++) {
 			int64_t v = dl->kind == L_INT ? dl->u.i : dl->u.list[i].u.i;
 
-			if (!norm_dim(c, n, 1, v, t->ndim, &idx))
+			if (!norm_dim(c, n, ARG(squeeze, dim), v, t->ndim, &idx))
 				return false;
 			if (t->ndim)
 				drop[idx] = t->dims[idx] == 1;
@@ -823,17 +922,17 @@ sh_squeeze(Ctx *c, Node *n, Type *out)
 bool
 sh_unsqueeze(Ctx *c, Node *n, Type *out)
 {
-	const Type *t = targ(n, 0);
+	const Type *t = targ(n, ARG(unsqueeze, input));
 	int64_t v, *d;
 	int idx, i, k = 0;
 
-	if (!want_results(c, n, 1) || !get_int(c, n, 1, &v))
+	if (!want_results(c, n, 1) || !get_int(c, n, ARG(unsqueeze, dim), &v))
 		return false;
 	if (t->ndim >= MAX_DIMS) {
 		error_at(c, n->loc, "unsqueeze: more than %d dimensions", MAX_DIMS);
 		return false;
 	}
-	if (!norm_dim(c, n, 1, v, t->ndim + 1, &idx))
+	if (!norm_dim(c, n, ARG(unsqueeze, dim), v, t->ndim + 1, &idx))
 		return false;
 	d = tmp_dims(c, t->ndim + 1);
 	for (i = 0; i <= t->ndim; i++) {
@@ -849,19 +948,19 @@ sh_unsqueeze(Ctx *c, Node *n, Type *out)
 bool
 sh_expand(Ctx *c, Node *n, Type *out)
 {
-	const Type *t = targ(n, 0);
-	const Lit *sz = op_arg(n, 1);
+	const Type *t = targ(n, ARG(expand, input));
+	const Lit *sz = op_arg(n, ARG(expand, size));
 	int k = sz->kind == L_INT ? 1 : (int)sz->n, i, lead;
 	int64_t *d;
 
 	if (!want_results(c, n, 1))
 		return false;
 	if (k < t->ndim || k > MAX_DIMS) {
-		error_at(c, arg_loc(c, n, 1), "expand: %d sizes for %s", k, TS(t));
+		error_at(c, arg_loc(c, n, ARG(expand, size)), "expand: %d sizes for %s", k, TS(t));
 		return false;
 	}
 	d = tmp_dims(c, k);
-	if (!get_ints(c, n, 1, d, k))
+	if (!get_ints(c, n, ARG(expand, size), d, k))
 		return false;
 	lead = k - t->ndim;
 	for (i = 0; i < k; i++) {
@@ -870,7 +969,7 @@ sh_expand(Ctx *c, Node *n, Type *out)
 		if (d[i] == -1 && have != -2)
 			d[i] = have;
 		else if (d[i] < 0 || (have != -2 && have != 1 && have != d[i])) {
-			error_at(c, arg_loc(c, n, 1), "cannot expand %s to size %lld in dimension %d", TS(t),
+			error_at(c, arg_loc(c, n, ARG(expand, size)), "cannot expand %s to size %lld in dimension %d", TS(t),
 			         (long long)d[i], i);
 			return false;
 		}
@@ -912,8 +1011,8 @@ slice_len(Ctx *c, Node *n, const Lit *s, int64_t size, int64_t *len)
 bool
 sh_getitem(Ctx *c, Node *n, Type *out)
 {
-	const Type *t = targ(n, 0);
-	const Lit *ix = op_arg(n, 1);
+	const Type *t = targ(n, ARG(getitem, input));
+	const Lit *ix = op_arg(n, ARG(getitem, index));
 	const Lit *items = ix->kind == L_LIST ? ix->u.list : ix;
 	int nitems = ix->kind == L_LIST ? (int)ix->n : 1, i, j, src = 0, consumed = 0, k = 0;
 	int64_t *d;
@@ -928,17 +1027,18 @@ sh_getitem(Ctx *c, Node *n, Type *out)
 			consumed++;
 		else if (kind == L_ELLIPSIS) {
 			if (ell) {
-				error_at(c, arg_loc(c, n, 1), "getitem: more than one '...'");
+				error_at(c, arg_loc(c, n, ARG(getitem, index)), "getitem: more than one '...'");
 				return false;
 			}
 			ell = true;
 		} else if (kind != L_NONE) {
-			error_at(c, arg_loc(c, n, 1), "getitem with %s as an index is not supported", lit_kind_name(&items[i]));
+			error_at(c, arg_loc(c, n, ARG(getitem, index)), "getitem with %s as an index is not supported",
+			         lit_kind_name(&items[i]));
 			return false;
 		}
 	}
 	if (consumed > t->ndim) {
-		error_at(c, arg_loc(c, n, 1), "getitem: %d indices for %s", consumed, TS(t));
+		error_at(c, arg_loc(c, n, ARG(getitem, index)), "getitem: %d indices for %s", consumed, TS(t));
 		return false;
 	}
 	d = tmp_dims(c, MAX_DIMS);
@@ -946,7 +1046,7 @@ sh_getitem(Ctx *c, Node *n, Type *out)
 		const Lit *e = &items[i];
 
 		if (k >= MAX_DIMS) {
-			error_at(c, arg_loc(c, n, 1), "getitem: more than %d dimensions", MAX_DIMS);
+			error_at(c, arg_loc(c, n, ARG(getitem, index)), "getitem: more than %d dimensions", MAX_DIMS);
 			return false;
 		}
 		switch (e->kind) {
@@ -961,7 +1061,7 @@ sh_getitem(Ctx *c, Node *n, Type *out)
 			int64_t size = t->dims[src];
 
 			if (e->u.i < -size || e->u.i >= size) {
-				error_at(c, arg_loc(c, n, 1), "getitem: index %lld is out of range for size %lld",
+				error_at(c, arg_loc(c, n, ARG(getitem, index)), "getitem: index %lld is out of range for size %lld",
 				         (long long)e->u.i, (long long)size);
 				return false;
 			}
@@ -1000,21 +1100,21 @@ split_results(Ctx *c, Node *n, const Type *t, int dim, const int64_t *sizes, int
 bool
 sh_chunk(Ctx *c, Node *n, Type *out)
 {
-	const Type *t = targ(n, 0);
+	const Type *t = targ(n, ARG(chunk, input));
 	int64_t chunks, dv, size, each, sizes[256];
 	int dim, count = 0;
 
-	if (!get_int(c, n, 1, &chunks) || !get_int(c, n, 2, &dv))
+	if (!get_int(c, n, ARG(chunk, chunks), &chunks) || !get_int(c, n, ARG(chunk, dim), &dv))
 		return false;
 	if (chunks <= 0) {
-		error_at(c, arg_loc(c, n, 1), "chunks of chunk must be positive, not %lld", (long long)chunks);
+		error_at(c, arg_loc(c, n, ARG(chunk, chunks)), "chunks of chunk must be positive, not %lld", (long long)chunks);
 		return false;
 	}
 	if (t->ndim == 0) {
-		error_at(c, arg_loc(c, n, 0), "chunk needs a tensor with at least one dimension");
+		error_at(c, arg_loc(c, n, ARG(chunk, input)), "chunk needs a tensor with at least one dimension");
 		return false;
 	}
-	if (!norm_dim(c, n, 2, dv, t->ndim, &dim))
+	if (!norm_dim(c, n, ARG(chunk, dim), dv, t->ndim, &dim))
 		return false;
 	size = t->dims[dim];
 	each = size == 0 ? 0 : (size + chunks - 1) / chunks;
@@ -1033,24 +1133,25 @@ sh_chunk(Ctx *c, Node *n, Type *out)
 bool
 sh_split(Ctx *c, Node *n, Type *out)
 {
-	const Type *t = targ(n, 0);
-	const Lit *s = op_arg(n, 1);
+	const Type *t = targ(n, ARG(split, tensor));
+	const Lit *s = op_arg(n, ARG(split, split_size_or_sections));
 	int64_t dv, size, sizes[256], sum = 0;
 	int dim, count = 0;
 	uint32_t i;
 
-	if (!get_int(c, n, 2, &dv))
+	if (!get_int(c, n, ARG(split, dim), &dv))
 		return false;
 	if (t->ndim == 0) {
-		error_at(c, arg_loc(c, n, 0), "split needs a tensor with at least one dimension");
+		error_at(c, arg_loc(c, n, ARG(split, tensor)), "split needs a tensor with at least one dimension");
 		return false;
 	}
-	if (!norm_dim(c, n, 2, dv, t->ndim, &dim))
+	if (!norm_dim(c, n, ARG(split, dim), dv, t->ndim, &dim))
 		return false;
 	size = t->dims[dim];
 	if (s->kind == L_INT) {
 		if (s->u.i <= 0 && !(s->u.i == 0 && size == 0)) {
-			error_at(c, arg_loc(c, n, 1), "split size must be positive, not %lld", (long long)s->u.i);
+			error_at(c, arg_loc(c, n, ARG(split, split_size_or_sections)), "split size must be positive, not %lld",
+			         (long long)s->u.i);
 			return false;
 		}
 		if (size == 0)
@@ -1069,12 +1170,13 @@ sh_split(Ctx *c, Node *n, Type *out)
 		for (i = 0; i < s->n; i++) {
 			sizes[count++] = s->u.list[i].u.i;
 			if (s->u.list[i].u.i < 0 || !ck_add(sum, s->u.list[i].u.i, &sum)) {
-				error_at(c, arg_loc(c, n, 1), "split sizes must be non-negative");
+				error_at(c, arg_loc(c, n, ARG(split, split_size_or_sections)), "split sizes must be non-negative");
 				return false;
 			}
 		}
 		if (sum != size) {
-			error_at(c, arg_loc(c, n, 1), "split sizes add up to %lld, but dimension %d of %s is %lld",
+			error_at(c, arg_loc(c, n, ARG(split, split_size_or_sections)),
+			         "split sizes add up to %lld, but dimension %d of %s is %lld",
 			         (long long)sum, dim, TS(t), (long long)size);
 			return false;
 		}
@@ -1082,20 +1184,23 @@ sh_split(Ctx *c, Node *n, Type *out)
 	return split_results(c, n, t, dim, sizes, count, out);
 }
 
-/* The tensors of a T[] argument: all must be known values. */
+/* The tensors of the T[] argument of cat, concat and stack (slot 0, tensors): all must be known values. */
 static bool
 tensor_list(Ctx *c, Node *n, const Lit **items, uint32_t *count)
 {
-	const Lit *l = op_arg(n, 0);
+	const Lit *l = op_arg(n, ARG(cat, tensors));
 
 	if (l->kind != L_LIST || l->n == 0) {
-		error_at(c, arg_loc(c, n, 0), "%s needs a non-empty list of tensors", optab[n->op].name);
+		error_at(c, arg_loc(c, n, ARG(cat, tensors)), "%s needs a non-empty list of tensors", optab[n->op].name);
 		return false;
 	}
 	*items = l->u.list;
 	*count = l->n;
 	return true;
 }
+
+/* cat, concat */
+SAME_ARG(cat, concat, dim);
 
 bool
 sh_cat(Ctx *c, Node *n, Type *out)
@@ -1106,7 +1211,7 @@ sh_cat(Ctx *c, Node *n, Type *out)
 	int64_t dv, sum = 0;
 	int dim, j;
 
-	if (!want_results(c, n, 1) || !tensor_list(c, n, &items, &count) || !get_int(c, n, 1, &dv))
+	if (!want_results(c, n, 1) || !tensor_list(c, n, &items, &count) || !get_int(c, n, ARG(cat, dim), &dv))
 		return false;
 	for (i = 0; i < count; i++) {
 		const Type *t = &items[i].u.v->type;
@@ -1117,10 +1222,10 @@ sh_cat(Ctx *c, Node *n, Type *out)
 		if (!t0) {
 			t0 = t;
 			if (t0->ndim == 0) {
-				error_at(c, arg_loc(c, n, 0), "cat cannot join 0-d tensors");
+				error_at(c, arg_loc(c, n, ARG(cat, tensors)), "cat cannot join 0-d tensors");
 				return false;
 			}
-			if (!norm_dim(c, n, 1, dv, t0->ndim, &dim))
+			if (!norm_dim(c, n, ARG(cat, dim), dv, t0->ndim, &dim))
 				return false;
 		} else {
 			bool ok = t->ndim == t0->ndim;
@@ -1128,7 +1233,7 @@ sh_cat(Ctx *c, Node *n, Type *out)
 			for (j = 0; ok && j < t->ndim; j++)
 				ok = j == dim || t->dims[j] == t0->dims[j];
 			if (!ok) {
-				error_at(c, arg_loc(c, n, 0), "%s: %s and %s differ outside dimension %d", optab[n->op].name,
+				error_at(c, arg_loc(c, n, ARG(cat, tensors)), "%s: %s and %s differ outside dimension %d", optab[n->op].name,
 				         TS(t0), TS(t), dim);
 				return false;
 			}
@@ -1153,16 +1258,16 @@ sh_stack(Ctx *c, Node *n, Type *out)
 	int64_t dv, *d;
 	int dim, j, k = 0;
 
-	if (!want_results(c, n, 1) || !tensor_list(c, n, &items, &count) || !get_int(c, n, 1, &dv))
+	if (!want_results(c, n, 1) || !tensor_list(c, n, &items, &count) || !get_int(c, n, ARG(stack, dim), &dv))
 		return false;
 	t0 = &items[0].u.v->type;
 	for (i = 1; i < count; i++)
 		if (!type_equal(&items[i].u.v->type, t0) && !(items[i].u.v->type.ndim == t0->ndim &&
 		    memcmp(items[i].u.v->type.dims, t0->dims, t0->ndim * sizeof *t0->dims) == 0)) {
-			error_at(c, arg_loc(c, n, 0), "stack: %s and %s differ", TS(t0), TS(&items[i].u.v->type));
+			error_at(c, arg_loc(c, n, ARG(stack, tensors)), "stack: %s and %s differ", TS(t0), TS(&items[i].u.v->type));
 			return false;
 		}
-	if (t0->ndim >= MAX_DIMS || !norm_dim(c, n, 1, dv, t0->ndim + 1, &dim))
+	if (t0->ndim >= MAX_DIMS || !norm_dim(c, n, ARG(stack, dim), dv, t0->ndim + 1, &dim))
 		return false;
 	d = tmp_dims(c, t0->ndim + 1);
 	for (j = 0; j <= t0->ndim; j++) {
@@ -1175,12 +1280,17 @@ sh_stack(Ctx *c, Node *n, Type *out)
 	return true;
 }
 
+/* mean, sum (with dtype), amax, amin */
+SAME_ARG(mean, sum, dim); SAME_ARG(mean, sum, keepdim); SAME_ARG(mean, sum, dtype);
+SAME_ARG(mean, amax, dim); SAME_ARG(mean, amax, keepdim);
+SAME_ARG(mean, amin, dim); SAME_ARG(mean, amin, keepdim);
+
 bool
 sh_reduce(Ctx *c, Node *n, Type *out)
 {
-	const Type *t = targ(n, 0);
-	const Lit *dl = op_arg(n, 1);
-	bool keep = op_arg_named(n, "keepdim")->u.i, red[MAX_DIMS] = {0};
+	const Type *t = targ(n, ARG(mean, input));
+	const Lit *dl = op_arg(n, ARG(mean, dim));
+	bool keep = op_arg(n, ARG(mean, keepdim))->u.i, red[MAX_DIMS] = {0};
 	int64_t *d;
 	int i, k = 0, idx, cnt;
 
@@ -1194,10 +1304,10 @@ sh_reduce(Ctx *c, Node *n, Type *out)
 		for (i = 0; i < cnt; i++) {
 			int64_t v = dl->kind == L_INT ? dl->u.i : dl->u.list[i].u.i;
 
-			if (!norm_dim(c, n, 1, v, t->ndim, &idx))
+			if (!norm_dim(c, n, ARG(mean, dim), v, t->ndim, &idx))
 				return false;
 			if (t->ndim && red[idx]) {
-				error_at(c, arg_loc(c, n, 1), "%s: dimension %d repeats", optab[n->op].name, idx);
+				error_at(c, arg_loc(c, n, ARG(mean, dim)), "%s: dimension %d repeats", optab[n->op].name, idx);
 				return false;
 			}
 			if (t->ndim)
@@ -1211,15 +1321,15 @@ sh_reduce(Ctx *c, Node *n, Type *out)
 		else if (keep)
 			d[k++] = 1;
 	out[0] = (Type){t->dtype, (uint8_t)k, 0, UINT32_MAX, d};
-	return op_param_index(n->op, "dtype") < 0 || apply_dtype(c, n, op_arg_named(n, "dtype"), out);
+	return !(n->op == OP_mean || n->op == OP_sum) || apply_dtype(c, n, ARG(mean, dtype), out);
 }
 
 bool
 sh_max(Ctx *c, Node *n, Type *out)
 {
-	const Type *t = targ(n, 0);
-	const Lit *dl = op_arg(n, 1);
-	bool keep = op_arg(n, 2)->u.i;
+	const Type *t = targ(n, ARG(max, input));
+	const Lit *dl = op_arg(n, ARG(max, dim));
+	bool keep = op_arg(n, ARG(max, keepdim))->u.i;
 	int64_t *d;
 	int i, k = 0, idx;
 
@@ -1231,7 +1341,7 @@ sh_max(Ctx *c, Node *n, Type *out)
 		out[0] = (Type){t->dtype, 0, 0, UINT32_MAX, tmp_dims(c, 0)};
 		return true;
 	}
-	if (!want_results(c, n, 2) || !norm_dim(c, n, 1, dl->u.i, t->ndim, &idx))
+	if (!want_results(c, n, 2) || !norm_dim(c, n, ARG(max, dim), dl->u.i, t->ndim, &idx))
 		return false;
 	d = tmp_dims(c, t->ndim);
 	for (i = 0; i < t->ndim; i++)
@@ -1244,11 +1354,15 @@ sh_max(Ctx *c, Node *n, Type *out)
 	return true;
 }
 
+/* interpolate, upsample */
+SAME_ARG(interpolate, upsample, size);
+SAME_ARG(interpolate, upsample, scale_factor);
+
 bool
 sh_interpolate(Ctx *c, Node *n, Type *out)
 {
-	const Type *t = targ(n, 0);
-	const Lit *size = op_arg(n, 1), *scale = op_arg(n, 2);
+	const Type *t = targ(n, ARG(interpolate, input));
+	const Lit *size = op_arg(n, ARG(interpolate, size)), *scale = op_arg(n, ARG(interpolate, scale_factor));
 	const char *name = optab[n->op].name;
 	int sp = t->ndim - 2, i;
 	int64_t *d;
@@ -1256,7 +1370,7 @@ sh_interpolate(Ctx *c, Node *n, Type *out)
 	if (!want_results(c, n, 1))
 		return false;
 	if (sp < 1 || sp > 3) {
-		error_at(c, arg_loc(c, n, 0), "%s needs a 3-d, 4-d or 5-d input, not %s", name, TS(t));
+		error_at(c, arg_loc(c, n, ARG(interpolate, input)), "%s needs a 3-d, 4-d or 5-d input, not %s", name, TS(t));
 		return false;
 	}
 	if ((size->kind == L_NONE) == (scale->kind == L_NONE)) {
@@ -1266,7 +1380,7 @@ sh_interpolate(Ctx *c, Node *n, Type *out)
 	d = tmp_dims(c, t->ndim);
 	memcpy(d, t->dims, 2 * sizeof *d);
 	if (size->kind != L_NONE) {
-		if (!get_ints(c, n, 1, d + 2, sp) || !positive(c, n, 1, d + 2, sp, false))
+		if (!get_ints(c, n, ARG(interpolate, size), d + 2, sp) || !positive(c, n, ARG(interpolate, size), d + 2, sp, false))
 			return false;
 	} else {
 		for (i = 0; i < sp; i++) {
@@ -1274,12 +1388,13 @@ sh_interpolate(Ctx *c, Node *n, Type *out)
 			double f, v;
 
 			if ((scale->kind == L_LIST && scale->n != 1 && (int)scale->n != sp) || !lit_as_float(e, &f) || !(f > 0)) {
-				error_at(c, arg_loc(c, n, 2), "scale_factor of interpolate must be positive, one or %d of them", sp);
+				error_at(c, arg_loc(c, n, ARG(interpolate, scale_factor)),
+				         "scale_factor of interpolate must be positive, one or %d of them", sp);
 				return false;
 			}
 			v = floor((double)t->dims[2 + i] * f);
 			if (!(v >= 1 && v < 9.2e18)) {
-				error_at(c, arg_loc(c, n, 2), "interpolate gives an output of size %g", v);
+				error_at(c, arg_loc(c, n, ARG(interpolate, scale_factor)), "interpolate gives an output of size %g", v);
 				return false;
 			}
 			d[2 + i] = (int64_t)v;
@@ -1292,15 +1407,16 @@ sh_interpolate(Ctx *c, Node *n, Type *out)
 bool
 sh_pad(Ctx *c, Node *n, Type *out)
 {
-	const Type *t = targ(n, 0);
-	const Lit *p = op_arg(n, 1);
+	const Type *t = targ(n, ARG(pad, input));
+	const Lit *p = op_arg(n, ARG(pad, pad));
 	int64_t *d;
 	uint32_t i;
 
 	if (!want_results(c, n, 1))
 		return false;
 	if (p->kind != L_LIST || p->n % 2 || p->n / 2 > t->ndim) {
-		error_at(c, arg_loc(c, n, 1), "pad of pad must be a list of an even number of integers, at most %d", 2 * t->ndim);
+		error_at(c, arg_loc(c, n, ARG(pad, pad)), "pad of pad must be a list of an even number of integers, at most %d",
+		         2 * t->ndim);
 		return false;
 	}
 	copy_type(c, &out[0], t);
@@ -1312,7 +1428,7 @@ sh_pad(Ctx *c, Node *n, Type *out)
 		if (!ck_add(d[k], p->u.list[i].u.i, &x) || !ck_add(x, p->u.list[i + 1].u.i, &x))
 			return overflow(c, n);
 		if (x < 0) {
-			error_at(c, arg_loc(c, n, 1), "pad makes dimension %d negative", k);
+			error_at(c, arg_loc(c, n, ARG(pad, pad)), "pad makes dimension %d negative", k);
 			return false;
 		}
 		d[k] = x;
@@ -1323,11 +1439,11 @@ sh_pad(Ctx *c, Node *n, Type *out)
 bool
 sh_pixel_shuffle(Ctx *c, Node *n, Type *out)
 {
-	const Type *t = targ(n, 0);
+	const Type *t = targ(n, ARG(pixel_shuffle, input));
 	int64_t r, r2, *d;
 	int b;
 
-	if (!want_results(c, n, 1) || !get_int(c, n, 1, &r))
+	if (!want_results(c, n, 1) || !get_int(c, n, ARG(pixel_shuffle, upscale_factor), &r))
 		return false;
 	if (t->ndim < 3 || r <= 0 || !ck_mul(r, r, &r2) || t->dims[t->ndim - 3] % r2 != 0) {
 		error_at(c, n->loc, "pixel_shuffle with factor %lld does not fit %s", (long long)r, TS(t));
@@ -1342,10 +1458,13 @@ sh_pixel_shuffle(Ctx *c, Node *n, Type *out)
 	return true;
 }
 
+/* mm, bmm */
+SAME_ARG(mm, bmm, mat2);
+
 bool
 sh_mm(Ctx *c, Node *n, Type *out)
 {
-	const Type *a = targ(n, 0), *b = targ(n, 1);
+	const Type *a = targ(n, ARG(mm, input)), *b = targ(n, ARG(mm, mat2));
 	int k = n->op == OP_bmm ? 3 : 2;
 	int64_t *d;
 
@@ -1365,11 +1484,12 @@ sh_mm(Ctx *c, Node *n, Type *out)
 bool
 sh_glu(Ctx *c, Node *n, Type *out)
 {
-	const Type *t = targ(n, 0);
+	const Type *t = targ(n, ARG(glu, input));
 	int64_t dv;
 	int dim;
 
-	if (!want_results(c, n, 1) || !get_int(c, n, 1, &dv) || t->ndim == 0 || !norm_dim(c, n, 1, dv, t->ndim, &dim))
+	if (!want_results(c, n, 1) || !get_int(c, n, ARG(glu, dim), &dv) || t->ndim == 0 ||
+	    !norm_dim(c, n, ARG(glu, dim), dv, t->ndim, &dim))
 		return false;
 	if (t->dims[dim] % 2) {
 		error_at(c, n->loc, "glu halves dimension %d of %s, which is odd", dim, TS(t));
@@ -1383,14 +1503,15 @@ sh_glu(Ctx *c, Node *n, Type *out)
 bool
 sh_unflatten(Ctx *c, Node *n, Type *out)
 {
-	const Type *t = targ(n, 0);
-	const Lit *sz = op_arg(n, 2);
+	const Type *t = targ(n, ARG(unflatten, input));
+	const Lit *sz = op_arg(n, ARG(unflatten, sizes));
 	int64_t dv, sizes[MAX_DIMS], prod = 1, *d;
 	int dim, k = sz->kind == L_LIST ? (int)sz->n : 0, i, j = 0, infer = -1;
 
-	if (!want_results(c, n, 1) || !get_int(c, n, 1, &dv) || t->ndim == 0 || !norm_dim(c, n, 1, dv, t->ndim, &dim))
+	if (!want_results(c, n, 1) || !get_int(c, n, ARG(unflatten, dim), &dv) || t->ndim == 0 ||
+	    !norm_dim(c, n, ARG(unflatten, dim), dv, t->ndim, &dim))
 		return false;
-	if (k == 0 || t->ndim - 1 + k > MAX_DIMS || !get_ints(c, n, 2, sizes, k))
+	if (k == 0 || t->ndim - 1 + k > MAX_DIMS || !get_ints(c, n, ARG(unflatten, sizes), sizes, k))
 		return false;
 	for (i = 0; i < k; i++) {
 		if (sizes[i] == -1 && infer < 0) {
@@ -1398,14 +1519,15 @@ sh_unflatten(Ctx *c, Node *n, Type *out)
 			continue;
 		}
 		if (sizes[i] < 0 || !ck_mul(prod, sizes[i], &prod)) {
-			error_at(c, arg_loc(c, n, 2), "invalid sizes for unflatten");
+			error_at(c, arg_loc(c, n, ARG(unflatten, sizes)), "invalid sizes for unflatten");
 			return false;
 		}
 	}
 	if (infer >= 0 && prod > 0 && t->dims[dim] % prod == 0)
 		sizes[infer] = t->dims[dim] / prod, prod = t->dims[dim];
 	if (prod != t->dims[dim]) {
-		error_at(c, arg_loc(c, n, 2), "unflatten: the sizes do not multiply to %lld", (long long)t->dims[dim]);
+		error_at(c, arg_loc(c, n, ARG(unflatten, sizes)), "unflatten: the sizes do not multiply to %lld",
+		         (long long)t->dims[dim]);
 		return false;
 	}
 	d = tmp_dims(c, t->ndim - 1 + k);
@@ -1420,10 +1542,13 @@ sh_unflatten(Ctx *c, Node *n, Type *out)
 }
 
 /* view_as, reshape_as, expand_as: the shape of `other`. */
+SAME_ARG(view_as, reshape_as, other);
+SAME_ARG(view_as, expand_as, other);
+
 bool
 sh_as(Ctx *c, Node *n, Type *out)
 {
-	const Type *t = targ(n, 0), *o = targ(n, 1);
+	const Type *t = targ(n, ARG(view_as, input)), *o = targ(n, ARG(view_as, other));
 	int64_t a, b;
 	int i, lead = o->ndim - t->ndim;
 
@@ -1447,12 +1572,12 @@ sh_as(Ctx *c, Node *n, Type *out)
 bool
 sh_t(Ctx *c, Node *n, Type *out)
 {
-	const Type *t = targ(n, 0);
+	const Type *t = targ(n, ARG(t, input));
 
 	if (!want_results(c, n, 1))
 		return false;
 	if (t->ndim > 2) {
-		error_at(c, arg_loc(c, n, 0), "t needs at most 2 dimensions, not %s", TS(t));
+		error_at(c, arg_loc(c, n, ARG(t, input)), "t needs at most 2 dimensions, not %s", TS(t));
 		return false;
 	}
 	copy_type(c, &out[0], t);
@@ -1468,13 +1593,14 @@ sh_t(Ctx *c, Node *n, Type *out)
 bool
 sh_narrow(Ctx *c, Node *n, Type *out)
 {
-	const Type *t = targ(n, 0);
+	const Type *t = targ(n, ARG(narrow, input));
 	int64_t dv, start, len;
 	int dim;
 
-	if (!want_results(c, n, 1) || !get_int(c, n, 1, &dv) || !get_int(c, n, 2, &start) || !get_int(c, n, 3, &len))
+	if (!want_results(c, n, 1) || !get_int(c, n, ARG(narrow, dim), &dv) || !get_int(c, n, ARG(narrow, start), &start) ||
+	    !get_int(c, n, ARG(narrow, length), &len))
 		return false;
-	if (t->ndim == 0 || !norm_dim(c, n, 1, dv, t->ndim, &dim))
+	if (t->ndim == 0 || !norm_dim(c, n, ARG(narrow, dim), dv, t->ndim, &dim))
 		return false;
 	if (start < 0)
 		start += t->dims[dim];
@@ -1491,16 +1617,16 @@ sh_narrow(Ctx *c, Node *n, Type *out)
 bool
 sh_select(Ctx *c, Node *n, Type *out)
 {
-	const Type *t = targ(n, 0);
+	const Type *t = targ(n, ARG(select, input));
 	int64_t dv, index, *d;
 	int dim, i, k = 0;
 
-	if (!want_results(c, n, 1) || !get_int(c, n, 1, &dv) || !get_int(c, n, 2, &index))
+	if (!want_results(c, n, 1) || !get_int(c, n, ARG(select, dim), &dv) || !get_int(c, n, ARG(select, index), &index))
 		return false;
-	if (t->ndim == 0 || !norm_dim(c, n, 1, dv, t->ndim, &dim))
+	if (t->ndim == 0 || !norm_dim(c, n, ARG(select, dim), dv, t->ndim, &dim))
 		return false;
 	if (index < -t->dims[dim] || index >= t->dims[dim]) {
-		error_at(c, arg_loc(c, n, 2), "select: index %lld is out of range for size %lld", (long long)index,
+		error_at(c, arg_loc(c, n, ARG(select, index)), "select: index %lld is out of range for size %lld", (long long)index,
 		         (long long)t->dims[dim]);
 		return false;
 	}
@@ -1513,20 +1639,23 @@ sh_select(Ctx *c, Node *n, Type *out)
 }
 
 /* repeat (at least ndim counts, leading ones add dimensions) and tile (fewer counts: leading 1s). */
+_Static_assert(ARG(repeat, repeats) == ARG(tile, dims), "tile's dims is not at repeat's repeats");
+
 bool
 sh_repeat(Ctx *c, Node *n, Type *out)
 {
-	const Type *t = targ(n, 0);
-	const Lit *r = op_arg(n, 1);
+	const Type *t = targ(n, ARG(repeat, input));
+	const Lit *r = op_arg(n, ARG(repeat, repeats));
 	int k = r->kind == L_INT ? 1 : (int)r->n, nd, i;
 	int64_t reps[MAX_DIMS], *d;
 
 	if (!want_results(c, n, 1))
 		return false;
-	if (k > MAX_DIMS || !get_ints(c, n, 1, reps, k) || !positive(c, n, 1, reps, k, true))
+	if (k > MAX_DIMS || !get_ints(c, n, ARG(repeat, repeats), reps, k) ||
+	    !positive(c, n, ARG(repeat, repeats), reps, k, true))
 		return false;
 	if (n->op == OP_repeat && k < t->ndim) {
-		error_at(c, arg_loc(c, n, 1), "repeat needs at least %d counts for %s", t->ndim, TS(t));
+		error_at(c, arg_loc(c, n, ARG(repeat, repeats)), "repeat needs at least %d counts for %s", t->ndim, TS(t));
 		return false;
 	}
 	nd = k > t->ndim ? k : t->ndim;
@@ -1545,11 +1674,11 @@ sh_repeat(Ctx *c, Node *n, Type *out)
 bool
 sh_unbind(Ctx *c, Node *n, Type *out)
 {
-	const Type *t = targ(n, 0);
+	const Type *t = targ(n, ARG(unbind, input));
 	int64_t dv, *d;
 	int dim, i, j, k = 0;
 
-	if (!get_int(c, n, 1, &dv) || t->ndim == 0 || !norm_dim(c, n, 1, dv, t->ndim, &dim))
+	if (!get_int(c, n, ARG(unbind, dim), &dv) || t->ndim == 0 || !norm_dim(c, n, ARG(unbind, dim), dv, t->ndim, &dim))
 		return false;
 	if (t->dims[dim] > 255 || !want_results(c, n, (int)t->dims[dim]))
 		return false;
