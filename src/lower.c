@@ -1255,7 +1255,9 @@ lower_arith(Net *net, Node *n)
 	return refuse(net, n, "no operand is a tensor computed by the model");
 }
 
-static const char *const target_names[] = {"caffe", "caffe-master", "opencv"};
+#define X(name, bit) name,
+static const char *const target_names[] = {TARGETS(X)};
+#undef X
 
 /* Give each computed tensor that l refers to and that has no blob (the op that makes it was refused) a
  * stand-in blob of its type, so that the reader is still lowered and refused only for its own reasons:

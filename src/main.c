@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdarg.h>
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,16 +45,55 @@ usage(FILE *f)
 	      f);
 }
 
+static NORETURN void usage_error(const char *fmt, ...) PRINTF_LIKE(1, 2);
+
 static void
-usage_error(const char *fmt, const char *arg)
+usage_error(const char *fmt, ...)
 {
+	va_list ap;
+
 	fputs("ptcc: error: ", stderr);
-	fprintf(stderr, fmt, arg);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
 	fputs("\nTry 'ptcc --help' for more information.\n", stderr);
 	exit(2);
 }
+/* What ptcc writes: the --emit kinds, defined once (EMIT_CHECK is --check). */
+#define EMIT_KINDS(X) X(model, MODEL) X(log, LOG) X(ir, IR) X(summary, SUMMARY) X(dot, DOT) X(none, NONE)
+#define X(name, NAME) EMIT_##NAME,
+enum { EMIT_KINDS(X) EMIT_CHECK };
+#undef X
+#define X(name, NAME) #name,
+static const char *const emit_names[] = {EMIT_KINDS(X)};
+#undef X
+#define X(name, bit) name,
+static const char *const target_names[] = {TARGETS(X)};
+#undef X
 
-enum { EMIT_MODEL, EMIT_LOG, EMIT_IR, EMIT_SUMMARY, EMIT_DOT, EMIT_NONE, EMIT_CHECK };
+/* "a, b<last>c" into buf: the names joined by ", ", the last one by `last` */
+static const char *
+join_names(char *buf, size_t size, const char *const *names, size_t n, const char *last)
+{
+	size_t len = 0;
+
+	buf[0] = 0;
+	for (size_t i = 0; i < n && len < size; i++)
+		len += (size_t)snprintf(buf + len, size - len, "%s%s", i == 0 ? "" : i + 1 == n ? last : ", ",
+		                        names[i]);
+	return buf;
+}
+
+static int
+emit_kind(const char *name)
+{
+#define X(kind, NAME) \
+	if (strcmp(name, #kind) == 0) \
+		return EMIT_##NAME;
+	EMIT_KINDS(X)
+#undef X
+	return -1;
+}
 
 /* Peak resident memory of this process image: VmHWM, which exec resets (ru_maxrss does not, so it would
  * count the parent's memory too). */
@@ -141,7 +181,7 @@ main(int argc, char **argv)
 	bool stats = false, ok, io_error = false, no_weights = false;
 	Ctx c;
 	double t0, t1, t2;
-	char *end;
+	char *end, list[128];
 
 	while ((opt = getopt_long(argc, argv, "o:w:O:", longopts, NULL)) != -1) {
 		switch (opt) {
@@ -163,19 +203,15 @@ main(int argc, char **argv)
 			olevel = optarg[0] - '0';
 			break;
 		case 't':
-			if (strcmp(optarg, "caffe") && strcmp(optarg, "caffe-master") && strcmp(optarg, "opencv"))
-				usage_error("unknown target '%s' (caffe, caffe-master or opencv)", optarg);
+			if (!target_bit(optarg))
+				usage_error("unknown target '%s' (%s)", optarg,
+				            join_names(list, sizeof list, target_names, sizeof target_names / sizeof *target_names, " or "));
 			target = optarg;
 			break;
 		case 'e':
-			if (strcmp(optarg, "model") == 0) emit = EMIT_MODEL;
-			else if (strcmp(optarg, "log") == 0) emit = EMIT_LOG;
-			else if (strcmp(optarg, "ir") == 0) emit = EMIT_IR;
-			else if (strcmp(optarg, "summary") == 0) emit = EMIT_SUMMARY;
-			else if (strcmp(optarg, "none") == 0) emit = EMIT_NONE;
-			else if (strcmp(optarg, "dot") == 0) emit = EMIT_DOT;
-			else
-				usage_error("unknown --emit kind '%s' (model, log, ir, summary, dot, none)", optarg);
+			if ((emit = emit_kind(optarg)) < 0)
+				usage_error("unknown --emit kind '%s' (%s)", optarg,
+				            join_names(list, sizeof list, emit_names, sizeof emit_names / sizeof *emit_names, ", "));
 			break;
 		case 'm':
 			errno = 0;

@@ -119,10 +119,6 @@ Blob *scale_layer(Net *net, const Node *n, const char *role, Blob *x, int axis, 
 
 /* ---- netcheck.c: the target table (layers.def) and the net verifier ------------------------------ */
 
-enum {
-	T_CAFFE = 1, T_CAFFE_MASTER = 2, T_OPENCV = 4, T_PORTABLE = T_CAFFE | T_CAFFE_MASTER | T_OPENCV,
-	T_ALL = T_PORTABLE, T_NONE = 0, /* ops.def's targets column */
-};
 
 typedef struct LayerInfo {
 	const char *type;
@@ -133,7 +129,7 @@ typedef struct LayerInfo {
 } LayerInfo;
 
 const LayerInfo *layer_info(const char *type); /* NULL for a type outside layers.def */
-unsigned target_bit(const char *target);       /* 0 for an unknown target */
+
 /* Caffe's load-time rules and the aliasing rule (netcheck.c's header); false with a message naming the
  * layer. */
 bool netcheck(const Net *net, char *msg, size_t size);

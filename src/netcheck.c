@@ -42,12 +42,11 @@ layer_info(const char *type)
 unsigned
 target_bit(const char *target)
 {
-	if (strcmp(target, "caffe") == 0)
-		return T_CAFFE;
-	if (strcmp(target, "caffe-master") == 0)
-		return T_CAFFE_MASTER;
-	if (strcmp(target, "opencv") == 0)
-		return T_OPENCV;
+#define X(name, bit) \
+	if (strcmp(target, name) == 0) \
+		return bit;
+	TARGETS(X)
+#undef X
 	return 0;
 }
 

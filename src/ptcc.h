@@ -486,4 +486,13 @@ void outfile_abort(OutFile *o);   /* close and remove the temporary file */
  * errors of a trace whose front end already reported some). */
 int compile_model(Ctx *c, const char *prototxt, const char *caffemodel, const char *target, int olevel);
 
+/* The --target values, defined once: TARGETS(X) calls X(name, bit) for each, in the order the help and
+ * the notes list them.  T_PORTABLE: layers.def's mark for a layer type every target has. */
+enum {
+	T_CAFFE = 1, T_CAFFE_MASTER = 2, T_OPENCV = 4, T_PORTABLE = T_CAFFE | T_CAFFE_MASTER | T_OPENCV,
+	T_ALL = T_PORTABLE, T_NONE = 0, /* ops.def's targets column */
+};
+#define TARGETS(X) X("caffe", T_CAFFE) X("caffe-master", T_CAFFE_MASTER) X("opencv", T_OPENCV)
+unsigned target_bit(const char *target); /* netcheck.c; 0 for an unknown target */
+
 #endif
