@@ -235,9 +235,9 @@ main(int argc, char **argv)
 		return 2;
 	}
 	t0 = now();
-	ok = parse(&c); /* resolves and shapes each op as it goes */
+	ok = parse(&c); /* each line through frontend.c's pipeline as it is read */
 	t1 = now();
-	ok = resolve_finish(&c) && ok;
+	ok = frontend_finish(&c) && ok;
 	t2 = now();
 	if (stats) {
 		struct rusage ru;

@@ -1,9 +1,10 @@
 /* parser.y: the grammar of docs/trace-format.md §2, rule for rule.
  *
- * The parser builds the IR directly: each statement's action adds to Ctx.g (graph.c-style helpers at the
- * end of this file).  Lists, arguments, results and types are collected on scratch stacks in Ctx and
- * copied to the arena when their rule completes, so every semantic value is either a scalar or points
- * into the arena: no value owns heap memory, and no %destructor is needed.
+ * The parser builds the IR directly: each statement's action adds to Ctx.g (the stmt_* helpers at the
+ * end of this file) and hands the line to frontend.c's pipeline.  Lists, arguments, results and types
+ * are collected on scratch stacks in Ctx.parse and copied to the arena when their rule completes, so
+ * every semantic value is either a scalar or points into the arena: no value owns heap memory, and no
+ * %destructor is needed.
  *
  * Error recovery is per line: `error NL` skips to the end of the line, so one run reports every syntax
  * error (up to --max-errors), at most one per line.
@@ -90,7 +91,7 @@ trace
 
 header
 	: K_TRACE INT NL          { stmt_header(c, $2, @2); }
-	| error NL                { yyerrok; scratch_reset(c); c->seen_header = true; }
+	| error NL                { yyerrok; scratch_reset(c); c->parse.seen_header = true; }
 	;
 
 /* An op line is `lines op NL` rather than a `statement`: fewer reductions per line (the op lines are
@@ -192,7 +193,7 @@ ref
 	;
 
 mark
-	: %empty                  { $$ = c->lits.n; }
+	: %empty                  { $$ = c->parse.lits.n; }
 	;
 
 list
@@ -201,8 +202,8 @@ list
 	;
 
 values
-	: value                   { vec_push(&c->lits, $1); }
-	| values ',' value        { vec_push(&c->lits, $3); }
+	: value                   { vec_push(&c->parse.lits, $1); }
+	| values ',' value        { vec_push(&c->parse.lits, $3); }
 	;
 
 slice
@@ -216,10 +217,10 @@ slice
 
 /* TYPE, the lexer's one-token type, spelt out: one reduction fewer per annotation */
 types
-	: TYPE                    { vec_push(&c->types, $1); $$ = 1; }
-	| type_slow               { vec_push(&c->types, $1); $$ = 1; }
-	| types ',' TYPE          { vec_push(&c->types, $3); $$ = $1 + 1; }
-	| types ',' type_slow     { vec_push(&c->types, $3); $$ = $1 + 1; }
+	: TYPE                    { vec_push(&c->parse.types, $1); $$ = 1; }
+	| type_slow               { vec_push(&c->parse.types, $1); $$ = 1; }
+	| types ',' TYPE          { vec_push(&c->parse.types, $3); $$ = $1 + 1; }
+	| types ',' type_slow     { vec_push(&c->parse.types, $3); $$ = $1 + 1; }
 	;
 
 /* type = dtype "[" [ INT { "," INT } ] "]" */
@@ -233,16 +234,16 @@ type_slow
 		/* "f32[1,-3]": the lexer's TYPE fast path takes only non-negative dims */
 		uint32_t i;
 		for (i = 0; i < $2.n; i++)
-			vec_push(&c->dims, $2.u.list[i].u.i);
-		$$ = type_close(c, $1, @1, c->dims.n - $2.n, @$);
+			vec_push(&c->parse.dims, $2.u.list[i].u.i);
+		$$ = type_close(c, $1, @1, c->parse.dims.n - $2.n, @$);
 	}
-	| IDENT '[' ']'           { $$ = type_close(c, $1, @1, c->dims.n, @$); }
-	| IDENT '[' dims ']'      { $$ = type_close(c, $1, @1, c->dims.n - (size_t)$3, @$); }
+	| IDENT '[' ']'           { $$ = type_close(c, $1, @1, c->parse.dims.n, @$); }
+	| IDENT '[' dims ']'      { $$ = type_close(c, $1, @1, c->parse.dims.n - (size_t)$3, @$); }
 	;
 
 dims
-	: INT                     { vec_push(&c->dims, $1); $$ = 1; }
-	| dims ',' INT            { vec_push(&c->dims, $3); $$ = $1 + 1; }
+	: INT                     { vec_push(&c->parse.dims, $1); $$ = 1; }
+	| dims ',' INT            { vec_push(&c->parse.dims, $3); $$ = $1 + 1; }
 	;
 
 src
@@ -295,8 +296,8 @@ yyreport_syntax_error(const yypcontext_t *ctx, yyscan_t scanner, Ctx *c)
 	if (c->last_syntax_line == line)
 		return 0;
 	c->last_syntax_line = line;
-	if (!c->seen_header) {
-		c->seen_header = true;
+	if (!c->parse.seen_header) {
+		c->parse.seen_header = true;
 		if (tok == YYSYMBOL_YYEOF)
 			error_at(c, *loc, "empty trace: expected 'ptcc-trace 1' as the first line");
 		else
@@ -319,7 +320,7 @@ yyreport_syntax_error(const yypcontext_t *ctx, yyscan_t scanner, Ctx *c)
 static void
 scratch_reset(Ctx *c)
 {
-	c->args.n = c->lits.n = c->results.n = c->types.n = c->dims.n = 0;
+	c->parse.args.n = c->parse.lits.n = c->parse.results.n = c->parse.types.n = c->parse.dims.n = 0;
 }
 
 /* Statement order (§2): header, weights, params and consts, inputs, then calls, returns and ops, then
@@ -329,8 +330,8 @@ enum { PH_HEADER, PH_DECLS, PH_INPUTS, PH_BODY, PH_OUTPUTS };
 static void
 stmt_header(Ctx *c, int64_t version, Loc loc)
 {
-	c->seen_header = true;
-	c->phase = PH_DECLS;
+	c->parse.seen_header = true;
+	c->parse.phase = PH_DECLS;
 	c->g.version = version;
 	if (version != 1)
 		error_at(c, loc, "unsupported trace format version %lld; this ptcc reads version 1",
@@ -340,13 +341,13 @@ stmt_header(Ctx *c, int64_t version, Loc loc)
 static void
 stmt_weights(Ctx *c, const char *path, Loc stmt, Loc path_loc)
 {
-	if (c->seen_weights) {
+	if (c->parse.seen_weights) {
 		error_at(c, stmt, "a second 'weights' line");
 		note_at(c, c->g.weights_loc, "the first is here");
 		return;
 	}
-	c->seen_weights = true;
-	if ((c->g.params.n > 0 || c->phase > PH_DECLS) && !c->syntax_error)
+	c->parse.seen_weights = true;
+	if ((c->g.params.n > 0 || c->parse.phase > PH_DECLS) && !c->syntax_error)
 		error_at(c, stmt, "the 'weights' line must come before every other statement");
 	if (!*path)
 		error_at(c, path_loc, "empty weights file name");
@@ -360,9 +361,9 @@ stmt_param(Ctx *c, const char *name, Loc loc, Type t, Loc stmt, bool is_const)
 	Value *v, *old;
 	const char *kw = is_const ? "const" : "param";
 
-	if (!c->seen_weights && !c->syntax_error)
+	if (!c->parse.seen_weights && !c->syntax_error)
 		error_at(c, stmt, "'%s' line before the 'weights' line", kw);
-	else if (c->phase > PH_DECLS)
+	else if (c->parse.phase > PH_DECLS)
 		error_at(c, stmt, "'%s' line after the first 'input', 'call' or op line", kw);
 	if ((old = map_get(&c->params_by_name, (uintptr_t)name))) {
 		error_at(c, loc, "parameter $%s is declared twice", name);
@@ -385,10 +386,10 @@ stmt_input(Ctx *c, int64_t handle, Loc loc, const char *name, Type t, Loc stmt)
 {
 	Value *v;
 
-	if (c->phase > PH_INPUTS)
+	if (c->parse.phase > PH_INPUTS)
 		error_at(c, stmt, "'input' line after the first 'call' or op line");
 	else
-		c->phase = PH_INPUTS;
+		c->parse.phase = PH_INPUTS;
 	v = NEW(&c->arena, Value);
 	v->kind = VK_INPUT;
 	v->name = name;
@@ -399,18 +400,17 @@ stmt_input(Ctx *c, int64_t handle, Loc loc, const char *name, Type t, Loc stmt)
 	if (v->handle > c->g.max_handle)
 		c->g.max_handle = v->handle;
 	vec_push(&c->g.inputs, v);
-	if (!c->syntax_error)
-		resolve_input(c, v);
+	frontend_input(c, v);
 }
 
 static bool
 body_check(Ctx *c, Loc stmt, const char *what)
 {
-	if (c->phase == PH_OUTPUTS) {
+	if (c->parse.phase == PH_OUTPUTS) {
 		error_at(c, stmt, "%s after an 'output' line", what);
 		return false;
 	}
-	c->phase = PH_BODY;
+	c->parse.phase = PH_BODY;
 	return true;
 }
 
@@ -425,11 +425,11 @@ stmt_call(Ctx *c, const char *name, Loc loc, const char *cls, Loc stmt)
 	s = NEW(&c->arena, Scope);
 	s->name = name;
 	s->cls = cls;
-	s->parent = c->scope;
+	s->parent = c->parse.scope;
 	s->loc = loc;
-	s->depth = c->scope ? c->scope->depth + 1 : 1;
+	s->depth = c->parse.scope ? c->parse.scope->depth + 1 : 1;
 	s->id = c->g.nscopes++;
-	c->scope = s;
+	c->parse.scope = s;
 	e.scope = s;
 	e.before = c->g.nidx;
 	e.is_return = false;
@@ -443,21 +443,21 @@ stmt_return(Ctx *c, const char *name, Loc loc, Loc stmt)
 
 	if (!body_check(c, stmt, "'return'"))
 		return;
-	if (!c->scope) {
+	if (!c->parse.scope) {
 		error_at(c, loc, "'return %s' without a matching 'call'", *name ? name : "\"\"");
 		return;
 	}
-	if (c->scope->name != name) {
+	if (c->parse.scope->name != name) {
 		error_at(c, loc, "'return %s' does not match the innermost open 'call %s'",
-		         *name ? name : "\"\"", *c->scope->name ? c->scope->name : "\"\"");
-		note_at(c, c->scope->loc, "'call %s' is here", *c->scope->name ? c->scope->name : "\"\"");
+		         *name ? name : "\"\"", *c->parse.scope->name ? c->parse.scope->name : "\"\"");
+		note_at(c, c->parse.scope->loc, "'call %s' is here", *c->parse.scope->name ? c->parse.scope->name : "\"\"");
 		return;
 	}
-	e.scope = c->scope;
+	e.scope = c->parse.scope;
 	e.before = c->g.nidx;
 	e.is_return = true;
 	vec_push(&c->g.events, e);
-	c->scope = c->scope->parent;
+	c->parse.scope = c->parse.scope->parent;
 }
 
 static void
@@ -465,12 +465,12 @@ stmt_output(Ctx *c, Lit ref, Loc loc, const char *name, Loc stmt)
 {
 	Output o;
 
-	if (c->scope) {
+	if (c->parse.scope) {
 		error_at(c, stmt, "'output' before the 'return' of every open 'call'");
-		note_at(c, c->scope->loc, "'call %s' is still open", *c->scope->name ? c->scope->name : "\"\"");
-		c->scope = NULL;
+		note_at(c, c->parse.scope->loc, "'call %s' is still open", *c->parse.scope->name ? c->parse.scope->name : "\"\"");
+		c->parse.scope = NULL;
 	}
-	c->phase = PH_OUTPUTS;
+	c->parse.phase = PH_OUTPUTS;
 	o.ref = ref;
 	o.name = name;
 	o.loc = loc;
@@ -487,9 +487,8 @@ static void
 stmt_op(Ctx *c, const char *name, Loc oploc, size_t ntypes, Loc types_loc, const char *src)
 {
 	int op = op_lookup(name);
-	size_t nres = c->results.n, i;
+	size_t nres = c->parse.results.n, i;
 	Node *n;
-	int errors;
 
 	if (!body_check(c, oploc, "an op line"))
 		goto fail;
@@ -514,30 +513,21 @@ stmt_op(Ctx *c, const char *name, Loc oploc, size_t ntypes, Loc types_loc, const
 	for (i = 0; i < nres; i++) {
 		Value *v = &n->res[i];
 
-		v->handle = c->results.v[i].handle;
-		v->pos = c->results.v[i].pos;
+		v->handle = c->parse.results.v[i].handle;
+		v->pos = c->parse.results.v[i].pos;
 		if (ntypes) {
-			v->type = c->types.v[i];
+			v->type = c->parse.types.v[i];
 			v->flags |= V_ANNOTATED;
 		}
 		if (v->handle != NO_HANDLE && v->handle > c->g.max_handle)
 			c->g.max_handle = v->handle;
 	}
-	n->scope = c->scope;
+	n->scope = c->parse.scope;
 	n->src = src;
-	if (!op_bind(c, n, c->args.v, c->args.n))
-		goto fail;
-	ir_append(c, n);
-	if (c->syntax_error)
-		goto out;
-	errors = c->nerrors;
-	resolve_node(c, n);
-	if (c->nerrors != errors || (errors && node_reads_poison(n)) || !shape_node(c, n))
-		poison_results(n);
+	frontend_op(c, n, c->parse.args.v, c->parse.args.n);
 	goto out;
 fail:
-	if (!c->syntax_error)
-		resolve_poison(c, c->args.v, c->args.n, c->results.v, nres);
+	frontend_poison(c, c->parse.args.v, c->parse.args.n, c->parse.results.v, nres);
 out:
 	scratch_reset(c);
 }
@@ -549,7 +539,7 @@ result_push(Ctx *c, uint32_t handle, Loc loc)
 
 	v.handle = handle;
 	v.pos = loc.begin;
-	vec_push(&c->results, v);
+	vec_push(&c->parse.results, v);
 }
 
 static void
@@ -557,24 +547,24 @@ arg_push(Ctx *c, const char *name, Loc loc, Lit v)
 {
 	RawArg a = {name, loc, v};
 
-	vec_push(&c->args, a);
+	vec_push(&c->parse.args, a);
 }
 
 static Lit
 list_close(Ctx *c, size_t mark, Loc loc)
 {
-	Lit l = ir_list(c, c->lits.v + mark, c->lits.n - mark, loc.begin);
+	Lit l = ir_list(c, c->parse.lits.v + mark, c->parse.lits.n - mark, loc.begin);
 
-	c->lits.n = mark;
+	c->parse.lits.n = mark;
 	return l;
 }
 
 static Type
 type_close(Ctx *c, const char *dtype, Loc dtype_loc, size_t mark, Loc loc)
 {
-	Type t = ir_type(c, dtype, dtype_loc, c->dims.v + mark, c->dims.n - mark, loc);
+	Type t = ir_type(c, dtype, dtype_loc, c->parse.dims.v + mark, c->parse.dims.n - mark, loc);
 
-	c->dims.n = mark;
+	c->parse.dims.n = mark;
 	return t;
 }
 
@@ -593,19 +583,19 @@ parse(Ctx *c)
 	if (ptcc_yylex_init_extra(c, &scanner))
 		ptcc_die("cannot initialise the lexer");
 	ptcc_yyset_in(c->fp, scanner);
-	c->at_bol = true;
+	c->lex.at_bol = true;
 	r = ptcc_yyparse(scanner, c);
 	ptcc_yylex_destroy(scanner);
-	if (c->overflow)
+	if (c->lex.overflow)
 		error_at(c, NO_LOC, "the trace is larger than 4 GiB");
 	if (r == 2)
 		error_at(c, NO_LOC, "out of memory while parsing");
-	if (c->nerrors == 0 && !c->seen_weights && !c->syntax_error)
+	if (c->nerrors == 0 && !c->parse.seen_weights && !c->syntax_error)
 		error_at(c, NO_LOC, "the trace has no 'weights' line");
-	if (c->nerrors == 0 && c->scope) {
+	if (c->nerrors == 0 && c->parse.scope) {
 		Scope *s;
 
-		for (s = c->scope; s; s = s->parent)
+		for (s = c->parse.scope; s; s = s->parent)
 			error_at(c, s->loc, "'call %s' has no matching 'return'", *s->name ? s->name : "\"\"");
 	}
 	scratch_reset(c);

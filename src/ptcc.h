@@ -335,24 +335,27 @@ struct Ctx {
 	bool stopped;        /* too many errors */
 	uint32_t last_syntax_line; /* one syntax error per line */
 
-	/* parser state (parser.y) */
-	int phase;           /* which statements may still come (parser.y) */
-	bool seen_header, seen_weights;
 	bool syntax_error;   /* a lexical or syntax error: order checks then keep quiet */
-	Scope *scope;        /* innermost open scope */
-	VEC(RawArg) args;    /* scratch: arguments of the op being parsed */
-	VEC(Lit) lits;       /* scratch: elements of the lists being parsed */
-	VEC(Value) results;  /* scratch: results of the op being parsed */
-	VEC(Type) types;     /* scratch: annotations of the op being parsed */
-	VEC(int64_t) dims;   /* scratch: dims of the type being parsed */
-	Map params_by_name;  /* interned name -> Value* */
-	char *strbuf; size_t strcap; /* scratch for decoding strings */
+	Map params_by_name;  /* interned name -> Value*: the param and const declarations */
 
-	/* lexer state (lexer.l) */
-	uint32_t off;        /* byte offset of the next token */
-	int depth;           /* bracket nesting on the current line */
-	bool at_bol;         /* no token yet on the current line */
-	bool overflow;       /* the trace is too large for 32-bit offsets */
+	/* the front end's working state, which nothing after parsing reads */
+	struct {             /* parser.y */
+		int phase;           /* which statements may still come */
+		bool seen_header, seen_weights;
+		Scope *scope;        /* innermost open scope */
+		VEC(RawArg) args;    /* scratch: arguments of the op being parsed */
+		VEC(Lit) lits;       /* scratch: elements of the lists being parsed */
+		VEC(Value) results;  /* scratch: results of the op being parsed */
+		VEC(Type) types;     /* scratch: annotations of the op being parsed */
+		VEC(int64_t) dims;   /* scratch: dims of the type being parsed */
+		char *strbuf; size_t strcap; /* scratch for decoding strings */
+	} parse;
+	struct {             /* lexer.l */
+		uint32_t off;        /* byte offset of the next token */
+		int depth;           /* bracket nesting on the current line */
+		bool at_bol;         /* no token yet on the current line */
+		bool overflow;       /* the trace is too large for 32-bit offsets */
+	} lex;
 
 	/* shape pass scratch */
 	VEC(int64_t) tmpdims;
@@ -385,6 +388,13 @@ Loc ann_loc(Ctx *c, const Node *n, int i);           /* span of the annotation o
 
 bool parse(Ctx *c); /* false if there were errors */
 
+/* ---- frontend.c: the front end's pipeline, called by the parser for each statement ---------------- */
+void frontend_input(Ctx *c, Value *v);
+void frontend_op(Ctx *c, Node *n, const RawArg *args, size_t nargs);
+/* A line that failed before it became a node (or whose arguments do not bind). */
+void frontend_poison(Ctx *c, const RawArg *args, size_t nargs, const Value *results, size_t nres);
+bool frontend_finish(Ctx *c); /* after the last line; false if there were errors */
+
 /* ---- ir.c --------------------------------------------------------------------------------------- */
 
 Lit lit_int(int64_t i);
@@ -413,8 +423,8 @@ void ir_print_param_name(FILE *f, const char *s);
 bool name_is_path(const char *s);
 
 /* ---- resolve.c: handles to SSA values, in-place writes, views, parameters, dead code ---------- */
-/* The parser calls resolve_input and resolve_node on each statement as it goes (while no error has
- * been reported), then resolve_finish binds the outputs, checks aliasing, removes dead ops and numbers
+/* frontend.c calls resolve_input and resolve_node on each statement as the parser goes (while no syntax
+ * error has been reported), then resolve_finish binds the outputs, checks aliasing, removes dead ops and numbers
  * the SSA values.  False if there were errors. */
 
 void resolve_input(Ctx *c, Value *v);
@@ -429,7 +439,7 @@ bool resolve_finish(Ctx *c);
 void resolve_free(Ctx *c);
 
 /* ---- shape.c: infer every value's type; check annotations and weight shapes -------------------- */
-/* Called by the parser on each op after resolve_node: infers the result types and checks the
+/* Called by frontend_op on each op after resolve_node: infers the result types and checks the
  * annotations.  False after a diagnostic, or when an argument's type is unknown (an earlier error). */
 bool shape_node(Ctx *c, Node *n);
 /* the rules named in ops.def */
