@@ -447,6 +447,18 @@ lower_neuron(Net *net, Node *n)
 	return true;
 }
 
+/* neg(x) = −x: Power{scale: −1} (one exact product). */
+static bool
+lower_neg(Net *net, Node *n)
+{
+	Blob *x = blob_of(net, n, arg_value(n, ARG(neg, input)));
+
+	if (!x)
+		return false;
+	bind(net, &n->res[0], power_layer(net, n, NULL, x, 1, -1, 0));
+	return true;
+}
+
 /* silu(x) = x · sigmoid(x) */
 static bool
 lower_silu(Net *net, Node *n)

@@ -77,6 +77,7 @@ OPS: dict[str, tuple[int, bool, str]] = {
     "clone": (1, False, "input memory_format"),
     "detach": (1, True, "input"),
     "neg": (1, False, "input"),
+    "neg_": (1, False, "input"),
     "abs": (1, False, "input"),
     "exp": (1, False, "input"),
     "log": (1, False, "input"),

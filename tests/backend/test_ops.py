@@ -200,6 +200,15 @@ class Activations(OpTestCase):
     def test_tanh(self) -> None:
         self.act("tanh", torch.tanh)
 
+    def test_neg(self) -> None:
+        types = self.act("neg", lambda x: -x)  # recorded as neg (Tensor.__neg__)
+        self.assertEqual(types["-O0"], ["Input", "Convolution", "Power"])
+
+    def test_neg_in_place(self) -> None:
+        # the in-place twin (ops.def's INPLACE(neg_)); the relu after it reads the written tensor
+        types = self.act("neg_", lambda x: F.relu(x.neg_()))
+        self.assertEqual(types["-O0"], ["Input", "Convolution", "Power", "ReLU"])
+
     def test_softmax_channels(self) -> None:
         self.act("softmax1", lambda x: F.softmax(x, dim=1))
 
