@@ -30,12 +30,16 @@ indent(FILE *f, int depth)
 		fputs("  ", f);
 }
 
+/* The header, weights and declarations; an IR dump (ssa) and a log of an SSA-form trace say `ssa`. */
 static void
 print_decls(Ctx *c, FILE *f, bool ssa)
 {
 	size_t i;
 
-	fprintf(f, "ptcc-trace %lld\n", (long long)c->g.version);
+	fprintf(f, "ptcc-trace %lld%s\n", (long long)c->g.version, ssa || c->g.ssa ? " ssa" : "");
+	if (ssa) /* params are numbered after the values */
+		fprintf(f, "# ptcc IR: %u nodes, %u values, %zu params\n", c->g.nnodes,
+		        c->g.nvalues - (uint32_t)c->g.params.n, c->g.params.n);
 	fputs("weights ", f);
 	ir_print_string(f, c->g.weights ? c->g.weights : "");
 	fputc('\n', f);
@@ -186,7 +190,7 @@ print_body(Ctx *c, FILE *f, bool ssa)
 			for (i = 0; i < n->nres; i++) {
 				const Value *v = &n->res[i];
 
-				if (v->prev)
+				if (v->prev && n->writes) /* a redefinition that writes nothing (dropout) is an alias */
 					fprintf(f, "  # %%%u writes %%%u in place", v->id, v->prev->id);
 				else if (v->alias != v && (v->alias->kind == VK_OP || v->alias->kind == VK_INPUT))
 					fprintf(f, "  # %%%u is a view of %%%u", v->id, v->alias->id);
@@ -213,8 +217,6 @@ emit_log(Ctx *c, FILE *f)
 void
 emit_ir(Ctx *c, FILE *f)
 {
-	fprintf(f, "# ptcc IR: %u nodes, %u values, %zu params\n", c->g.nnodes,
-	        c->g.nvalues - (uint32_t)c->g.params.n, c->g.params.n); /* params are numbered after the values */
 	print_decls(c, f, true);
 	print_body(c, f, true);
 	print_outputs(c, f, true);

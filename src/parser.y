@@ -32,7 +32,7 @@ int ptcc_yylex(PTCC_YYSTYPE *yylval, PTCC_YYLTYPE *yylloc, yyscan_t scanner);
 #include <string.h>
 
 static void ptcc_yyerror(Loc *loc, yyscan_t scanner, Ctx *c, const char *msg);
-static void stmt_header(Ctx *c, int64_t version, Loc loc);
+static void stmt_header(Ctx *c, int64_t version, Loc loc, const char *form, Loc form_loc);
 static void stmt_weights(Ctx *c, const char *path, Loc stmt, Loc path_loc);
 static void stmt_param(Ctx *c, const char *name, Loc loc, Type t, Loc stmt, bool is_const);
 static void stmt_input(Ctx *c, int64_t handle, Loc loc, const char *name, Type t, Loc stmt);
@@ -90,7 +90,8 @@ trace
 	;
 
 header
-	: K_TRACE INT NL          { stmt_header(c, $2, @2); }
+	: K_TRACE INT NL          { stmt_header(c, $2, @2, NULL, @2); }
+	| K_TRACE INT IDENT NL    { stmt_header(c, $2, @2, $3, @3); }
 	| error NL                { yyerrok; scratch_reset(c); c->parse.seen_header = true; }
 	;
 
@@ -327,8 +328,9 @@ scratch_reset(Ctx *c)
  * outputs. */
 enum { PH_HEADER, PH_DECLS, PH_INPUTS, PH_BODY, PH_OUTPUTS };
 
+/* `ptcc-trace 1`, or `ptcc-trace 1 ssa` for the SSA form that --emit=ir writes. */
 static void
-stmt_header(Ctx *c, int64_t version, Loc loc)
+stmt_header(Ctx *c, int64_t version, Loc loc, const char *form, Loc form_loc)
 {
 	c->parse.seen_header = true;
 	c->parse.phase = PH_DECLS;
@@ -336,6 +338,11 @@ stmt_header(Ctx *c, int64_t version, Loc loc)
 	if (version != 1)
 		error_at(c, loc, "unsupported trace format version %lld; this ptcc reads version 1",
 		         (long long)version);
+	if (form && strcmp(form, "ssa") == 0)
+		c->g.ssa = true;
+	else if (form)
+		error_at(c, form_loc, "unknown trace form '%s' (the header is 'ptcc-trace 1' or 'ptcc-trace 1 ssa')",
+		         form);
 }
 
 static void

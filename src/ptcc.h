@@ -209,6 +209,7 @@ struct Output {
 
 struct Graph {
 	int64_t version;
+	bool ssa;            /* the header says `ssa`: each handle is defined once (--emit=ir's form, §2) */
 	const char *weights; /* as written in the `weights` line, or NULL */
 	Loc weights_loc;
 	VEC(Value *) params; /* `param` and `const` lines in order */

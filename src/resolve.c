@@ -7,7 +7,9 @@
  *   - a result whose handle is already defined is an in-place write (§3.4): a new Value whose prev is
  *     the overwritten one, in the same alias group;
  *   - a result of a view op (F_VIEW) joins its first argument's alias group;
- *   - an op that writes its argument in place must name that argument as its result;
+ *   - an op that writes its argument in place must name that argument as its result; in the SSA form
+ *     (`ptcc-trace 1 ssa`, what --emit=ir writes) every handle is defined once instead, an in-place op's
+ *     result is a new handle for the written tensor, and the old handle may not be read again;
  *   - an in-place write to a tensor whose alias group has another member that is read later is
  *     refused: the compiler does not model the aliasing;
  *   - values that nothing reads are warned about, and ops no output needs are removed.
@@ -31,6 +33,7 @@ struct Resolver {
 	bool use_sparse;
 	uint32_t ndefs;
 	VEC(Write) writes;
+	Map clobbered;     /* SSA form: handle + 1 -> the value that overwrote it in place */
 	/* a small cache in front of the map of parameters, keyed by the interned name */
 	struct { const char *name; Value *v; } pcache[64];
 };
@@ -52,6 +55,7 @@ resolve_free(Ctx *c)
 		return;
 	free(r->dense);
 	map_free(&r->sparse);
+	map_free(&r->clobbered);
 	free(r->writes.v);
 	free(r);
 	c->resolver = NULL;
@@ -131,6 +135,15 @@ resolve_lit(Ctx *c, Resolver *r, Lit *l, uint32_t idx)
 			error_at(c, lit_loc(c, l), "handle %%%lld is used before it is defined", (long long)l->u.i);
 			return false;
 		}
+		if (c->g.ssa && r->clobbered.n) {
+			const Value *by = map_get(&r->clobbered, (uint64_t)l->u.i + 1);
+			if (by) {
+				error_at(c, lit_loc(c, l), "%%%lld was written in place by %s, which named the result %%%u; "
+				         "the SSA form reads the new handle", (long long)l->u.i, optab[by->def->op].name,
+				         by->handle);
+				return false;
+			}
+		}
 		use(v, idx);
 		l->kind = L_VALUE;
 		l->u.v = v;
@@ -170,7 +183,7 @@ resolve_node(Ctx *c, Node *n)
 		resolve_lit(c, r, &n->arg[i], n->idx);
 	if (inplace && !(o->flags & F_DROPOUT)) {
 		/* the result must be the argument it writes */
-		if (first && first->kind == L_VALUE && n->nres == 1 &&
+		if (first && first->kind == L_VALUE && n->nres == 1 && !c->g.ssa &&
 		    first->u.v->handle != n->res[0].handle && first->u.v->kind != VK_PARAM &&
 		    first->u.v->kind != VK_CONST) {
 			error_at(c, value_loc(c, &n->res[0]), "%s writes its first argument in place, so its result must be %%%u",
@@ -191,7 +204,21 @@ resolve_node(Ctx *c, Node *n)
 				error_at(c, value_loc(c, v), "handle %%%u appears twice among the results", v->handle);
 				break;
 			}
-		if ((old = cur_get(r, v->handle))) {
+		if (c->g.ssa && cur_get(r, v->handle)) {
+			error_at(c, value_loc(c, v), "%%%u is defined again; in the SSA form each handle is defined once",
+			         v->handle);
+			continue;
+		}
+		if (c->g.ssa && n->writes && i == 0) { /* the new handle of the tensor the op wrote */
+			old = first->u.v;
+			v->prev = old;
+			v->alias = old->alias;
+			if (old->alias->flags & V_SHARED) {
+				Write w = {n, old};
+				vec_push(&r->writes, w);
+			}
+			map_put(&r->clobbered, (uint64_t)old->handle + 1, v);
+		} else if ((old = cur_get(r, v->handle))) {
 			v->prev = old;
 			v->alias = old->alias;
 			if (n->writes) {
