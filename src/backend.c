@@ -1,8 +1,18 @@
 /* backend.c: the back end's pipeline, lower -> barriers -> fuse -> name -> codegen, the net verified after
- * each rewrite. */
+ * each rewrite (and printed after the pass --dump-net names). */
 #include "net.h"
 
 #include <string.h>
+
+/* The passes --dump-net can name, in pipeline order. */
+const char *const backend_phases[] = {"lower", "barriers", "fuse", NULL};
+
+static void
+after(Net *net, const char *phase)
+{
+	if (net->c->dump_net && strcmp(net->c->dump_net, phase) == 0)
+		net_dump(net, stdout, phase);
+}
 
 int
 compile_model(Ctx *c, const char *prototxt, const char *caffemodel, const char *target, int olevel)
@@ -16,9 +26,12 @@ compile_model(Ctx *c, const char *prototxt, const char *caffemodel, const char *
 		return 1;
 	}
 	net_verify(&net, "lowering");
+	after(&net, "lower");
 	opencv_barriers(&net);
 	net_verify(&net, "the OpenCV fusion barriers");
+	after(&net, "barriers");
 	fuse(&net);
+	after(&net, "fuse");
 	if (!prototxt) {
 		net_free(&net);
 		return 0;

@@ -36,6 +36,7 @@ usage(FILE *f)
 	      "  -O0 | -O1 | -O2    no fusion | default fusions | also fold BatchNorm into Convolution\n"
 	      "  --max-errors=N     stop after N errors (default 20; 0: no limit)\n"
 	      "  --stats            print time and memory use of the front end on stderr\n"
+	      "  --dump-net=PHASE   print the back end's net after lower, barriers or fuse (stdout)\n"
 	      "  --list-ops[=FMT]   print the op table: text (default: name, positional count, view,\n"
 	      "                     parameters) | markdown (the spec's table) | python (ptcc/optable.py)\n"
 	      "  --help             print this help\n"
@@ -174,14 +175,16 @@ main(int argc, char **argv)
 		{"max-errors", required_argument, NULL, 'm'},
 		{"stats", no_argument, NULL, 's'},
 		{"list-ops", optional_argument, NULL, 'L'},
+		{"dump-net", required_argument, NULL, 'D'},
 		{NULL, 0, NULL, 0},
 	};
-	const char *out = NULL, *wout = NULL, *target = "caffe";
+	const char *out = NULL, *wout = NULL, *target = "caffe", *dump_net = NULL;
 	int emit = EMIT_MODEL, opt, status = 0, max_errors = 20, olevel = 1;
 	bool stats = false, ok, io_error = false, no_weights = false;
 	Ctx c;
 	double t0, t1, t2;
 	char *end, list[128];
+	size_t k;
 
 	while ((opt = getopt_long(argc, argv, "o:w:O:", longopts, NULL)) != -1) {
 		switch (opt) {
@@ -197,6 +200,14 @@ main(int argc, char **argv)
 			ops_fini();
 			return 0;
 		case 'c': emit = EMIT_CHECK; break;
+		case 'D':
+			for (dump_net = NULL, k = 0; backend_phases[k] && !dump_net; k++)
+				if (strcmp(optarg, backend_phases[k]) == 0)
+					dump_net = backend_phases[k];
+			if (!dump_net)
+				usage_error("--dump-net=%s: the phase is %s", optarg,
+				            join_names(list, sizeof list, backend_phases, k, " or "));
+			break;
 		case 'O':
 			if (strcmp(optarg, "0") && strcmp(optarg, "1") && strcmp(optarg, "2"))
 				usage_error("-O%s: the optimisation level is 0, 1 or 2", optarg);
@@ -229,6 +240,7 @@ main(int argc, char **argv)
 
 	ctx_init(&c);
 	c.max_errors = max_errors;
+	c.dump_net = dump_net;
 	c.color = isatty(2) && !getenv("NO_COLOR");
 	if (!ctx_open(&c, argv[optind])) {
 		ctx_free(&c);

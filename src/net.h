@@ -139,6 +139,7 @@ void net_verify(const Net *net, const char *after);
 /* ---- the passes ---------------------------------------------------------------------------------- */
 
 bool lower(Net *net);         /* lower.c: false if some op has no lowering (all are reported) */
+void net_dump(Net *net, FILE *f, const char *after); /* netdump.c: the net as text (--dump-net) */
 void opencv_barriers(Net *net); /* barrier.c: stop OpenCV's wrong fusions (every -O level) */
 void fuse(Net *net);          /* fuse.c: -O1 and -O2 rewrites */
 void name_net(Net *net);      /* name.c: layer and blob names from scopes */

@@ -363,6 +363,7 @@ struct Ctx {
 
 	Weights *weights;
 	struct Resolver *resolver;
+	const char *dump_net;  /* --dump-net=PHASE: print the back end's net after that pass, or NULL */
 };
 
 void ctx_init(Ctx *c);
@@ -496,6 +497,7 @@ void outfile_abort(OutFile *o);   /* close and remove the temporary file */
  * prototxt NULL it writes nothing: lowering, fusion and the net verifier only (--check, and the lowering
  * errors of a trace whose front end already reported some). */
 int compile_model(Ctx *c, const char *prototxt, const char *caffemodel, const char *target, int olevel);
+extern const char *const backend_phases[]; /* the passes --dump-net names, NULL-terminated */
 
 /* The --target values, defined once: TARGETS(X) calls X(name, bit) for each, in the order the help and
  * the notes list them.  T_PORTABLE: layers.def's mark for a layer type every target has. */

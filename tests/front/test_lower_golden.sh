@@ -1,8 +1,9 @@
 #!/bin/sh
 # The back end without torch: every tests/traces/lower-*.log (with small_cnn.log) compiled at -O0, -O1
 # and -O2 for each target; the prototxts must equal NAME.prototxt.golden byte for byte, and the
-# caffemodels (protoc --decode_raw) NAME.caffemodel.golden.  Together the traces reach every row of the
-# lowering table (tests/traces/record_lowerings.py says how they were made).
+# caffemodels (protoc --decode_raw) NAME.caffemodel.golden, and the net between the back end's passes
+# (--dump-net) NAME.net.golden.  Together the traces reach every row of the lowering table
+# (tests/traces/record_lowerings.py says how they were made).
 # PTCC_UPDATE_GOLDEN=1 rewrites the golden files: review `git diff tests/traces` before committing.
 . "$(dirname "$0")/setup.sh"
 cd "$PTCC_SRCDIR/tests/traces" || exit 99
@@ -34,8 +35,17 @@ for log in small_cnn.log lower-*.log; do
 			n=$((n + 1))
 		done
 	done
-	for kind in prototxt caffemodel; do
-		[ $kind = prototxt ] || [ $have_protoc = 1 ] || continue
+	# the back end's net between passes (--dump-net), at two settings
+	: >"$T/$name.net"
+	for setting in "-O1 --target=caffe" "-O2 --target=opencv"; do
+		for phase in lower barriers fuse; do
+			# shellcheck disable=SC2086
+			run_ptcc $setting --dump-net=$phase -o "$T/d.prototxt" -w "$T/d.caffemodel" "$log" >>"$T/$name.net" ||
+				fail "$name: --dump-net=$phase $setting"
+		done
+	done
+	for kind in prototxt caffemodel net; do
+		[ $kind != caffemodel ] || [ $have_protoc = 1 ] || continue
 		if [ "${PTCC_UPDATE_GOLDEN:-0}" = 1 ]; then
 			cp "$T/$name.$kind" "$name.$kind.golden"
 		elif ! diff -u "$name.$kind.golden" "$T/$name.$kind" >"$T/diff"; then
