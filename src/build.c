@@ -65,7 +65,7 @@ relu_layer(Net *net, const Node *n, const char *role, Blob *in, double slope)
 /* clamp(x, lo, hi) on stock layers, exact wherever the result is x itself:
  *   m = max(x, lo) = x + ReLU(lo − x)      (for lo = 0 simply ReLU(x))
  *   y = min(m, hi) = m − ReLU(m − hi)
- * The chain of caffe-facts §D, hi − ReLU(hi − ReLU(x)), is exact only to an absolute 2^−24·hi: it turns
+ * The older chain hi − ReLU(hi − ReLU(x)) (runtime-facts S9) is exact only to an absolute 2^−24·hi: it turns
  * an activation of 1e-6 into one off by 10 % (6 − (6 − x) rounds x to a multiple of 4.8e-7). */
 Blob *
 clamp_chain(Net *net, const Node *n, Blob *x, double lo, double hi, const char *last_role)
@@ -123,7 +123,7 @@ conv_hw_field(Net *net, uint32_t **rep, size_t *nrep, uint32_t *h, protobuf_c_bo
 	}
 }
 
-/* Caffe's pooling output size (§C.1): ceil, then drop a last window that starts in the bottom padding. */
+/* Caffe's pooling output size (runtime-facts S2): ceil, then drop a last window that starts in the bottom padding. */
 int64_t
 caffe_pool_out(int64_t h, int64_t k, int64_t s, int64_t p)
 {
@@ -166,7 +166,7 @@ slice_layer(Net *net, const Node *n, const char *role, Blob *x, int axis, const 
 }
 
 /* Crop a pooled blob to PyTorch's size: Slice on each axis where Caffe's rounding gave one more row or
- * column, keeping the first part (§C.1), which is also the top OpenCV's forward(layer) returns.  The
+ * column, keeping the first part (runtime-facts S2), which is also the top OpenCV's forward(layer) returns.  The
  * cut-off part is an unused top. */
 Blob *
 crop_to(Net *net, const Node *n, Blob *x, const Type *want)
@@ -296,7 +296,7 @@ reshape_layer(Net *net, const Node *n, const char *role, Blob *x, const int64_t 
 }
 
 /* A blob holding a constant tensor of type t.  Caffe has no constant layer that both runtimes load
- * (DummyData and Parameter are BVLC-only, caffe-facts §B.2), so it is derived from an activation `src`:
+ * (DummyData and Parameter are BVLC-only, runtime-facts S1), so it is derived from an activation `src`:
  * a Reshape to (1, 1, 1, K) and a global MAX Pooling give one element; Power{power: 0} makes it exactly 1
  * whatever it held (both runtimes compute shift^power = 1 when power·scale = 0, even for inf and nan); an
  * InnerProduct with a zero weight and the constant as its bias gives 0·1 + b = b exactly; a Reshape gives

@@ -118,8 +118,6 @@ vdiag(Ctx *c, DiagLevel level, Loc loc, const char *file, const char *fmt, va_li
 	}
 	if (level == DIAG_ERROR)
 		c->nerrors++;
-	else if (level == DIAG_WARNING)
-		c->nwarnings++;
 
 	if (!file && loc.begin != UINT32_MAX) {
 		line = diag_line_of(c, loc.begin, &start);

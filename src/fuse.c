@@ -2,8 +2,8 @@
  * fresh blob.
  *
  *   -O1  drop a Flatten (or a Reshape to 2-D) that only feeds an InnerProduct, which flattens by itself
- *        (caffe-facts §C.4); run neuron layers, BatchNorm and Scale in place where Caffe allows it
- *        (layers.def's in_place column, §C.7), the layer is its bottom's sole reader, and the bottom is
+ *        (runtime-facts S4); run neuron layers, BatchNorm and Scale in place where Caffe allows it
+ *        (layers.def's in_place column, S7), the layer is its bottom's sole reader, and the bottom is
  *        not a Reshape's or Flatten's top (their `view` column: BVLC shares the memory).  Dropout was
  *        already left out by lower.c.
  *   -O2  also fold BatchNorm (and its Scale) into the Convolution before it.
@@ -133,7 +133,7 @@ snapshot_ssa(Net *net)
 /* Make a layer write its bottom in place when it is the only reader of that value, and the bottom is
  * neither a net input nor an output.  Being the last reader is not enough: BVLC gives each reader of a
  * blob with several its own copy through an inserted Split, which renames their bottoms, so an in-place
- * layer among them becomes a second producer of the blob and the net is refused (caffe-facts §C.7).
+ * layer among them becomes a second producer of the blob and the net is refused (runtime-facts S7).
  * Works in one forward sweep over the SSA blobs: `canon` maps each blob to the blob that now holds its
  * value, and the use count that matters is the SSA blob's own (its readers, before any renaming). */
 static void

@@ -86,45 +86,6 @@ type_make(Ctx *c, int dtype, const int64_t *dims, int ndim)
 	return t;
 }
 
-Lit
-lit_int(int64_t i)
-{
-	Lit l = {.kind = L_INT, .pos = UINT32_MAX};
-
-	l.u.i = i;
-	return l;
-}
-
-Lit
-lit_float(double f)
-{
-	Lit l = {.kind = L_FLOAT, .pos = UINT32_MAX};
-
-	l.u.f = f;
-	return l;
-}
-
-Lit
-lit_none(void)
-{
-	return (Lit){.kind = L_NONE, .pos = UINT32_MAX};
-}
-
-Lit
-lit_bool(bool b)
-{
-	Lit l = {.kind = L_BOOL, .pos = UINT32_MAX};
-
-	l.u.i = b;
-	return l;
-}
-
-bool
-lit_is_tensor(const Lit *l)
-{
-	return l->kind == L_VALUE || l->kind == L_HANDLE || l->kind == L_PARAM;
-}
-
 bool
 lit_as_int(const Lit *l, int64_t *i)
 {

@@ -38,9 +38,9 @@ static const struct {
 /* ---- targets ------------------------------------------------------------------------------------------ */
 
 /* Whether the target's runtimes load and compute a layer type exactly: layers.def's targets column.
- * `caffe` is BVLC Caffe 1.0 ∩ OpenCV 4.6 (caffe-facts §B.2); `opencv` adds the layer types Debian's
- * OpenCV 4.6 computes exactly without any param message (§B.2, §B.3: ReLU6 clips to [0, 6], Swish is
- * x·sigmoid(x), HardSwish x·relu6(x + 3)/6).  `caffe-master` adds nothing yet: its Clip, Swish and
+ * `caffe` is BVLC Caffe 1.0 ∩ OpenCV 4.6 (runtime-facts S1); `opencv` adds the layer types Debian's
+ * OpenCV 4.6 computes exactly without any param message (ReLU6 clips to [0, 6], Swish is x·sigmoid(x),
+ * HardSwish x·relu6(x + 3)/6).  `caffe-master` adds nothing yet: its Clip, Swish and
  * round_mode have no runtime here to prove them. */
 static bool
 target_has(const Net *net, const char *layer_type)
@@ -270,7 +270,7 @@ lower_conv2d(Net *net, Node *n)
 	return connect_weighted(net, n, l, x, w, b);
 }
 
-/* InnerProduct over the last axis.  Caffe flattens every axis from `axis` on (§C.4), so a flatten feeding
+/* InnerProduct over the last axis.  Caffe flattens every axis from `axis` on (runtime-facts S4), so a flatten feeding
  * it can be dropped by fuse.c. */
 static bool
 lower_linear(Net *net, Node *n)
@@ -303,7 +303,7 @@ lower_linear(Net *net, Node *n)
 
 /* ---- normalisation ------------------------------------------------------------------------------------ */
 
-/* batch_norm in eval mode: BatchNorm with blobs (running_mean, running_var, [1]) (§C.5), then a Scale with
+/* batch_norm in eval mode: BatchNorm with blobs (running_mean, running_var, [1]) (runtime-facts S5), then a Scale with
  * (weight, bias) when the op is affine. */
 static bool
 lower_batch_norm(Net *net, Node *n)
@@ -614,7 +614,7 @@ lower_pool2d(Net *net, Node *n)
 	x = cut_unpadded_overshoot(net, n, x, k, s, p);
 	y = pooling_layer(net, n, NULL, x, method, k, s, p, false);
 	if (avg && !arg_bool(n, ARG(avg_pool2d, count_include_pad)) && (p[0] || p[1])) {
-		/* §D: divide by the valid cells only: pool a blob of ones the same way (the fraction of each
+		/* runtime-facts S3: divide by the valid cells only: pool a blob of ones the same way (the fraction of each
 		 * window that is inside the image), invert it and multiply */
 		Blob *ones = power_layer(net, n, "ones", x, 0, 1, 0);
 		Blob *frac = pooling_layer(net, n, "valid_fraction", ones, method, k, s, p, false);
@@ -702,7 +702,7 @@ torch_nearest(int64_t dst, int64_t in, int64_t out, double factor, bool exact)
 
 
 
-/* interpolate(mode="bilinear", align_corners=False) by integer factors (caffe-facts §D): replicate-pad
+/* interpolate(mode="bilinear", align_corners=False) by integer factors (runtime-facts S8): replicate-pad
  * one row and column on each side, a grouped Deconvolution with kernel 2f − f%2, stride f, padding
  * ⌈(f − 1)/2⌉ and the separable tent weights w(i) = 1 − |i/f − c|, c = (2f − 1 − f%2)/(2f), then crop f
  * rows and columns on each side.  Equal to PyTorch to float32 rounding (the sums are ordered otherwise). */
@@ -743,7 +743,7 @@ lower_bilinear(Net *net, Node *n, Blob *x, const int64_t f[2])
 }
 
 /* interpolate(mode="nearest") by an integer factor: a grouped Deconvolution with kernel = stride = the
- * factor and weights 1 (caffe-facts §B.3: exact), each input pixel copied into an f_h × f_w block.  Before
+ * factor and weights 1 (runtime-facts S8: exact), each input pixel copied into an f_h × f_w block.  Before
  * lowering, every output row and column is checked against PyTorch's own float index arithmetic, so a
  * factor whose rounding would pick another source pixel is refused rather than approximated. */
 _Static_assert(ARG(interpolate, scale_factor) == ARG(upsample, scale_factor) &&
@@ -1098,7 +1098,7 @@ per_channel_axis(const Type *x, const Type *c)
 
 
 /* x (op) c or c (op) x with a parameter or constant c that is a scalar or varies only along the channel
- * axis: one Scale whose blobs carry c (caffe-facts §C.6).  With s = −1 for sub and α the op's alpha:
+ * axis: one Scale whose blobs carry c (runtime-facts S6).  With s = −1 for sub and α the op's alpha:
  *   x + s·α·c   Scale{bias_term} weight 1, bias s·α·c          (1·x + b: exact)
  *   c + s·α·x   Scale{bias_term} weight s·α, bias c            (one product, one sum: PyTorch's order)
  *   x·c, c·x    Scale weight c                                 (exact)
@@ -1180,7 +1180,7 @@ arith_with_constant(Net *net, Node *n, const Value *av, const Value *bv, bool mu
 
 /* add, sub, rsub, mul, div and their in-place forms.  Two activations of the same shape: Eltwise.  An
  * SE-style (N, C, 1, 1) factor times (N, C, H, W): Flatten the factor to (N, C) and Scale with two bottoms
- * (§C.6).  An activation and a number: Power.  An activation and a parameter or constant tensor:
+ * (runtime-facts S6).  An activation and a number: Power.  An activation and a parameter or constant tensor:
  * arith_with_constant. */
 _Static_assert(ARG(add, other) == ARG(sub, other) && ARG(add, other) == ARG(rsub, other) &&
                ARG(add, other) == ARG(mul, other) && ARG(add, other) == ARG(div, other) &&

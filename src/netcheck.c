@@ -11,7 +11,7 @@
  *     may do, with one bottom and one top;
  *   - a layer writes a blob in place only as the sole reader of the value it overwrites: BVLC inserts a
  *     Split for a blob with several readers and renames their bottoms, so an in-place layer among them
- *     becomes a second producer ("Top blob ... produced by multiple sources", caffe-facts §C.7);
+ *     becomes a second producer ("Top blob ... produced by multiple sources", runtime-facts S7);
  *   - and never on the top of a Reshape or Flatten, which is its bottom's memory in BVLC;
  *   - no layer reads a value that an in-place layer has overwritten: after fuse.c's in-place pass each
  *     layer remembers the SSA values it was lowered to read (Layer.ssa_bottoms), and the storage blob it

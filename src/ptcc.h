@@ -331,7 +331,7 @@ struct Ctx {
 	uint32_t cur_off, cur_line; /* a known line start and its number, to find lines quickly */
 
 	/* diagnostics */
-	int nerrors, nwarnings, max_errors;
+	int nerrors, max_errors;
 	bool color;
 	bool stopped;        /* too many errors */
 	uint32_t last_syntax_line; /* one syntax error per line */
@@ -399,11 +399,6 @@ bool frontend_finish(Ctx *c); /* after the last line; false if there were errors
 
 /* ---- ir.c --------------------------------------------------------------------------------------- */
 
-Lit lit_int(int64_t i);
-Lit lit_float(double f);
-Lit lit_none(void);
-Lit lit_bool(bool b);
-bool lit_is_tensor(const Lit *l);        /* L_VALUE, L_HANDLE or L_PARAM */
 bool lit_as_int(const Lit *l, int64_t *i);
 bool lit_as_float(const Lit *l, double *f); /* ints and floats */
 /* int or list of ints (the PyTorch int[N] convention: a single int repeats); false if not. */
@@ -465,7 +460,6 @@ struct Tensor {
 /* Read and validate the weights file the trace names and bind every param/const; false on error
  * (diagnosed).  *io_error is set when the failure is an I/O error (exit status 2). */
 bool weights_load(Ctx *c, bool *io_error);
-const Tensor *weights_find(const Weights *w, const char *name);
 /* The tensor as float32, converting (F16, BF16, F64, integers) or copying (unaligned) when needed; the
  * memory belongs to the Weights. */
 const float *tensor_f32(Weights *w, const Tensor *t);

@@ -310,17 +310,6 @@ weights_load(Ctx *c, bool *io_error)
 	return c->nerrors == errors;
 }
 
-const Tensor *
-weights_find(const Weights *w, const char *name)
-{
-	size_t i;
-
-	for (i = 0; i < w->n; i++)
-		if (strcmp(w->t[i].name, name) == 0)
-			return &w->t[i];
-	return NULL;
-}
-
 static float
 half_to_float(uint16_t h)
 {

@@ -119,7 +119,7 @@ class _Session(TorchFunctionMode):
     def __init__(self, model: torch.nn.Module) -> None:
         super().__init__()
         self.events: list[Event] = []
-        self.slots: dict[int, Slot] = {}  # id(tensor) -> slot; slots hold their tensors, so ids stay unique
+        self.slots: dict[int, Slot] = {}  # id(tensor) -> slot, while the tensor lives (a finalizer pops it)
         self.values: dict[int, Value] = {}  # id(slot) -> current value
         self.stored: dict[int, Stored] = {}  # id(tensor) -> parameter, buffer or constant
         self.attributes: dict[int, torch.Tensor] = {}  # unregistered tensor attributes of modules

@@ -12,7 +12,6 @@ import torch
 from .safetensors import DTYPES
 
 _NAME_CHARS = re.compile(r"[A-Za-z0-9_.\-\x80-\U0010ffff]+")
-_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _ESCAPES = {'"': '\\"', "\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
 MEMORY_FORMATS = {
@@ -106,7 +105,3 @@ def value(v: object) -> str:
     if hasattr(v, "item") and type(v).__module__ == "numpy":
         return value(v.item())
     raise Unrepresentable(f"an argument of type {type(v).__qualname__} cannot be written to a trace")
-
-
-def is_ident(text: str) -> bool:
-    return _IDENT.fullmatch(text) is not None

@@ -5,7 +5,7 @@ To regenerate them after an intended change of the output, run
 
     make update-golden          # or: PTCC_UPDATE_GOLDEN=1 make check TESTS=tests/backend/test_golden.py
 
-then read the diff (`git diff tests/golden`) against caffe-facts.md before committing: BatchNorm with 3
+then read the diff (`git diff tests/golden`) against docs/runtime-facts.md before committing: BatchNorm with 3
 blobs then an in-place Scale, in-place ReLU, layer names from the scopes, no Flatten before InnerProduct
 at -O1, Slice crops only where Caffe's ceil rule differs from PyTorch's.
 

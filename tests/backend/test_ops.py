@@ -345,7 +345,7 @@ class Interpolate(OpTestCase):
                                            conv=nn.Conv2d(3, 2, 1)), randn(1, 3, 4, 4))
 
     def test_bilinear(self) -> None:
-        """caffe-facts §D: replicate pad, tent-weight Deconvolution, crop; also 1-pixel-wide inputs."""
+        """runtime-facts S8: replicate pad, tent-weight Deconvolution, crop; also 1-pixel-wide inputs."""
         for factor in (2, 3, (2, 3), 4):
             for shape in ((1, 3, 5, 6), (1, 3, 1, 4), (1, 3, 2, 1)):
                 with self.subTest(factor=factor, shape=shape):

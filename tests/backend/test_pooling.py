@@ -8,7 +8,7 @@ precise error at each such op's log line.
 Fast by construction: for each H, all configurations are branches of ONE module (one record, one compile
 per level, one forward per runtime with many outputs).  Outputs come back in the net's order, which is the
 trace's; each is also checked for PyTorch's exact shape, which is where Caffe's ceil rule differs
-(caffe-facts.md §C.1).  PTCC_POOL_LEVELS="-O1" restricts the levels (default: -O0 -O1 -O2).
+(docs/runtime-facts.md S2).  PTCC_POOL_LEVELS="-O1" restricts the levels (default: -O0 -O1 -O2).
 """
 
 from __future__ import annotations
@@ -132,7 +132,7 @@ class PoolingMatrix(OpTestCase):
         self.report("avgx0 pooling count_include_pad=False p=0", n, failures)
 
     def test_avg_exclude_pad_padded(self) -> None:
-        """p > 0: exact (caffe-facts.md §D has a recipe) or an error at every such op's line."""
+        """p > 0: exact (docs/runtime-facts.md S3 has the recipe) or an error at every such op's line."""
         cfgs = [(k, s, p, c) for k, p in KPS if p > 0 for s in STRIDES for c in CEILS]
         failures: list[str] = []
         exact = refused = 0

@@ -12,7 +12,7 @@ The helpers every back-end test uses:
   ones are walked by this module's own wire-format reader, which is exact about structure but does not
   print 10^8 floats as text; PTCC_PROTOC_DECODE_ALL=1 decodes every one with protoc); the caffemodel's
   layers, less their blobs, are the prototxt's layers byte for byte; and the net obeys the Caffe load-time
-  rules of caffe-facts.md §C.7 (one producer per top unless in place, no in-place Reshape/Flatten, every
+  rules of docs/runtime-facts.md S7 (one producer per top unless in place, no in-place Reshape/Flatten, every
   bottom produced earlier, unique layer names, blob counts and shapes of BatchNorm/Scale/Convolution/
   InnerProduct, no empty `shape`, only layer types portable to BVLC Caffe 1.0 and OpenCV 4.6).
 - run_opencv(prototxt, caffemodel, inputs, names): forward in OpenCV; the outputs are the blobs that no
@@ -54,7 +54,7 @@ TOLERANCE = 1e-4
 PROTOC_DECODE_LIMIT = 64 << 20
 
 # Layer types that stock BVLC Caffe 1.0 and Debian's OpenCV 4.6 both load and compute as Caffe does
-# (caffe-facts.md §B.2, §B.3): the portable target `caffe` must emit only these.
+# (docs/runtime-facts.md S1): the portable target `caffe` must emit only these.
 PORTABLE_TYPES = {
     "Input", "Convolution", "Deconvolution", "InnerProduct", "BatchNorm", "Scale", "ReLU", "PReLU", "ELU",
     "Sigmoid", "TanH", "AbsVal", "BNLL", "Power", "Exp", "Softmax", "Pooling", "Slice", "Concat",
@@ -325,7 +325,7 @@ CONVOLUTION_PARAM, INNER_PRODUCT_PARAM, BATCH_NORM_PARAM, SCALE_PARAM = 106, 117
 
 
 def lint(layers: list[Layer], with_blobs: bool) -> list[str]:
-    """Caffe's load-time rules (caffe-facts.md §C.3-C.7) that OpenCV alone would not catch."""
+    """Caffe's load-time rules (docs/runtime-facts.md S4-S7) that OpenCV alone would not catch."""
     problems = []
     names = set()
     produced: dict[str, str] = {}
