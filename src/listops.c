@@ -1,5 +1,6 @@
 /* listops.c: the op table printed for people and for the files made from it (`ptcc --list-ops`):
  *   text      one op a line: name, positional count, "view" or "-", parameters ("?" after a default)
+ *   lowering  one op a line: name, the targets that lower it ("-": none yet), the layer types it may emit
  *   markdown  the spec's op table, docs/trace-format.md §4.2
  *   python    python/ptcc/optable.py, the recorder's vocabulary
  * The spec's table and optable.py leave out the F_OVERLOADED ops (recorded as called). */
@@ -17,6 +18,37 @@ list_text(FILE *f)
 		for (int k = 0; k < o->nparams; k++)
 			fprintf(f, " %s%s", o->params[k].name, o->params[k].def.kind == L_ABSENT ? "" : "?");
 		fputc('\n', f);
+	}
+}
+
+/* ops.def's back-end columns, by op (a twin reads its op's row) */
+static const struct {
+	const char *layers;
+	unsigned targets;
+} lowering[OP_COUNT] = {
+#define OP(op, ip, fl, sh, lo, layer_types, target_bits, args) [OP_##op] = {layer_types, target_bits},
+#include "ops.def"
+#undef OP
+};
+
+static void
+list_lowering(FILE *f)
+{
+	static const struct { const char *name; unsigned bit; } targets[] = {
+#define X(name, bit) {name, bit},
+		TARGETS(X)
+#undef X
+	};
+
+	for (int i = 0; i < OP_COUNT; i++) {
+		unsigned bits = lowering[op_base(i)].targets;
+		int k = 0;
+
+		fprintf(f, "%s ", optab[i].name);
+		for (size_t t = 0; t < sizeof targets / sizeof *targets; t++)
+			if (bits & targets[t].bit)
+				fprintf(f, "%s%s", k++ ? "," : "", targets[t].name);
+		fprintf(f, "%s%s%s\n", k ? "" : "-", *lowering[op_base(i)].layers ? " " : "", lowering[op_base(i)].layers);
 	}
 }
 
@@ -68,6 +100,8 @@ ops_list(FILE *f, const char *format)
 	ops_init();
 	if (strcmp(format, "text") == 0)
 		list_text(f);
+	else if (strcmp(format, "lowering") == 0)
+		list_lowering(f);
 	else if (strcmp(format, "markdown") == 0)
 		list_markdown(f);
 	else if (strcmp(format, "python") == 0)

@@ -1354,6 +1354,47 @@ node_poisoned(const Node *n)
 
 /* ---- the pass ------------------------------------------------------------------------------------------ */
 
+static bool no_lower(Net *net, Node *n);
+
+/* ops.def's back-end columns agree with each other and with layers.def: an op has a lowering exactly when
+ * it has targets, and every layer type it lists is a row of layers.def that its targets have.  False
+ * with a message naming the first row that does not (tests/unit/test_optable.c). */
+bool
+lowering_table_check(char *msg, size_t size)
+{
+	for (int op = 0; op < OP_COUNT; op++) {
+		const char *name = optab[op].name, *p = lowering[op].layers;
+
+		if (optab[op].base >= 0)
+			continue; /* a twin has its op's row */
+		if ((lowering[op].fn == no_lower) != (lowering[op].targets == T_NONE)) {
+			snprintf(msg, size, "%s: a lowering needs targets, and targets a lowering", name);
+			return false;
+		}
+		if (lowering[op].fn == no_lower && *p) {
+			snprintf(msg, size, "%s: layer types without a lowering", name);
+			return false;
+		}
+		while (*p) {
+			char type[64];
+			size_t n = strcspn(p, " ");
+			const LayerInfo *info;
+
+			snprintf(type, sizeof type, "%.*s", (int)n, p);
+			if (!(info = layer_info(type))) {
+				snprintf(msg, size, "%s: layer type %s is not in layers.def", name, type);
+				return false;
+			}
+			if (!(info->targets & lowering[op].targets)) {
+				snprintf(msg, size, "%s: no target of the op has layer type %s", name, type);
+				return false;
+			}
+			p += n + (p[n] == ' ');
+		}
+	}
+	return true;
+}
+
 /* The lowering column of an op that has none yet (lower() reports it before calling anything). */
 static bool
 no_lower(Net *net, Node *n)

@@ -38,7 +38,8 @@ usage(FILE *f)
 	      "  --stats            print time and memory use of the front end on stderr\n"
 	      "  --dump-net=PHASE   print the back end's net after lower, barriers or fuse (stdout)\n"
 	      "  --list-ops[=FMT]   print the op table: text (default: name, positional count, view,\n"
-	      "                     parameters) | markdown (the spec's table) | python (ptcc/optable.py)\n"
+	      "                     parameters) | lowering (targets, layer types) | markdown (the spec's\n"
+	      "                     table) | python (ptcc/optable.py)\n"
 	      "  --help             print this help\n"
 	      "  --version          print the version\n"
 	      "\n"
@@ -196,7 +197,7 @@ main(int argc, char **argv)
 		case 's': stats = true; break;
 		case 'L':
 			if (!ops_list(stdout, optarg ? optarg : "text"))
-				usage_error("--list-ops=%s: the format is text, markdown or python", optarg);
+				usage_error("--list-ops=%s: the format is text, lowering, markdown or python", optarg);
 			ops_fini();
 			return 0;
 		case 'c': emit = EMIT_CHECK; break;

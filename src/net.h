@@ -140,6 +140,7 @@ void net_verify(const Net *net, const char *after);
 
 bool lower(Net *net);         /* lower.c: false if some op has no lowering (all are reported) */
 void net_dump(Net *net, FILE *f, const char *after); /* netdump.c: the net as text (--dump-net) */
+bool lowering_table_check(char *msg, size_t size); /* lower.c: ops.def's back-end columns are consistent */
 void opencv_barriers(Net *net); /* barrier.c: stop OpenCV's wrong fusions (every -O level) */
 void fuse(Net *net);          /* fuse.c: -O1 and -O2 rewrites */
 void name_net(Net *net);      /* name.c: layer and blob names from scopes */
