@@ -1,4 +1,4 @@
-/* backend.c: the back end's pipeline, lower -> barriers -> fuse -> name -> codegen, the net verified after
+/* backend.c: the back end's pipeline, shuffles -> lower -> barriers -> fuse -> name -> codegen, the net verified after
  * each rewrite (and printed after the pass --dump-net names). */
 #include "net.h"
 
@@ -21,6 +21,7 @@ compile_model(Ctx *c, const char *prototxt, const char *caffemodel, const char *
 	int status;
 
 	net_init(&net, c, olevel, target, c->weights != NULL);
+	match_shuffles(&net);
 	if (!lower(&net)) {
 		net_free(&net);
 		return 1;

@@ -351,3 +351,30 @@ scale_layer(Net *net, const Node *n, const char *role, Blob *x, int axis, const 
 		layer_weight(l, b, c, &c, 1);
 	return top;
 }
+
+/* Channel shuffle as a permutation of channels (runtime-facts S1: no 5-D transpose in portable Caffe, and
+ * OpenCV's ShuffleChannel cannot be given its group): one 1x1 Convolution whose weight is the permutation
+ * matrix, output channel j·g + i being input channel i·(C/g) + j.  Each output sums one product x·1 and
+ * zeros, so it is exact (for finite activations: 0·inf would be nan). */
+Blob *
+channel_permutation(Net *net, const Node *n, Blob *x, int64_t groups)
+{
+	int64_t c = x->type.dims[1], per = c / groups, dims[4] = {c, c, 1, 1};
+	Layer *l = net_layer(net, n, "Convolution", NULL);
+	Caffe__ConvolutionParameter *p = PARAM(net, l, convolution_param, CONVOLUTION_PARAMETER);
+	float *w = net_floats(net, c * c, 0);
+
+	for (int64_t i = 0; i < groups; i++)
+		for (int64_t j = 0; j < per; j++)
+			w[(j * groups + i) * c + i * per + j] = 1;
+	p->has_num_output = 1;
+	p->num_output = (uint32_t)c;
+	p->has_bias_term = 1;
+	p->bias_term = 0;
+	p->n_kernel_size = 1;
+	p->kernel_size = arena_alloc(net->arena, sizeof(uint32_t));
+	p->kernel_size[0] = 1;
+	layer_bottom(l, x);
+	layer_weight(l, w, c * c, dims, 4);
+	return layer_top(net, l, x->type);
+}

@@ -115,7 +115,6 @@ axis_of(int64_t dim, int rank)
 	return (int)(dim < 0 ? dim + rank : dim);
 }
 
-static bool not_shuffle(Net *net, const Node *n);
 
 /* The float data of a parameter (NULL when the weights are not loaded). */
 static const float *
@@ -135,10 +134,6 @@ blob_of(Net *net, const Node *n, const Value *v)
 
 	if (b || !v)
 		return b;
-	if (net->shuffle_of[v->id]) {
-		not_shuffle(net, n);
-		return NULL;
-	}
 	if (v->kind != VK_PARAM && v->kind != VK_CONST)
 		return NULL;
 	if (v->type.ndim == 0) {
@@ -816,12 +811,6 @@ lower_identity(Net *net, Node *n)
 	Value *in = arg_value(n, ARG(contiguous, input));
 	Blob *x;
 
-	if (in && net->shuffle_of[in->id]) { /* contiguous() inside a channel shuffle */
-		if (n->res[0].nuse != 1)
-			return not_shuffle(net, n);
-		net->shuffle_of[n->res[0].id] = net->shuffle_of[in->id];
-		return true;
-	}
 	x = blob_of(net, n, in);
 
 	if (!x)
@@ -877,88 +866,27 @@ lower_flatten(Net *net, Node *n)
 	return true;
 }
 
-/* Channel shuffle, x.view(N, g, C/g, H, W).transpose(1, 2).contiguous().view(N, C, H, W) (ShuffleNet):
- * portable Caffe has no 5-D transpose, and OpenCV's ShuffleChannel cannot be given its group.  The whole
- * pattern is a permutation of channels, so it is one 1x1 Convolution whose weight is the permutation
- * matrix: output channel j·g + i is input channel i·(C/g) + j.  Each output sums one product x·1 and
- * zeros, so it is exact (for finite activations: 0·inf would be nan).  The view and the transpose emit
- * nothing; they leave a Shuffle on their result, which the final view turns into the Convolution. */
-struct Shuffle {
-	Blob *src;       /* the 4-D blob being shuffled */
-	int64_t groups;
-	bool transposed; /* the transpose(1, 2) has been seen */
-};
-
-static bool
-start_shuffle(Net *net, Node *n, const Value *in, Blob *x)
-{
-	const Type *out = &n->res[0].type;
-	Shuffle *s;
-
-	if (in->type.ndim != 4 || out->ndim != 5 || out->dims[0] != in->type.dims[0] ||
-	    out->dims[1] * out->dims[2] != in->type.dims[1] || out->dims[3] != in->type.dims[2] ||
-	    out->dims[4] != in->type.dims[3] || n->res[0].nuse != 1)
-		return false;
-	s = NEW(net->arena, Shuffle);
-	s->src = x;
-	s->groups = out->dims[1];
-	net->shuffle_of[n->res[0].id] = s;
-	return true;
-}
-
-static bool
-not_shuffle(Net *net, const Node *n)
-{
-	return refuse(net, n, "a 5-D view is lowered only as part of a channel shuffle: view(N, g, C/g, H, W), "
-	              "transpose(1, 2), view(N, C, H, W)");
-}
-
-static bool
-finish_shuffle(Net *net, Node *n, const Value *in)
-{
-	Shuffle *s = net->shuffle_of[in->id];
-	const Type *out = &n->res[0].type;
-	int64_t c = s->src->type.dims[1], g = s->groups, per = c / g, dims[4] = {c, c, 1, 1};
-	Layer *l;
-	Caffe__ConvolutionParameter *p;
-	float *w;
-
-	if (!s->transposed || !type_equal(out, &s->src->type))
-		return not_shuffle(net, n);
-	w = net_floats(net, c * c, 0);
-	for (int64_t i = 0; i < g; i++)
-		for (int64_t j = 0; j < per; j++)
-			w[(j * g + i) * c + i * per + j] = 1;
-	l = net_layer(net, n, "Convolution", NULL);
-	p = PARAM(net, l, convolution_param, CONVOLUTION_PARAMETER);
-	p->has_num_output = 1;
-	p->num_output = (uint32_t)c;
-	p->has_bias_term = 1;
-	p->bias_term = 0;
-	p->n_kernel_size = 1;
-	p->kernel_size = arena_alloc(net->arena, sizeof(uint32_t));
-	p->kernel_size[0] = 1;
-	layer_bottom(l, s->src);
-	layer_weight(l, w, c * c, dims, 4);
-	bind(net, &n->res[0], layer_top(net, l, *out));
-	return true;
-}
-
-/* transpose: only the middle of a channel shuffle. */
+/* transpose: lowered only inside a channel shuffle, which lower() hands to lower_shuffle (shuffle.c
+ * finds them); any other transpose is refused. */
 static bool
 lower_transpose(Net *net, Node *n)
 {
-	Value *in = arg_value(n, ARG(transpose, input));
-	Shuffle *s = in ? net->shuffle_of[in->id] : NULL;
-	int a = axis_of(arg_int(n, ARG(transpose, dim0)), 5), b = axis_of(arg_int(n, ARG(transpose, dim1)), 5);
+	return refuse(net, n, "only the transpose(1, 2) of a channel shuffle is lowered (view(N, g, C/g, H, W), "
+	              "transpose(1, 2), view(N, C, H, W)); portable Caffe has no transpose");
+}
 
-	if (!s || s->transposed || !((a == 1 && b == 2) || (a == 2 && b == 1)) || n->res[0].nuse != 1)
-		return refuse(net, n, "only the transpose(1, 2) of a channel shuffle is lowered (view(N, g, C/g, H, W), "
-		              "transpose(1, 2), view(N, C, H, W)); portable Caffe has no transpose");
-	Shuffle *t = NEW(net->arena, Shuffle);
-	*t = *s;
-	t->transposed = true;
-	net->shuffle_of[n->res[0].id] = t;
+/* A node of a channel shuffle that match_shuffles found: the last one is the permutation Convolution of
+ * the chain's source, the others are nothing. */
+static bool
+lower_shuffle(Net *net, Node *n, const Shuffle *s)
+{
+	Blob *x;
+
+	if (n != s->end)
+		return true;
+	if (!(x = blob_of(net, n, s->src)))
+		return false;
+	bind(net, &n->res[0], channel_permutation(net, n, x, s->groups));
 	return true;
 }
 
@@ -970,18 +898,14 @@ lower_reshape(Net *net, Node *n)
 {
 	Value *in = arg_value(n, ARG(view, input));
 	const Type *out = &n->res[0].type;
-	Blob *x = net->shuffle_of[in->id] ? NULL : blob_of(net, n, in), *top;
+	Blob *x = blob_of(net, n, in), *top;
 
-	if (net->shuffle_of[in->id])
-		return finish_shuffle(net, n, in);
 	if (!x)
 		return false;
 	if (type_equal(&in->type, out)) {
 		bind(net, &n->res[0], x);
 		return true;
 	}
-	if (start_shuffle(net, n, in, x))
-		return true;
 	top = reshape_layer(net, n, NULL, x, out->dims, out->ndim);
 	if (out->ndim > 0 && in->type.ndim > 0 && out->dims[0] == in->type.dims[0])
 		top->producer->lp.reshape_param->shape->dim[0] = 0;
@@ -1279,7 +1203,7 @@ static void
 stand_in_arguments(Net *net, const Lit *l)
 {
 	if (l->kind == L_VALUE && !is_param(l->u.v)) {
-		if (!net->blob_of[l->u.v->id] && !net->shuffle_of[l->u.v->id])
+		if (!net->blob_of[l->u.v->id])
 			bind(net, l->u.v, net_blob(net, l->u.v->type));
 	} else if (l->kind == L_LIST || l->kind == L_SLICE) {
 		for (uint32_t i = 0; i < l->n; i++)
@@ -1306,29 +1230,12 @@ target_lowers(Net *real, Node *n, const char *target)
 	return ok;
 }
 
-/* Whether l refers to a tensor in the middle of a channel shuffle (which a lone probe cannot know). */
-static bool
-mid_shuffle(const Net *net, const Lit *l)
-{
-	if (l->kind == L_VALUE)
-		return net->shuffle_of[l->u.v->id] != NULL;
-	if (l->kind == L_LIST || l->kind == L_SLICE)
-		for (uint32_t i = 0; i < l->n; i++)
-			if (mid_shuffle(net, &l->u.list[i]))
-				return true;
-	return false;
-}
-
 /* After n was refused on this net's target: say which targets lower it, or that none does. */
 static void
 note_other_targets(Net *net, Node *n)
 {
 	char list[128] = "";
 	size_t len = 0;
-
-	for (int i = 0; i < n->nslot; i++)
-		if (mid_shuffle(net, &n->arg[i]))
-			return;
 
 	for (size_t i = 0; i < sizeof target_names / sizeof *target_names; i++) {
 		if (strcmp(target_names[i], net->target) == 0 || !target_lowers(net, n, target_names[i]))
@@ -1519,6 +1426,10 @@ lower(Net *net)
 		if (net->nerrors)
 			for (int i = 0; i < n->nslot; i++)
 				stand_in_arguments(net, &n->arg[i]);
+		if (net->shuffle_at[n->idx]) {
+			lower_shuffle(net, n, net->shuffle_at[n->idx]);
+			continue;
+		}
 		int errors = net->nerrors;
 		size_t first = net->layers.n;
 		if (fn(net, n))
@@ -1535,12 +1446,6 @@ lower(Net *net)
 		if (!b && is_param(v) && !net->nerrors && !(b = blob_of(net, NULL, v))) { /* a constant output */
 			error_at(c, o->loc, "output: the constant $%s cannot be a Caffe blob (%s)", v->name,
 			         v->type.ndim ? "the net has no input to derive it from" : "it has no axis");
-			net->nerrors++;
-			continue;
-		}
-		if (!b && !net->nerrors && v->kind == VK_OP && net->shuffle_of[v->id]) {
-			error_at(c, o->loc, "output: the tensor is the middle of a channel shuffle (view, transpose(1, 2), "
-			         "view); portable Caffe has no layer for that part alone");
 			net->nerrors++;
 			continue;
 		}

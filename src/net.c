@@ -15,7 +15,7 @@ net_init(Net *net, Ctx *c, int olevel, const char *target, bool with_weights)
 	net->with_weights = with_weights;
 	/* malloc'd, not from the arena: lower.c makes a scratch net per refused op to probe other targets */
 	net->blob_of = xcalloc(c->g.nvalues + 1, sizeof(Blob *));
-	net->shuffle_of = xcalloc(c->g.nvalues + 1, sizeof(Shuffle *));
+	net->shuffle_at = xcalloc(c->g.nidx + 1, sizeof(Shuffle *));
 }
 
 void
@@ -31,7 +31,7 @@ net_free(Net *net)
 	free(net->blobs.v);
 	free(net->outputs.v);
 	free(net->blob_of);
-	free(net->shuffle_of);
+	free(net->shuffle_at);
 }
 
 Blob *

@@ -62,7 +62,7 @@ struct Net {
 	VEC(Layer *) layers;
 	VEC(Blob *) blobs;
 	Blob **blob_of;           /* by Value.id: the blob holding that value, NULL if none */
-	Shuffle **shuffle_of;     /* by Value.id: a channel shuffle in progress (lower.c), NULL if none */
+	Shuffle **shuffle_at;     /* by Node.idx: the channel shuffle the node is part of (shuffle.c), or NULL */
 	VEC(Blob *) outputs;      /* in trace order */
 	const char *name;         /* the net's name: the root module's class */
 	int nerrors;
@@ -90,6 +90,13 @@ Blob *net_identity(Net *net, const Node *n, const char *role, Blob *x);
 void net_replace_blob(Net *net, Blob *from, Blob *to);
 void net_recount(Net *net);   /* recompute Blob.nuse and Layer.idx over live layers */
 
+/* A channel shuffle found by match_shuffles: view(N, g, C/g, H, W), transpose(1, 2), copies, view back. */
+struct Shuffle {
+	const Value *src; /* the 4-D tensor shuffled */
+	int64_t groups;
+	const Node *end;  /* the chain's last op, which lowers to the permutation */
+};
+
 /* ---- build.c: layer builders (each appends its layers and returns the top) ------------------------ */
 
 Type f32_type(Net *net, const int64_t *dims, int ndim);
@@ -116,6 +123,8 @@ Blob *reshape_layer(Net *net, const Node *n, const char *role, Blob *x, const in
 Blob *constant_blob(Net *net, const Node *n, Blob *src, const Type *t, const float *data);
 Blob *scale_layer(Net *net, const Node *n, const char *role, Blob *x, int axis, const float *w, bool bias,
                   const float *b);
+/* The channel shuffle of x in `groups` groups as one 1x1 Convolution with a permutation weight. */
+Blob *channel_permutation(Net *net, const Node *n, Blob *x, int64_t groups);
 
 /* ---- netcheck.c: the target table (layers.def) and the net verifier ------------------------------ */
 
@@ -138,6 +147,7 @@ void net_verify(const Net *net, const char *after);
 
 /* ---- the passes ---------------------------------------------------------------------------------- */
 
+void match_shuffles(Net *net); /* shuffle.c: find the channel shuffles before lowering */
 bool lower(Net *net);         /* lower.c: false if some op has no lowering (all are reported) */
 void net_dump(Net *net, FILE *f, const char *after); /* netdump.c: the net as text (--dump-net) */
 bool lowering_table_check(char *msg, size_t size); /* lower.c: ops.def's back-end columns are consistent */
