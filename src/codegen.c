@@ -121,7 +121,7 @@ codegen(Net *net, const char *prototxt, const char *caffemodel)
 			return 1;
 		}
 	}
-	if (!outfile_open(&text, prototxt))
+	if (!outfile_open(net->c, &text, prototxt))
 		return 2;
 	fprintf(text.fp, "# ptcc %s: %s, target %s, -O%d\n", PACKAGE_VERSION, log ? log + 1 : net->c->path,
 	        net->target, net->olevel);
@@ -139,7 +139,7 @@ codegen(Net *net, const char *prototxt, const char *caffemodel)
 		return 2;
 	if (caffemodel) {
 		FileBuffer fb = {{NULL}, &model};
-		if (!outfile_open(&model, caffemodel)) {
+		if (!outfile_open(net->c, &model, caffemodel)) {
 			outfile_abort(&text);
 			return 2;
 		}

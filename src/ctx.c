@@ -26,7 +26,7 @@ ctx_open(Ctx *c, const char *path)
 	c->path = path;
 	c->fp = fopen(path, "rb");
 	if (!c->fp) {
-		fprintf(stderr, "ptcc: error: cannot open '%s': %s\n", path, strerror(errno));
+		io_error(c, "cannot open '%s': %s", path, strerror(errno));
 		return false;
 	}
 	c->fd = open(path, O_RDONLY);

@@ -186,6 +186,22 @@ diag_file(Ctx *c, DiagLevel level, const char *file, const char *fmt, ...)
 	va_end(ap);
 }
 
+void
+io_error(Ctx *c, const char *fmt, ...)
+{
+	bool stopped = c->stopped;
+	int max_errors = c->max_errors;
+	va_list ap;
+
+	c->stopped = false;
+	c->max_errors = 0;
+	va_start(ap, fmt);
+	vdiag(c, DIAG_ERROR, NO_LOC, "ptcc", fmt, ap);
+	va_end(ap);
+	c->stopped = stopped;
+	c->max_errors = max_errors;
+}
+
 /* The span of a literal: from its first byte to the end of its text, found by scanning the source
  * for the comma, bracket or parenthesis that ends it at nesting depth 0. */
 Loc

@@ -52,6 +52,13 @@ target_has(const Net *net, const char *layer_type)
 
 /* ---- diagnostics and arguments -------------------------------------------------------------------- */
 
+/* Errors reported since lowering began (the front end's, before it, are not counted). */
+static int
+lowering_errors(const Net *net)
+{
+	return net->c->nerrors - net->errors_before;
+}
+
 static bool
 refuse(Net *net, const Node *n, const char *fmt, ...) PRINTF_LIKE(3, 4);
 
@@ -61,9 +68,10 @@ refuse(Net *net, const Node *n, const char *fmt, ...)
 	char msg[512];
 	va_list ap;
 
-	net->nerrors++;
-	if (net->probe)
+	if (net->probe) {
+		net->refused = true;
 		return false;
+	}
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
@@ -1225,7 +1233,7 @@ target_lowers(Net *real, Node *n, const char *target)
 			bind(&probe, real->c->g.inputs.v[i], net_blob(&probe, real->c->g.inputs.v[i]->type));
 	for (int i = 0; i < n->nslot; i++)
 		stand_in_arguments(&probe, &n->arg[i]);
-	ok = lowering[op_base(n->op)].fn(&probe, n) && probe.nerrors == 0;
+	ok = lowering[op_base(n->op)].fn(&probe, n) && !probe.refused;
 	net_free(&probe);
 	return ok;
 }
@@ -1374,7 +1382,7 @@ drop_unread_inputs(Net *net)
 		Blob *b = net->blob_of[g->inputs.v[i]->id];
 		if (!b || b->nuse || b->is_output)
 			continue;
-		if (!net->nerrors)
+		if (!lowering_errors(net))
 			warning_at(net->c, value_loc(net->c, g->inputs.v[i]),
 			           "input %%%u is not read by any op; the Caffe net leaves it out", g->inputs.v[i]->handle);
 		b->producer->dead = true;
@@ -1389,6 +1397,7 @@ lower(Net *net)
 	Ctx *c = net->c;
 	Graph *g = &c->g;
 
+	net->errors_before = c->nerrors;
 	for (size_t i = 0; i < g->events.n; i++)
 		if (!g->events.v[i].is_return && g->events.v[i].scope->depth == 1) {
 			net->name = g->events.v[i].scope->cls;
@@ -1400,7 +1409,6 @@ lower(Net *net)
 			char t[TYPE_STR_MAX];
 			error_at(c, value_loc(c, g->inputs.v[i]), "input of type %s: Caffe computes in float32 only",
 			         type_str(&g->inputs.v[i]->type, t, sizeof t));
-			net->nerrors++;
 		}
 	for (Node *n = g->first; n; n = n->next) {
 		LowerFn *fn = lowering[op_base(n->op)].fn;
@@ -1408,13 +1416,11 @@ lower(Net *net)
 			continue; /* its line or one it reads from has an error, already reported */
 		if (fn == no_lower) {
 			error_at(c, n->loc, "%s: ptcc does not lower this op yet, for any target", optab[n->op].name);
-			net->nerrors++;
 			continue;
 		}
 		if (!(lowering[op_base(n->op)].targets & target_bit(net->target))) {
 			error_at(c, n->loc, "%s: ptcc does not lower this op for --target=%s", optab[n->op].name,
 			         net->target);
-			net->nerrors++;
 			continue;
 		}
 		if (n->res[0].type.dtype != DT_F32 && n->res[0].type.dtype != DT_UNKNOWN) {
@@ -1423,18 +1429,18 @@ lower(Net *net)
 			       type_str(&n->res[0].type, t, sizeof t));
 			continue;
 		}
-		if (net->nerrors)
+		if (lowering_errors(net))
 			for (int i = 0; i < n->nslot; i++)
 				stand_in_arguments(net, &n->arg[i]);
 		if (net->shuffle_at[n->idx]) {
 			lower_shuffle(net, n, net->shuffle_at[n->idx]);
 			continue;
 		}
-		int errors = net->nerrors;
+		int errors = c->nerrors;
 		size_t first = net->layers.n;
 		if (fn(net, n))
 			check_layer_types(net, n, first);
-		else if (net->nerrors > errors && !net->c->stopped)
+		else if (c->nerrors > errors && !c->stopped)
 			note_other_targets(net, n);
 	}
 	for (size_t i = 0; i < g->outputs.n; i++) {
@@ -1443,10 +1449,9 @@ lower(Net *net)
 			continue;
 		Value *v = o->ref.u.v;
 		Blob *b = net->blob_of[v->id];
-		if (!b && is_param(v) && !net->nerrors && !(b = blob_of(net, NULL, v))) { /* a constant output */
+		if (!b && is_param(v) && !lowering_errors(net) && !(b = blob_of(net, NULL, v))) { /* a constant output */
 			error_at(c, o->loc, "output: the constant $%s cannot be a Caffe blob (%s)", v->name,
 			         v->type.ndim ? "the net has no input to derive it from" : "it has no axis");
-			net->nerrors++;
 			continue;
 		}
 		if (!b)
@@ -1464,5 +1469,5 @@ lower(Net *net)
 		vec_push(&net->outputs, b);
 	}
 	drop_unread_inputs(net);
-	return net->nerrors == 0;
+	return lowering_errors(net) == 0;
 }

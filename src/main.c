@@ -139,12 +139,12 @@ write_text(Ctx *c, const char *path, void (*fn)(Ctx *, FILE *))
 	if (!path || strcmp(path, "-") == 0) {
 		fn(c, stdout);
 		if (fflush(stdout) != 0 || ferror(stdout)) {
-			fprintf(stderr, "ptcc: error: cannot write the output: %s\n", strerror(errno));
+			io_error(c, "cannot write the output: %s", strerror(errno));
 			return 2;
 		}
 		return 0;
 	}
-	if (!outfile_open(&o, path))
+	if (!outfile_open(c, &o, path))
 		return 2;
 	fn(c, o.fp);
 	return outfile_close(&o) && outfile_commit(&o) ? 0 : 2;

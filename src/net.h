@@ -65,8 +65,9 @@ struct Net {
 	Shuffle **shuffle_at;     /* by Node.idx: the channel shuffle the node is part of (shuffle.c), or NULL */
 	VEC(Blob *) outputs;      /* in trace order */
 	const char *name;         /* the net's name: the root module's class */
-	int nerrors;
+	int errors_before;        /* Ctx.nerrors when lowering began: lowering's own errors are the rest */
 	bool probe;               /* lowering only to learn whether this target can: refusals are silent */
+	bool refused;             /* a probe's lowering refused the op */
 };
 
 /* ---- net.c: building blocks for the passes ------------------------------------------------------- */

@@ -13,17 +13,18 @@
 #include <unistd.h>
 
 bool
-outfile_open(OutFile *o, const char *path)
+outfile_open(Ctx *c, OutFile *o, const char *path)
 {
 	mode_t mask;
 	int fd;
 
 	memset(o, 0, sizeof *o);
+	o->c = c;
 	o->path = path;
 	o->tmp = xmalloc(strlen(path) + 16);
 	sprintf(o->tmp, "%s.tmpXXXXXX", path);
 	if ((fd = mkstemp(o->tmp)) < 0) {
-		fprintf(stderr, "ptcc: error: cannot create '%s': %s\n", path, strerror(errno));
+		io_error(c, "cannot create '%s': %s", path, strerror(errno));
 		free(o->tmp);
 		o->tmp = NULL;
 		return false;
@@ -32,7 +33,7 @@ outfile_open(OutFile *o, const char *path)
 	mask = umask(0);
 	umask(mask);
 	if (fchmod(fd, 0666 & ~mask) != 0 || !(o->fp = fdopen(fd, "wb"))) {
-		fprintf(stderr, "ptcc: error: cannot create '%s': %s\n", path, strerror(errno));
+		io_error(c, "cannot create '%s': %s", path, strerror(errno));
 		close(fd);
 		unlink(o->tmp);
 		free(o->tmp);
@@ -55,7 +56,7 @@ outfile_close(OutFile *o)
 	}
 	o->fp = NULL;
 	if (!ok) {
-		fprintf(stderr, "ptcc: error: cannot write '%s': %s\n", o->path, strerror(err ? err : EIO));
+		io_error(o->c, "cannot write '%s': %s", o->path, strerror(err ? err : EIO));
 		outfile_abort(o);
 	}
 	return ok;
@@ -65,7 +66,7 @@ bool
 outfile_commit(OutFile *o)
 {
 	if (rename(o->tmp, o->path) != 0) {
-		fprintf(stderr, "ptcc: error: cannot write '%s': %s\n", o->path, strerror(errno));
+		io_error(o->c, "cannot write '%s': %s", o->path, strerror(errno));
 		outfile_abort(o);
 		return false;
 	}

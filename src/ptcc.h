@@ -377,6 +377,8 @@ bool ctx_open(Ctx *c, const char *path);
 void diag(Ctx *c, DiagLevel level, Loc loc, const char *fmt, ...) PRINTF_LIKE(4, 5);
 /* `file: error: msg` for a file with no line (the weights file, I/O). */
 void diag_file(Ctx *c, DiagLevel level, const char *file, const char *fmt, ...) PRINTF_LIKE(4, 5);
+/* `ptcc: error: msg` for an I/O error (a file ptcc cannot open or write): printed past --max-errors too. */
+void io_error(Ctx *c, const char *fmt, ...) PRINTF_LIKE(2, 3);
 #define error_at(c, loc, ...) diag((c), DIAG_ERROR, (loc), __VA_ARGS__)
 #define warning_at(c, loc, ...) diag((c), DIAG_WARNING, (loc), __VA_ARGS__)
 #define note_at(c, loc, ...) diag((c), DIAG_NOTE, (loc), __VA_ARGS__)
@@ -474,13 +476,14 @@ void emit_dot(Ctx *c, FILE *f);     /* the resolved graph in Graphviz's DOT lang
 /* ---- outfile.c: files written atomically (temporary file, then rename) -------------------------- */
 
 typedef struct OutFile {
+	Ctx *c;           /* for its error messages */
 	const char *path; /* the destination */
 	char *tmp;        /* the temporary file beside it */
 	FILE *fp;
 	int error;        /* an errno recorded by a writer that bypasses stdio's error flag */
 } OutFile;
 
-bool outfile_open(OutFile *o, const char *path);  /* false after a message */
+bool outfile_open(Ctx *c, OutFile *o, const char *path); /* false after a message */
 bool outfile_close(OutFile *o);   /* flush and close; false (file removed) after a message */
 bool outfile_commit(OutFile *o);  /* rename over the destination; false after a message */
 void outfile_abort(OutFile *o);   /* close and remove the temporary file */
