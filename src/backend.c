@@ -1,5 +1,5 @@
-/* backend.c: the back end's pipeline, shuffles -> lower -> barriers -> fuse -> name -> codegen, the net verified after
- * each rewrite (and printed after the pass --dump-net names). */
+/* backend.c: the back end's pipeline, shuffles -> lower -> barriers -> fuse -> name -> codegen,
+ * the net verified after each rewrite (and printed after the pass --dump-net names). */
 #include "net.h"
 
 #include <string.h>

@@ -1,22 +1,24 @@
 /* barrier.c: steer around OpenCV 4.6's layer fusions that compute a wrong result.
  *
- * OpenCV's dnn folds a following "activation" (BatchNorm, a one-bottom Scale, Power, ReLU, ...) into the
- * layer before it.  These folds are wrong in Debian's OpenCV 4.6 while BVLC Caffe computes the
- * same net right (each found by the random-model tests, tests/backend/test_random_models.py, and kept
- * there as a named regression):
+ * OpenCV's dnn folds a following "activation" (BatchNorm, a one-bottom Scale, Power, ReLU, ...)
+ * into the layer before it.  These folds are wrong in Debian's OpenCV 4.6 while BVLC Caffe
+ * computes the same net right (each found by the random-model tests,
+ * tests/backend/test_random_models.py, and kept there as a named regression):
  *
- *   - into a Deconvolution: a BatchNorm or Scale after it, also through a Power in between (0.05-0.6 off);
+ *   - into a Deconvolution: a BatchNorm or Scale after it, also through a Power in between
+ *     (0.05-0.6 off);
  *   - into an Eltwise whose top is 2-D (N, C): a BatchNorm after it (0.46 off);
- *   - a chain of two: a layer that OpenCV folds into the one before it (a Power after a Convolution, a
- *     BatchNorm, Scale, ReLU, ...) whose top is also a net output and is read by another foldable layer:
- *     that output is never written (uninitialised memory, up to 1e24);
- *   - a net output that a Concat also reads: OpenCV has the layer write straight into the Concat's
- *     buffer, and the output it returns is a buffer nobody wrote (up to 0.6 off, at -O0 too).
+ *   - a chain of two: a layer that OpenCV folds into the one before it (a Power after a
+ *     Convolution, a BatchNorm, Scale, ReLU, ...) whose top is also a net output and is read by
+ *     another foldable layer: that output is never written (uninitialised memory, up to 1e24);
+ *   - a net output that a Concat also reads: OpenCV has the layer write straight into the
+ *     Concat's buffer, and the output it returns is a buffer nobody wrote (up to 0.6 off, at -O0
+ *     too).
  *
- * A Reshape that keeps every axis (`dim: 0` for each) computes nothing and fuses with nothing, so one
- * between the two layers stops the fold.  This pass runs right after lowering, at every -O level; it
- * never changes a value.  (fuse.c never runs a layer in place on the barrier's top: a Reshape's top is
- * its bottom's memory in BVLC.)
+ * A Reshape that keeps every axis (`dim: 0` for each) computes nothing and fuses with nothing,
+ * so one between the two layers stops the fold.  This pass runs right after lowering, at every
+ * -O level; it never changes a value.  (fuse.c never runs a layer in place on the barrier's top:
+ * a Reshape's top is its bottom's memory in BVLC.)
  */
 #include "net.h"
 
@@ -32,9 +34,11 @@ is(const Layer *l, const char *type)
 static bool
 foldable(const Layer *l)
 {
-	/* Dropout too: OpenCV skips it, and a Dropout output read by another layer came back as NaN (-O0) */
-	static const char *const types[] = {"BatchNorm", "Scale", "Power", "ReLU", "ReLU6", "Sigmoid", "TanH",
-	                                    "ELU", "AbsVal", "BNLL", "Exp", "Swish", "HardSwish", "Dropout"};
+	/* Dropout too: OpenCV skips it, and a Dropout output read by another layer came back as
+	 * NaN (-O0) */
+	static const char *const types[] = {"BatchNorm", "Scale", "Power",     "ReLU",   "ReLU6",
+					    "Sigmoid",   "TanH",  "ELU",       "AbsVal", "BNLL",
+					    "Exp",       "Swish", "HardSwish", "Dropout"};
 
 	if (l->dead || l->bottoms.n != 1)
 		return false;
@@ -71,8 +75,8 @@ read_by(const Net *net, size_t at, const Blob *b, Which *which)
 	return false;
 }
 
-/* Put a Reshape that keeps every axis right after the layer at position `at`, reading its top b; the
- * readers of b that are `which` (all of them when NULL) read the Reshape's top instead. */
+/* Put a Reshape that keeps every axis right after the layer at position `at`, reading its top b;
+ * the readers of b that are `which` (all of them when NULL) read the Reshape's top instead. */
 static void
 barrier_after(Net *net, size_t at, Blob *b, Which *which)
 {
@@ -91,7 +95,8 @@ barrier_after(Net *net, size_t at, Blob *b, Which *which)
 			}
 	}
 	/* move it from the end to just after p: layers run in vector order */
-	memmove(&net->layers.v[at + 2], &net->layers.v[at + 1], sizeof(Layer *) * (net->layers.n - at - 2));
+	memmove(&net->layers.v[at + 2], &net->layers.v[at + 1],
+		sizeof(Layer *) * (net->layers.n - at - 2));
 	net->layers.v[at + 1] = r;
 }
 
@@ -103,7 +108,8 @@ opencv_barriers(Net *net)
 		if (p->dead || p->tops.n != 1)
 			continue;
 		Blob *b = p->tops.v[0];
-		if ((is(p, "Deconvolution") || (is(p, "Eltwise") && b->type.ndim == 2)) && read_by(net, i, b, foldable))
+		if ((is(p, "Deconvolution") || (is(p, "Eltwise") && b->type.ndim == 2)) &&
+		    read_by(net, i, b, foldable))
 			barrier_after(net, i, b, NULL);
 		else if (foldable(p) && b->is_output && read_by(net, i, b, foldable))
 			barrier_after(net, i, b, foldable);

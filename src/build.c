@@ -1,7 +1,7 @@
-/* build.c: layer builders, the blocks that lower.c's lowerings are made of.  Each appends one layer (or
- * a short fixed chain: clamp_chain, constant_blob) to the net and returns its top; none decides whether a
- * lowering is exact, which is lower.c's job.  The Caffe semantics they rely on are in
- * docs/runtime-facts.md. */
+/* build.c: layer builders, the blocks that lower.c's lowerings are made of.  Each appends one
+ * layer (or a short fixed chain: clamp_chain, constant_blob) to the net and returns its top;
+ * none decides whether a lowering is exact, which is lower.c's job.  The Caffe semantics they
+ * rely on are in docs/runtime-facts.md. */
 #include "net.h"
 
 #include <math.h>
@@ -25,7 +25,8 @@ numel_of(const Type *t)
 
 /* A one-bottom, one-top layer. */
 Layer *
-unary_layer(Net *net, const Node *n, const char *type, const char *role, Blob *in, Type out, Blob **top)
+unary_layer(Net *net, const Node *n, const char *type, const char *role, Blob *in, Type out,
+	    Blob **top)
 {
 	Layer *l = net_layer(net, n, type, role);
 
@@ -36,7 +37,8 @@ unary_layer(Net *net, const Node *n, const char *type, const char *role, Blob *i
 
 /* Power: (shift + scale·x)^power. */
 Blob *
-power_layer(Net *net, const Node *n, const char *role, Blob *in, double pw, double scale, double shift)
+power_layer(Net *net, const Node *n, const char *role, Blob *in, double pw, double scale,
+	    double shift)
 {
 	Blob *top;
 	Layer *l = unary_layer(net, n, "Power", role, in, in->type, &top);
@@ -65,8 +67,9 @@ relu_layer(Net *net, const Node *n, const char *role, Blob *in, double slope)
 /* clamp(x, lo, hi) on stock layers, exact wherever the result is x itself:
  *   m = max(x, lo) = x + ReLU(lo − x)      (for lo = 0 simply ReLU(x))
  *   y = min(m, hi) = m − ReLU(m − hi)
- * The older chain hi − ReLU(hi − ReLU(x)) (runtime-facts S9) is exact only to an absolute 2^−24·hi: it turns
- * an activation of 1e-6 into one off by 10 % (6 − (6 − x) rounds x to a multiple of 4.8e-7). */
+ * The older chain hi − ReLU(hi − ReLU(x)) (runtime-facts S9) is exact only to an absolute
+ * 2^−24·hi: it turns an activation of 1e-6 into one off by 10 % (6 − (6 − x) rounds x to a
+ * multiple of 4.8e-7). */
 Blob *
 clamp_chain(Net *net, const Node *n, Blob *x, double lo, double hi, const char *last_role)
 {
@@ -75,11 +78,14 @@ clamp_chain(Net *net, const Node *n, Blob *x, double lo, double hi, const char *
 	if (lo == 0) {
 		m = relu_layer(net, n, "low", x, 0);
 	} else {
-		Blob *under = relu_layer(net, n, "under", power_layer(net, n, "below", x, 1, -1, lo), 0);
-		m = eltwise_layer(net, n, "low", CAFFE__ELTWISE_PARAMETER__ELTWISE_OP__SUM, x, under, 1);
+		Blob *under =
+			relu_layer(net, n, "under", power_layer(net, n, "below", x, 1, -1, lo), 0);
+		m = eltwise_layer(net, n, "low", CAFFE__ELTWISE_PARAMETER__ELTWISE_OP__SUM, x,
+				  under, 1);
 	}
 	over = relu_layer(net, n, "over", power_layer(net, n, "above", m, 1, 1, -hi), 0);
-	return eltwise_layer(net, n, last_role, CAFFE__ELTWISE_PARAMETER__ELTWISE_OP__SUM, m, over, -1);
+	return eltwise_layer(net, n, last_role, CAFFE__ELTWISE_PARAMETER__ELTWISE_OP__SUM, m, over,
+			     -1);
 }
 
 Blob *
@@ -107,8 +113,8 @@ eltwise_layer(Net *net, const Node *n, const char *role, int op, Blob *a, Blob *
 
 /* Conv-style repeated fields: one value when both axes agree, else the _h/_w pair. */
 void
-conv_hw_field(Net *net, uint32_t **rep, size_t *nrep, uint32_t *h, protobuf_c_boolean *has_h, uint32_t *w,
-         protobuf_c_boolean *has_w, const int64_t v[2], int64_t dflt)
+conv_hw_field(Net *net, uint32_t **rep, size_t *nrep, uint32_t *h, protobuf_c_boolean *has_h,
+	      uint32_t *w, protobuf_c_boolean *has_w, const int64_t v[2], int64_t dflt)
 {
 	if (v[0] == v[1]) {
 		if (v[0] != dflt) {
@@ -123,7 +129,8 @@ conv_hw_field(Net *net, uint32_t **rep, size_t *nrep, uint32_t *h, protobuf_c_bo
 	}
 }
 
-/* Caffe's pooling output size (runtime-facts S2): ceil, then drop a last window that starts in the bottom padding. */
+/* Caffe's pooling output size (runtime-facts S2): ceil, then drop a last window that starts in
+ * the bottom padding. */
 int64_t
 caffe_pool_out(int64_t h, int64_t k, int64_t s, int64_t p)
 {
@@ -137,10 +144,11 @@ caffe_pool_out(int64_t h, int64_t k, int64_t s, int64_t p)
 	return out;
 }
 
-/* A Slice of x along axis at the given points; returns its tops (arena array), all marked discard but
- * the ones the caller keeps. */
+/* A Slice of x along axis at the given points; returns its tops (arena array), all marked
+ * discard but the ones the caller keeps. */
 Blob **
-slice_layer(Net *net, const Node *n, const char *role, Blob *x, int axis, const int64_t *points, int npoints)
+slice_layer(Net *net, const Node *n, const char *role, Blob *x, int axis, const int64_t *points,
+	    int npoints)
 {
 	Layer *l = net_layer(net, n, "Slice", role);
 	Caffe__SliceParameter *p = PARAM(net, l, slice_param, SLICE_PARAMETER);
@@ -165,9 +173,9 @@ slice_layer(Net *net, const Node *n, const char *role, Blob *x, int axis, const 
 	return tops;
 }
 
-/* Crop a pooled blob to PyTorch's size: Slice on each axis where Caffe's rounding gave one more row or
- * column, keeping the first part (runtime-facts S2), which is also the top OpenCV's forward(layer) returns.  The
- * cut-off part is an unused top. */
+/* Crop a pooled blob to PyTorch's size: Slice on each axis where Caffe's rounding gave one more
+ * row or column, keeping the first part (runtime-facts S2), which is also the top OpenCV's
+ * forward(layer) returns.  The cut-off part is an unused top. */
 Blob *
 crop_to(Net *net, const Node *n, Blob *x, const Type *want)
 {
@@ -198,12 +206,28 @@ pooling_layer(Net *net, const Node *n, const char *role, Blob *x, int method, co
 		pp->has_global_pooling = 1;
 		pp->global_pooling = 1;
 	} else {
-		if (k[0] == k[1]) { pp->has_kernel_size = 1; pp->kernel_size = (uint32_t)k[0]; }
-		else { pp->has_kernel_h = pp->has_kernel_w = 1; pp->kernel_h = (uint32_t)k[0]; pp->kernel_w = (uint32_t)k[1]; }
-		if (s[0] == s[1]) { if (s[0] != 1) { pp->has_stride = 1; pp->stride = (uint32_t)s[0]; } }
-		else { pp->has_stride_h = pp->has_stride_w = 1; pp->stride_h = (uint32_t)s[0]; pp->stride_w = (uint32_t)s[1]; }
-		if (p[0] == p[1]) { if (p[0] != 0) { pp->has_pad = 1; pp->pad = (uint32_t)p[0]; } }
-		else { pp->has_pad_h = pp->has_pad_w = 1; pp->pad_h = (uint32_t)p[0]; pp->pad_w = (uint32_t)p[1]; }
+		if (k[0] == k[1]) { pp->has_kernel_size = 1; pp->kernel_size = (uint32_t)k[0];
+		} else {
+			pp->has_kernel_h = pp->has_kernel_w = 1;
+			pp->kernel_h = (uint32_t)k[0];
+			pp->kernel_w = (uint32_t)k[1];
+		}
+		if (s[0] == s[1]) {
+			if (s[0] != 1) {
+				pp->has_stride = 1;
+				pp->stride = (uint32_t)s[0];
+			}
+		} else {
+			pp->has_stride_h = pp->has_stride_w = 1;
+			pp->stride_h = (uint32_t)s[0];
+			pp->stride_w = (uint32_t)s[1];
+		}
+		if (p[0] == p[1]) { if (p[0] != 0) { pp->has_pad = 1; pp->pad = (uint32_t)p[0]; }
+		} else {
+			pp->has_pad_h = pp->has_pad_w = 1;
+			pp->pad_h = (uint32_t)p[0];
+			pp->pad_w = (uint32_t)p[1];
+		}
 		for (int i = 0; i < 2; i++)
 			dims[2 + i] = caffe_pool_out(x->type.dims[2 + i], k[i], s[i], p[i]);
 	}
@@ -235,7 +259,8 @@ replicate_pad(Net *net, const Node *n, Blob *x, int axis)
 	Caffe__ConcatParameter *p;
 
 	if (size >= 2) {
-		parts = slice_layer(net, n, axis == 2 ? "edge_h" : "edge_w", x, axis, points, size == 2 ? 1 : 2);
+		parts = slice_layer(net, n, axis == 2 ? "edge_h" : "edge_w", x, axis, points,
+				    size == 2 ? 1 : 2);
 		first = parts[0];
 		last = parts[size == 2 ? 1 : 2];
 		first->discard = last->discard = false;
@@ -252,8 +277,9 @@ replicate_pad(Net *net, const Node *n, Blob *x, int axis)
 	return layer_top(net, cat, f32_type(net, dims, 4));
 }
 
-/* A depthwise Deconvolution (group = num_output = channels, no bias) with kernel k, stride s, padding p
- * and per-channel weights w (channels × 1 × k[0] × k[1]).  Output size per axis: s·(in − 1) + k − 2p. */
+/* A depthwise Deconvolution (group = num_output = channels, no bias) with kernel k, stride s,
+ * padding p and per-channel weights w (channels × 1 × k[0] × k[1]).  Output size per axis: s·(in
+ * − 1) + k − 2p. */
 Blob *
 grouped_deconvolution(Net *net, const Node *n, Blob *x, const int64_t k[2], const int64_t s[2],
                       const int64_t p[2], const float *w)
@@ -265,11 +291,12 @@ grouped_deconvolution(Net *net, const Node *n, Blob *x, const int64_t k[2], cons
 	cp->has_num_output = cp->has_group = cp->has_bias_term = 1;
 	cp->num_output = cp->group = (uint32_t)c;
 	cp->bias_term = 0;
-	conv_hw_field(net, &cp->kernel_size, &cp->n_kernel_size, &cp->kernel_h, &cp->has_kernel_h, &cp->kernel_w,
-	         &cp->has_kernel_w, k, -1);
-	conv_hw_field(net, &cp->stride, &cp->n_stride, &cp->stride_h, &cp->has_stride_h, &cp->stride_w,
-	         &cp->has_stride_w, s, 1);
-	conv_hw_field(net, &cp->pad, &cp->n_pad, &cp->pad_h, &cp->has_pad_h, &cp->pad_w, &cp->has_pad_w, p, 0);
+	conv_hw_field(net, &cp->kernel_size, &cp->n_kernel_size, &cp->kernel_h, &cp->has_kernel_h,
+		      &cp->kernel_w, &cp->has_kernel_w, k, -1);
+	conv_hw_field(net, &cp->stride, &cp->n_stride, &cp->stride_h, &cp->has_stride_h,
+		      &cp->stride_w, &cp->has_stride_w, s, 1);
+	conv_hw_field(net, &cp->pad, &cp->n_pad, &cp->pad_h, &cp->has_pad_h, &cp->pad_w,
+		      &cp->has_pad_w, p, 0);
 	layer_bottom(l, x);
 	layer_weight(l, w, c * k[0] * k[1], dims, 4);
 	memcpy(dims, x->type.dims, sizeof dims);
@@ -295,13 +322,14 @@ reshape_layer(Net *net, const Node *n, const char *role, Blob *x, const int64_t 
 	return top;
 }
 
-/* A blob holding a constant tensor of type t.  Caffe has no constant layer that both runtimes load
- * (DummyData and Parameter are BVLC-only, runtime-facts S1), so it is derived from an activation `src`:
- * a Reshape to (1, 1, 1, K) and a global MAX Pooling give one element; Power{power: 0} makes it exactly 1
- * whatever it held (both runtimes compute shift^power = 1 when power·scale = 0, even for inf and nan); an
- * InnerProduct with a zero weight and the constant as its bias gives 0·1 + b = b exactly; a Reshape gives
- * it the constant's shape.  The values travel in the caffemodel like any weight.  (A Slice would be
- * cheaper than the pooling but leaves an unused top, which BVLC Caffe counts among the net's outputs.) */
+/* A blob holding a constant tensor of type t.  Caffe has no constant layer that both runtimes
+ * load (DummyData and Parameter are BVLC-only, runtime-facts S1), so it is derived from an
+ * activation `src`: a Reshape to (1, 1, 1, K) and a global MAX Pooling give one element;
+ * Power{power: 0} makes it exactly 1 whatever it held (both runtimes compute shift^power = 1
+ * when power·scale = 0, even for inf and nan); an InnerProduct with a zero weight and the
+ * constant as its bias gives 0·1 + b = b exactly; a Reshape gives it the constant's shape.  The
+ * values travel in the caffemodel like any weight.  (A Slice would be cheaper than the pooling
+ * but leaves an unused top, which BVLC Caffe counts among the net's outputs.) */
 Blob *
 constant_blob(Net *net, const Node *n, Blob *src, const Type *t, const float *data)
 {
@@ -312,10 +340,12 @@ constant_blob(Net *net, const Node *n, Blob *src, const Type *t, const float *da
 
 	x = reshape_layer(net, n, "const_source", src, row, 4);
 	x->type = f32_type(net, (int64_t[4]){1, 1, 1, numel_of(&src->type)}, 4);
-	x = pooling_layer(net, n, "const_first", x, CAFFE__POOLING_PARAMETER__POOL_METHOD__MAX, NULL, NULL, NULL, true);
+	x = pooling_layer(net, n, "const_first", x, CAFFE__POOLING_PARAMETER__POOL_METHOD__MAX,
+			  NULL, NULL, NULL, true);
 	x = power_layer(net, n, "const_one", x, 0, 1, 0);
 	l = unary_layer(net, n, "InnerProduct", "const", x, f32_type(net, flat, 2), &top);
-	Caffe__InnerProductParameter *p = PARAM(net, l, inner_product_param, INNER_PRODUCT_PARAMETER);
+	Caffe__InnerProductParameter *p =
+		PARAM(net, l, inner_product_param, INNER_PRODUCT_PARAMETER);
 	p->has_num_output = 1;
 	p->num_output = (uint32_t)m;
 	layer_weight(l, net->with_weights ? net_floats(net, m, 0) : NULL, m, wdims, 2);
@@ -325,8 +355,8 @@ constant_blob(Net *net, const Node *n, Blob *src, const Type *t, const float *da
 	return reshape_layer(net, n, "const_shape", top, t->dims, t->ndim);
 }
 
-/* A one-bottom Scale on `axis` with per-channel weight w and, when `bias`, bias b (blobs of x's extent
- * there; the data is NULL when the weights are not loaded). */
+/* A one-bottom Scale on `axis` with per-channel weight w and, when `bias`, bias b (blobs of x's
+ * extent there; the data is NULL when the weights are not loaded). */
 Blob *
 scale_layer(Net *net, const Node *n, const char *role, Blob *x, int axis, const float *w, bool bias,
             const float *b)
@@ -352,10 +382,11 @@ scale_layer(Net *net, const Node *n, const char *role, Blob *x, int axis, const 
 	return top;
 }
 
-/* Channel shuffle as a permutation of channels (runtime-facts S1: no 5-D transpose in portable Caffe, and
- * OpenCV's ShuffleChannel cannot be given its group): one 1x1 Convolution whose weight is the permutation
- * matrix, output channel j·g + i being input channel i·(C/g) + j.  Each output sums one product x·1 and
- * zeros, so it is exact (for finite activations: 0·inf would be nan). */
+/* Channel shuffle as a permutation of channels (runtime-facts S1: no 5-D transpose in portable
+ * Caffe, and OpenCV's ShuffleChannel cannot be given its group): one 1x1 Convolution whose
+ * weight is the permutation matrix, output channel j·g + i being input channel i·(C/g) + j.
+ * Each output sums one product x·1 and zeros, so it is exact (for finite activations: 0·inf
+ * would be nan). */
 Blob *
 channel_permutation(Net *net, const Node *n, Blob *x, int64_t groups)
 {

@@ -1,9 +1,10 @@
 /* codegen.c: one in-memory NetParameter, written twice.
  *
- * The prototxt is the NetParameter without blobs, printed by prototxt.c; the caffemodel is the same
- * NetParameter with blobs (the layout Caffe's own Net::ToProto writes), streamed to the file by
- * protobuf_c_message_pack_to_buffer.  Blob data points at the weights file's mapping, so F32 weights
- * are never copied in memory: the library hands each packed float array to the buffer in one piece.
+ * The prototxt is the NetParameter without blobs, printed by prototxt.c; the caffemodel is the
+ * same NetParameter with blobs (the layout Caffe's own Net::ToProto writes), streamed to the
+ * file by protobuf_c_message_pack_to_buffer.  Blob data points at the weights file's mapping, so
+ * F32 weights are never copied in memory: the library hands each packed float array to the
+ * buffer in one piece.
  */
 #include "net.h"
 
@@ -19,10 +20,10 @@ typedef struct FileBuffer {
 	OutFile *out;
 } FileBuffer;
 
-/* Weight arrays arrive whole (megabytes, straight from the weights mapping).  Writing them in 1 MiB
- * pieces keeps the kernel's copy from the mapped pages in step with readahead: measured on resnet50,
- * 1.3x the time of cp instead of 1.7-2x with one write per array.  (copy_file_range from the weights
- * file was slower still: the caffemodel's framing leaves the copies unaligned.) */
+/* Weight arrays arrive whole (megabytes, straight from the weights mapping).  Writing them in 1
+ * MiB pieces keeps the kernel's copy from the mapped pages in step with readahead: measured on
+ * resnet50, 1.3x the time of cp instead of 1.7-2x with one write per array.  (copy_file_range
+ * from the weights file was slower still: the caffemodel's framing leaves the copies unaligned.) */
 enum { WRITE_CHUNK = 1 << 20 };
 
 static void
@@ -42,7 +43,8 @@ file_append(ProtobufCBuffer *buffer, size_t len, const uint8_t *data)
 static bool
 skip_blobs(const ProtobufCFieldDescriptor *f)
 {
-	return f->type == PROTOBUF_C_TYPE_MESSAGE && f->descriptor == &caffe__blob_proto__descriptor;
+	return f->type == PROTOBUF_C_TYPE_MESSAGE &&
+	       f->descriptor == &caffe__blob_proto__descriptor;
 }
 
 static char **
@@ -59,7 +61,8 @@ blob_names(Net *net, Blob **v, size_t n, size_t *count)
 static Caffe__BlobProto **
 blob_protos(Net *net, Layer *l)
 {
-	Caffe__BlobProto **blobs = arena_alloc(net->arena, sizeof *blobs * (l->weights.n ? l->weights.n : 1));
+	Caffe__BlobProto **blobs =
+		arena_alloc(net->arena, sizeof *blobs * (l->weights.n ? l->weights.n : 1));
 
 	for (size_t i = 0; i < l->weights.n; i++) {
 		Weight *w = &l->weights.v[i];
@@ -86,7 +89,8 @@ build(Net *net, bool with_blobs)
 
 	*np = (Caffe__NetParameter)CAFFE__NET_PARAMETER__INIT;
 	np->name = (char *)net->name;
-	np->layer = arena_alloc(net->arena, sizeof *np->layer * (net->layers.n ? net->layers.n : 1));
+	np->layer =
+		arena_alloc(net->arena, sizeof *np->layer * (net->layers.n ? net->layers.n : 1));
 	for (size_t i = 0; i < net->layers.n; i++) {
 		Layer *l = net->layers.v[i];
 		if (l->dead)
@@ -112,26 +116,30 @@ codegen(Net *net, const char *prototxt, const char *caffemodel)
 	const char *log = strrchr(net->c->path, '/');
 
 	if (caffemodel) {
-		/* Caffe and OpenCV refuse to parse more than INT_MAX bytes: fail before writing anything */
+		/* Caffe and OpenCV refuse to parse more than INT_MAX bytes: fail before writing
+		 * anything */
 		size_t size = protobuf_c_message_get_packed_size(&np->base);
 		if (size > INT_MAX) {
 			diag_file(net->c, DIAG_ERROR, caffemodel,
-			          "the model would be %zu bytes; Caffe cannot read a caffemodel over 2 GiB (%d bytes)",
-			          size, INT_MAX);
+				  "the model would be %zu bytes; Caffe cannot read a caffemodel "
+				  "over 2 GiB (%d bytes)",
+				  size, INT_MAX);
 			return 1;
 		}
 	}
 	if (!outfile_open(net->c, &text, prototxt))
 		return 2;
-	fprintf(text.fp, "# ptcc %s: %s, target %s, -O%d\n", PACKAGE_VERSION, log ? log + 1 : net->c->path,
-	        net->target, net->olevel);
-	/* Caffe has no output declaration, and the runtimes list a net's outputs in their own orders (BVLC by
-	 * name, OpenCV by layer): say which blobs the trace's outputs are, in the trace's order, each quoted
-	 * and escaped as the text format does (a name may hold any character) */
+	fprintf(text.fp, "# ptcc %s: %s, target %s, -O%d\n", PACKAGE_VERSION,
+		log ? log + 1 : net->c->path, net->target, net->olevel);
+	/* Caffe has no output declaration, and the runtimes list a net's outputs in their own
+	 * orders (BVLC by name, OpenCV by layer): say which blobs the trace's outputs are, in
+	 * the trace's order, each quoted and escaped as the text format does (a name may hold
+	 * any character) */
 	fputs("# outputs:", text.fp);
 	for (size_t i = 0; i < net->outputs.n; i++) {
 		fputc(' ', text.fp);
-		prototxt_put_string(text.fp, net->outputs.v[i]->name, strlen(net->outputs.v[i]->name));
+		prototxt_put_string(text.fp, net->outputs.v[i]->name,
+				    strlen(net->outputs.v[i]->name));
 	}
 	fputc('\n', text.fp);
 	prototxt_write(text.fp, &np->base, skip_blobs);

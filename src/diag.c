@@ -4,9 +4,10 @@
  *       %3 = conv2e(%2, $w)
  *            ^~~~~~
  *
- * Locations are byte offsets; the line is found in the table of line starts that the lexer fills, and
- * its text is read back from the file (the trace is streamed, never held in memory).  Columns count
- * characters (UTF-8 sequences count one).  Colour only when stderr is a terminal and NO_COLOR is unset.
+ * Locations are byte offsets; the line is found in the table of line starts that the lexer
+ * fills, and its text is read back from the file (the trace is streamed, never held in memory).
+ * Columns count characters (UTF-8 sequences count one).  Colour only when stderr is a terminal
+ * and NO_COLOR is unset.
  */
 #include "ptcc.h"
 
@@ -110,8 +111,8 @@ vdiag(Ctx *c, DiagLevel level, Loc loc, const char *file, const char *fmt, va_li
 	if (c->stopped)
 		return;
 	if (level == DIAG_ERROR && c->max_errors > 0 && c->nerrors >= c->max_errors) {
-		fprintf(stderr, "%s%s:%s %s%s:%s too many errors (%d), stopping\n", bold, c->path, reset,
-		        c->color ? level_color[0] : "", "error", reset, c->nerrors);
+		fprintf(stderr, "%s%s:%s %s%s:%s too many errors (%d), stopping\n", bold, c->path,
+			reset, c->color ? level_color[0] : "", "error", reset, c->nerrors);
 		c->stopped = true;
 		c->nerrors++;
 		return;
@@ -293,8 +294,9 @@ value_loc(Ctx *c, const Value *v)
 				break;
 			} else if (ch == '\n')
 				break;
-		} else if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-		             ch == '_' || ch == '.' || ch == '-' || ch >= 0x80))
+		} else if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+			     (ch >= '0' && ch <= '9') || ch == '_' || ch == '.' || ch == '-' ||
+			     ch >= 0x80))
 			break;
 	}
 	if (i == 0)

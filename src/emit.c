@@ -1,11 +1,12 @@
 /* emit.c: the text outputs of the front end.
  *
  * --emit=log      the canonical trace: one statement per line, two spaces of indentation per open
- *                 call, leading tensor arguments positional and the rest as keywords, every result
- *                 annotated with its inferred type, floats as Python's repr, no comments.  Parsing it
- *                 again gives the same IR.
- * --emit=ir       the resolved graph: SSA numbers, every argument slot bound (defaults written out),
- *                 every type, in-place writes and views marked.
+ *                 call, leading tensor arguments positional and the rest as keywords, every
+ *                 result annotated with its inferred type, floats as Python's repr, no
+ *                 comments.  Parsing it again gives the same IR.
+ * --emit=ir       the resolved graph: SSA numbers, every argument slot bound (defaults written
+ *                 out), every type, in-place writes and views marked; a trace in SSA form
+ *                 (`ptcc-trace 1 ssa`) that parses back.
  * --emit=summary  counts.
  */
 #include "ptcc.h"
@@ -30,7 +31,8 @@ indent(FILE *f, int depth)
 		fputs("  ", f);
 }
 
-/* The header, weights and declarations; an IR dump (ssa) and a log of an SSA-form trace say `ssa`. */
+/* The header, weights and declarations; an IR dump (ssa) and a log of an SSA-form trace say
+ * `ssa`. */
 static void
 print_decls(Ctx *c, FILE *f, bool ssa)
 {
@@ -190,10 +192,14 @@ print_body(Ctx *c, FILE *f, bool ssa)
 			for (i = 0; i < n->nres; i++) {
 				const Value *v = &n->res[i];
 
-				if (v->prev && n->writes) /* a redefinition that writes nothing (dropout) is an alias */
-					fprintf(f, "  # %%%u writes %%%u in place", v->id, v->prev->id);
-				else if (v->alias != v && (v->alias->kind == VK_OP || v->alias->kind == VK_INPUT))
-					fprintf(f, "  # %%%u is a view of %%%u", v->id, v->alias->id);
+				if (v->prev && n->writes) /* a redefinition that writes nothing
+				                             (dropout) is an alias */
+					fprintf(f, "  # %%%u writes %%%u in place", v->id,
+						v->prev->id);
+				else if (v->alias != v &&
+					 (v->alias->kind == VK_OP || v->alias->kind == VK_INPUT))
+					fprintf(f, "  # %%%u is a view of %%%u", v->id,
+						v->alias->id);
 				else if (v->alias != v) {
 					fprintf(f, "  # %%%u is a view of ", v->id);
 					ir_print_param_name(f, v->alias->name);
@@ -257,8 +263,8 @@ emit_summary(Ctx *c, FILE *f)
 	qsort(counts, OP_COUNT, sizeof *counts, by_count);
 	fprintf(f, "trace:    %s (format %lld)\n", c->path, (long long)c->g.version);
 	fprintf(f, "weights:  %s\n", c->g.weights ? c->g.weights : "");
-	fprintf(f, "params:   %zu tensors, %s%lld elements\n", c->g.params.n, over ? "more than " : "",
-	        (long long)elems);
+	fprintf(f, "params:   %zu tensors, %s%lld elements\n", c->g.params.n,
+		over ? "more than " : "", (long long)elems);
 	for (i = 0; i < c->g.inputs.n; i++) {
 		fprintf(f, "input:    %%%u ", c->g.inputs.v[i]->handle);
 		if (c->g.inputs.v[i]->name) {
@@ -290,7 +296,7 @@ emit_summary(Ctx *c, FILE *f)
 		fprintf(f, "  %-24s %u\n", optab[counts[k].op].name, counts[k].n);
 }
 
-/* ---- --emit=dot: the resolved graph for Graphviz ------------------------------------------------------ */
+/* ---- --emit=dot: the resolved graph for Graphviz --------------------------------------------- */
 
 /* A DOT string: quotes and backslashes escaped; "\n" separates label lines. */
 static void
@@ -306,8 +312,8 @@ dot_string(FILE *f, const char *s)
 	}
 }
 
-/* An edge into node `to` from the producer of every tensor in l (lists included); parameters have no
- * node of their own. */
+/* An edge into node `to` from the producer of every tensor in l (lists included); parameters
+ * have no node of their own. */
 static void
 dot_edges(FILE *f, const Lit *l, uint32_t to)
 {

@@ -6,10 +6,11 @@
  *       a line that fails before it is an op: frontend_poison
  *   then frontend_finish: resolve_finish (outputs, aliasing, dead code, SSA numbering)
  *
- * It streams: each op is bound, resolved and shaped while its line is still in cache, and the parser
- * keeps no tree of its own.  A line with an error poisons its results (V_POISON), so that the lines
- * reading them are skipped rather than reported again, while every independent line is still checked.
- * After a syntax error nothing is resolved: the rest of the trace is only parsed, for its syntax errors. */
+ * It streams: each op is bound, resolved and shaped while its line is still in cache, and the
+ * parser keeps no tree of its own.  A line with an error poisons its results (V_POISON), so that
+ * the lines reading them are skipped rather than reported again, while every independent line is
+ * still checked.  After a syntax error nothing is resolved: the rest of the trace is only
+ * parsed, for its syntax errors. */
 #include "ptcc.h"
 
 void

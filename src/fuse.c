@@ -1,11 +1,11 @@
-/* fuse.c: rewrites of the lowered net (-O1, -O2).  -O0 skips this pass: one layer per op, every top a
- * fresh blob.
+/* fuse.c: rewrites of the lowered net (-O1, -O2).  -O0 skips this pass: one layer per op, every
+ * top a fresh blob.
  *
- *   -O1  drop a Flatten (or a Reshape to 2-D) that only feeds an InnerProduct, which flattens by itself
- *        (runtime-facts S4); run neuron layers, BatchNorm and Scale in place where Caffe allows it
- *        (layers.def's in_place column, S7), the layer is its bottom's sole reader, and the bottom is
- *        not a Reshape's or Flatten's top (their `view` column: BVLC shares the memory).  Dropout was
- *        already left out by lower.c.
+ *   -O1  drop a Flatten (or a Reshape to 2-D) that only feeds an InnerProduct, which flattens
+ *        by itself (runtime-facts S4); run neuron layers, BatchNorm and Scale in place where
+ *        Caffe allows it (layers.def's in_place column, S7), the layer is its bottom's sole
+ *        reader, and the bottom is not a Reshape's or Flatten's top (their `view` column: BVLC
+ *        shares the memory).  Dropout was already left out by lower.c.
  *   -O2  also fold BatchNorm (and its Scale) into the Convolution before it.
  *
  * netcheck.c verifies the net after each rewrite.
@@ -36,11 +36,13 @@ drop_flatten_before_inner_product(Net *net)
 			continue;
 		if (is_type(f, "Flatten")) {
 			const Caffe__FlattenParameter *p = f->lp.flatten_param;
-			if (p && ((p->has_axis && p->axis != 1) || (p->has_end_axis && p->end_axis != -1)))
+			if (p && ((p->has_axis && p->axis != 1) ||
+				  (p->has_end_axis && p->end_axis != -1)))
 				continue;
 		} else if (is_type(f, "Reshape")) {
 			const Type *in = &f->bottoms.v[0]->type;
-			if (flat->type.ndim != 2 || in->ndim < 2 || in->dims[0] != flat->type.dims[0])
+			if (flat->type.ndim != 2 || in->ndim < 2 ||
+			    in->dims[0] != flat->type.dims[0])
 				continue;
 		} else {
 			continue;
@@ -69,7 +71,8 @@ fold_batch_norm(Net *net)
 		if (y->nuse == 1 && !y->is_output)
 			for (size_t k = i + 1; k < net->layers.n; k++) {
 				Layer *l = net->layers.v[k];
-				if (is_type(l, "Scale") && l->node == bn->node && l->bottoms.v[0] == y)
+				if (is_type(l, "Scale") && l->node == bn->node &&
+				    l->bottoms.v[0] == y)
 					scale = l;
 			}
 		int64_t out = conv->weights.v[0].dims[0];
@@ -89,7 +92,8 @@ fold_batch_norm(Net *net)
 				double a = (gamma ? gamma[o] : 1.0) / sqrt((double)var[o] + eps);
 				for (int64_t k = 0; k < per; k++)
 					nw[o * per + k] = (float)(a * w[o * per + k]);
-				nb[o] = (float)(a * ((b ? b[o] : 0.0) - mean[o]) + (beta ? beta[o] : 0.0));
+				nb[o] = (float)(a * ((b ? b[o] : 0.0) - mean[o]) +
+						(beta ? beta[o] : 0.0));
 			}
 		}
 		conv->weights.v[0].data = nw;
@@ -121,7 +125,8 @@ snapshot_ssa(Net *net)
 {
 	for (size_t i = 0; i < net->layers.n; i++) {
 		Layer *l = net->layers.v[i];
-		l->ssa_bottoms = arena_alloc(net->arena, sizeof(Blob *) * (l->bottoms.n ? l->bottoms.n : 1));
+		l->ssa_bottoms =
+			arena_alloc(net->arena, sizeof(Blob *) * (l->bottoms.n ? l->bottoms.n : 1));
 		l->ssa_tops = arena_alloc(net->arena, sizeof(Blob *) * (l->tops.n ? l->tops.n : 1));
 		if (l->bottoms.n) /* an Input layer has none (and a NULL vector) */
 			memcpy(l->ssa_bottoms, l->bottoms.v, sizeof(Blob *) * l->bottoms.n);
@@ -130,12 +135,13 @@ snapshot_ssa(Net *net)
 	}
 }
 
-/* Make a layer write its bottom in place when it is the only reader of that value, and the bottom is
- * neither a net input nor an output.  Being the last reader is not enough: BVLC gives each reader of a
- * blob with several its own copy through an inserted Split, which renames their bottoms, so an in-place
- * layer among them becomes a second producer of the blob and the net is refused (runtime-facts S7).
- * Works in one forward sweep over the SSA blobs: `canon` maps each blob to the blob that now holds its
- * value, and the use count that matters is the SSA blob's own (its readers, before any renaming). */
+/* Make a layer write its bottom in place when it is the only reader of that value, and the
+ * bottom is neither a net input nor an output.  Being the last reader is not enough: BVLC gives
+ * each reader of a blob with several its own copy through an inserted Split, which renames their
+ * bottoms, so an in-place layer among them becomes a second producer of the blob and the net is
+ * refused (runtime-facts S7).  Works in one forward sweep over the SSA blobs: `canon` maps each
+ * blob to the blob that now holds its value, and the use count that matters is the SSA blob's
+ * own (its readers, before any renaming). */
 static void
 in_place(Net *net)
 {
@@ -149,7 +155,8 @@ in_place(Net *net)
 		Layer *l = net->layers.v[i];
 		if (l->dead)
 			continue;
-		Blob *value = l->bottoms.n ? l->bottoms.v[0] : NULL; /* the SSA blob, before renaming */
+		Blob *value = l->bottoms.n ? l->bottoms.v[0] : NULL; /* the SSA blob, before
+		                                                        renaming */
 		for (size_t k = 0; k < l->bottoms.n; k++)
 			l->bottoms.v[k] = canon[l->bottoms.v[k]->id];
 		if (!can_run_in_place(l))
@@ -157,12 +164,14 @@ in_place(Net *net)
 		Blob *b = l->bottoms.v[0], *t = l->tops.v[0];
 		if (b->is_input || b->is_output || value->is_output || value->nuse != 1)
 			continue;
-		/* nor for an output: OpenCV reads an output by its layer's name and, when that layer writes in
-		 * place and is folded into the layer before it, returns a stale blob (found by the random-model
-		 * tests: conv, BatchNorm, ReLU6 in place, the ReLU6 an output also read by a Concat) */
+		/* nor for an output: OpenCV reads an output by its layer's name and, when that
+		 * layer writes in place and is folded into the layer before it, returns a stale
+		 * blob (found by the random-model tests: conv, BatchNorm, ReLU6 in place, the
+		 * ReLU6 an output also read by a Concat) */
 		if (t->is_output)
 			continue;
-		/* a Reshape or Flatten top is its bottom's memory in BVLC: writing it would change the bottom */
+		/* a Reshape or Flatten top is its bottom's memory in BVLC: writing it would
+		 * change the bottom */
 		const LayerInfo *made = b->producer ? layer_info(b->producer->lp.type) : NULL;
 		if (made && made->view)
 			continue;

@@ -5,8 +5,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-const char *const dtype_name[DT_NTYPES] = {"f16", "bf16", "f32", "f64", "i8", "i16", "i32", "i64", "u8", "bool"};
-const char *const dtype_stname[DT_NTYPES] = {"F16", "BF16", "F32", "F64", "I8", "I16", "I32", "I64", "U8", "BOOL"};
+const char *const dtype_name[DT_NTYPES] = {"f16", "bf16", "f32", "f64", "i8",
+					   "i16", "i32",  "i64", "u8",  "bool"};
+const char *const dtype_stname[DT_NTYPES] = {"F16", "BF16", "F32", "F64", "I8",
+					     "I16", "I32",  "I64", "U8",  "BOOL"};
 const uint8_t dtype_size[DT_NTYPES] = {2, 2, 4, 8, 1, 2, 4, 8, 1, 1};
 
 int
@@ -67,7 +69,8 @@ type_str(const Type *t, char *buf, size_t size)
 	}
 	len = (size_t)snprintf(buf, size, "%s[", dtype_name[t->dtype]);
 	for (i = 0; i < t->ndim && len < size; i++)
-		len += (size_t)snprintf(buf + len, size - len, "%s%lld", i ? "," : "", (long long)t->dims[i]);
+		len += (size_t)snprintf(buf + len, size - len, "%s%lld", i ? "," : "",
+					(long long)t->dims[i]);
 	if (len < size)
 		snprintf(buf + len, size - len, "]");
 	return buf;
@@ -224,7 +227,8 @@ ir_print_float(FILE *f, double d)
 	if (buf[0] == '-')
 		out[k++] = '-';
 	if (exp >= -5 && exp < 16) {
-		/* Python switches at 1e-05 (exp -5 is written 1e-05), so fixed only for exp >= -4 */
+		/* Python switches at 1e-05 (exp -5 is written 1e-05), so fixed only for exp >=
+		 * -4 */
 		if (exp < -4)
 			goto sci;
 		if (exp < 0) {
@@ -255,7 +259,8 @@ sci:
 		for (i = 1; i < nd; i++)
 			out[k++] = digits[i];
 	}
-	snprintf(out + k, sizeof out - (size_t)k, "e%c%02d", exp < 0 ? '-' : '+', exp < 0 ? -exp : exp);
+	snprintf(out + k, sizeof out - (size_t)k, "e%c%02d", exp < 0 ? '-' : '+',
+		 exp < 0 ? -exp : exp);
 	fputs(out, f);
 }
 
@@ -276,7 +281,8 @@ ir_print_string(FILE *f, const char *s)
 			if (ch < 0x20 || ch == 0x7f)
 				fprintf(f, "\\x%02x", ch);
 			else if (ch >= 0x80) {
-				/* a valid UTF-8 sequence stands for itself; a stray byte is escaped */
+				/* a valid UTF-8 sequence stands for itself; a stray byte is
+				 * escaped */
 				int len = ch >= 0xf0 ? 4 : ch >= 0xe0 ? 3 : ch >= 0xc0 ? 2 : 0, i;
 				bool ok = len > 0 && ch >= 0xc2 && ch <= 0xf4;
 
@@ -285,12 +291,14 @@ ir_print_string(FILE *f, const char *s)
 				if (ok && len == 3) {
 					unsigned char c1 = (unsigned char)s[1];
 
-					ok = !(ch == 0xe0 && c1 < 0xa0) && !(ch == 0xed && c1 > 0x9f);
+					ok = !(ch == 0xe0 && c1 < 0xa0) &&
+					     !(ch == 0xed && c1 > 0x9f);
 				}
 				if (ok && len == 4) {
 					unsigned char c1 = (unsigned char)s[1];
 
-					ok = !(ch == 0xf0 && c1 < 0x90) && !(ch == 0xf4 && c1 > 0x8f);
+					ok = !(ch == 0xf0 && c1 < 0x90) &&
+					     !(ch == 0xf4 && c1 > 0x8f);
 				}
 				if (ok) {
 					fwrite(s, 1, (size_t)len, f);
@@ -304,8 +312,8 @@ ir_print_string(FILE *f, const char *s)
 	fputc('"', f);
 }
 
-/* name-chars: ASCII letters, digits, '_', '.', '-', and valid UTF-8 (checked by printing as a string
- * when in doubt). */
+/* name-chars: ASCII letters, digits, '_', '.', '-', and valid UTF-8 (checked by printing as a
+ * string when in doubt). */
 bool
 name_is_path(const char *s)
 {
@@ -314,8 +322,8 @@ name_is_path(const char *s)
 	if (!*p)
 		return false;
 	for (; *p; p++) {
-		if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
-		    *p == '_' || *p == '.' || *p == '-')
+		if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+		    (*p >= '0' && *p <= '9') || *p == '_' || *p == '.' || *p == '-')
 			continue;
 		return false; /* non-ASCII names are quoted: always safe */
 	}
@@ -435,7 +443,8 @@ ir_type(Ctx *c, const char *dtype, Loc dtype_loc, const int64_t *dims, size_t nd
 			if (edit_distance(dtype, dtype_name[i], 1) <= 1)
 				best = dtype_name[i];
 		if (best)
-			error_at(c, dtype_loc, "unknown dtype '%s'; did you mean '%s'?", dtype, best);
+			error_at(c, dtype_loc, "unknown dtype '%s'; did you mean '%s'?", dtype,
+				 best);
 		else
 			error_at(c, dtype_loc, "unknown dtype '%s'", dtype);
 		return t;

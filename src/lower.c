@@ -2,15 +2,16 @@
  * layers.def, lets `opencv` use).
  *
  * Each LowerFn turns one live node into layers whose output equals PyTorch's exactly (to float32
- * rounding), or reports why it cannot and returns false.  ops.def's lowering column says which function
- * lowers which op (an in-place twin is lowered by its op's function), and its layers column which layer
- * types the function may emit.  Layers are appended in trace order, so a layer's bottoms are always
- * produced by earlier layers.  The blobs are SSA: every layer writes fresh tops; fuse.c makes neuron
- * layers work in place afterwards.  The layers themselves are made by build.c.
+ * rounding), or reports why it cannot and returns false.  ops.def's lowering column says which
+ * function lowers which op (an in-place twin is lowered by its op's function), and its layers
+ * column which layer types the function may emit.  Layers are appended in trace order, so a
+ * layer's bottoms are always produced by earlier layers.  The blobs are SSA: every layer writes
+ * fresh tops; fuse.c makes neuron layers work in place afterwards.  The layers themselves are
+ * made by build.c.
  *
- * The Caffe semantics that matter here (pooling sizes: Caffe rounds up, PyTorch down by default, so crop
- * with Slice; average-pooling divisors; BatchNorm's three blobs; the exact emulations on stock layers)
- * are in docs/runtime-facts.md.
+ * The Caffe semantics that matter here (pooling sizes: Caffe rounds up, PyTorch down by default,
+ * so crop with Slice; average-pooling divisors; BatchNorm's three blobs; the exact emulations on
+ * stock layers) are in docs/runtime-facts.md.
  */
 #include "net.h"
 
@@ -30,18 +31,19 @@ static const struct {
 	const char *layers;  /* the layer types fn may emit, separated by spaces */
 	unsigned targets;
 } lowering[OP_COUNT] = {
-#define OP(op, ip, fl, sh, lo, layer_types, target_bits, args) [OP_##op] = {lo, layer_types, target_bits},
+#define OP(op, ip, fl, sh, lo, layer_types, target_bits, args) \
+	[OP_##op] = {lo, layer_types, target_bits},
 #include "ops.def"
 #undef OP
 };
 
-/* ---- targets ------------------------------------------------------------------------------------------ */
+/* ---- targets --------------------------------------------------------------------------------- */
 
-/* Whether the target's runtimes load and compute a layer type exactly: layers.def's targets column.
- * `caffe` is BVLC Caffe 1.0 ∩ OpenCV 4.6 (runtime-facts S1); `opencv` adds the layer types Debian's
- * OpenCV 4.6 computes exactly without any param message (ReLU6 clips to [0, 6], Swish is x·sigmoid(x),
- * HardSwish x·relu6(x + 3)/6).  `caffe-master` adds nothing yet: its Clip, Swish and
- * round_mode have no runtime here to prove them. */
+/* Whether the target's runtimes load and compute a layer type exactly: layers.def's targets
+ * column.  `caffe` is BVLC Caffe 1.0 ∩ OpenCV 4.6 (runtime-facts S1); `opencv` adds the layer
+ * types Debian's OpenCV 4.6 computes exactly without any param message (ReLU6 clips to [0, 6],
+ * Swish is x·sigmoid(x), HardSwish x·relu6(x + 3)/6).  `caffe-master` adds nothing yet: its
+ * Clip, Swish and round_mode have no runtime here to prove them. */
 static bool
 target_has(const Net *net, const char *layer_type)
 {
@@ -50,7 +52,7 @@ target_has(const Net *net, const char *layer_type)
 	return info && (info->targets & target_bit(net->target)) != 0;
 }
 
-/* ---- diagnostics and arguments -------------------------------------------------------------------- */
+/* ---- diagnostics and arguments --------------------------------------------------------------- */
 
 /* Errors reported since lowering began (the front end's, before it, are not counted). */
 static int
@@ -131,9 +133,9 @@ param_data(Net *net, const Value *v)
 	return net->with_weights && v->tensor ? tensor_f32(net->c->weights, v->tensor) : NULL;
 }
 
-/* The blob holding the value v for the op n (NULL for an output).  A parameter or constant used as an
- * activation becomes a blob of its own the first time (constant_blob, derived from the first input that
- * has a blob), shared by its readers. */
+/* The blob holding the value v for the op n (NULL for an output).  A parameter or constant used
+ * as an activation becomes a blob of its own the first time (constant_blob, derived from the
+ * first input that has a blob), shared by its readers. */
 static Blob *
 blob_of(Net *net, const Node *n, const Value *v)
 {
@@ -146,7 +148,9 @@ blob_of(Net *net, const Node *n, const Value *v)
 		return NULL;
 	if (v->type.ndim == 0) {
 		if (n)
-			refuse(net, n, "the 0-d tensor $%s is used as an activation; Caffe blobs have at least one axis",
+			refuse(net, n,
+			       "the 0-d tensor $%s is used as an activation; Caffe blobs have at "
+			       "least one axis",
 			       v->name);
 		return NULL;
 	}
@@ -154,8 +158,10 @@ blob_of(Net *net, const Node *n, const Value *v)
 		b = net->blob_of[g->inputs.v[i]->id];
 	if (!b) {
 		if (n)
-			refuse(net, n, "the tensor $%s is used as an activation, and the net has no input to derive it "
-			       "from", v->name);
+			refuse(net, n,
+			       "the tensor $%s is used as an activation, and the net has no input "
+			       "to derive it from",
+			       v->name);
 		return NULL;
 	}
 	b = constant_blob(net, n, b, &v->type, param_data(net, v));
@@ -183,13 +189,16 @@ is_param(const Value *v)
 
 
 
-/* ---- convolution and linear ------------------------------------------------------------------------ */
+/* ---- convolution and linear ------------------------------------------------------------------ */
 
 static bool
 need_param(Net *net, const Node *n, const Value *v, const char *what)
 {
 	if (!is_param(v))
-		return refuse(net, n, "the %s must be a parameter of the model ($name), not a computed tensor", what);
+		return refuse(
+			net, n,
+			"the %s must be a parameter of the model ($name), not a computed tensor",
+			what);
 	return true;
 }
 
@@ -219,7 +228,8 @@ connect_weighted(Net *net, Node *n, Layer *l, Blob *x, const Value *w, const Val
 static bool
 lower_conv2d(Net *net, Node *n)
 {
-	Value *in = arg_value(n, ARG(conv2d, input)), *w = arg_value(n, ARG(conv2d, weight)), *b = arg_value(n, ARG(conv2d, bias));
+	Value *in = arg_value(n, ARG(conv2d, input)), *w = arg_value(n, ARG(conv2d, weight)),
+	      *b = arg_value(n, ARG(conv2d, bias));
 	int64_t stride[2], pad[2], dil[2], groups = arg_int(n, ARG(conv2d, groups));
 	const Lit *padding = op_arg(n, ARG(conv2d, padding));
 	Blob *x = blob_of(net, n, in);
@@ -236,11 +246,14 @@ lower_conv2d(Net *net, Node *n)
 	lit_int_list(op_arg(n, ARG(conv2d, dilation)), dil, 2);
 	if (padding->kind == L_STR && strcmp(padding->u.s, "valid") == 0) {
 		pad[0] = pad[1] = 0;
-	} else if (padding->kind == L_STR) { /* "same": stride 1, total padding d·(k−1), split evenly */
+	} else if (padding->kind == L_STR) { /* "same": stride 1, total padding d·(k−1), split
+	                                        evenly */
 		for (int i = 0; i < 2; i++) {
 			int64_t total = dil[i] * (w->type.dims[2 + i] - 1);
 			if (total % 2)
-				return refuse(net, n, "padding='same' needs uneven padding here; Caffe pads symmetrically");
+				return refuse(net, n,
+					      "padding='same' needs uneven padding here; Caffe "
+					      "pads symmetrically");
 			pad[i] = total / 2;
 		}
 	} else {
@@ -255,11 +268,12 @@ lower_conv2d(Net *net, Node *n)
 		p->bias_term = 0;
 	}
 	int64_t kernel[2] = {w->type.dims[2], w->type.dims[3]};
-	conv_hw_field(net, &p->kernel_size, &p->n_kernel_size, &p->kernel_h, &p->has_kernel_h, &p->kernel_w,
-	         &p->has_kernel_w, kernel, -1);
-	conv_hw_field(net, &p->stride, &p->n_stride, &p->stride_h, &p->has_stride_h, &p->stride_w, &p->has_stride_w,
-	         stride, 1);
-	conv_hw_field(net, &p->pad, &p->n_pad, &p->pad_h, &p->has_pad_h, &p->pad_w, &p->has_pad_w, pad, 0);
+	conv_hw_field(net, &p->kernel_size, &p->n_kernel_size, &p->kernel_h, &p->has_kernel_h,
+		      &p->kernel_w, &p->has_kernel_w, kernel, -1);
+	conv_hw_field(net, &p->stride, &p->n_stride, &p->stride_h, &p->has_stride_h, &p->stride_w,
+		      &p->has_stride_w, stride, 1);
+	conv_hw_field(net, &p->pad, &p->n_pad, &p->pad_h, &p->has_pad_h, &p->pad_w, &p->has_pad_w,
+		      pad, 0);
 	if (dil[0] != 1 || dil[1] != 1) {
 		p->n_dilation = dil[0] == dil[1] ? 1 : 2;
 		p->dilation = arena_alloc(net->arena, 2 * sizeof(uint32_t));
@@ -273,12 +287,13 @@ lower_conv2d(Net *net, Node *n)
 	return connect_weighted(net, n, l, x, w, b);
 }
 
-/* InnerProduct over the last axis.  Caffe flattens every axis from `axis` on (runtime-facts S4), so a flatten feeding
- * it can be dropped by fuse.c. */
+/* InnerProduct over the last axis.  Caffe flattens every axis from `axis` on (runtime-facts S4),
+ * so a flatten feeding it can be dropped by fuse.c. */
 static bool
 lower_linear(Net *net, Node *n)
 {
-	Value *in = arg_value(n, ARG(linear, input)), *w = arg_value(n, ARG(linear, weight)), *b = arg_value(n, ARG(linear, bias));
+	Value *in = arg_value(n, ARG(linear, input)), *w = arg_value(n, ARG(linear, weight)),
+	      *b = arg_value(n, ARG(linear, bias));
 	Blob *x = blob_of(net, n, in);
 	Layer *l;
 	Caffe__InnerProductParameter *p;
@@ -304,14 +319,16 @@ lower_linear(Net *net, Node *n)
 	return connect_weighted(net, n, l, x, w, b);
 }
 
-/* ---- normalisation ------------------------------------------------------------------------------------ */
+/* ---- normalisation --------------------------------------------------------------------------- */
 
-/* batch_norm in eval mode: BatchNorm with blobs (running_mean, running_var, [1]) (runtime-facts S5), then a Scale with
- * (weight, bias) when the op is affine. */
+/* batch_norm in eval mode: BatchNorm with blobs (running_mean, running_var, [1]) (runtime-facts
+ * S5), then a Scale with (weight, bias) when the op is affine. */
 static bool
 lower_batch_norm(Net *net, Node *n)
 {
-	Value *in = arg_value(n, ARG(batch_norm, input)), *mean = arg_value(n, ARG(batch_norm, running_mean)), *var = arg_value(n, ARG(batch_norm, running_var));
+	Value *in = arg_value(n, ARG(batch_norm, input)),
+	      *mean = arg_value(n, ARG(batch_norm, running_mean)),
+	      *var = arg_value(n, ARG(batch_norm, running_var));
 	Value *w = arg_value(n, ARG(batch_norm, weight)), *b = arg_value(n, ARG(batch_norm, bias));
 	double eps = arg_float(n, ARG(batch_norm, eps));
 	Blob *x = blob_of(net, n, in), *y;
@@ -322,10 +339,13 @@ lower_batch_norm(Net *net, Node *n)
 	if (!x)
 		return false;
 	if (arg_bool(n, ARG(batch_norm, training)))
-		return refuse(net, n, "training=true normalises with the batch's own statistics; record the model "
-		              "in eval mode");
+		return refuse(net, n,
+			      "training=true normalises with the batch's own statistics; record "
+			      "the model in eval mode");
 	if (!mean || !var)
-		return refuse(net, n, "running statistics are required (track_running_stats=False has no Caffe form)");
+		return refuse(net, n,
+			      "running statistics are required (track_running_stats=False has no "
+			      "Caffe form)");
 	if (!need_param(net, n, mean, "running_mean") || !need_param(net, n, var, "running_var") ||
 	    (w && !need_param(net, n, w, "weight")) || (b && !need_param(net, n, b, "bias")))
 		return false;
@@ -365,7 +385,7 @@ lower_batch_norm(Net *net, Node *n)
 	return true;
 }
 
-/* ---- activations ------------------------------------------------------------------------------------- */
+/* ---- activations ----------------------------------------------------------------------------- */
 
 static bool
 lower_relu(Net *net, Node *n)
@@ -381,7 +401,8 @@ lower_relu(Net *net, Node *n)
 	return true;
 }
 
-/* x clamped to [lo, hi]: ReLU6 where the target has it and the range is [0, 6], else clamp_chain. */
+/* x clamped to [lo, hi]: ReLU6 where the target has it and the range is [0, 6], else
+ * clamp_chain. */
 static bool
 clamp_to(Net *net, Node *n, double lo, double hi)
 {
@@ -390,7 +411,8 @@ clamp_to(Net *net, Node *n, double lo, double hi)
 	if (!x)
 		return false;
 	if (!(lo < hi) || !isfinite(lo) || !isfinite(hi))
-		return refuse(net, n, "min_val (%g) must be below max_val (%g), both finite", lo, hi);
+		return refuse(net, n, "min_val (%g) must be below max_val (%g), both finite", lo,
+			      hi);
 	if (lo == 0 && hi == 6 && target_has(net, "ReLU6")) {
 		Blob *top;
 		unary_layer(net, n, "ReLU6", NULL, x, x->type, &top);
@@ -405,7 +427,8 @@ _Static_assert(ARG(relu6, input) == ARG(hardtanh, input), "clamp_to reads hardta
 static bool
 lower_hardtanh(Net *net, Node *n)
 {
-	return clamp_to(net, n, arg_float(n, ARG(hardtanh, min_val)), arg_float(n, ARG(hardtanh, max_val)));
+	return clamp_to(net, n, arg_float(n, ARG(hardtanh, min_val)),
+			arg_float(n, ARG(hardtanh, max_val)));
 }
 
 static bool
@@ -426,16 +449,21 @@ lower_neuron(Net *net, Node *n)
 	if (!x)
 		return false;
 	if (op == OP_softplus) {
-		/* BNLL is log(1 + e^x); PyTorch returns x itself above the threshold t, off from BNLL by
-		 * log(1 + e^-x) < e^-t there: exact only while that is below x's float32 rounding, 2^-24·t (the
-		 * default t = 20 gives 2e-9 against 1.2e-6; a small t was lowered wrong, found by the random-model
-		 * tests) */
+		/* BNLL is log(1 + e^x); PyTorch returns x itself above the threshold t, off from
+		 * BNLL by log(1 + e^-x) < e^-t there: exact only while that is below x's float32
+		 * rounding, 2^-24·t (the default t = 20 gives 2e-9 against 1.2e-6; a small t was
+		 * lowered wrong, found by the random-model tests) */
 		if (arg_float(n, ARG(softplus, beta)) != 1)
-			return refuse(net, n, "beta=%g: only beta=1 (BNLL) is exact", arg_float(n, ARG(softplus, beta)));
-		if (exp(-arg_float(n, ARG(softplus, threshold))) > ldexp(fmax(arg_float(n, ARG(softplus, threshold)), 1), -24))
-			return refuse(net, n, "threshold=%g: PyTorch returns x above it, BNLL log(1 + e^x), which differs "
-			              "by up to %.2g there; only a threshold of about 14 or more is exact",
-			              arg_float(n, ARG(softplus, threshold)), log1p(exp(-arg_float(n, ARG(softplus, threshold)))));
+			return refuse(net, n, "beta=%g: only beta=1 (BNLL) is exact",
+				      arg_float(n, ARG(softplus, beta)));
+		if (exp(-arg_float(n, ARG(softplus, threshold))) >
+		    ldexp(fmax(arg_float(n, ARG(softplus, threshold)), 1), -24))
+			return refuse(net, n,
+				      "threshold=%g: PyTorch returns x above it, BNLL log(1 + "
+				      "e^x), which differs by up to %.2g there; only a threshold "
+				      "of about 14 or more is exact",
+				      arg_float(n, ARG(softplus, threshold)),
+				      log1p(exp(-arg_float(n, ARG(softplus, threshold)))));
 	}
 	l = unary_layer(net, n, lowering[op].layers, NULL, x, n->res[0].type, &top);
 	if (op == OP_elu) {
@@ -476,11 +504,13 @@ lower_silu(Net *net, Node *n)
 		return true;
 	}
 	unary_layer(net, n, "Sigmoid", "sigmoid", x, x->type, &s);
-	bind(net, &n->res[0], eltwise_layer(net, n, NULL, CAFFE__ELTWISE_PARAMETER__ELTWISE_OP__PROD, x, s, 1));
+	bind(net, &n->res[0],
+	     eltwise_layer(net, n, NULL, CAFFE__ELTWISE_PARAMETER__ELTWISE_OP__PROD, x, s, 1));
 	return true;
 }
 
-/* hardsigmoid(x) = relu6(x + 3) / 6 on stock layers (docs/runtime-facts.md); `role` names the last. */
+/* hardsigmoid(x) = relu6(x + 3) / 6 on stock layers (docs/runtime-facts.md); `role` names the
+ * last. */
 static Blob *
 hard_sigmoid_chain(Net *net, const Node *n, Blob *x, const char *role)
 {
@@ -515,7 +545,8 @@ lower_hardswish(Net *net, Node *n)
 		return true;
 	}
 	t = hard_sigmoid_chain(net, n, x, "div6");
-	bind(net, &n->res[0], eltwise_layer(net, n, NULL, CAFFE__ELTWISE_PARAMETER__ELTWISE_OP__PROD, x, t, 1));
+	bind(net, &n->res[0],
+	     eltwise_layer(net, n, NULL, CAFFE__ELTWISE_PARAMETER__ELTWISE_OP__PROD, x, t, 1));
 	return true;
 }
 
@@ -532,7 +563,8 @@ lower_softmax(Net *net, Node *n)
 	if (!arg_is_none(n, ARG(softmax, dtype)))
 		return refuse(net, n, "a dtype conversion has no Caffe form");
 	/* dim=None is PyTorch's legacy implicit dim: 0 for ranks 0, 1 and 3, else 1 */
-	axis = arg_is_none(n, ARG(softmax, dim)) ? (rank == 0 || rank == 1 || rank == 3 ? 0 : 1) : axis_of(arg_int(n, ARG(softmax, dim)), rank);
+	axis = arg_is_none(n, ARG(softmax, dim)) ? (rank == 0 || rank == 1 || rank == 3 ? 0 : 1)
+						 : axis_of(arg_int(n, ARG(softmax, dim)), rank);
 	l = unary_layer(net, n, "Softmax", NULL, x, n->res[0].type, &top);
 	if (axis != 1) {
 		Caffe__SoftmaxParameter *p = PARAM(net, l, softmax_param, SOFTMAX_PARAMETER);
@@ -543,7 +575,7 @@ lower_softmax(Net *net, Node *n)
 	return true;
 }
 
-/* ---- pooling ------------------------------------------------------------------------------------------ */
+/* ---- pooling --------------------------------------------------------------------------------- */
 
 
 
@@ -556,12 +588,13 @@ indices_used(const Node *n)
 }
 
 
-/* BVLC drops a last window that starts past the input from *both* axes when either axis is padded
- * (pooling_layer.cpp tests `pad_h_ || pad_w_`), OpenCV and PyTorch only from a padded axis, so with one
- * axis padded the runtimes disagree on the other's size (found by the random-model tests: BVLC aborted
- * on the crop).  On an unpadded axis where Caffe's ceil rounding would add such a window, cut the input
- * to the rows PyTorch's windows cover: no window is lost, the rows cut are read by none, and every runtime
- * then counts PyTorch's windows exactly. */
+/* BVLC drops a last window that starts past the input from *both* axes when either axis is
+ * padded (pooling_layer.cpp tests `pad_h_ || pad_w_`), OpenCV and PyTorch only from a padded
+ * axis, so with one axis padded the runtimes disagree on the other's size (found by the
+ * random-model tests: BVLC aborted on the crop).  On an unpadded axis where Caffe's ceil
+ * rounding would add such a window, cut the input to the rows PyTorch's windows cover: no window
+ * is lost, the rows cut are read by none, and every runtime then counts PyTorch's windows
+ * exactly. */
 static Blob *
 cut_unpadded_overshoot(Net *net, const Node *n, Blob *x, const int64_t k[2], const int64_t s[2],
                        const int64_t p[2])
@@ -569,10 +602,12 @@ cut_unpadded_overshoot(Net *net, const Node *n, Blob *x, const int64_t k[2], con
 	static const char *const role[2] = {"cut_h", "cut_w"};
 
 	for (int a = 0; a < 2; a++) {
-		int64_t h = x->type.dims[2 + a], want = n->res[0].type.dims[2 + a], cover = (want - 1) * s[a] + k[a];
+		int64_t h = x->type.dims[2 + a], want = n->res[0].type.dims[2 + a],
+			cover = (want - 1) * s[a] + k[a];
 		if (p[a] != 0 || p[1 - a] == 0 || h < k[a])
 			continue;
-		int64_t windows = (h - k[a] + s[a] - 1) / s[a] + 1; /* Caffe's ceil count, before any drop */
+		int64_t windows = (h - k[a] + s[a] - 1) / s[a] + 1; /* Caffe's ceil count, before
+		                                                       any drop */
 		if ((windows - 1) * s[a] < h || cover >= h)
 			continue;
 		Blob **parts = slice_layer(net, n, role[a], x, 2 + a, &cover, 1);
@@ -583,15 +618,17 @@ cut_unpadded_overshoot(Net *net, const Node *n, Blob *x, const int64_t k[2], con
 }
 
 _Static_assert(ARG(max_pool2d, kernel_size) == ARG(avg_pool2d, kernel_size) &&
-               ARG(max_pool2d, stride) == ARG(avg_pool2d, stride) &&
-               ARG(max_pool2d, padding) == ARG(avg_pool2d, padding), "lower_pool2d reads max_pool2d's slots");
+		       ARG(max_pool2d, stride) == ARG(avg_pool2d, stride) &&
+		       ARG(max_pool2d, padding) == ARG(avg_pool2d, padding),
+	       "lower_pool2d reads max_pool2d's slots");
 static bool
 lower_pool2d(Net *net, Node *n)
 {
 	Value *in = arg_value(n, ARG(max_pool2d, input));
 	Blob *x = blob_of(net, n, in), *y;
 	bool avg = n->op == OP_avg_pool2d;
-	int method = avg ? CAFFE__POOLING_PARAMETER__POOL_METHOD__AVE : CAFFE__POOLING_PARAMETER__POOL_METHOD__MAX;
+	int method = avg ? CAFFE__POOLING_PARAMETER__POOL_METHOD__AVE
+			 : CAFFE__POOLING_PARAMETER__POOL_METHOD__MAX;
 	int64_t k[2], s[2], p[2], d[2] = {1, 1};
 
 	if (!x)
@@ -607,27 +644,33 @@ lower_pool2d(Net *net, Node *n)
 	if (!avg) {
 		lit_int_list(op_arg(n, ARG(max_pool2d, dilation)), d, 2);
 		if (d[0] != 1 || d[1] != 1)
-			return refuse(net, n, "dilation=[%lld, %lld]: Caffe pooling has no dilation",
-			              (long long)d[0], (long long)d[1]);
+			return refuse(net, n,
+				      "dilation=[%lld, %lld]: Caffe pooling has no dilation",
+				      (long long)d[0], (long long)d[1]);
 		if (indices_used(n))
-			return refuse(net, n, "the indices of return_indices=true are used; Caffe pooling gives none");
+			return refuse(net, n,
+				      "the indices of return_indices=true are used; Caffe pooling "
+				      "gives none");
 	}
 	if (avg && !arg_is_none(n, ARG(avg_pool2d, divisor_override)))
 		return refuse(net, n, "divisor_override has no Caffe form");
 	x = cut_unpadded_overshoot(net, n, x, k, s, p);
 	y = pooling_layer(net, n, NULL, x, method, k, s, p, false);
 	if (avg && !arg_bool(n, ARG(avg_pool2d, count_include_pad)) && (p[0] || p[1])) {
-		/* runtime-facts S3: divide by the valid cells only: pool a blob of ones the same way (the fraction of each
-		 * window that is inside the image), invert it and multiply */
+		/* runtime-facts S3: divide by the valid cells only: pool a blob of ones the same
+		 * way (the fraction of each window that is inside the image), invert it and
+		 * multiply */
 		Blob *ones = power_layer(net, n, "ones", x, 0, 1, 0);
 		Blob *frac = pooling_layer(net, n, "valid_fraction", ones, method, k, s, p, false);
 		Blob *inv = power_layer(net, n, "inverse", frac, -1, 1, 0);
-		y = eltwise_layer(net, n, "exclude_pad", CAFFE__ELTWISE_PARAMETER__ELTWISE_OP__PROD, y, inv, 1);
+		y = eltwise_layer(net, n, "exclude_pad", CAFFE__ELTWISE_PARAMETER__ELTWISE_OP__PROD,
+				  y, inv, 1);
 	}
 	for (int i = 0; i < 2; i++)
 		if (y->type.dims[2 + i] < n->res[0].type.dims[2 + i])
 			ptcc_die("Caffe pools to fewer rows than PyTorch (%lld < %lld)",
-			         (long long)y->type.dims[2 + i], (long long)n->res[0].type.dims[2 + i]);
+				 (long long)y->type.dims[2 + i],
+				 (long long)n->res[0].type.dims[2 + i]);
 	bind(net, &n->res[0], crop_to(net, n, y, &n->res[0].type));
 	return true;
 }
@@ -648,7 +691,9 @@ lower_adaptive_pool2d(Net *net, Node *n)
 	if (in->type.ndim != 4)
 		return refuse(net, n, "only 4-D (N, C, H, W) inputs are supported");
 	if (n->op == OP_adaptive_max_pool2d && indices_used(n))
-		return refuse(net, n, "the indices of return_indices=true are used; Caffe pooling gives none");
+		return refuse(
+			net, n,
+			"the indices of return_indices=true are used; Caffe pooling gives none");
 	if (out->dims[2] == 1 && out->dims[3] == 1) {
 		bind(net, &n->res[0], pooling_layer(net, n, NULL, x, method, k, s, p, true));
 		return true;
@@ -656,9 +701,11 @@ lower_adaptive_pool2d(Net *net, Node *n)
 	for (int i = 0; i < 2; i++) {
 		int64_t h = in->type.dims[2 + i], o = out->dims[2 + i];
 		if (o <= 0 || h % o)
-			return refuse(net, n, "from %lldx%lld to %lldx%lld: the windows are uneven; only global pooling "
-			              "or sizes that divide the input are exact", (long long)in->type.dims[2],
-			              (long long)in->type.dims[3], (long long)out->dims[2], (long long)out->dims[3]);
+			return refuse(net, n,
+				      "from %lldx%lld to %lldx%lld: the windows are uneven; only "
+				      "global pooling or sizes that divide the input are exact",
+				      (long long)in->type.dims[2], (long long)in->type.dims[3],
+				      (long long)out->dims[2], (long long)out->dims[3]);
 		k[i] = s[i] = h / o;
 	}
 	bind(net, &n->res[0], pooling_layer(net, n, NULL, x, method, k, s, p, false));
@@ -666,7 +713,8 @@ lower_adaptive_pool2d(Net *net, Node *n)
 }
 
 
-/* mean over the two spatial axes of a 4-D tensor: global average pooling (then a Flatten unless keepdim). */
+/* mean over the two spatial axes of a 4-D tensor: global average pooling (then a Flatten unless
+ * keepdim). */
 static bool
 lower_mean(Net *net, Node *n)
 {
@@ -679,21 +727,24 @@ lower_mean(Net *net, Node *n)
 		return false;
 	if (in->type.ndim != 4 || !lit_int_list(dims, d, 2) || dims->kind != L_LIST ||
 	    axis_of(d[0], 4) + axis_of(d[1], 4) != 5 || axis_of(d[0], 4) == axis_of(d[1], 4))
-		return refuse(net, n, "only the mean over the two spatial axes of a 4-D tensor is supported");
+		return refuse(
+			net, n,
+			"only the mean over the two spatial axes of a 4-D tensor is supported");
 	if (!arg_is_none(n, ARG(mean, dtype)))
 		return refuse(net, n, "a dtype conversion has no Caffe form");
-	y = pooling_layer(net, n, NULL, x, CAFFE__POOLING_PARAMETER__POOL_METHOD__AVE, k, s, p, true);
+	y = pooling_layer(net, n, NULL, x, CAFFE__POOLING_PARAMETER__POOL_METHOD__AVE, k, s, p,
+			  true);
 	if (!arg_bool(n, ARG(mean, keepdim)))
 		y = flatten_layer(net, n, "squeeze", y, 1, -1, n->res[0].type);
 	bind(net, &n->res[0], y);
 	return true;
 }
 
-/* ---- resampling ------------------------------------------------------------------------------------- */
+/* ---- resampling ------------------------------------------------------------------------------ */
 
 /* PyTorch's nearest source row for output row dst (ATen's nearest_idx): floorf(dst · scale), or
- * floorf((dst + 0.5) · scale) for nearest-exact, in float, where scale is 1/scale_factor when a factor was
- * given and input/output otherwise. */
+ * floorf((dst + 0.5) · scale) for nearest-exact, in float, where scale is 1/scale_factor when a
+ * factor was given and input/output otherwise. */
 static int64_t
 torch_nearest(int64_t dst, int64_t in, int64_t out, double factor, bool exact)
 {
@@ -705,10 +756,11 @@ torch_nearest(int64_t dst, int64_t in, int64_t out, double factor, bool exact)
 
 
 
-/* interpolate(mode="bilinear", align_corners=False) by integer factors (runtime-facts S8): replicate-pad
- * one row and column on each side, a grouped Deconvolution with kernel 2f − f%2, stride f, padding
- * ⌈(f − 1)/2⌉ and the separable tent weights w(i) = 1 − |i/f − c|, c = (2f − 1 − f%2)/(2f), then crop f
- * rows and columns on each side.  Equal to PyTorch to float32 rounding (the sums are ordered otherwise). */
+/* interpolate(mode="bilinear", align_corners=False) by integer factors (runtime-facts S8):
+ * replicate-pad one row and column on each side, a grouped Deconvolution with kernel 2f − f%2,
+ * stride f, padding ⌈(f − 1)/2⌉ and the separable tent weights w(i) = 1 − |i/f − c|, c = (2f − 1
+ * − f%2)/(2f), then crop f rows and columns on each side.  Equal to PyTorch to float32 rounding
+ * (the sums are ordered otherwise). */
 static bool
 lower_bilinear(Net *net, Node *n, Blob *x, const int64_t f[2])
 {
@@ -730,14 +782,17 @@ lower_bilinear(Net *net, Node *n, Blob *x, const int64_t f[2])
 		for (int64_t i = 0; i < k[0]; i++)
 			for (int64_t j = 0; j < k[1]; j++)
 				w[(ch * k[0] + i) * k[1] + j] = taps[0][i] * taps[1][j];
-	y = grouped_deconvolution(net, n, y, k, f, pad, w); /* f·(H + 2) + k − 2·pad = f·H + 2f rows */
-	/* Cut the left part off first, then the right: the last layer then keeps its first top, which is
-	 * what OpenCV's forward(layer name) returns for an output. */
+	y = grouped_deconvolution(net, n, y, k, f, pad, w); /* f·(H + 2) + k − 2·pad = f·H + 2f
+	                                                       rows */
+	/* Cut the left part off first, then the right: the last layer then keeps its first top,
+	 * which is what OpenCV's forward(layer name) returns for an output. */
 	for (int a = 0; a < 2; a++) {
 		int64_t left = f[a], keep = f[a] * x->type.dims[2 + a];
-		Blob **parts = slice_layer(net, n, a == 0 ? "cut_top" : "cut_left", y, 2 + a, &left, 1);
+		Blob **parts =
+			slice_layer(net, n, a == 0 ? "cut_top" : "cut_left", y, 2 + a, &left, 1);
 		parts[1]->discard = false;
-		parts = slice_layer(net, n, a == 0 ? "cut_bottom" : "cut_right", parts[1], 2 + a, &keep, 1);
+		parts = slice_layer(net, n, a == 0 ? "cut_bottom" : "cut_right", parts[1], 2 + a,
+				    &keep, 1);
 		parts[0]->discard = false;
 		y = parts[0];
 	}
@@ -745,21 +800,24 @@ lower_bilinear(Net *net, Node *n, Blob *x, const int64_t f[2])
 	return true;
 }
 
-/* interpolate(mode="nearest") by an integer factor: a grouped Deconvolution with kernel = stride = the
- * factor and weights 1 (runtime-facts S8: exact), each input pixel copied into an f_h × f_w block.  Before
- * lowering, every output row and column is checked against PyTorch's own float index arithmetic, so a
- * factor whose rounding would pick another source pixel is refused rather than approximated. */
+/* interpolate(mode="nearest") by an integer factor: a grouped Deconvolution with kernel = stride
+ * = the factor and weights 1 (runtime-facts S8: exact), each input pixel copied into an f_h ×
+ * f_w block.  Before lowering, every output row and column is checked against PyTorch's own
+ * float index arithmetic, so a factor whose rounding would pick another source pixel is refused
+ * rather than approximated. */
 _Static_assert(ARG(interpolate, scale_factor) == ARG(upsample, scale_factor) &&
-               ARG(interpolate, mode) == ARG(upsample, mode) &&
-               ARG(interpolate, align_corners) == ARG(upsample, align_corners),
-               "lower_interpolate reads interpolate's slots (antialias and recompute_scale_factor: its own)");
+		       ARG(interpolate, mode) == ARG(upsample, mode) &&
+		       ARG(interpolate, align_corners) == ARG(upsample, align_corners),
+	       "lower_interpolate reads interpolate's slots (antialias and recompute_scale_factor: "
+	       "its own)");
 static bool
 lower_interpolate(Net *net, Node *n)
 {
 	Value *in = arg_value(n, ARG(interpolate, input));
 	Blob *x = blob_of(net, n, in);
 	const Type *out = &n->res[0].type;
-	const Lit *mode = op_arg(n, ARG(interpolate, mode)), *sf = op_arg(n, ARG(interpolate, scale_factor));
+	const Lit *mode = op_arg(n, ARG(interpolate, mode)),
+		  *sf = op_arg(n, ARG(interpolate, scale_factor));
 	bool exact = mode->kind == L_STR && strcmp(mode->u.s, "nearest-exact") == 0;
 	int64_t f[2], c, no_pad[2] = {0, 0};
 	double factor[2] = {0, 0};
@@ -770,13 +828,16 @@ lower_interpolate(Net *net, Node *n)
 		return refuse(net, n, "only 4-D (N, C, H, W) inputs are supported");
 	bool bilinear = mode->kind == L_STR && strcmp(mode->u.s, "bilinear") == 0;
 	if (mode->kind != L_STR || (strcmp(mode->u.s, "nearest") != 0 && !exact && !bilinear))
-		return refuse(net, n, "mode=\"%s\": only nearest and bilinear are exact in Caffe layers",
-		              mode->kind == L_STR ? mode->u.s : "?");
-	if (bilinear && op_arg(n, ARG(interpolate, align_corners))->kind == L_BOOL && op_arg(n, ARG(interpolate, align_corners))->u.i)
+		return refuse(net, n,
+			      "mode=\"%s\": only nearest and bilinear are exact in Caffe layers",
+			      mode->kind == L_STR ? mode->u.s : "?");
+	if (bilinear && op_arg(n, ARG(interpolate, align_corners))->kind == L_BOOL &&
+	    op_arg(n, ARG(interpolate, align_corners))->u.i)
 		return refuse(net, n, "bilinear with align_corners=true has no exact Caffe form");
 	if (n->op == OP_interpolate && arg_bool(n, ARG(interpolate, antialias)))
 		return refuse(net, n, "antialias=true has no Caffe form");
-	if (n->op == OP_interpolate && op_arg(n, ARG(interpolate, recompute_scale_factor))->kind == L_BOOL &&
+	if (n->op == OP_interpolate &&
+	    op_arg(n, ARG(interpolate, recompute_scale_factor))->kind == L_BOOL &&
 	    op_arg(n, ARG(interpolate, recompute_scale_factor))->u.i)
 		sf = NULL; /* the factor is recomputed from the sizes */
 	if (sf && sf->kind == L_LIST && sf->n == 2) {
@@ -788,17 +849,22 @@ lower_interpolate(Net *net, Node *n)
 	for (int i = 0; i < 2; i++) {
 		int64_t h = in->type.dims[2 + i], o = out->dims[2 + i];
 		if (h <= 0 || o % h)
-			return refuse(net, n, "from %lldx%lld to %lldx%lld: only integer factors are exact",
-			              (long long)in->type.dims[2], (long long)in->type.dims[3], (long long)out->dims[2],
-			              (long long)out->dims[3]);
+			return refuse(net, n,
+				      "from %lldx%lld to %lldx%lld: only integer factors are exact",
+				      (long long)in->type.dims[2], (long long)in->type.dims[3],
+				      (long long)out->dims[2], (long long)out->dims[3]);
 		f[i] = o / h;
 		if (bilinear)
-			continue; /* bilinear is continuous: a rounding of the scale moves no weight noticeably */
+			continue; /* bilinear is continuous: a rounding of the scale moves no
+			             weight noticeably */
 		for (int64_t d = 0; d < o; d++)
 			if (torch_nearest(d, h, o, factor[i], exact) != d / f[i])
-				return refuse(net, n, "PyTorch's float rounding of the scale picks source %lld for output %lld "
-				              "(not %lld); no Caffe layer repeats that", (long long)torch_nearest(d, h, o, factor[i], exact),
-				              (long long)d, (long long)(d / f[i]));
+				return refuse(
+					net, n,
+					"PyTorch's float rounding of the scale picks source %lld "
+					"for output %lld (not %lld); no Caffe layer repeats that",
+					(long long)torch_nearest(d, h, o, factor[i], exact),
+					(long long)d, (long long)(d / f[i]));
 	}
 	if (f[0] == 1 && f[1] == 1) {
 		bind(net, &n->res[0], x);
@@ -807,11 +873,12 @@ lower_interpolate(Net *net, Node *n)
 	if (bilinear)
 		return lower_bilinear(net, n, x, f);
 	c = in->type.dims[1];
-	bind(net, &n->res[0], grouped_deconvolution(net, n, x, f, f, no_pad, net_floats(net, c * f[0] * f[1], 1)));
+	bind(net, &n->res[0],
+	     grouped_deconvolution(net, n, x, f, f, no_pad, net_floats(net, c * f[0] * f[1], 1)));
 	return true;
 }
 
-/* ---- identities ------------------------------------------------------------------------------------- */
+/* ---- identities ------------------------------------------------------------------------------ */
 
 static bool
 lower_identity(Net *net, Node *n)
@@ -828,10 +895,12 @@ lower_identity(Net *net, Node *n)
 }
 
 _Static_assert(ARG(dropout, training) == ARG(dropout2d, training) &&
-               ARG(dropout, training) == ARG(dropout3d, training) &&
-               ARG(dropout, training) == ARG(alpha_dropout, training) &&
-               ARG(dropout, training) == ARG(feature_alpha_dropout, training), "lower_dropout reads dropout's slots");
-/* Dropout is the identity in eval mode: a Dropout layer at -O0 (one layer per op), nothing above. */
+		       ARG(dropout, training) == ARG(dropout3d, training) &&
+		       ARG(dropout, training) == ARG(alpha_dropout, training) &&
+		       ARG(dropout, training) == ARG(feature_alpha_dropout, training),
+	       "lower_dropout reads dropout's slots");
+/* Dropout is the identity in eval mode: a Dropout layer at -O0 (one layer per op), nothing
+ * above. */
 static bool
 lower_dropout(Net *net, Node *n)
 {
@@ -840,8 +909,10 @@ lower_dropout(Net *net, Node *n)
 	if (!x)
 		return false;
 	if (arg_bool(n, ARG(dropout, training)))
-		return refuse(net, n, "training=true drops at random; record the model in eval mode");
-	if (net->olevel == 0 && *lowering[op_base(n->op)].layers) { /* dropout's row: a Dropout layer */
+		return refuse(net, n,
+			      "training=true drops at random; record the model in eval mode");
+	if (net->olevel == 0 && *lowering[op_base(n->op)].layers) { /* dropout's row: a Dropout
+	                                                               layer */
 		Layer *l = unary_layer(net, n, "Dropout", NULL, x, x->type, &top);
 		Caffe__DropoutParameter *p = PARAM(net, l, dropout_param, DROPOUT_PARAMETER);
 		p->has_dropout_ratio = 1;
@@ -852,7 +923,7 @@ lower_dropout(Net *net, Node *n)
 	return true;
 }
 
-/* ---- shape ------------------------------------------------------------------------------------------ */
+/* ---- shape ----------------------------------------------------------------------------------- */
 
 static bool
 lower_flatten(Net *net, Node *n)
@@ -870,7 +941,8 @@ lower_flatten(Net *net, Node *n)
 		bind(net, &n->res[0], x);
 		return true;
 	}
-	bind(net, &n->res[0], flatten_layer(net, n, NULL, x, start, end == rank - 1 ? -1 : end, n->res[0].type));
+	bind(net, &n->res[0],
+	     flatten_layer(net, n, NULL, x, start, end == rank - 1 ? -1 : end, n->res[0].type));
 	return true;
 }
 
@@ -879,12 +951,13 @@ lower_flatten(Net *net, Node *n)
 static bool
 lower_transpose(Net *net, Node *n)
 {
-	return refuse(net, n, "only the transpose(1, 2) of a channel shuffle is lowered (view(N, g, C/g, H, W), "
-	              "transpose(1, 2), view(N, C, H, W)); portable Caffe has no transpose");
+	return refuse(net, n,
+		      "only the transpose(1, 2) of a channel shuffle is lowered (view(N, g, C/g, "
+		      "H, W), transpose(1, 2), view(N, C, H, W)); portable Caffe has no transpose");
 }
 
-/* A node of a channel shuffle that match_shuffles found: the last one is the permutation Convolution of
- * the chain's source, the others are nothing. */
+/* A node of a channel shuffle that match_shuffles found: the last one is the permutation
+ * Convolution of the chain's source, the others are nothing. */
 static bool
 lower_shuffle(Net *net, Node *n, const Shuffle *s)
 {
@@ -899,8 +972,8 @@ lower_shuffle(Net *net, Node *n, const Shuffle *s)
 }
 
 
-/* view and reshape: a Reshape to the inferred shape; the batch axis is written as 0 (copy) when it is
- * unchanged, so that the model still runs with another batch size. */
+/* view and reshape: a Reshape to the inferred shape; the batch axis is written as 0 (copy) when
+ * it is unchanged, so that the model still runs with another batch size. */
 static bool
 lower_reshape(Net *net, Node *n)
 {
@@ -980,9 +1053,10 @@ lower_split(Net *net, Node *n)
 	return true;
 }
 
-/* ---- constants as operands ------------------------------------------------------------------------ */
+/* ---- constants as operands ------------------------------------------------------------------- */
 
-/* The values of the constant c broadcast to the shape `to` (NULL when the weights are not loaded). */
+/* The values of the constant c broadcast to the shape `to` (NULL when the weights are not
+ * loaded). */
 static float *
 broadcast_data(Net *net, const Value *c, const Type *to)
 {
@@ -1012,9 +1086,9 @@ broadcast_data(Net *net, const Value *c, const Type *to)
 }
 
 
-/* The axis along which a constant of type c varies when broadcast against an activation of type x:
- * 1 (channels; 0 for a rank-1 x) when it is 1 on every other axis, so that one Scale blob of x's extent
- * on that axis holds it; -1 otherwise. */
+/* The axis along which a constant of type c varies when broadcast against an activation of type
+ * x: 1 (channels; 0 for a rank-1 x) when it is 1 on every other axis, so that one Scale blob of
+ * x's extent on that axis holds it; -1 otherwise. */
 static int
 per_channel_axis(const Type *x, const Type *c)
 {
@@ -1029,22 +1103,25 @@ per_channel_axis(const Type *x, const Type *c)
 }
 
 
-/* x (op) c or c (op) x with a parameter or constant c that is a scalar or varies only along the channel
- * axis: one Scale whose blobs carry c (runtime-facts S6).  With s = −1 for sub and α the op's alpha:
- *   x + s·α·c   Scale{bias_term} weight 1, bias s·α·c          (1·x + b: exact)
- *   c + s·α·x   Scale{bias_term} weight s·α, bias c            (one product, one sum: PyTorch's order)
- *   x·c, c·x    Scale weight c                                 (exact)
- *   x / c       Scale weight 1/c                               (within an ulp of the quotient)
+/* x (op) c or c (op) x with a parameter or constant c that is a scalar or varies only along the
+ * channel axis: one Scale whose blobs carry c (runtime-facts S6).  With s = −1 for sub and α the
+ * op's alpha:
+ *   x + s·α·c   Scale{bias_term} weight 1, bias s·α·c    (1·x + b: exact)
+ *   c + s·α·x   Scale{bias_term} weight s·α, bias c      (one product, one sum: PyTorch's order)
+ *   x·c, c·x    Scale weight c                           (exact)
+ *   x / c       Scale weight 1/c                         (within an ulp of the quotient)
  *   c / x       Power{power: −1} then Scale weight c
  * Weights not loaded: the blobs have no data (the caffemodel is not written then). */
 static Blob *
-scale_by_constant(Net *net, const Node *n, Blob *x, const Value *c, bool c_first, int axis, double alpha)
+scale_by_constant(Net *net, const Node *n, Blob *x, const Value *c, bool c_first, int axis,
+		  double alpha)
 {
 	int64_t ch = x->type.dims[axis];
 	const float *cv = param_data(net, c);
 	int op = op_base(n->op);
 	bool add = op != OP_mul && op != OP_div, div = op == OP_div;
-	float *w = cv ? net_floats(net, ch, 1) : NULL, *b = cv && add ? net_floats(net, ch, 0) : NULL;
+	float *w = cv ? net_floats(net, ch, 1) : NULL,
+	      *b = cv && add ? net_floats(net, ch, 0) : NULL;
 
 	for (int64_t j = 0; cv && j < ch; j++) {
 		float v = numel_of(&c->type) == 1 ? cv[0] : cv[j];
@@ -1064,27 +1141,31 @@ scale_by_constant(Net *net, const Node *n, Blob *x, const Value *c, bool c_first
 	return scale_layer(net, n, NULL, x, axis, w, add, b);
 }
 
-/* ---- arithmetic ------------------------------------------------------------------------------------- */
+/* ---- arithmetic ------------------------------------------------------------------------------ */
 
-/* Two activations x, y of the output's shape: Eltwise (SUM with coefficients, PROD; a quotient multiplies
- * by the Power −1 of the divisor). */
+/* Two activations x, y of the output's shape: Eltwise (SUM with coefficients, PROD; a quotient
+ * multiplies by the Power −1 of the divisor). */
 static Blob *
 eltwise_arith(Net *net, const Node *n, Blob *x, Blob *y, bool mul, bool div, double coeff)
 {
 	if (mul)
-		return eltwise_layer(net, n, NULL, CAFFE__ELTWISE_PARAMETER__ELTWISE_OP__PROD, x, y, 1);
+		return eltwise_layer(net, n, NULL, CAFFE__ELTWISE_PARAMETER__ELTWISE_OP__PROD, x, y,
+				     1);
 	if (div)
 		return eltwise_layer(net, n, NULL, CAFFE__ELTWISE_PARAMETER__ELTWISE_OP__PROD, x,
 		               power_layer(net, n, "reciprocal", y, -1, 1, 0), 1);
 	return eltwise_layer(net, n, NULL, CAFFE__ELTWISE_PARAMETER__ELTWISE_OP__SUM, x, y, coeff);
 }
 
-/* An activation and a parameter or constant tensor: a Scale when the constant is per channel or a scalar,
- * else the constant as a blob of the activation's shape (constant_blob) and an Eltwise. */
+/* An activation and a parameter or constant tensor: a Scale when the constant is per channel or
+ * a scalar, else the constant as a blob of the activation's shape (constant_blob) and an
+ * Eltwise. */
 static bool
-arith_with_constant(Net *net, Node *n, const Value *av, const Value *bv, bool mul, bool div, double coeff)
+arith_with_constant(Net *net, Node *n, const Value *av, const Value *bv, bool mul, bool div,
+		    double coeff)
 {
-	/* with two constants, the one of the output's shape is made a blob and the other is the operand */
+	/* with two constants, the one of the output's shape is made a blob and the other is the
+	 * operand */
 	bool c_first = is_param(av) && !(is_param(bv) && type_equal(&av->type, &n->res[0].type));
 	const Value *cv = c_first ? av : bv, *xv = c_first ? bv : av;
 	const Type *out = &n->res[0].type;
@@ -1095,12 +1176,15 @@ arith_with_constant(Net *net, Node *n, const Value *av, const Value *bv, bool mu
 		return false;
 	if (!type_equal(&x->type, out)) {
 		char sx[TYPE_STR_MAX], so[TYPE_STR_MAX];
-		return refuse(net, n, "the constant $%s broadcasts the operand %s to %s; Caffe's layers do not "
-		              "broadcast an activation", cv->name, type_str(&x->type, sx, sizeof sx),
-		              type_str(out, so, sizeof so));
+		return refuse(net, n,
+			      "the constant $%s broadcasts the operand %s to %s; Caffe's layers do "
+			      "not broadcast an activation",
+			      cv->name, type_str(&x->type, sx, sizeof sx),
+			      type_str(out, so, sizeof so));
 	}
 	if ((axis = per_channel_axis(&x->type, &cv->type)) >= 0) {
-		bind(net, &n->res[0], scale_by_constant(net, n, x, cv, c_first, axis, mul || div ? 1 : coeff));
+		bind(net, &n->res[0],
+		     scale_by_constant(net, n, x, cv, c_first, axis, mul || div ? 1 : coeff));
 		return true;
 	}
 	k = constant_blob(net, n, x, out, broadcast_data(net, cv, out));
@@ -1110,10 +1194,10 @@ arith_with_constant(Net *net, Node *n, const Value *av, const Value *bv, bool mu
 	return true;
 }
 
-/* add, sub, rsub, mul, div and their in-place forms.  Two activations of the same shape: Eltwise.  An
- * SE-style (N, C, 1, 1) factor times (N, C, H, W): Flatten the factor to (N, C) and Scale with two bottoms
- * (runtime-facts S6).  An activation and a number: Power.  An activation and a parameter or constant tensor:
- * arith_with_constant. */
+/* add, sub, rsub, mul, div and their in-place forms.  Two activations of the same shape:
+ * Eltwise.  An SE-style (N, C, 1, 1) factor times (N, C, H, W): Flatten the factor to (N, C) and
+ * Scale with two bottoms (runtime-facts S6).  An activation and a number: Power.  An activation
+ * and a parameter or constant tensor: arith_with_constant. */
 _Static_assert(ARG(add, other) == ARG(sub, other) && ARG(add, other) == ARG(rsub, other) &&
                ARG(add, other) == ARG(mul, other) && ARG(add, other) == ARG(div, other) &&
                ARG(add, alpha) == ARG(sub, alpha) && ARG(add, alpha) == ARG(rsub, alpha),
@@ -1143,7 +1227,8 @@ lower_arith(Net *net, Node *n)
 		if (!x || !y)
 			return false;
 		if (type_equal(&x->type, &y->type) && type_equal(&x->type, out)) {
-			bind(net, &n->res[0], eltwise_arith(net, n, x, y, mul, div, sub ? -alpha : alpha));
+			bind(net, &n->res[0],
+			     eltwise_arith(net, n, x, y, mul, div, sub ? -alpha : alpha));
 			return true;
 		}
 		if (mul && x->type.ndim == 4) {
@@ -1152,12 +1237,16 @@ lower_arith(Net *net, Node *n)
 				big = y;
 				small = x;
 			}
-			if (type_equal(&big->type, out) && small->type.ndim == 4 && small->type.dims[0] == out->dims[0] &&
-			    small->type.dims[1] == out->dims[1] && small->type.dims[2] == 1 && small->type.dims[3] == 1) {
+			if (type_equal(&big->type, out) && small->type.ndim == 4 &&
+			    small->type.dims[0] == out->dims[0] &&
+			    small->type.dims[1] == out->dims[1] && small->type.dims[2] == 1 &&
+			    small->type.dims[3] == 1) {
 				int64_t nc[2] = {out->dims[0], out->dims[1]};
-				Blob *flat = flatten_layer(net, n, "factor", small, 1, -1, f32_type(net, nc, 2));
+				Blob *flat = flatten_layer(net, n, "factor", small, 1, -1,
+							   f32_type(net, nc, 2));
 				Layer *l = net_layer(net, n, "Scale", NULL);
-				Caffe__ScaleParameter *p = PARAM(net, l, scale_param, SCALE_PARAMETER);
+				Caffe__ScaleParameter *p =
+					PARAM(net, l, scale_param, SCALE_PARAMETER);
 				p->has_axis = 1;
 				p->axis = 0;
 				layer_bottom(l, big);
@@ -1167,8 +1256,10 @@ lower_arith(Net *net, Node *n)
 			}
 		}
 		char sa[TYPE_STR_MAX], sb[TYPE_STR_MAX];
-		return refuse(net, n, "operands %s and %s: Caffe's Eltwise needs equal shapes (no broadcasting)",
-		              type_str(&x->type, sa, sizeof sa), type_str(&y->type, sb, sizeof sb));
+		return refuse(
+			net, n,
+			"operands %s and %s: Caffe's Eltwise needs equal shapes (no broadcasting)",
+			type_str(&x->type, sa, sizeof sa), type_str(&y->type, sb, sizeof sb));
 	}
 	if (a->kind == L_VALUE && lit_as_float(b, &num)) { /* x op number */
 		Blob *x = blob_of(net, n, a->u.v);
@@ -1203,10 +1294,10 @@ lower_arith(Net *net, Node *n)
 static const char *const target_names[] = {TARGETS(X)};
 #undef X
 
-/* Give each computed tensor that l refers to and that has no blob (the op that makes it was refused) a
- * stand-in blob of its type, so that the reader is still lowered and refused only for its own reasons:
- * every independent error in one run, no cascade.  Nothing is written after an error.  (The target probe
- * uses it too: in its scratch net every argument is a stand-in.) */
+/* Give each computed tensor that l refers to and that has no blob (the op that makes it was
+ * refused) a stand-in blob of its type, so that the reader is still lowered and refused only for
+ * its own reasons: every independent error in one run, no cascade.  Nothing is written after an
+ * error.  (The target probe uses it too: in its scratch net every argument is a stand-in.) */
 static void
 stand_in_arguments(Net *net, const Lit *l)
 {
@@ -1230,7 +1321,8 @@ target_lowers(Net *real, Node *n, const char *target)
 	probe.probe = true;
 	for (size_t i = 0; i < real->c->g.inputs.n; i++) /* constants are derived from an input */
 		if (real->blob_of[real->c->g.inputs.v[i]->id])
-			bind(&probe, real->c->g.inputs.v[i], net_blob(&probe, real->c->g.inputs.v[i]->type));
+			bind(&probe, real->c->g.inputs.v[i],
+			     net_blob(&probe, real->c->g.inputs.v[i]->type));
 	for (int i = 0; i < n->nslot; i++)
 		stand_in_arguments(&probe, &n->arg[i]);
 	ok = lowering[op_base(n->op)].fn(&probe, n) && !probe.refused;
@@ -1246,14 +1338,17 @@ note_other_targets(Net *net, Node *n)
 	size_t len = 0;
 
 	for (size_t i = 0; i < sizeof target_names / sizeof *target_names; i++) {
-		if (strcmp(target_names[i], net->target) == 0 || !target_lowers(net, n, target_names[i]))
+		if (strcmp(target_names[i], net->target) == 0 ||
+		    !target_lowers(net, n, target_names[i]))
 			continue;
-		len += (size_t)snprintf(list + len, sizeof list - len, "%s%s", len ? ", " : "", target_names[i]);
+		len += (size_t)snprintf(list + len, sizeof list - len, "%s%s", len ? ", " : "",
+					target_names[i]);
 		if (len >= sizeof list)
 			break;
 	}
 	if (len)
-		note_at(net->c, n->loc, "%s is lowered exactly for --target=%s", optab[n->op].name, list);
+		note_at(net->c, n->loc, "%s is lowered exactly for --target=%s", optab[n->op].name,
+			list);
 	else
 		note_at(net->c, n->loc, "no --target lowers it");
 }
@@ -1267,13 +1362,14 @@ node_poisoned(const Node *n)
 	return n->nres == 0 && node_reads_poison(n);
 }
 
-/* ---- the pass ------------------------------------------------------------------------------------------ */
+/* ---- the pass -------------------------------------------------------------------------------- */
 
 static bool no_lower(Net *net, Node *n);
 
-/* ops.def's back-end columns agree with each other and with layers.def: an op has a lowering exactly when
- * it has targets, and every layer type it lists is a row of layers.def that its targets have.  False
- * with a message naming the first row that does not (tests/unit/test_optable.c). */
+/* ops.def's back-end columns agree with each other and with layers.def: an op has a lowering
+ * exactly when it has targets, and every layer type it lists is a row of layers.def that its
+ * targets have.  False with a message naming the first row that does not
+ * (tests/unit/test_optable.c). */
 bool
 lowering_table_check(char *msg, size_t size)
 {
@@ -1283,7 +1379,8 @@ lowering_table_check(char *msg, size_t size)
 		if (optab[op].base >= 0)
 			continue; /* a twin has its op's row */
 		if ((lowering[op].fn == no_lower) != (lowering[op].targets == T_NONE)) {
-			snprintf(msg, size, "%s: a lowering needs targets, and targets a lowering", name);
+			snprintf(msg, size, "%s: a lowering needs targets, and targets a lowering",
+				 name);
 			return false;
 		}
 		if (lowering[op].fn == no_lower && *p) {
@@ -1297,11 +1394,13 @@ lowering_table_check(char *msg, size_t size)
 
 			snprintf(type, sizeof type, "%.*s", (int)n, p);
 			if (!(info = layer_info(type))) {
-				snprintf(msg, size, "%s: layer type %s is not in layers.def", name, type);
+				snprintf(msg, size, "%s: layer type %s is not in layers.def", name,
+					 type);
 				return false;
 			}
 			if (!(info->targets & lowering[op].targets)) {
-				snprintf(msg, size, "%s: no target of the op has layer type %s", name, type);
+				snprintf(msg, size, "%s: no target of the op has layer type %s",
+					 name, type);
 				return false;
 			}
 			p += n + (p[n] == ' ');
@@ -1341,8 +1440,9 @@ check_layer_types(const Net *net, const Node *n, size_t first)
 	for (size_t i = first; i < net->layers.n; i++) {
 		const Layer *l = net->layers.v[i];
 		if (!(l->role && strncmp(l->role, "const", 5) == 0) && !lists(row, l->lp.type))
-			ptcc_die("ops.def: the lowering of %s emitted a %s layer, which its layers column (\"%s\") "
-			         "does not list", optab[n->op].name, l->lp.type, row);
+			ptcc_die("ops.def: the lowering of %s emitted a %s layer, which its layers "
+				 "column (\"%s\") does not list",
+				 optab[n->op].name, l->lp.type, row);
 	}
 }
 
@@ -1370,8 +1470,9 @@ lower_inputs(Net *net)
 	}
 }
 
-/* OpenCV 4.6 cannot run a net with an Input layer that nothing reads (getMemoryShapes asserts): leave
- * such an input out, with a warning.  (It stays while lowering: a constant may be derived from it.) */
+/* OpenCV 4.6 cannot run a net with an Input layer that nothing reads (getMemoryShapes asserts):
+ * leave such an input out, with a warning.  (It stays while lowering: a constant may be derived
+ * from it.) */
 static void
 drop_unread_inputs(Net *net)
 {
@@ -1384,7 +1485,8 @@ drop_unread_inputs(Net *net)
 			continue;
 		if (!lowering_errors(net))
 			warning_at(net->c, value_loc(net->c, g->inputs.v[i]),
-			           "input %%%u is not read by any op; the Caffe net leaves it out", g->inputs.v[i]->handle);
+				   "input %%%u is not read by any op; the Caffe net leaves it out",
+				   g->inputs.v[i]->handle);
 		b->producer->dead = true;
 		net->blob_of[g->inputs.v[i]->id] = NULL;
 	}
@@ -1407,20 +1509,22 @@ lower(Net *net)
 	for (size_t i = 0; i < g->inputs.n; i++)
 		if (g->inputs.v[i]->type.dtype != DT_F32) {
 			char t[TYPE_STR_MAX];
-			error_at(c, value_loc(c, g->inputs.v[i]), "input of type %s: Caffe computes in float32 only",
-			         type_str(&g->inputs.v[i]->type, t, sizeof t));
+			error_at(c, value_loc(c, g->inputs.v[i]),
+				 "input of type %s: Caffe computes in float32 only",
+				 type_str(&g->inputs.v[i]->type, t, sizeof t));
 		}
 	for (Node *n = g->first; n; n = n->next) {
 		LowerFn *fn = lowering[op_base(n->op)].fn;
 		if (node_poisoned(n))
 			continue; /* its line or one it reads from has an error, already reported */
 		if (fn == no_lower) {
-			error_at(c, n->loc, "%s: ptcc does not lower this op yet, for any target", optab[n->op].name);
+			error_at(c, n->loc, "%s: ptcc does not lower this op yet, for any target",
+				 optab[n->op].name);
 			continue;
 		}
 		if (!(lowering[op_base(n->op)].targets & target_bit(net->target))) {
-			error_at(c, n->loc, "%s: ptcc does not lower this op for --target=%s", optab[n->op].name,
-			         net->target);
+			error_at(c, n->loc, "%s: ptcc does not lower this op for --target=%s",
+				 optab[n->op].name, net->target);
 			continue;
 		}
 		if (n->res[0].type.dtype != DT_F32 && n->res[0].type.dtype != DT_UNKNOWN) {
@@ -1449,19 +1553,24 @@ lower(Net *net)
 			continue;
 		Value *v = o->ref.u.v;
 		Blob *b = net->blob_of[v->id];
-		if (!b && is_param(v) && !lowering_errors(net) && !(b = blob_of(net, NULL, v))) { /* a constant output */
-			error_at(c, o->loc, "output: the constant $%s cannot be a Caffe blob (%s)", v->name,
-			         v->type.ndim ? "the net has no input to derive it from" : "it has no axis");
+		/* a constant output */
+		if (!b && is_param(v) && !lowering_errors(net) && !(b = blob_of(net, NULL, v))) {
+			error_at(c, o->loc, "output: the constant $%s cannot be a Caffe blob (%s)",
+				 v->name,
+				 v->type.ndim ? "the net has no input to derive it from"
+					      : "it has no axis");
 			continue;
 		}
 		if (!b)
 			continue;
 		if (b->is_input || (b->producer && b->producer->tops.v[0] != b)) {
-			/* OpenCV reads an output by its layer's name, which gives the layer's first top: a later top
-			 * (a chunk's second part) gets a layer of its own, a Reshape that keeps every axis; so does an
-			 * input returned as an output (a Dropout dropped at -O1 can leave one) */
+			/* OpenCV reads an output by its layer's name, which gives the layer's
+			 * first top: a later top (a chunk's second part) gets a layer of its
+			 * own, a Reshape that keeps every axis; so does an input returned as an
+			 * output (a Dropout dropped at -O1 can leave one) */
 			Blob *own = net_identity(net, b->producer->node, "output", b);
-			if (!b->is_input) /* an input keeps its blob: name.c names it after the trace's input */
+			if (!b->is_input) /* an input keeps its blob: name.c names it after the
+			                     trace's input */
 				bind(net, v, own);
 			b = own;
 		}

@@ -24,26 +24,35 @@ usage(FILE *f)
 	fputs("usage: ptcc [options] TRACE.log\n"
 	      "Compile a PyTorch trace log (docs/trace-format.md) to a Caffe model.\n"
 	      "\n"
-	      "  -o FILE            output file (default: TRACE's name with .prototxt; with --emit, stdout)\n"
+	      "  -o FILE            output file (default: TRACE's name with .prototxt; with "
+	      "--emit, stdout)\n"
 	      "  -w FILE            caffemodel (default: the prototxt's name with .caffemodel)\n"
 	      "  --no-weights       do not write the caffemodel\n"
 	      "  --target=NAME      caffe (default) | caffe-master | opencv\n"
-	      "  --emit=KIND        model (default) | log (the canonical trace) | ir (the resolved graph)\n"
-	      "                     | summary | dot (the graph for Graphviz) | none (check the trace\n"
+	      "  --emit=KIND        model (default) | log (the canonical trace) | ir (the resolved "
+	      "graph)\n"
+	      "                     | summary | dot (the graph for Graphviz) | none (check the "
+	      "trace\n"
 	      "                     through lowering for the target, without the weights)\n"
-	      "  --check            will it deploy? every stage through lowering and the net verifier for\n"
+	      "  --check            will it deploy? every stage through lowering and the net "
+	      "verifier for\n"
 	      "                     the target, the weights file checked too; writes nothing\n"
-	      "  -O0 | -O1 | -O2    no fusion | default fusions | also fold BatchNorm into Convolution\n"
+	      "  -O0 | -O1 | -O2    no fusion | default fusions | also fold BatchNorm into "
+	      "Convolution\n"
 	      "  --max-errors=N     stop after N errors (default 20; 0: no limit)\n"
 	      "  --stats            print time and memory use of the front end on stderr\n"
-	      "  --dump-net=PHASE   print the back end's net after lower, barriers or fuse (stdout)\n"
-	      "  --list-ops[=FMT]   print the op table: text (default: name, positional count, view,\n"
-	      "                     parameters) | lowering (targets, layer types) | markdown (the spec's\n"
+	      "  --dump-net=PHASE   print the back end's net after lower, barriers or fuse "
+	      "(stdout)\n"
+	      "  --list-ops[=FMT]   print the op table: text (default: name, positional count, "
+	      "view,\n"
+	      "                     parameters) | lowering (targets, layer types) | markdown (the "
+	      "spec's\n"
 	      "                     table) | python (ptcc/optable.py)\n"
 	      "  --help             print this help\n"
 	      "  --version          print the version\n"
 	      "\n"
-	      "Exit status: 0 done; 1 errors in the input (diagnostics on stderr); 2 usage or I/O errors.\n",
+	      "Exit status: 0 done; 1 errors in the input (diagnostics on stderr); 2 usage or I/O "
+	      "errors.\n",
 	      f);
 }
 
@@ -62,7 +71,8 @@ usage_error(const char *fmt, ...)
 	exit(2);
 }
 /* What ptcc writes: the --emit kinds, defined once (EMIT_CHECK is --check). */
-#define EMIT_KINDS(X) X(model, MODEL) X(log, LOG) X(ir, IR) X(summary, SUMMARY) X(dot, DOT) X(none, NONE)
+#define EMIT_KINDS(X) \
+	X(model, MODEL) X(log, LOG) X(ir, IR) X(summary, SUMMARY) X(dot, DOT) X(none, NONE)
 #define X(name, NAME) EMIT_##NAME,
 enum { EMIT_KINDS(X) EMIT_CHECK };
 #undef X
@@ -81,8 +91,11 @@ join_names(char *buf, size_t size, const char *const *names, size_t n, const cha
 
 	buf[0] = 0;
 	for (size_t i = 0; i < n && len < size; i++)
-		len += (size_t)snprintf(buf + len, size - len, "%s%s", i == 0 ? "" : i + 1 == n ? last : ", ",
-		                        names[i]);
+		len += (size_t)snprintf(buf + len, size - len, "%s%s",
+					i == 0       ? ""
+					: i + 1 == n ? last
+						     : ", ",
+					names[i]);
 	return buf;
 }
 
@@ -97,8 +110,8 @@ emit_kind(const char *name)
 	return -1;
 }
 
-/* Peak resident memory of this process image: VmHWM, which exec resets (ru_maxrss does not, so it would
- * count the parent's memory too). */
+/* Peak resident memory of this process image: VmHWM, which exec resets (ru_maxrss does not, so
+ * it would count the parent's memory too). */
 static long
 peak_rss_kib(void)
 {
@@ -197,7 +210,9 @@ main(int argc, char **argv)
 		case 's': stats = true; break;
 		case 'L':
 			if (!ops_list(stdout, optarg ? optarg : "text"))
-				usage_error("--list-ops=%s: the format is text, lowering, markdown or python", optarg);
+				usage_error("--list-ops=%s: the format is text, lowering, markdown "
+					    "or python",
+					    optarg);
 			ops_fini();
 			return 0;
 		case 'c': emit = EMIT_CHECK; break;
@@ -206,8 +221,9 @@ main(int argc, char **argv)
 				if (strcmp(optarg, backend_phases[k]) == 0)
 					dump_net = backend_phases[k];
 			if (!dump_net)
-				usage_error("--dump-net=%s: the phase is %s", optarg,
-				            join_names(list, sizeof list, backend_phases, k, " or "));
+				usage_error(
+					"--dump-net=%s: the phase is %s", optarg,
+					join_names(list, sizeof list, backend_phases, k, " or "));
 			break;
 		case 'O':
 			if (strcmp(optarg, "0") && strcmp(optarg, "1") && strcmp(optarg, "2"))
@@ -217,19 +233,24 @@ main(int argc, char **argv)
 		case 't':
 			if (!target_bit(optarg))
 				usage_error("unknown target '%s' (%s)", optarg,
-				            join_names(list, sizeof list, target_names, sizeof target_names / sizeof *target_names, " or "));
+					    join_names(list, sizeof list, target_names,
+						       sizeof target_names / sizeof *target_names,
+						       " or "));
 			target = optarg;
 			break;
 		case 'e':
 			if ((emit = emit_kind(optarg)) < 0)
 				usage_error("unknown --emit kind '%s' (%s)", optarg,
-				            join_names(list, sizeof list, emit_names, sizeof emit_names / sizeof *emit_names, ", "));
+					    join_names(list, sizeof list, emit_names,
+						       sizeof emit_names / sizeof *emit_names,
+						       ", "));
 			break;
 		case 'm':
 			errno = 0;
 			max_errors = (int)strtol(optarg, &end, 10);
 			if (errno || *end || max_errors < 0)
-				usage_error("--max-errors=%s: expected a non-negative integer", optarg);
+				usage_error("--max-errors=%s: expected a non-negative integer",
+					    optarg);
 			break;
 		default:
 			fputs("Try 'ptcc --help' for more information.\n", stderr);
@@ -237,7 +258,8 @@ main(int argc, char **argv)
 		}
 	}
 	if (optind != argc - 1)
-		usage_error("%s", optind >= argc ? "expected one trace file" : "expected only one trace file");
+		usage_error("%s", optind >= argc ? "expected one trace file"
+						 : "expected only one trace file");
 
 	ctx_init(&c);
 	c.max_errors = max_errors;
@@ -256,18 +278,22 @@ main(int argc, char **argv)
 		struct rusage ru;
 
 		getrusage(RUSAGE_SELF, &ru);
-		fprintf(stderr, "ptcc: stats: lines %zu nodes %u parse+resolve+shape %.6f finish %.6f total %.6f s; "
-		        "user %.6f sys %.6f s; arena %zu bytes; maxrss %ld KiB\n",
-		        (size_t)c.nlines, c.g.nidx, t1 - t0, t2 - t1, t2 - t0,
-		        (double)ru.ru_utime.tv_sec + 1e-6 * (double)ru.ru_utime.tv_usec,
-		        (double)ru.ru_stime.tv_sec + 1e-6 * (double)ru.ru_stime.tv_usec, c.arena.used, peak_rss_kib());
+		fprintf(stderr,
+			"ptcc: stats: lines %zu nodes %u parse+resolve+shape %.6f finish %.6f "
+			"total %.6f s; user %.6f sys %.6f s; arena %zu bytes; maxrss %ld KiB\n",
+			(size_t)c.nlines, c.g.nidx, t1 - t0, t2 - t1, t2 - t0,
+			(double)ru.ru_utime.tv_sec + 1e-6 * (double)ru.ru_utime.tv_usec,
+			(double)ru.ru_stime.tv_sec + 1e-6 * (double)ru.ru_stime.tv_usec,
+			c.arena.used, peak_rss_kib());
 	}
 	if (!ok) {
 		status = 1;
-		/* the lines without errors still get their lowering errors, in the same run; poisoned lines
-		 * (those with errors, and what reads their results) are skipped.  The weights file is read only
-		 * for a trace without errors: its param lines may be among them. */
-		if ((emit == EMIT_MODEL || emit == EMIT_CHECK || emit == EMIT_NONE) && !c.syntax_error && !c.stopped)
+		/* the lines without errors still get their lowering errors, in the same run;
+		 * poisoned lines (those with errors, and what reads their results) are skipped.
+		 * The weights file is read only for a trace without errors: its param lines may
+		 * be among them. */
+		if ((emit == EMIT_MODEL || emit == EMIT_CHECK || emit == EMIT_NONE) &&
+		    !c.syntax_error && !c.stopped)
 			compile_model(&c, NULL, NULL, target, olevel);
 	} else {
 		switch (emit) {
@@ -275,24 +301,33 @@ main(int argc, char **argv)
 		case EMIT_IR: status = write_text(&c, out, emit_ir); break;
 		case EMIT_SUMMARY: status = write_text(&c, out, emit_summary); break;
 		case EMIT_DOT: status = write_text(&c, out, emit_dot); break;
-		case EMIT_NONE: /* every stage through lowering and verification, without the weights */
+		case EMIT_NONE: /* every stage through lowering and verification, without the
+		                   weights */
 			status = compile_model(&c, NULL, NULL, target, olevel);
 			break;
-		case EMIT_CHECK: { /* the same, and the weights file checked and used as the compile would */
+		case EMIT_CHECK: { /* the same, and the weights file checked and used as the
+		                      compile would */
 			bool weights_ok = weights_load(&c, &io_error);
-			int lowered = compile_model(&c, NULL, NULL, target, olevel); /* its errors too, in this run */
+			/* its errors too, in this run */
+			int lowered = compile_model(&c, NULL, NULL, target, olevel);
 			status = !weights_ok && io_error ? 2 : !weights_ok || lowered ? 1 : 0;
 			break;
 		}
 		case EMIT_MODEL: {
-			/* the weights are needed for the caffemodel, and by -O2 to fold BatchNorm */
+			/* the weights are needed for the caffemodel, and by -O2 to fold
+			 * BatchNorm */
 			char *prototxt = out ? NULL : with_extension(c.path, ".prototxt");
-			char *caffemodel = no_weights || wout ? NULL : with_extension(out ? out : prototxt, ".caffemodel");
+			char *caffemodel = no_weights || wout ? NULL
+							      : with_extension(out ? out : prototxt,
+									       ".caffemodel");
 			if ((!no_weights || olevel >= 2) && !weights_load(&c, &io_error))
 				status = io_error ? 2 : 1;
 			else
-				status = compile_model(&c, out ? out : prototxt, no_weights ? NULL : wout ? wout : caffemodel,
-				                       target, olevel);
+				status = compile_model(&c, out ? out : prototxt,
+						       no_weights ? NULL
+						       : wout     ? wout
+								  : caffemodel,
+						       target, olevel);
 			free(prototxt);
 			free(caffemodel);
 			break;

@@ -1,11 +1,12 @@
 /* name.c: stable, unique Caffe names from the trace's module scopes.
  *
  * A layer is named after the module that called its op: `layer1.0.conv1` for the only op of that
- * module; `layer1.0.add_` for an op among several in its module (the op's name is added), or just the op's
- * name outside every module.  The extra layers of a multi-layer lowering add what they do:
- * `layer1.0.bn1.scale`, `maxpool.crop_h`.  A name already taken gets `_1`, `_2`, ... in trace order, so
- * names are the same on every run.  Each blob is named after the layer that produces it (its first
- * producer, when later layers run in place); net inputs keep their trace names.
+ * module; `layer1.0.add_` for an op among several in its module (the op's name is added), or
+ * just the op's name outside every module.  The extra layers of a multi-layer lowering add what
+ * they do: `layer1.0.bn1.scale`, `maxpool.crop_h`.  A name already taken gets `_1`, `_2`, ... in
+ * trace order, so names are the same on every run.  Each blob is named after the layer that
+ * produces it (its first producer, when later layers run in place); net inputs keep their trace
+ * names.
  */
 #include "net.h"
 
@@ -67,7 +68,8 @@ name_net(Net *net)
 	Names blobs = {.net = net};
 	Graph *g = &net->c->g;
 	uint32_t *ops_in_scope = xcalloc(g->nscopes + 1, sizeof(uint32_t));
-	const char **chain_base = xcalloc(net->layers.n + 1, sizeof(const char *)); /* by Layer.idx */
+	/* by Layer.idx */
+	const char **chain_base = xcalloc(net->layers.n + 1, sizeof(const char *));
 
 	for (Node *n = g->first; n; n = n->next)
 		if (n->scope)
@@ -90,11 +92,13 @@ name_net(Net *net)
 		Layer *l = net->layers.v[i];
 		if (l->dead || (!l->node && !l->role))
 			continue; /* an Input layer, named above */
-		/* a helper layer of no op (an input or a constant returned as an output) is named after the
-		 * blob its chain starts from: x.output, x.const_source, x.const_first, ... */
+		/* a helper layer of no op (an input or a constant returned as an output) is
+		 * named after the blob its chain starts from: x.output, x.const_source,
+		 * x.const_first, ... */
 		const Layer *from = l->bottoms.v[0]->producer;
 		const char *base = l->node ? layer_base(&nm, l, ops_in_scope)
-		                 : from && !from->node && from->role ? chain_base[from->idx] : l->bottoms.v[0]->name;
+				   : from && !from->node && from->role ? chain_base[from->idx]
+								       : l->bottoms.v[0]->name;
 		chain_base[l->idx] = base;
 		l->name = l->role ? unique(&nm, base, ".", l->role) : unique(&nm, base, "", "");
 		unsigned extra = 0;

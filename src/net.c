@@ -13,7 +13,8 @@ net_init(Net *net, Ctx *c, int olevel, const char *target, bool with_weights)
 	net->olevel = olevel;
 	net->target = target;
 	net->with_weights = with_weights;
-	/* malloc'd, not from the arena: lower.c makes a scratch net per refused op to probe other targets */
+	/* malloc'd, not from the arena: lower.c makes a scratch net per refused op to probe
+	 * other targets */
 	net->blob_of = xcalloc(c->g.nvalues + 1, sizeof(Blob *));
 	net->shuffle_at = xcalloc(c->g.nidx + 1, sizeof(Shuffle *));
 }
@@ -107,7 +108,8 @@ net_identity(Net *net, const Node *n, const char *role, Blob *x)
 	p->shape = arena_alloc(net->arena, sizeof *p->shape);
 	*p->shape = (Caffe__BlobShape)CAFFE__BLOB_SHAPE__INIT;
 	p->shape->n_dim = (size_t)x->type.ndim;
-	p->shape->dim = arena_zalloc(net->arena, sizeof(int64_t) * (x->type.ndim ? (size_t)x->type.ndim : 1));
+	p->shape->dim = arena_zalloc(net->arena,
+				     sizeof(int64_t) * (x->type.ndim ? (size_t)x->type.ndim : 1));
 	layer_bottom(l, x);
 	return layer_top(net, l, x->type);
 }

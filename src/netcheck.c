@@ -1,21 +1,24 @@
-/* netcheck.c: the net verifier.  Runs after lowering and after every fusion (backend.c, fuse.c), always:
- * it is one walk over the layers.
+/* netcheck.c: the net verifier.  Runs after lowering and after every fusion (backend.c, fuse.c),
+ * always: it is one walk over the layers.
  *
- * It checks what BVLC Caffe's Net::Init enforces when it loads a net, plus the aliasing rule that makes an
- * in-place layer safe, so that a lowering or fusion bug is an internal error naming the layer instead of
- * a net that a runtime refuses, or worse, runs with another layer's values:
+ * It checks what BVLC Caffe's Net::Init enforces when it loads a net, plus the aliasing rule
+ * that makes an in-place layer safe, so that a lowering or fusion bug is an internal error
+ * naming the layer instead of a net that a runtime refuses, or worse, runs with another layer's
+ * values:
  *
- *   - every layer type is in the target's rows of layers.def, and carries no *_param but its own;
+ *   - every layer type is in the target's rows of layers.def, and carries no *_param but its
+ *     own;
  *   - every bottom is a net input or produced by an earlier layer;
- *   - every top is produced once, except in place (top == bottom), which only a layer whose row allows it
- *     may do, with one bottom and one top;
- *   - a layer writes a blob in place only as the sole reader of the value it overwrites: BVLC inserts a
- *     Split for a blob with several readers and renames their bottoms, so an in-place layer among them
- *     becomes a second producer ("Top blob ... produced by multiple sources", runtime-facts S7);
+ *   - every top is produced once, except in place (top == bottom), which only a layer whose row
+ *     allows it may do, with one bottom and one top;
+ *   - a layer writes a blob in place only as the sole reader of the value it overwrites: BVLC
+ *     inserts a Split for a blob with several readers and renames their bottoms, so an in-place
+ *     layer among them becomes a second producer ("Top blob ... produced by multiple sources",
+ *     runtime-facts S7);
  *   - and never on the top of a Reshape or Flatten, which is its bottom's memory in BVLC;
- *   - no layer reads a value that an in-place layer has overwritten: after fuse.c's in-place pass each
- *     layer remembers the SSA values it was lowered to read (Layer.ssa_bottoms), and the storage blob it
- *     reads must still hold that value;
+ *   - no layer reads a value that an in-place layer has overwritten: after fuse.c's in-place
+ *     pass each layer remembers the SSA values it was lowered to read (Layer.ssa_bottoms), and
+ *     the storage blob it reads must still hold that value;
  *   - every output is produced.
  */
 #include "net.h"
@@ -59,8 +62,8 @@ typedef struct Check {
 	const Blob **holds;/* by Blob.id: the SSA value the storage blob holds now */
 } Check;
 
-/* The layer as a person finds it: its name once named, else its type, position and the op and log line
- * it lowers. */
+/* The layer as a person finds it: its name once named, else its type, position and the op and
+ * log line it lowers. */
 static void
 describe(const Check *k, const Layer *l, char *buf, size_t size)
 {
@@ -68,9 +71,10 @@ describe(const Check *k, const Layer *l, char *buf, size_t size)
 		snprintf(buf, size, "layer '%s' (%s)", l->name, l->lp.type);
 	} else if (l->node && k->net->c) {
 		uint32_t start;
-		snprintf(buf, size, "layer %u (%s%s%s, lowering '%s' at line %u)", l->idx, l->lp.type,
-		         l->role ? " " : "", l->role ? l->role : "", optab[l->node->op].name,
-		         diag_line_of(k->net->c, l->node->loc.begin, &start));
+		snprintf(buf, size, "layer %u (%s%s%s, lowering '%s' at line %u)", l->idx,
+			 l->lp.type, l->role ? " " : "", l->role ? l->role : "",
+			 optab[l->node->op].name,
+			 diag_line_of(k->net->c, l->node->loc.begin, &start));
 	} else {
 		snprintf(buf, size, "layer %u (%s)", l->idx, l->lp.type);
 	}
@@ -114,13 +118,14 @@ check_params(Check *k, const Layer *l, const LayerInfo *info)
 	for (unsigned i = 0; i < d->n_fields; i++) {
 		const ProtobufCFieldDescriptor *f = &d->fields[i];
 		size_t len = strlen(f->name);
-		if (f->type != PROTOBUF_C_TYPE_MESSAGE || f->label == PROTOBUF_C_LABEL_REPEATED || len < 6 ||
-		    strcmp(f->name + len - 6, "_param") != 0)
+		if (f->type != PROTOBUF_C_TYPE_MESSAGE || f->label == PROTOBUF_C_LABEL_REPEATED ||
+		    len < 6 || strcmp(f->name + len - 6, "_param") != 0)
 			continue;
 		if (*(void *const *)((const char *)&l->lp + f->offset) == NULL)
 			continue;
 		if (strcmp(info->param, f->name) != 0)
-			return fail(k, l, "carries %s, which a %s layer does not read", f->name, l->lp.type);
+			return fail(k, l, "carries %s, which a %s layer does not read", f->name,
+				    l->lp.type);
 	}
 	return true;
 }
@@ -142,11 +147,15 @@ check_layer(Check *k, const Layer *l, unsigned target)
 		const Blob *b = l->bottoms.v[i];
 		const Blob *want = l->ssa_bottoms ? l->ssa_bottoms[i] : b;
 		if (!k->defined[b->id])
-			return fail(k, l, "bottom %s is neither an input nor produced by an earlier layer",
-			            blob_label(b, b1, sizeof b1));
+			return fail(
+				k, l,
+				"bottom %s is neither an input nor produced by an earlier layer",
+				blob_label(b, b1, sizeof b1));
 		if (k->holds[b->id] != want)
-			return fail(k, l, "reads blob %s after an in-place layer overwrote the value it needs",
-			            blob_label(b, b1, sizeof b1));
+			return fail(k, l,
+				    "reads blob %s after an in-place layer overwrote the value it "
+				    "needs",
+				    blob_label(b, b1, sizeof b1));
 		k->readers[b->id]++;
 	}
 	for (size_t i = 0; i < l->tops.n; i++) {
@@ -156,24 +165,33 @@ check_layer(Check *k, const Layer *l, unsigned target)
 		for (size_t j = 0; j < l->bottoms.n; j++)
 			in_place |= l->bottoms.v[j] == t;
 		if (t->producer != l && !in_place)
-			return fail(k, l, "top %s names another layer as its producer", blob_label(t, b1, sizeof b1));
+			return fail(k, l, "top %s names another layer as its producer",
+				    blob_label(t, b1, sizeof b1));
 		if (in_place) {
 			if (!info->in_place)
-				return fail(k, l, "runs in place on %s; %s layers cannot", blob_label(t, b1, sizeof b1),
-				            l->lp.type);
+				return fail(k, l, "runs in place on %s; %s layers cannot",
+					    blob_label(t, b1, sizeof b1), l->lp.type);
 			if (l->bottoms.n != 1 || l->tops.n != 1)
-				return fail(k, l, "runs in place with %zu bottoms and %zu tops", l->bottoms.n, l->tops.n);
+				return fail(k, l, "runs in place with %zu bottoms and %zu tops",
+					    l->bottoms.n, l->tops.n);
 			if (k->readers[t->id] != 1)
-				return fail(k, l, "runs in place on %s, which %u other layer(s) also read: BVLC's Split "
-				            "makes it a second producer", blob_label(t, b1, sizeof b1), k->readers[t->id] - 1);
+				return fail(k, l,
+					    "runs in place on %s, which %u other layer(s) also "
+					    "read: BVLC's Split makes it a second producer",
+					    blob_label(t, b1, sizeof b1), k->readers[t->id] - 1);
 			if (t->is_input)
-				return fail(k, l, "runs in place on the net input %s", blob_label(t, b1, sizeof b1));
-			const LayerInfo *made = t->producer ? layer_info(t->producer->lp.type) : NULL;
+				return fail(k, l, "runs in place on the net input %s",
+					    blob_label(t, b1, sizeof b1));
+			const LayerInfo *made =
+				t->producer ? layer_info(t->producer->lp.type) : NULL;
 			if (made && made->view)
-				return fail(k, l, "runs in place on %s, a %s top that shares its bottom's memory in BVLC",
-				            blob_label(t, b1, sizeof b1), t->producer->lp.type);
+				return fail(k, l,
+					    "runs in place on %s, a %s top that shares its "
+					    "bottom's memory in BVLC",
+					    blob_label(t, b1, sizeof b1), t->producer->lp.type);
 		} else if (k->defined[t->id]) {
-			return fail(k, l, "top %s is already produced by an earlier layer", blob_label(t, b1, sizeof b1));
+			return fail(k, l, "top %s is already produced by an earlier layer",
+				    blob_label(t, b1, sizeof b1));
 		}
 		k->defined[t->id] = true;
 		k->readers[t->id] = 0;

@@ -1,11 +1,12 @@
-/* netdump.c: the back end's Net as text, between passes (`ptcc --dump-net=PHASE`), for tests and bug
- * reports.  One live layer a line, in net order:
+/* netdump.c: the back end's Net as text, between passes (`ptcc --dump-net=PHASE`), for tests and
+ * bug reports.  One live layer a line, in net order:
  *
  *   L3 ReLU        relu_ @12 (relu)           b2 -> b2 f32[1,8,16,16]
  *
- * its index, type, the op it lowers with the op's trace line and module scope (and the helper role, for
- * the second and later layers of an op), bottoms, tops with their types, and its weight blobs' shapes.
- * Blobs are numbered by creation (b0 is the first input); a layer in place has a top equal to a bottom. */
+ * its index, type, the op it lowers with the op's trace line and module scope (and the helper
+ * role, for the second and later layers of an op), bottoms, tops with their types, and its
+ * weight blobs' shapes.  Blobs are numbered by creation (b0 is the first input); a layer in
+ * place has a top equal to a bottom. */
 #include "net.h"
 
 #include <string.h>
@@ -29,7 +30,8 @@ net_dump(Net *net, FILE *f, const char *after)
 
 	for (size_t i = 0; i < net->layers.n; i++)
 		live += !net->layers.v[i]->dead;
-	fprintf(f, "# net after %s: %zu layers, target %s, -O%d\n", after, live, net->target, net->olevel);
+	fprintf(f, "# net after %s: %zu layers, target %s, -O%d\n", after, live, net->target,
+		net->olevel);
 	for (size_t i = 0; i < net->layers.n; i++) {
 		const Layer *l = net->layers.v[i];
 		const Node *n = l->node;
@@ -38,7 +40,8 @@ net_dump(Net *net, FILE *f, const char *after)
 			continue;
 		fprintf(f, "L%zu %s", i, l->lp.type);
 		if (n) {
-			fprintf(f, " %s @%u", optab[n->op].name, diag_line_of(net->c, n->loc.begin, NULL));
+			fprintf(f, " %s @%u", optab[n->op].name,
+				diag_line_of(net->c, n->loc.begin, NULL));
 			if (n->scope && *n->scope->name)
 				fprintf(f, " (%s)", n->scope->name);
 		}

@@ -49,12 +49,14 @@ enum { TYPES(X) };
 #define F(v) DEFAULT(L_FLOAT, .u.f = (v))
 #define S(v) DEFAULT(L_STR, .u.s = (v))
 #define Y(v) DEFAULT(L_SYM, .u.s = #v)
-#define AA(pname, palias, ptype, pdef) {#pname, #palias, type_mask_##ptype, type_text_##ptype, pdef},
+#define AA(pname, palias, ptype, pdef) \
+	{#pname, #palias, type_mask_##ptype, type_text_##ptype, pdef},
 #define A(pname, ptype, pdef) {#pname, NULL, type_mask_##ptype, type_text_##ptype, pdef},
-#define OP(name, inplace, fl, sh, lo, layers, targets, params) \
-	static const OpParam params_##name[] = {params}; \
-	_Static_assert(sizeof params_##name / sizeof *params_##name == sizeof(struct OpArgs_##name), \
-	               "ops.def: struct OpArgs_" #name " is padded; ARG() would be wrong");
+#define OP(name, inplace, fl, sh, lo, layers, targets, params)         \
+	static const OpParam params_##name[] = {params};               \
+	_Static_assert(sizeof params_##name / sizeof *params_##name == \
+			       sizeof(struct OpArgs_##name),           \
+		       "ops.def: struct OpArgs_" #name " is padded; ARG() would be wrong");
 #include "ops.def"
 #undef OP
 #undef A
@@ -69,16 +71,21 @@ enum { TYPES(X) };
 #undef REQ
 #undef DEFAULT
 
-/* The table: one entry per row and one per in-place twin, in enum Op's order.  INPLACE(twin) expands to
- * two macro arguments, so TWIN_ROW picks TWIN or NO_TWIN by the row's inplace column. */
+/* The table: one entry per row and one per in-place twin, in enum Op's order.  INPLACE(twin)
+ * expands to two macro arguments, so TWIN_ROW picks TWIN or NO_TWIN by the row's inplace column. */
 #define NPARAMS(op) (uint8_t)(sizeof params_##op / sizeof *params_##op)
 #define INPLACE(twin) TWIN, twin
 #define NO_INPLACE NO_TWIN, -
 #define TWIN_ROW(...) TWIN_ROW_(__VA_ARGS__)
 #define TWIN_ROW_(kind, twin, op, fl, sh) kind(twin, op, fl, sh)
-#define TWIN(twin, op, fl, sh) \
-	{.name = #twin, .flags = (fl) | F_INPLACE, .shape = sh, .params = params_##op, .nparams = NPARAMS(op), \
-	 .inplace = -1, .base = OP_##op},
+#define TWIN(twin, op, fl, sh)      \
+	{.name = #twin,             \
+	 .flags = (fl) | F_INPLACE, \
+	 .shape = sh,               \
+	 .params = params_##op,     \
+	 .nparams = NPARAMS(op),    \
+	 .inplace = -1,             \
+	 .base = OP_##op},
 #define NO_TWIN(twin, op, fl, sh)
 #define OP(op, ip, fl, sh, lo, layers, targets, args) \
 	{.name = #op, .flags = (fl), .shape = sh, .params = params_##op, .nparams = NPARAMS(op), \
@@ -105,19 +112,22 @@ static int op_lookup_slow(const char *name);
 static int op_param_index_slow(int op, const char *name);
 static Map ops_by_hash; /* hash of the name -> index + 1 */
 
-/* The columns that follow from the parameters: how many are written positionally (the leading tensor
- * parameters, or up to a _pos type), the `inplace` slot; a twin drops its op's trailing `inplace`. */
+/* The columns that follow from the parameters: how many are written positionally (the leading
+ * tensor parameters, or up to a _pos type), the `inplace` slot; a twin drops its op's trailing
+ * `inplace`. */
 static void
 complete_row(OpInfo *o)
 {
 	int i;
 
-	if (o->base >= 0 && o->nparams > 0 && strcmp(o->params[o->nparams - 1].name, "inplace") == 0)
+	if (o->base >= 0 && o->nparams > 0 &&
+	    strcmp(o->params[o->nparams - 1].name, "inplace") == 0)
 		o->nparams--;
 	for (i = 0; i < o->nparams; i++)
 		if (strcmp(o->params[i].name, "inplace") == 0) {
 			if (o->base >= 0 || i != o->nparams - 1)
-				ptcc_die("ops.def: %s: `inplace` must be the last parameter", o->name);
+				ptcc_die("ops.def: %s: `inplace` must be the last parameter",
+					 o->name);
 			o->inplace = (int8_t)i;
 		}
 	o->nlead = 0;
@@ -192,8 +202,8 @@ op_suggest(const char *name)
 	const char *s = NULL;
 	int i;
 
-	/* within a quarter of the shorter name's length, plus one: 'conv2e' gets 'conv2d' and 'reul' 'relu',
-	 * but 'lstm' gets neither 'lt' nor 'sum' */
+	/* within a quarter of the shorter name's length, plus one: 'conv2e' gets 'conv2d' and
+	 * 'reul' 'relu', but 'lstm' gets neither 'lt' nor 'sum' */
 	for (i = 0; i < OP_COUNT; i++) {
 		size_t a = strlen(name), b = strlen(optab[i].name), limit = (a < b ? a : b) / 4 + 1;
 		if (limit > best)
@@ -294,10 +304,18 @@ lit_mask(const Lit *l)
 static void
 mask_describe(uint32_t m, char *buf, size_t size)
 {
-	static const struct { uint32_t bit; const char *text; } names[] = {
-		{M_TENSOR, "a tensor"}, {M_TLIST, "a list of tensors"}, {M_INT, "an integer"},
-		{M_FLOAT, "a float"}, {M_INTLIST, "a list of integers"}, {M_FLOATLIST, "a list of numbers"},
-		{M_LIST, "a list"}, {M_BOOL, "a bool"}, {M_STR, "a string"}, {M_SYM, "a symbol"},
+	static const struct { uint32_t bit; const char *text;
+	} names[] = {
+		{M_TENSOR, "a tensor"},
+		{M_TLIST, "a list of tensors"},
+		{M_INT, "an integer"},
+		{M_FLOAT, "a float"},
+		{M_INTLIST, "a list of integers"},
+		{M_FLOATLIST, "a list of numbers"},
+		{M_LIST, "a list"},
+		{M_BOOL, "a bool"},
+		{M_STR, "a string"},
+		{M_SYM, "a symbol"},
 		{M_NONE, "none"},
 	};
 	const char *parts[16];
@@ -314,8 +332,11 @@ mask_describe(uint32_t m, char *buf, size_t size)
 			parts[n++] = names[i].text;
 	buf[0] = 0;
 	for (i = 0; i < n && len < size; i++)
-		len += (size_t)snprintf(buf + len, size - len, "%s%s", i == 0 ? "" : i == n - 1 ? " or " : ", ",
-		                        parts[i]);
+		len += (size_t)snprintf(buf + len, size - len, "%s%s",
+					i == 0       ? ""
+					: i == n - 1 ? " or "
+						     : ", ",
+					parts[i]);
 }
 
 bool
@@ -333,13 +354,15 @@ op_bind(Ctx *c, Node *n, const RawArg *args, size_t nargs)
 
 		if (!a->name) {
 			if (seen_kw) {
-				error_at(c, lit_loc(c, &a->v), "positional argument after a keyword argument");
+				error_at(c, lit_loc(c, &a->v),
+					 "positional argument after a keyword argument");
 				ok = false;
 				continue;
 			}
 			if (npos >= o->nparams) {
-				error_at(c, lit_loc(c, &a->v), "too many arguments: %s takes at most %d", o->name,
-				         o->nparams);
+				error_at(c, lit_loc(c, &a->v),
+					 "too many arguments: %s takes at most %d", o->name,
+					 o->nparams);
 				ok = false;
 				break;
 			}
@@ -352,22 +375,25 @@ op_bind(Ctx *c, Node *n, const RawArg *args, size_t nargs)
 				size_t bd = 3, d;
 
 				for (k = 0; k < o->nparams; k++)
-					if ((d = edit_distance(a->name, o->params[k].name, bd)) < bd) {
+					if ((d = edit_distance(a->name, o->params[k].name, bd)) <
+					    bd) {
 						bd = d;
 						best = o->params[k].name;
 					}
 				if (best)
-					error_at(c, a->name_loc, "%s has no argument '%s'; did you mean '%s'?", o->name,
-					         a->name, best);
+					error_at(c, a->name_loc,
+						 "%s has no argument '%s'; did you mean '%s'?",
+						 o->name, a->name, best);
 				else
-					error_at(c, a->name_loc, "%s has no argument '%s'", o->name, a->name);
+					error_at(c, a->name_loc, "%s has no argument '%s'", o->name,
+						 a->name);
 				ok = false;
 				continue;
 			}
 		}
 		if (n->arg[slot].kind != L_ABSENT) {
-			error_at(c, a->name ? a->name_loc : lit_loc(c, &a->v), "argument '%s' of %s given twice",
-			         o->params[slot].name, o->name);
+			error_at(c, a->name ? a->name_loc : lit_loc(c, &a->v),
+				 "argument '%s' of %s given twice", o->params[slot].name, o->name);
 			ok = false;
 			continue;
 		}
@@ -390,7 +416,8 @@ op_bind(Ctx *c, Node *n, const RawArg *args, size_t nargs)
 		return false;
 	for (k = 0; k < o->nparams; k++)
 		if (o->params[k].def.kind == L_ABSENT && n->arg[k].kind == L_ABSENT) {
-			error_at(c, n->loc, "missing argument '%s' of %s", o->params[k].name, o->name);
+			error_at(c, n->loc, "missing argument '%s' of %s", o->params[k].name,
+				 o->name);
 			ok = false;
 		}
 	return ok;

@@ -1,8 +1,9 @@
 /* outfile.c: output files written atomically.
  *
- * Every file ptcc writes goes to a temporary file in the same directory first and is renamed over the
- * destination only when everything was written: a failed run never leaves a partial file, and never
- * clobbers an older one.  Write errors (a full disk, a short write) are detected on every path.
+ * Every file ptcc writes goes to a temporary file in the same directory first and is renamed
+ * over the destination only when everything was written: a failed run never leaves a partial
+ * file, and never clobbers an older one.  Write errors (a full disk, a short write) are detected
+ * on every path.
  */
 #include "ptcc.h"
 

@@ -1,13 +1,13 @@
 /* parser.y: the grammar of docs/trace-format.md §2, rule for rule.
  *
- * The parser builds the IR directly: each statement's action adds to Ctx.g (the stmt_* helpers at the
- * end of this file) and hands the line to frontend.c's pipeline.  Lists, arguments, results and types
- * are collected on scratch stacks in Ctx.parse and copied to the arena when their rule completes, so
- * every semantic value is either a scalar or points into the arena: no value owns heap memory, and no
- * %destructor is needed.
+ * The parser builds the IR directly: each statement's action adds to Ctx.g (the stmt_* helpers
+ * at the end of this file) and hands the line to frontend.c's pipeline.  Lists, arguments,
+ * results and types are collected on scratch stacks in Ctx.parse and copied to the arena when
+ * their rule completes, so every semantic value is either a scalar or points into the arena: no
+ * value owns heap memory, and no %destructor is needed.
  *
- * Error recovery is per line: `error NL` skips to the end of the line, so one run reports every syntax
- * error (up to --max-errors), at most one per line.
+ * Error recovery is per line: `error NL` skips to the end of the line, so one run reports every
+ * syntax error (up to --max-errors), at most one per line.
  */
 %code requires {
 #include "ptcc.h"
@@ -39,7 +39,8 @@ static void stmt_input(Ctx *c, int64_t handle, Loc loc, const char *name, Type t
 static void stmt_call(Ctx *c, const char *name, Loc loc, const char *cls, Loc stmt);
 static void stmt_return(Ctx *c, const char *name, Loc loc, Loc stmt);
 static void stmt_output(Ctx *c, Lit ref, Loc loc, const char *name, Loc stmt);
-static void stmt_op(Ctx *c, const char *op, Loc oploc, size_t ntypes, Loc types_loc, const char *src);
+static void stmt_op(Ctx *c, const char *op, Loc oploc, size_t ntypes, Loc types_loc,
+                    const char *src);
 static Lit list_close(Ctx *c, size_t mark, Loc loc);
 static void result_push(Ctx *c, uint32_t handle, Loc loc);
 static void arg_push(Ctx *c, const char *name, Loc loc, Lit v);
@@ -95,8 +96,8 @@ header
 	| error NL                { yyerrok; scratch_reset(c); c->parse.seen_header = true; }
 	;
 
-/* An op line is `lines op NL` rather than a `statement`: fewer reductions per line (the op lines are
- * nearly all of a trace). */
+/* An op line is `lines op NL` rather than a `statement`: fewer reductions per line (the op lines
+ * are nearly all of a trace). */
 lines
 	: %empty
 	| lines line
@@ -129,8 +130,8 @@ scope_name
 	| STRING
 	;
 
-/* op = results "=" op-name "(" [ arguments ] ")" [ ":" types ] [ "@" STRING ]
- * The optional parts are spelt out (rather than opt_types, opt_src): no empty reductions per line. */
+/* op = results "=" op-name "(" [ arguments ] ")" [ ":" types ] [ "@" STRING ] The optional parts
+ * are spelt out (rather than opt_types, opt_src): no empty reductions per line. */
 op
 	: op_head                 { stmt_op(c, $1, @1, 0, @1, NULL); }
 	| op_head src             { stmt_op(c, $1, @1, 0, @1, $2); }
@@ -143,8 +144,8 @@ op_head
 	: results '=' op_name '(' opt_args ')'  { $$ = $3; @$ = @3; }
 	;
 
-/* kept as a rule (rather than spelt out) for its default reduction: after an argument, an unexpected
- * token is reported as "expected ')'" */
+/* kept as a rule (rather than spelt out) for its default reduction: after an argument, an
+ * unexpected token is reported as "expected ')'" */
 opt_args
 	: %empty
 	| arguments
@@ -305,14 +306,16 @@ yyreport_syntax_error(const yypcontext_t *ctx, yyscan_t scanner, Ctx *c)
 			error_at(c, *loc, "expected 'ptcc-trace 1' as the first line");
 		return 0;
 	}
-	snprintf(tokname, sizeof tokname, "%s", tok == YYSYMBOL_YYEOF ? "end of file" : symbol_text(tok));
+	snprintf(tokname, sizeof tokname, "%s",
+	         tok == YYSYMBOL_YYEOF ? "end of file" : symbol_text(tok));
 	n = yypcontext_expected_tokens(ctx, exp, 6);
 	len = (size_t)snprintf(msg, sizeof msg, "unexpected %s", tokname);
 	if (n > 0 && n <= 5) {
 		len += (size_t)snprintf(msg + len, sizeof msg - len, ", expected ");
 		for (i = 0; i < n; i++)
 			len += (size_t)snprintf(msg + len, sizeof msg - len, "%s%s",
-			                        i == 0 ? "" : i == n - 1 ? " or " : ", ", symbol_text(exp[i]));
+			                        i == 0 ? "" : i == n - 1 ? " or " : ", ",
+			                        symbol_text(exp[i]));
 	}
 	error_at(c, *loc, "%s", msg);
 	return 0;
@@ -321,11 +324,19 @@ yyreport_syntax_error(const yypcontext_t *ctx, yyscan_t scanner, Ctx *c)
 static void
 scratch_reset(Ctx *c)
 {
-	c->parse.args.n = c->parse.lits.n = c->parse.results.n = c->parse.types.n = c->parse.dims.n = 0;
+	c->parse.args.n = c->parse.lits.n = c->parse.results.n = 0;
+	c->parse.types.n = c->parse.dims.n = 0;
 }
 
-/* Statement order (§2): header, weights, params and consts, inputs, then calls, returns and ops, then
- * outputs. */
+/* A scope's name as diagnostics show it: the root module's empty name as "". */
+static const char *
+shown(const char *name)
+{
+	return *name ? name : "\"\"";
+}
+
+/* Statement order (§2): header, weights, params and consts, inputs, then calls, returns and ops,
+ * then outputs. */
 enum { PH_HEADER, PH_DECLS, PH_INPUTS, PH_BODY, PH_OUTPUTS };
 
 /* `ptcc-trace 1`, or `ptcc-trace 1 ssa` for the SSA form that --emit=ir writes. */
@@ -341,8 +352,8 @@ stmt_header(Ctx *c, int64_t version, Loc loc, const char *form, Loc form_loc)
 	if (form && strcmp(form, "ssa") == 0)
 		c->g.ssa = true;
 	else if (form)
-		error_at(c, form_loc, "unknown trace form '%s' (the header is 'ptcc-trace 1' or 'ptcc-trace 1 ssa')",
-		         form);
+		error_at(c, form_loc, "unknown trace form '%s' (the header is 'ptcc-trace 1' or "
+		         "'ptcc-trace 1 ssa')", form);
 }
 
 static void
@@ -456,8 +467,8 @@ stmt_return(Ctx *c, const char *name, Loc loc, Loc stmt)
 	}
 	if (c->parse.scope->name != name) {
 		error_at(c, loc, "'return %s' does not match the innermost open 'call %s'",
-		         *name ? name : "\"\"", *c->parse.scope->name ? c->parse.scope->name : "\"\"");
-		note_at(c, c->parse.scope->loc, "'call %s' is here", *c->parse.scope->name ? c->parse.scope->name : "\"\"");
+		         shown(name), shown(c->parse.scope->name));
+		note_at(c, c->parse.scope->loc, "'call %s' is here", shown(c->parse.scope->name));
 		return;
 	}
 	e.scope = c->parse.scope;
@@ -474,7 +485,8 @@ stmt_output(Ctx *c, Lit ref, Loc loc, const char *name, Loc stmt)
 
 	if (c->parse.scope) {
 		error_at(c, stmt, "'output' before the 'return' of every open 'call'");
-		note_at(c, c->parse.scope->loc, "'call %s' is still open", *c->parse.scope->name ? c->parse.scope->name : "\"\"");
+		note_at(c, c->parse.scope->loc, "'call %s' is still open",
+		        shown(c->parse.scope->name));
 		c->parse.scope = NULL;
 	}
 	c->parse.phase = PH_OUTPUTS;
@@ -486,10 +498,10 @@ stmt_output(Ctx *c, Lit ref, Loc loc, const char *name, Loc stmt)
 	vec_push(&c->g.outputs, o);
 }
 
-/* An op line.  It is resolved and shaped as soon as it is parsed (while it is in cache).  A line with an
- * error defines its results as poisoned, and a line that reads a poisoned value is skipped without a
- * word: one run reports every independent error, and no cascade.  After a syntax error lines are only
- * parsed (what a broken line defined is unknown). */
+/* An op line.  It is resolved and shaped as soon as it is parsed (while it is in cache).  A line
+ * with an error defines its results as poisoned, and a line that reads a poisoned value is
+ * skipped without a word: one run reports every independent error, and no cascade.  After a
+ * syntax error lines are only parsed (what a broken line defined is unknown). */
 static void
 stmt_op(Ctx *c, const char *name, Loc oploc, size_t ntypes, Loc types_loc, const char *src)
 {
@@ -513,7 +525,8 @@ stmt_op(Ctx *c, const char *name, Loc oploc, size_t ntypes, Loc types_loc, const
 		goto fail;
 	}
 	if (ntypes && ntypes != nres) {
-		error_at(c, types_loc, "%zu types for %zu result%s", ntypes, nres, nres == 1 ? "" : "s");
+		error_at(c, types_loc, "%zu types for %zu result%s", ntypes, nres,
+		         nres == 1 ? "" : "s");
 		goto fail;
 	}
 	n = ir_node_new(c, op, (int)nres, oploc);
@@ -603,7 +616,7 @@ parse(Ctx *c)
 		Scope *s;
 
 		for (s = c->parse.scope; s; s = s->parent)
-			error_at(c, s->loc, "'call %s' has no matching 'return'", *s->name ? s->name : "\"\"");
+			error_at(c, s->loc, "'call %s' has no matching 'return'", shown(s->name));
 	}
 	scratch_reset(c);
 	return c->nerrors == 0;

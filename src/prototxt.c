@@ -1,9 +1,10 @@
 /* prototxt.c: protobuf text format for any protobuf-c message, driven by its descriptors.
  *
- * protobuf-c has no text format, so this is ptcc's: one generic printer instead of code per Caffe
- * message.  Fields come out in field-number order (as protobuf's own TextFormat prints them), optional
- * fields only when present, enums by name, floats with 9 significant digits and doubles with 17 (both
- * read back exactly), strings C-escaped with octal escapes for every byte that is not printable ASCII.
+ * protobuf-c has no text format, so this is ptcc's: one generic printer instead of code per
+ * Caffe message.  Fields come out in field-number order (as protobuf's own TextFormat prints
+ * them), optional fields only when present, enums by name, floats with 9 significant digits and
+ * doubles with 17 (both read back exactly), strings C-escaped with octal escapes for every byte
+ * that is not printable ASCII.
  */
 #include "net.h"
 
@@ -104,7 +105,8 @@ put_element(FILE *fp, const ProtobufCFieldDescriptor *f, const void *p, int dept
 		break;
 	case PROTOBUF_C_TYPE_ENUM: {
 		int v = *(const int *)p;
-		const ProtobufCEnumValue *ev = protobuf_c_enum_descriptor_get_value(f->descriptor, v);
+		const ProtobufCEnumValue *ev =
+			protobuf_c_enum_descriptor_get_value(f->descriptor, v);
 		if (ev)
 			fputs(ev->name, fp);
 		else

@@ -1,26 +1,27 @@
 /* ptcc.h: the whole compiler in one header.
  *
- * Reading order: locations and diagnostics, literals and types, the IR (values, nodes, scopes, graph),
- * the op table, then one banner per source file with its entry points.  The pipeline (main.c) is
+ * Reading order: locations and diagnostics, literals and types, the IR (values, nodes, scopes,
+ * graph), the op table, then one banner per source file with its entry points.  The front end's
+ * pipeline (frontend.c, called by the parser for each line, then main.c) is
  *
- *     parse (lexer.l, parser.y) -> resolve (resolve.c) -> shape (shape.c) -> emit (emit.c)
- *                                                      \-> weights (weights.c) for the model path
+ *     parse (lexer.l, parser.y) -> bind (ops.c) -> resolve (resolve.c) -> shape (shape.c)
+ *         -> emit (emit.c), or weights (weights.c) and the back end (backend.c, net.h)
  *
  * Every IR object lives in the compilation's arena (Ctx.arena) and is freed with it.
  *
  * For a back end, after parse() and resolve_finish() succeed:
- *   for (Node *n = c->g.first; n; n = n->next)      live ops in trace order (dead code removed)
- *     optab[n->op].name, n->op == OP_conv2d         the op (enum Op from ops.def)
- *     op_arg_named(n, "stride"), op_arg(n, slot)     bound arguments, defaults filled in; tensors are
- *                                                    L_VALUE (u.v), lists L_LIST (u.list[n])
- *     lit_int_list(l, out, 2)                        an int or list of ints, PyTorch's int[2]
- *     n->res[i]: Value                               results: type (dtype, dims), prev (in-place),
- *                                                    alias (view group), id, handle, nuse
- *     n->scope->name / ->cls / ->parent              the module scope, for layer names
- *     n->loc, lit_loc(), error_at()                  diagnostics at the op's line
- *   c->g.inputs, c->g.outputs, c->g.params           model inputs, outputs (Output.ref.u.v), params
- *   weights_load(c, &io_error); v->tensor            the safetensors entry of a param/const value;
- *   tensor_f32(c->weights, t)                        its data as float (F32 in place, else converted)
+ *   for (Node *n = c->g.first; n; n = n->next)   live ops in trace order (dead code removed)
+ *     optab[n->op].name, op_base(n->op) == OP_x   the op (enum Op from ops.def; relu_'s base: relu)
+ *     op_arg(n, ARG(conv2d, stride))              bound arguments, defaults filled in; tensors are
+ *                                                 L_VALUE (u.v), lists L_LIST (u.list[n])
+ *     lit_int_list(l, out, 2)                     an int or list of ints, PyTorch's int[2]
+ *     n->res[i]: Value                            results: type (dtype, dims), prev (in-place),
+ *                                                 alias (view group), id, handle, nuse
+ *     n->scope->name / ->cls / ->parent           the module scope, for layer names
+ *     n->loc, lit_loc(), error_at()               diagnostics at the op's line
+ *   c->g.inputs, c->g.outputs, c->g.params        model inputs, outputs (Output.ref.u.v), params
+ *   weights_load(c, &io_error); v->tensor         the safetensors entry of a param/const value;
+ *   tensor_f32(c->weights, t)                     its data as float (F32 in place, else converted)
  */
 #ifndef PTCC_H
 #define PTCC_H
@@ -78,7 +79,8 @@ struct Type {
 	uint8_t dtype; /* Dtype */
 	uint8_t ndim;
 	uint16_t pad_;
-	uint32_t pos;  /* byte offset of the type's text in the trace (annotations), or UINT32_MAX */
+	uint32_t pos;  /* byte offset of the type's text in the trace (annotations), or
+	                  UINT32_MAX */
 	const int64_t *dims;
 };
 
@@ -121,25 +123,27 @@ struct Lit {
 
 enum { MAX_LIST = (1 << 24) - 1 };
 
-/* ---- IR ---------------------------------------------------------------------------------------- */
+/* ---- IR -------------------------------------------------------------------------------------- */
 
 typedef enum ValueKind {
 	VK_INPUT,  /* an `input` line */
 	VK_PARAM,  /* a `param` line */
 	VK_CONST,  /* a `const` line */
 	VK_OP,     /* a result of a node */
-	VK_POISON, /* a result of an op line that failed before it became a node (an unknown op, say) */
+	VK_POISON, /* a result of an op line that failed before it became a node (an unknown op,
+	              say) */
 } ValueKind;
 
 enum { NO_HANDLE = UINT32_MAX };
 
-/* A value in SSA form: defined once.  An in-place write in the trace gives a new Value whose `prev` is
- * the value it overwrote; views share an alias group (alias points at the group's root).  64 bytes:
- * the front end holds one per op line. */
+/* A value in SSA form: defined once.  An in-place write in the trace gives a new Value whose
+ * `prev` is the value it overwrote; views share an alias group (alias points at the group's
+ * root).  64 bytes: the front end holds one per op line. */
 struct Value {
-	Type type;            /* inferred by shape; declared for inputs, params and consts.  Before shape
-	                         runs, an op result's annotation (when V_ANNOTATED) */
-	Value *alias;         /* root of its alias group: itself unless a view or an in-place write */
+	Type type;            /* inferred by shape; declared for inputs, params and consts.
+	                         Before shape runs, an op result's annotation (when V_ANNOTATED) */
+	Value *alias;         /* root of its alias group: itself unless a view or an in-place
+	                         write */
 	union {
 		struct {          /* VK_OP */
 			Node *def;    /* producing node */
@@ -147,34 +151,39 @@ struct Value {
 		};
 		struct {          /* VK_INPUT, VK_PARAM, VK_CONST */
 			const char *name;     /* input name or NULL; the tensor's name */
-			const Tensor *tensor; /* params and consts: the weights file's entry, once read */
+			const Tensor *tensor; /* params and consts: the weights file's entry,
+			                         once read */
 		};
 	};
 	uint32_t handle;      /* handle number in the trace, or NO_HANDLE (params, `_`) */
 	uint32_t id;          /* dense SSA number, set by resolve */
 	uint32_t nuse;        /* uses by live nodes and outputs */
 	uint32_t last_use;    /* Node.idx of the last reader */
-	uint32_t pos;         /* byte offset of the token that defines it; value_loc gives the span */
+	uint32_t pos;         /* byte offset of the token that defines it; value_loc gives the
+	                         span */
 	uint16_t res;         /* index among def's results */
 	uint8_t kind;         /* ValueKind */
 	uint8_t flags;        /* V_ bits */
 };
 
 enum {
-	V_OUTPUT = 1, V_ANNOTATED = 2, V_SHARED = 4, /* alias root: a view gave its storage a second handle */
-	V_POISON = 8, /* its line had an error (reported): whatever reads it is skipped, not reported again */
+	V_OUTPUT = 1, V_ANNOTATED = 2, V_SHARED = 4, /* alias root: a view gave its storage a
+	                                                second handle */
+	V_POISON = 8, /* its line had an error (reported): whatever reads it is skipped, not
+	                 reported again */
 };
 
-/* One op call.  arg[] has one entry per parameter of the op's schema (OpInfo.params), in schema order;
- * a slot the call did not pass is L_ABSENT, and op_arg() gives the default then.  After resolve, every
- * tensor reference in arg[] (nested in lists too) is an L_VALUE. */
+/* One op call.  arg[] has one entry per parameter of the op's schema (OpInfo.params), in schema
+ * order; a slot the call did not pass is L_ABSENT, and op_arg() gives the default then.  After
+ * resolve, every tensor reference in arg[] (nested in lists too) is an L_VALUE. */
 struct Node {
 	uint32_t op : 12;    /* index into optab (enum Op) */
 	uint32_t nres : 8;
 	uint32_t nslot : 8;
 	uint32_t writes : 1; /* writes its first argument in place (F_INPLACE, inplace=true) */
 	uint32_t dead : 1;   /* removed by dead-code elimination */
-	uint32_t idx;        /* position in the trace's op order (stable, survives dead-code removal) */
+	uint32_t idx;        /* position in the trace's op order (stable, survives dead-code
+	                        removal) */
 	Loc loc;         /* the op name: the representative token */
 	Scope *scope;    /* innermost open module scope, or NULL */
 	Lit *arg;        /* nslot bound arguments */
@@ -209,7 +218,8 @@ struct Output {
 
 struct Graph {
 	int64_t version;
-	bool ssa;            /* the header says `ssa`: each handle is defined once (--emit=ir's form, §2) */
+	bool ssa;            /* the header says `ssa`: each handle is defined once (--emit=ir's
+	                        form, §2) */
 	const char *weights; /* as written in the `weights` line, or NULL */
 	Loc weights_loc;
 	VEC(Value *) params; /* `param` and `const` lines in order */
@@ -224,18 +234,23 @@ struct Graph {
 	uint32_t max_handle;
 };
 
-/* ---- the op table (ops.def, ops.c) ------------------------------------------------------------ */
+/* ---- the op table (ops.def, ops.c) ----------------------------------------------------------- */
 
 typedef bool ShapeFn(Ctx *c, Node *n, Type *out);
 
 /* Op flags: ops.def's flags column. */
 enum {
-	F_VIEW = 1,        /* the result may alias the first argument */
-	F_INPLACE = 2,     /* writes its first argument: its result handle must be that argument's */
-	F_DROPOUT = 4,     /* the dropout family: identity in eval mode, so inplace=true writes nothing */
-	F_DIM1 = 8, F_DIM2 = 16, F_DIM3 = 32, /* spatial axes: conv1d, max_pool2d, avg_pool3d */
-	F_INDICES = 64,    /* may return the indices of its maxima as a second result */
-	F_OVERLOADED = 128,/* several PyTorch signatures: recorded as called, not in the spec's table */
+	F_VIEW = 1,    /* the result may alias the first argument */
+	F_INPLACE = 2, /* writes its first argument: its result handle must be that
+	                      argument's */
+	F_DROPOUT = 4, /* the dropout family: identity in eval mode, so inplace=true writes
+	                      nothing */
+	F_DIM1 = 8,
+	F_DIM2 = 16,
+	F_DIM3 = 32,    /* spatial axes: conv1d, max_pool2d, avg_pool3d */
+	F_INDICES = 64, /* may return the indices of its maxima as a second result */
+	F_OVERLOADED =
+		128, /* several PyTorch signatures: recorded as called, not in the spec's table */
 };
 #define F_DIMS (F_DIM1 | F_DIM2 | F_DIM3)
 
@@ -251,10 +266,11 @@ enum Op {
 	OP_COUNT
 };
 
-/* Argument slots.  struct OpArgs_conv2d has one char member per parameter of conv2d, in order, so that
- * ARG(conv2d, stride) is stride's slot: a constant expression that shape.c and lower.c index arg[] with,
- * and a compile error for a parameter the op does not have.  (ops.c asserts that no struct is padded.)
- * An in-place twin uses its op's slots: ARG(relu, input) for relu_ too. */
+/* Argument slots.  struct OpArgs_conv2d has one char member per parameter of conv2d, in order,
+ * so that ARG(conv2d, stride) is stride's slot: a constant expression that shape.c and lower.c
+ * index arg[] with, and a compile error for a parameter the op does not have.  (ops.c asserts
+ * that no struct is padded.) An in-place twin uses its op's slots: ARG(relu, input) for relu_
+ * too. */
 #define A(name, type, def) char name;
 #define AA(name, alias, type, def) char name;
 #define OP(name, inplace, fl, sh, lo, layers, targets, params) struct OpArgs_##name { params };
@@ -269,7 +285,8 @@ enum {
 	M_TENSOR = 1 << 0, M_NONE = 1 << 1, M_BOOL = 1 << 2, M_INT = 1 << 3, M_FLOAT = 1 << 4,
 	M_STR = 1 << 5, M_SYM = 1 << 6, M_INTLIST = 1 << 7, M_FLOATLIST = 1 << 8, M_TLIST = 1 << 9,
 	M_ANY = 1 << 10, M_ELLIPSIS = 1 << 11, M_SLICE = 1 << 12, M_LIST = 1 << 13,
-	M_POS = 1 << 14, /* not a type: the canonical log writes every parameter up to this one positionally */
+	M_POS = 1 << 14, /* not a type: the canonical log writes every parameter up to this one
+	                    positionally */
 };
 
 struct OpParam {
@@ -288,7 +305,8 @@ struct OpInfo {
 	uint8_t nparams;
 	uint8_t nlead;      /* written positionally in the canonical log (ops_init) */
 	int8_t inplace;     /* slot of an `inplace` parameter, or -1 (ops_init) */
-	int16_t base;       /* an in-place twin's op (OP_relu for relu_); -1 for an op of its own row */
+	int16_t base;       /* an in-place twin's op (OP_relu for relu_); -1 for an op of its own
+	                       row */
 };
 
 extern OpInfo optab[OP_COUNT];
@@ -301,8 +319,10 @@ int op_lookup(const char *name); /* -1 if unknown */
 const char *op_suggest(const char *name); /* a close op name, or NULL */
 int op_param_index(int op, const char *name); /* -1 if the op has no such parameter */
 const Lit *op_arg(const Node *n, int slot); /* the bound value or the schema default */
-const Lit *op_arg_named(const Node *n, const char *name); /* same by name; ptcc_die if no such param */
-/* Bind positional and keyword arguments to the schema's slots; diagnose and return false on error. */
+const Lit *op_arg_named(const Node *n, const char *name); /* same by name; ptcc_die if no such
+                                                             param */
+/* Bind positional and keyword arguments to the schema's slots; diagnose and return false on
+ * error. */
 typedef struct RawArg {
 	const char *name; /* NULL for positional */
 	Loc name_loc;
@@ -312,7 +332,7 @@ bool op_bind(Ctx *c, Node *n, const RawArg *args, size_t nargs);
 /* listops.c: print the op table as text, markdown or python (false for another format). */
 bool ops_list(FILE *f, const char *format);
 
-/* ---- the compilation context ------------------------------------------------------------------- */
+/* ---- the compilation context ----------------------------------------------------------------- */
 
 typedef enum DiagLevel { DIAG_ERROR, DIAG_WARNING, DIAG_NOTE } DiagLevel;
 
@@ -363,7 +383,8 @@ struct Ctx {
 
 	Weights *weights;
 	struct Resolver *resolver;
-	const char *dump_net;  /* --dump-net=PHASE: print the back end's net after that pass, or NULL */
+	const char *dump_net;  /* --dump-net=PHASE: print the back end's net after that pass, or
+	                          NULL */
 };
 
 void ctx_init(Ctx *c);
@@ -371,13 +392,14 @@ void ctx_free(Ctx *c);
 /* Open the trace; false (after a message) on I/O error. */
 bool ctx_open(Ctx *c, const char *path);
 
-/* ---- diag.c ------------------------------------------------------------------------------------- */
+/* ---- diag.c ---------------------------------------------------------------------------------- */
 
 /* `file:line:col: error: msg`, the source line and a caret under loc. */
 void diag(Ctx *c, DiagLevel level, Loc loc, const char *fmt, ...) PRINTF_LIKE(4, 5);
 /* `file: error: msg` for a file with no line (the weights file, I/O). */
 void diag_file(Ctx *c, DiagLevel level, const char *file, const char *fmt, ...) PRINTF_LIKE(4, 5);
-/* `ptcc: error: msg` for an I/O error (a file ptcc cannot open or write): printed past --max-errors too. */
+/* `ptcc: error: msg` for an I/O error (a file ptcc cannot open or write): printed past
+ * --max-errors too. */
 void io_error(Ctx *c, const char *fmt, ...) PRINTF_LIKE(2, 3);
 #define error_at(c, loc, ...) diag((c), DIAG_ERROR, (loc), __VA_ARGS__)
 #define warning_at(c, loc, ...) diag((c), DIAG_WARNING, (loc), __VA_ARGS__)
@@ -388,18 +410,18 @@ Loc type_loc(Ctx *c, const Type *t);                 /* span of a type's text */
 Loc value_loc(Ctx *c, const Value *v);               /* span of the token that defines v */
 Loc ann_loc(Ctx *c, const Node *n, int i);           /* span of the annotation of result i */
 
-/* ---- parse (parser.y, lexer.l) ------------------------------------------------------------------- */
+/* ---- parse (parser.y, lexer.l) --------------------------------------------------------------- */
 
 bool parse(Ctx *c); /* false if there were errors */
 
-/* ---- frontend.c: the front end's pipeline, called by the parser for each statement ---------------- */
+/* ---- frontend.c: the front end's pipeline, called by the parser for each statement ----------- */
 void frontend_input(Ctx *c, Value *v);
 void frontend_op(Ctx *c, Node *n, const RawArg *args, size_t nargs);
 /* A line that failed before it became a node (or whose arguments do not bind). */
 void frontend_poison(Ctx *c, const RawArg *args, size_t nargs, const Value *results, size_t nres);
 bool frontend_finish(Ctx *c); /* after the last line; false if there were errors */
 
-/* ---- ir.c --------------------------------------------------------------------------------------- */
+/* ---- ir.c ------------------------------------------------------------------------------------ */
 
 bool lit_as_int(const Lit *l, int64_t *i);
 bool lit_as_float(const Lit *l, double *f); /* ints and floats */
@@ -410,8 +432,8 @@ Type type_make(Ctx *c, int dtype, const int64_t *dims, int ndim); /* interns dim
 Node *ir_node_new(Ctx *c, int op, int nres, Loc loc);
 /* A list literal from items (copied; all-scalar lists are interned and lose their positions). */
 Lit ir_list(Ctx *c, Lit *items, size_t n, uint32_t pos);
-/* A type from dtype name and dims, diagnosing unknown dtypes, negative dims, too many dims and sizes
- * that overflow; dtype unknown on error. */
+/* A type from dtype name and dims, diagnosing unknown dtypes, negative dims, too many dims and
+ * sizes that overflow; dtype unknown on error. */
 Type ir_type(Ctx *c, const char *dtype, Loc dtype_loc, const int64_t *dims, size_t nd, Loc loc);
 void ir_append(Ctx *c, Node *n);
 void ir_print_lit(FILE *f, const Lit *l, bool ssa);
@@ -421,15 +443,15 @@ void ir_print_name(FILE *f, const char *s); /* a PATH if possible, else a STRING
 void ir_print_param_name(FILE *f, const char *s);
 bool name_is_path(const char *s);
 
-/* ---- resolve.c: handles to SSA values, in-place writes, views, parameters, dead code ---------- */
-/* frontend.c calls resolve_input and resolve_node on each statement as the parser goes (while no syntax
- * error has been reported), then resolve_finish binds the outputs, checks aliasing, removes dead ops and numbers
- * the SSA values.  False if there were errors. */
+/* ---- resolve.c: handles to SSA values, in-place writes, views, parameters, dead code --------- */
+/* frontend.c calls resolve_input and resolve_node on each statement as the parser goes (while no
+ * syntax error has been reported), then resolve_finish binds the outputs, checks aliasing,
+ * removes dead ops and numbers the SSA values.  False if there were errors. */
 
 void resolve_input(Ctx *c, Value *v);
 void resolve_node(Ctx *c, Node *n);
-/* An op line that failed before it became a node: resolve its arguments (their uses count, undefined
- * handles are still reported) and define its result handles as poisoned values. */
+/* An op line that failed before it became a node: resolve its arguments (their uses count,
+ * undefined handles are still reported) and define its result handles as poisoned values. */
 void resolve_poison(Ctx *c, const RawArg *args, size_t nargs, const Value *results, size_t nres);
 /* Whether an argument of n is poisoned (an earlier line's error), and marking n's results so. */
 bool node_reads_poison(const Node *n);
@@ -437,16 +459,17 @@ void poison_results(Node *n);
 bool resolve_finish(Ctx *c);
 void resolve_free(Ctx *c);
 
-/* ---- shape.c: infer every value's type; check annotations and weight shapes -------------------- */
+/* ---- shape.c: infer every value's type; check annotations and weight shapes ------------------ */
 /* Called by frontend_op on each op after resolve_node: infers the result types and checks the
- * annotations.  False after a diagnostic, or when an argument's type is unknown (an earlier error). */
+ * annotations.  False after a diagnostic, or when an argument's type is unknown (an earlier
+ * error). */
 bool shape_node(Ctx *c, Node *n);
 /* the rules named in ops.def */
 #define OP(name, inplace, fl, sh, lo, layers, targets, params) ShapeFn sh;
 #include "ops.def"
 #undef OP
 
-/* ---- weights.c ---------------------------------------------------------------------------------- */
+/* ---- weights.c ------------------------------------------------------------------------------- */
 
 struct Tensor {
 	const char *name;
@@ -462,18 +485,18 @@ struct Tensor {
 /* Read and validate the weights file the trace names and bind every param/const; false on error
  * (diagnosed).  *io_error is set when the failure is an I/O error (exit status 2). */
 bool weights_load(Ctx *c, bool *io_error);
-/* The tensor as float32, converting (F16, BF16, F64, integers) or copying (unaligned) when needed; the
- * memory belongs to the Weights. */
+/* The tensor as float32, converting (F16, BF16, F64, integers) or copying (unaligned) when
+ * needed; the memory belongs to the Weights. */
 const float *tensor_f32(Weights *w, const Tensor *t);
 void weights_free(Weights *w);
 
-/* ---- emit.c ------------------------------------------------------------------------------------- */
+/* ---- emit.c ---------------------------------------------------------------------------------- */
 void emit_log(Ctx *c, FILE *f);     /* the canonical trace */
 void emit_ir(Ctx *c, FILE *f);      /* the resolved graph, every slot and shape */
 void emit_summary(Ctx *c, FILE *f);
 void emit_dot(Ctx *c, FILE *f);     /* the resolved graph in Graphviz's DOT language */
 
-/* ---- outfile.c: files written atomically (temporary file, then rename) -------------------------- */
+/* ---- outfile.c: files written atomically (temporary file, then rename) ----------------------- */
 
 typedef struct OutFile {
 	Ctx *c;           /* for its error messages */
@@ -488,19 +511,25 @@ bool outfile_close(OutFile *o);   /* flush and close; false (file removed) after
 bool outfile_commit(OutFile *o);  /* rename over the destination; false after a message */
 void outfile_abort(OutFile *o);   /* close and remove the temporary file */
 
-/* ---- the back end: net.h has its IR; main.c calls compile_model ---------------------------------- */
+/* ---- the back end: net.h has its IR; main.c calls compile_model ------------------------------ */
 
-/* Lower, fuse, name and write the model.  Returns the exit status: 0, 1 (diagnosed) or 2 (I/O).  With
- * prototxt NULL it writes nothing: lowering, fusion and the net verifier only (--check, and the lowering
- * errors of a trace whose front end already reported some). */
-int compile_model(Ctx *c, const char *prototxt, const char *caffemodel, const char *target, int olevel);
+/* Lower, fuse, name and write the model.  Returns the exit status: 0, 1 (diagnosed) or 2 (I/O).
+ * With prototxt NULL it writes nothing: lowering, fusion and the net verifier only (--check, and
+ * the lowering errors of a trace whose front end already reported some). */
+int compile_model(Ctx *c, const char *prototxt, const char *caffemodel, const char *target,
+		  int olevel);
 extern const char *const backend_phases[]; /* the passes --dump-net names, NULL-terminated */
 
-/* The --target values, defined once: TARGETS(X) calls X(name, bit) for each, in the order the help and
- * the notes list them.  T_PORTABLE: layers.def's mark for a layer type every target has. */
+/* The --target values, defined once: TARGETS(X) calls X(name, bit) for each, in the order the
+ * help and the notes list them.  T_PORTABLE: layers.def's mark for a layer type every target
+ * has. */
 enum {
-	T_CAFFE = 1, T_CAFFE_MASTER = 2, T_OPENCV = 4, T_PORTABLE = T_CAFFE | T_CAFFE_MASTER | T_OPENCV,
-	T_ALL = T_PORTABLE, T_NONE = 0, /* ops.def's targets column */
+	T_CAFFE = 1,
+	T_CAFFE_MASTER = 2,
+	T_OPENCV = 4,
+	T_PORTABLE = T_CAFFE | T_CAFFE_MASTER | T_OPENCV,
+	T_ALL = T_PORTABLE,
+	T_NONE = 0, /* ops.def's targets column */
 };
 #define TARGETS(X) X("caffe", T_CAFFE) X("caffe-master", T_CAFFE_MASTER) X("opencv", T_OPENCV)
 unsigned target_bit(const char *target); /* netcheck.c; 0 for an unknown target */

@@ -1,15 +1,17 @@
 /* resolve.c: handles to SSA values.
  *
- * Runs as the parser goes (resolve_input, resolve_node, on each statement while it is still in cache),
- * then resolve_finish runs over the whole graph.  A table maps each handle to its current Value:
+ * Runs as the parser goes (resolve_input, resolve_node, on each statement while it is still in
+ * cache), then resolve_finish runs over the whole graph.  A table maps each handle to its
+ * current Value:
  *   - an argument %N becomes the handle's current value (use before definition is an error);
  *     $name becomes the declared param or const;
- *   - a result whose handle is already defined is an in-place write (§3.4): a new Value whose prev is
- *     the overwritten one, in the same alias group;
+ *   - a result whose handle is already defined is an in-place write (§3.4): a new Value whose
+ *     prev is the overwritten one, in the same alias group;
  *   - a result of a view op (F_VIEW) joins its first argument's alias group;
- *   - an op that writes its argument in place must name that argument as its result; in the SSA form
- *     (`ptcc-trace 1 ssa`, what --emit=ir writes) every handle is defined once instead, an in-place op's
- *     result is a new handle for the written tensor, and the old handle may not be read again;
+ *   - an op that writes its argument in place must name that argument as its result; in the SSA
+ *     form (`ptcc-trace 1 ssa`, what --emit=ir writes) every handle is defined once instead, an
+ *     in-place op's result is a new handle for the written tensor, and the old handle may not be
+ *     read again;
  *   - an in-place write to a tensor whose alias group has another member that is read later is
  *     refused: the compiler does not model the aliasing;
  *   - values that nothing reads are warned about, and ops no output needs are removed.
@@ -132,15 +134,17 @@ resolve_lit(Ctx *c, Resolver *r, Lit *l, uint32_t idx)
 	case L_HANDLE:
 		v = cur_get(r, (uint32_t)l->u.i);
 		if (!v) {
-			error_at(c, lit_loc(c, l), "handle %%%lld is used before it is defined", (long long)l->u.i);
+			error_at(c, lit_loc(c, l), "handle %%%lld is used before it is defined",
+				 (long long)l->u.i);
 			return false;
 		}
 		if (c->g.ssa && r->clobbered.n) {
 			const Value *by = map_get(&r->clobbered, (uint64_t)l->u.i + 1);
 			if (by) {
-				error_at(c, lit_loc(c, l), "%%%lld was written in place by %s, which named the result %%%u; "
-				         "the SSA form reads the new handle", (long long)l->u.i, optab[by->def->op].name,
-				         by->handle);
+				error_at(c, lit_loc(c, l),
+					 "%%%lld was written in place by %s, which named the "
+					 "result %%%u; the SSA form reads the new handle",
+					 (long long)l->u.i, optab[by->def->op].name, by->handle);
 				return false;
 			}
 		}
@@ -151,8 +155,9 @@ resolve_lit(Ctx *c, Resolver *r, Lit *l, uint32_t idx)
 	case L_PARAM:
 		v = param_get(c, r, l->u.s);
 		if (!v) {
-			error_at(c, lit_loc(c, l), "parameter $%s is not declared by a 'param' or 'const' line",
-			         l->u.s);
+			error_at(c, lit_loc(c, l),
+				 "parameter $%s is not declared by a 'param' or 'const' line",
+				 l->u.s);
 			return false;
 		}
 		use(v, idx);
@@ -176,7 +181,8 @@ resolve_node(Ctx *c, Node *n)
 	const OpInfo *o = &optab[n->op];
 	Lit *first = n->nslot ? &n->arg[0] : NULL;
 	int ip = o->inplace;
-	bool inplace = (o->flags & F_INPLACE) || (ip >= 0 && n->arg[ip].kind == L_BOOL && n->arg[ip].u.i);
+	bool inplace =
+		(o->flags & F_INPLACE) || (ip >= 0 && n->arg[ip].kind == L_BOOL && n->arg[ip].u.i);
 	int i, j;
 
 	for (i = 0; i < n->nslot; i++)
@@ -186,11 +192,14 @@ resolve_node(Ctx *c, Node *n)
 		if (first && first->kind == L_VALUE && n->nres == 1 && !c->g.ssa &&
 		    first->u.v->handle != n->res[0].handle && first->u.v->kind != VK_PARAM &&
 		    first->u.v->kind != VK_CONST) {
-			error_at(c, value_loc(c, &n->res[0]), "%s writes its first argument in place, so its result must be %%%u",
-			         o->name, first->u.v->handle);
-		} else if (first && first->kind == L_VALUE && (first->u.v->kind == VK_PARAM || first->u.v->kind == VK_CONST)) {
-			error_at(c, lit_loc(c, first), "%s would write parameter $%s in place", o->name,
-			         first->u.v->name);
+			error_at(
+				c, value_loc(c, &n->res[0]),
+				"%s writes its first argument in place, so its result must be %%%u",
+				o->name, first->u.v->handle);
+		} else if (first && first->kind == L_VALUE &&
+			   (first->u.v->kind == VK_PARAM || first->u.v->kind == VK_CONST)) {
+			error_at(c, lit_loc(c, first), "%s would write parameter $%s in place",
+				 o->name, first->u.v->name);
 		} else
 			n->writes = 1;
 	}
@@ -201,15 +210,19 @@ resolve_node(Ctx *c, Node *n)
 			continue;
 		for (j = 0; j < i; j++)
 			if (n->res[j].handle == v->handle) {
-				error_at(c, value_loc(c, v), "handle %%%u appears twice among the results", v->handle);
+				error_at(c, value_loc(c, v),
+					 "handle %%%u appears twice among the results", v->handle);
 				break;
 			}
 		if (c->g.ssa && cur_get(r, v->handle)) {
-			error_at(c, value_loc(c, v), "%%%u is defined again; in the SSA form each handle is defined once",
-			         v->handle);
+			error_at(c, value_loc(c, v),
+				 "%%%u is defined again; in the SSA form each handle is defined "
+				 "once",
+				 v->handle);
 			continue;
 		}
-		if (c->g.ssa && n->writes && i == 0) { /* the new handle of the tensor the op wrote */
+		if (c->g.ssa && n->writes && i == 0) { /* the new handle of the tensor the op
+		                                          wrote */
 			old = first->u.v;
 			v->prev = old;
 			v->alias = old->alias;
@@ -236,7 +249,8 @@ resolve_node(Ctx *c, Node *n)
 	}
 	/* a `_` result of a view still aliases */
 	for (i = 0; i < n->nres; i++)
-		if (n->res[i].handle == NO_HANDLE && (o->flags & F_VIEW) && first && first->kind == L_VALUE) {
+		if (n->res[i].handle == NO_HANDLE && (o->flags & F_VIEW) && first &&
+		    first->kind == L_VALUE) {
 			n->res[i].alias = first->u.v->alias;
 			n->res[i].alias->flags |= V_SHARED;
 		}
@@ -342,16 +356,22 @@ check_aliasing(Ctx *c, Write *w, size_t nw)
 				/* u is still live after the write and shares its storage */
 				bool later = u->last_use > idx;
 
-				error_at(c, w[i].n->loc, "%s writes %%%u in place, which changes %s%%%u (they share storage)%s",
-				         optab[w[i].n->op].name, w[i].old->handle, u->handle == NO_HANDLE ? "a result " : "",
-				         u->handle, later ? ", and that is read later" : ", an output");
+				error_at(c, w[i].n->loc,
+					 "%s writes %%%u in place, which changes %s%%%u (they "
+					 "share storage)%s",
+					 optab[w[i].n->op].name, w[i].old->handle,
+					 u->handle == NO_HANDLE ? "a result " : "", u->handle,
+					 later ? ", and that is read later" : ", an output");
 				if (later) {
 					Node *reader;
 
-					for (reader = w[i].n->next; reader && reader->idx != u->last_use; reader = reader->next)
+					for (reader = w[i].n->next;
+					     reader && reader->idx != u->last_use;
+					     reader = reader->next)
 						;
 					if (reader)
-						note_at(c, reader->loc, "%%%u is read here", u->handle);
+						note_at(c, reader->loc, "%%%u is read here",
+							u->handle);
 				}
 				break;
 			}
@@ -393,8 +413,9 @@ unuse_lit(const Lit *l, NodeVec *work)
 			unuse_lit(&l->u.list[i], work);
 }
 
-/* Parameters and constants are values too, numbered after the op results: a pass that maps values by id
- * (the back end's blob_of) must never see a parameter share the id of an input or a result. */
+/* Parameters and constants are values too, numbered after the op results: a pass that maps
+ * values by id (the back end's blob_of) must never see a parameter share the id of an input or a
+ * result. */
 static uint32_t
 number_params(Ctx *c, uint32_t id)
 {
@@ -413,16 +434,19 @@ remove_dead(Ctx *c)
 	uint32_t id = (uint32_t)c->g.inputs.n;
 	bool clean = true;
 
-	/* The first pass numbers the values as if no op were dead; when none is (the common case) it is
-	 * the only pass over the nodes, which for a large trace are hundreds of megabytes. */
+	/* The first pass numbers the values as if no op were dead; when none is (the common
+	 * case) it is the only pass over the nodes, which for a large trace are hundreds of
+	 * megabytes. */
 	for (n = c->g.first; n; n = n->next) {
 		if (n->dead)
 			clean = false;
 		for (i = 0; i < n->nres; i++) {
 			Value *v = &n->res[i];
 
-			if (v->handle != NO_HANDLE && v->nuse == 0 && !(v->flags & V_OUTPUT) && !c->nerrors)
-				warning_at(c, value_loc(c, v), "%%%u is never used", v->handle); /* not noise after errors */
+			if (v->handle != NO_HANDLE && v->nuse == 0 && !(v->flags & V_OUTPUT) &&
+			    !c->nerrors)
+				/* not noise after errors */
+				warning_at(c, value_loc(c, v), "%%%u is never used", v->handle);
 			v->id = id++;
 		}
 		if (!n->dead && node_unneeded(n)) {
@@ -485,7 +509,8 @@ resolve_finish(Ctx *c)
 	size_t i;
 	int errors = c->nerrors;
 
-	/* after a syntax error the lines were only parsed: what the outputs name may never have been defined */
+	/* after a syntax error the lines were only parsed: what the outputs name may never have
+	 * been defined */
 	for (i = 0; i < c->g.outputs.n && !c->syntax_error; i++) {
 		Output *o = &c->g.outputs.v[i];
 
@@ -497,8 +522,9 @@ resolve_finish(Ctx *c)
 	resolve_free(c);
 	if (c->syntax_error)
 		return false;
-	/* values nothing reads, and the ops no output needs; SSA numbers.  After errors too, so that the
-	 * back end can still report the lowering errors of the lines that had none (--check). */
+	/* values nothing reads, and the ops no output needs; SSA numbers.  After errors too, so
+	 * that the back end can still report the lowering errors of the lines that had none
+	 * (--check). */
 	remove_dead(c);
 	return c->nerrors == errors && c->nerrors == 0;
 }

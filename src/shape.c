@@ -1,9 +1,11 @@
-/* shape.c: infer every value's type from the inputs alone, and check every annotation against it.
+/* shape.c: infer every value's type from the inputs alone, and check every annotation against
+ * it.
  *
- * Each op's ShapeFn (named in ops.def) gets the node, whose tensor arguments all have known types, and
- * fills out[0..nres-1] with dims in scratch memory; the pass interns them.  A rule diagnoses what makes
- * the op impossible (a weight that does not fit, a dimension out of range) at the argument concerned,
- * and returns false.  Arithmetic on dimensions is checked: overflow is an error, never a wrap.
+ * Each op's ShapeFn (named in ops.def) gets the node, whose tensor arguments all have known
+ * types, and fills out[0..nres-1] with dims in scratch memory; the pass interns them.  A rule
+ * diagnoses what makes the op impossible (a weight that does not fit, a dimension out of range)
+ * at the argument concerned, and returns false.  Arithmetic on dimensions is checked: overflow
+ * is an error, never a wrap.
  */
 #include "ptcc.h"
 
@@ -11,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* ---- helpers ----------------------------------------------------------------------------------- */
+/* ---- helpers --------------------------------------------------------------------------------- */
 
 static int64_t *
 tmp_dims(Ctx *c, int n)
@@ -20,7 +22,8 @@ tmp_dims(Ctx *c, int n)
 	int64_t *p;
 
 	if (need > c->tmpdims.cap) {
-		/* never move dims already handed out for this node: allocate a fresh block instead */
+		/* never move dims already handed out for this node: allocate a fresh block
+		 * instead */
 		p = arena_alloc(&c->arena, (size_t)(n ? n : 1) * sizeof *p);
 		return p;
 	}
@@ -58,8 +61,8 @@ want_results(Ctx *c, Node *n, int k)
 {
 	if (n->nres == k)
 		return true;
-	error_at(c, n->loc, "%s gives %d result%s here, but the line names %d", optab[n->op].name, k,
-	         k == 1 ? "" : "s", (int)n->nres);
+	error_at(c, n->loc, "%s gives %d result%s here, but the line names %d", optab[n->op].name,
+		 k, k == 1 ? "" : "s", (int)n->nres);
 	return false;
 }
 
@@ -70,8 +73,9 @@ norm_dim(Ctx *c, Node *n, int slot, int64_t d, int ndim, int *out)
 	int64_t lo = ndim > 0 ? -ndim : -1, hi = ndim > 0 ? ndim - 1 : 0;
 
 	if (d < lo || d > hi) {
-		error_at(c, arg_loc(c, n, slot), "dimension %lld is out of range for a %d-d tensor (expected %lld to %lld)",
-		         (long long)d, ndim, (long long)lo, (long long)hi);
+		error_at(c, arg_loc(c, n, slot),
+			 "dimension %lld is out of range for a %d-d tensor (expected %lld to %lld)",
+			 (long long)d, ndim, (long long)lo, (long long)hi);
 		return false;
 	}
 	*out = (int)(d < 0 ? d + (ndim > 0 ? ndim : 1) : d);
@@ -87,8 +91,8 @@ get_int(Ctx *c, Node *n, int slot, int64_t *v)
 		*v = l->u.i;
 		return true;
 	}
-	error_at(c, arg_loc(c, n, slot), "argument '%s' of %s must be an integer here", optab[n->op].params[slot].name,
-	         optab[n->op].name);
+	error_at(c, arg_loc(c, n, slot), "argument '%s' of %s must be an integer here",
+		 optab[n->op].params[slot].name, optab[n->op].name);
 	return false;
 }
 
@@ -97,8 +101,9 @@ get_ints(Ctx *c, Node *n, int slot, int64_t *out, int k)
 {
 	if (lit_int_list(op_arg(n, slot), out, k))
 		return true;
-	error_at(c, arg_loc(c, n, slot), "argument '%s' of %s must be an integer or a list of %d integers",
-	         optab[n->op].params[slot].name, optab[n->op].name, k);
+	error_at(c, arg_loc(c, n, slot),
+		 "argument '%s' of %s must be an integer or a list of %d integers",
+		 optab[n->op].params[slot].name, optab[n->op].name, k);
 	return false;
 }
 
@@ -130,28 +135,31 @@ check_vec(Ctx *c, Node *n, int slot, int64_t k, const char *what)
 		return true;
 	if (t->ndim != 1 || t->dims[0] != k) {
 		error_at(c, arg_loc(c, n, slot), "%s of %s has type %s, but %s needs [%lld]",
-		         optab[n->op].params[slot].name, optab[n->op].name, TS(t), what, (long long)k);
+			 optab[n->op].params[slot].name, optab[n->op].name, TS(t), what,
+			 (long long)k);
 		return false;
 	}
 	return true;
 }
 
-/* ---- rules -------------------------------------------------------------------------------------- */
+/* ---- rules ----------------------------------------------------------------------------------- */
 
-/* Rules read arguments by name: ARG(conv2d, stride) is stride's slot in a conv2d node's arg[] (ptcc.h).
- * A rule that serves several ops (ops.def's shape column) names one of them, and asserts below that every
- * other op it serves has each parameter it reads there at the same slot; where the slots differ, it
- * branches on the op.  Slot 0 (input, tensor, tensors) needs no assert: a struct's first member is at
- * offset 0.  An in-place twin (relu_) uses its op's slots. */
-#define SAME_ARG(op, other, param) \
-	_Static_assert(ARG(op, param) == ARG(other, param), #other "'s " #param " is not at " #op "'s slot")
+/* Rules read arguments by name: ARG(conv2d, stride) is stride's slot in a conv2d node's arg[]
+ * (ptcc.h).  A rule that serves several ops (ops.def's shape column) names one of them, and
+ * asserts below that every other op it serves has each parameter it reads there at the same
+ * slot; where the slots differ, it branches on the op.  Slot 0 (input, tensor, tensors) needs no
+ * assert: a struct's first member is at offset 0.  An in-place twin (relu_) uses its op's slots. */
+#define SAME_ARG(op, other, param)                          \
+	_Static_assert(ARG(op, param) == ARG(other, param), \
+		       #other "'s " #param " is not at " #op "'s slot")
 
 bool
 sh_same(Ctx *c, Node *n, Type *out)
 {
 	if (!want_results(c, n, 1))
 		return false;
-	copy_type(c, &out[0], targ(n, ARG(relu, input))); /* every op it serves: its tensor, at slot 0 */
+	copy_type(c, &out[0], targ(n, ARG(relu, input))); /* every op it serves: its tensor, at
+	                                                     slot 0 */
 	return true;
 }
 
@@ -199,8 +207,9 @@ sh_prelu(Ctx *c, Node *n, Type *out)
 	if (!sh_same(c, n, out))
 		return false;
 	if (!type_numel(w, &numel) || (numel != 1 && (t->ndim < 2 || numel != t->dims[1]))) {
-		error_at(c, arg_loc(c, n, ARG(prelu, weight)), "weight of prelu has type %s, but the input has %lld channels", TS(w),
-		         t->ndim >= 2 ? (long long)t->dims[1] : 1LL);
+		error_at(c, arg_loc(c, n, ARG(prelu, weight)),
+			 "weight of prelu has type %s, but the input has %lld channels", TS(w),
+			 t->ndim >= 2 ? (long long)t->dims[1] : 1LL);
 		return false;
 	}
 	return true;
@@ -225,8 +234,9 @@ sh_batch_norm(Ctx *c, Node *n, Type *out)
 	if (!want_results(c, n, 1))
 		return false;
 	if (t->ndim < 2) {
-		error_at(c, arg_loc(c, n, ARG(batch_norm, input)), "%s needs an input with a channel dimension, not %s",
-		         optab[n->op].name, TS(t));
+		error_at(c, arg_loc(c, n, ARG(batch_norm, input)),
+			 "%s needs an input with a channel dimension, not %s", optab[n->op].name,
+			 TS(t));
 		return false;
 	}
 	ch = t->dims[1];
@@ -250,22 +260,24 @@ sh_layer_norm(Ctx *c, Node *n, Type *out)
 	if (!want_results(c, n, 1))
 		return false;
 	if (k > t->ndim || !lit_int_list(ns, shp, k)) {
-		error_at(c, arg_loc(c, n, ARG(layer_norm, normalized_shape)), "normalized_shape does not fit an input of type %s",
-		         TS(t));
+		error_at(c, arg_loc(c, n, ARG(layer_norm, normalized_shape)),
+			 "normalized_shape does not fit an input of type %s", TS(t));
 		return false;
 	}
 	for (i = 0; i < k; i++)
 		if (shp[i] != t->dims[t->ndim - k + i]) {
 			error_at(c, arg_loc(c, n, ARG(layer_norm, normalized_shape)),
-			         "normalized_shape does not match the last dimensions of %s", TS(t));
+				 "normalized_shape does not match the last dimensions of %s",
+				 TS(t));
 			return false;
 		}
 	for (i = 0; i < 2; i++) {
 		const Type *w = targ(n, wb[i]);
 
 		if (w && (w->ndim != k || memcmp(w->dims, shp, (size_t)k * sizeof *shp) != 0)) {
-			error_at(c, arg_loc(c, n, wb[i]), "%s of layer_norm has type %s, which is not normalized_shape",
-			         optab[n->op].params[wb[i]].name, TS(w));
+			error_at(c, arg_loc(c, n, wb[i]),
+				 "%s of layer_norm has type %s, which is not normalized_shape",
+				 optab[n->op].params[wb[i]].name, TS(w));
 			return false;
 		}
 	}
@@ -282,11 +294,12 @@ sh_group_norm(Ctx *c, Node *n, Type *out)
 	if (!want_results(c, n, 1) || !get_int(c, n, ARG(group_norm, num_groups), &g))
 		return false;
 	if (t->ndim < 2 || g <= 0 || t->dims[1] % g != 0) {
-		error_at(c, arg_loc(c, n, ARG(group_norm, num_groups)), "%lld groups do not divide the channels of %s",
-		         (long long)g, TS(t));
+		error_at(c, arg_loc(c, n, ARG(group_norm, num_groups)),
+			 "%lld groups do not divide the channels of %s", (long long)g, TS(t));
 		return false;
 	}
-	if (!check_vec(c, n, ARG(group_norm, weight), t->dims[1], "an input with that many channels") ||
+	if (!check_vec(c, n, ARG(group_norm, weight), t->dims[1],
+		       "an input with that many channels") ||
 	    !check_vec(c, n, ARG(group_norm, bias), t->dims[1], "an input with that many channels"))
 		return false;
 	copy_type(c, &out[0], t);
@@ -301,12 +314,14 @@ window_out(Ctx *c, Node *n, int64_t in, int64_t k, int64_t s, int64_t p, int64_t
 {
 	int64_t eff, num, o;
 
-	if (!ck_mul(d, k - 1, &eff) || !ck_add(eff, 1, &eff) || !ck_mul(p, 2, &num) || !ck_add(in, num, &num) ||
-	    !ck_add(num, -eff, &num))
+	if (!ck_mul(d, k - 1, &eff) || !ck_add(eff, 1, &eff) || !ck_mul(p, 2, &num) ||
+	    !ck_add(in, num, &num) || !ck_add(num, -eff, &num))
 		return overflow(c, n);
 	if (num < 0) {
-		error_at(c, n->loc, "the window of %s (%lld with dilation) is larger than the padded input (%lld)",
-		         optab[n->op].name, (long long)eff, (long long)(in + 2 * p));
+		error_at(c, n->loc,
+			 "the window of %s (%lld with dilation) is larger than the padded input "
+			 "(%lld)",
+			 optab[n->op].name, (long long)eff, (long long)(in + 2 * p));
 		return false;
 	}
 	o = (ceil_mode ? (num + s - 1) / s : num / s) + 1;
@@ -324,8 +339,9 @@ positive(Ctx *c, Node *n, int slot, const int64_t *v, int k, bool allow_zero)
 
 	for (i = 0; i < k; i++)
 		if (v[i] < 0 || (!allow_zero && v[i] == 0)) {
-			error_at(c, arg_loc(c, n, slot), "%s of %s must be %s, not %lld", optab[n->op].params[slot].name,
-			         optab[n->op].name, allow_zero ? "non-negative" : "positive", (long long)v[i]);
+			error_at(c, arg_loc(c, n, slot), "%s of %s must be %s, not %lld",
+				 optab[n->op].params[slot].name, optab[n->op].name,
+				 allow_zero ? "non-negative" : "positive", (long long)v[i]);
 			return false;
 		}
 	return true;
@@ -352,16 +368,20 @@ image_input(Ctx *c, Node *n, const Type *t, int k)
 	if (t->ndim == k + 2 || t->ndim == k + 1)
 		return t->ndim - k;
 	/* slot 0, the input of every conv and pool op */
-	error_at(c, arg_loc(c, n, ARG(conv2d, input)), "%s needs a %d-d or %d-d input, not %s", optab[n->op].name, k + 1,
-	         k + 2, TS(t));
+	error_at(c, arg_loc(c, n, ARG(conv2d, input)), "%s needs a %d-d or %d-d input, not %s",
+		 optab[n->op].name, k + 1, k + 2, TS(t));
 	return -1;
 }
 
 /* conv1d, conv2d, conv3d */
 SAME_ARG(conv2d, conv1d, weight); SAME_ARG(conv2d, conv1d, bias); SAME_ARG(conv2d, conv1d, stride);
-SAME_ARG(conv2d, conv1d, padding); SAME_ARG(conv2d, conv1d, dilation); SAME_ARG(conv2d, conv1d, groups);
+SAME_ARG(conv2d, conv1d, padding);
+SAME_ARG(conv2d, conv1d, dilation);
+SAME_ARG(conv2d, conv1d, groups);
 SAME_ARG(conv2d, conv3d, weight); SAME_ARG(conv2d, conv3d, bias); SAME_ARG(conv2d, conv3d, stride);
-SAME_ARG(conv2d, conv3d, padding); SAME_ARG(conv2d, conv3d, dilation); SAME_ARG(conv2d, conv3d, groups);
+SAME_ARG(conv2d, conv3d, padding);
+SAME_ARG(conv2d, conv3d, dilation);
+SAME_ARG(conv2d, conv3d, groups);
 
 bool
 sh_conv(Ctx *c, Node *n, Type *out)
@@ -375,7 +395,8 @@ sh_conv(Ctx *c, Node *n, Type *out)
 	if (!want_results(c, n, 1) || (sp = image_input(c, n, t, k)) < 0)
 		return false;
 	b = sp - 1; /* the channel dimension */
-	if (!get_ints(c, n, ARG(conv2d, stride), stride, k) || !get_ints(c, n, ARG(conv2d, dilation), dil, k) ||
+	if (!get_ints(c, n, ARG(conv2d, stride), stride, k) ||
+	    !get_ints(c, n, ARG(conv2d, dilation), dil, k) ||
 	    !get_int(c, n, ARG(conv2d, groups), &groups))
 		return false;
 	if (pl->kind == L_STR) {
@@ -384,29 +405,36 @@ sh_conv(Ctx *c, Node *n, Type *out)
 		else if (strcmp(pl->u.s, "same") == 0)
 			same = true;
 		else {
-			error_at(c, arg_loc(c, n, ARG(conv2d, padding)), "padding of %s must be \"valid\", \"same\" or integers, not \"%s\"",
-			         optab[n->op].name, pl->u.s);
+			error_at(
+				c, arg_loc(c, n, ARG(conv2d, padding)),
+				"padding of %s must be \"valid\", \"same\" or integers, not \"%s\"",
+				optab[n->op].name, pl->u.s);
 			return false;
 		}
 	} else if (!get_ints(c, n, ARG(conv2d, padding), pad, k))
 		return false;
-	if (!positive(c, n, ARG(conv2d, stride), stride, k, false) || !positive(c, n, ARG(conv2d, dilation), dil, k, false) ||
+	if (!positive(c, n, ARG(conv2d, stride), stride, k, false) ||
+	    !positive(c, n, ARG(conv2d, dilation), dil, k, false) ||
 	    (!same && !positive(c, n, ARG(conv2d, padding), pad, k, true)))
 		return false;
 	if (groups <= 0) {
-		error_at(c, arg_loc(c, n, ARG(conv2d, groups)), "groups of %s must be positive, not %lld", optab[n->op].name,
-		         (long long)groups);
+		error_at(c, arg_loc(c, n, ARG(conv2d, groups)),
+			 "groups of %s must be positive, not %lld", optab[n->op].name,
+			 (long long)groups);
 		return false;
 	}
 	if (w->ndim != k + 2) {
-		error_at(c, arg_loc(c, n, ARG(conv2d, weight)), "weight of %s must be %d-d [out, in/groups, kernel...], not %s",
-		         optab[n->op].name, k + 2, TS(w));
+		error_at(c, arg_loc(c, n, ARG(conv2d, weight)),
+			 "weight of %s must be %d-d [out, in/groups, kernel...], not %s",
+			 optab[n->op].name, k + 2, TS(w));
 		return false;
 	}
 	if (!ck_mul(w->dims[1], groups, &(int64_t){0}) || w->dims[1] * groups != t->dims[b]) {
 		error_at(c, arg_loc(c, n, ARG(conv2d, weight)),
-		         "weight of %s has type %s: %lld input channels x %lld groups, but the input %s has %lld channels",
-		         optab[n->op].name, TS(w), (long long)w->dims[1], (long long)groups, TS(t), (long long)t->dims[b]);
+			 "weight of %s has type %s: %lld input channels x %lld groups, but the "
+			 "input %s has %lld channels",
+			 optab[n->op].name, TS(w), (long long)w->dims[1], (long long)groups, TS(t),
+			 (long long)t->dims[b]);
 		return false;
 	}
 	if (w->dims[0] % groups != 0) {
@@ -415,11 +443,13 @@ sh_conv(Ctx *c, Node *n, Type *out)
 		         optab[n->op].name, (long long)w->dims[0], (long long)groups);
 		return false;
 	}
-	if (!check_vec(c, n, ARG(conv2d, bias), w->dims[0], "a weight with that many output channels"))
+	if (!check_vec(c, n, ARG(conv2d, bias), w->dims[0],
+		       "a weight with that many output channels"))
 		return false;
 	for (i = 0; same && i < k; i++)
 		if (stride[i] != 1) {
-			error_at(c, arg_loc(c, n, ARG(conv2d, padding)), "padding=\"same\" needs stride 1");
+			error_at(c, arg_loc(c, n, ARG(conv2d, padding)),
+				 "padding=\"same\" needs stride 1");
 			return false;
 		}
 	d = tmp_dims(c, t->ndim);
@@ -429,7 +459,8 @@ sh_conv(Ctx *c, Node *n, Type *out)
 	for (i = 0; i < k; i++) {
 		if (same)
 			d[sp + i] = t->dims[sp + i];
-		else if (!window_out(c, n, t->dims[sp + i], w->dims[2 + i], stride[i], pad[i], dil[i], false, &d[sp + i]))
+		else if (!window_out(c, n, t->dims[sp + i], w->dims[2 + i], stride[i], pad[i],
+				     dil[i], false, &d[sp + i]))
 			return false;
 		if (d[sp + i] <= 0) {
 			error_at(c, n->loc, "%s gives an empty output", optab[n->op].name);
@@ -441,19 +472,26 @@ sh_conv(Ctx *c, Node *n, Type *out)
 }
 
 /* conv_transpose1d, conv_transpose2d, conv_transpose3d */
-SAME_ARG(conv_transpose2d, conv_transpose1d, weight); SAME_ARG(conv_transpose2d, conv_transpose1d, bias);
-SAME_ARG(conv_transpose2d, conv_transpose1d, stride); SAME_ARG(conv_transpose2d, conv_transpose1d, padding);
-SAME_ARG(conv_transpose2d, conv_transpose1d, output_padding); SAME_ARG(conv_transpose2d, conv_transpose1d, groups);
+SAME_ARG(conv_transpose2d, conv_transpose1d, weight);
+SAME_ARG(conv_transpose2d, conv_transpose1d, bias);
+SAME_ARG(conv_transpose2d, conv_transpose1d, stride);
+SAME_ARG(conv_transpose2d, conv_transpose1d, padding);
+SAME_ARG(conv_transpose2d, conv_transpose1d, output_padding);
+SAME_ARG(conv_transpose2d, conv_transpose1d, groups);
 SAME_ARG(conv_transpose2d, conv_transpose1d, dilation);
-SAME_ARG(conv_transpose2d, conv_transpose3d, weight); SAME_ARG(conv_transpose2d, conv_transpose3d, bias);
-SAME_ARG(conv_transpose2d, conv_transpose3d, stride); SAME_ARG(conv_transpose2d, conv_transpose3d, padding);
-SAME_ARG(conv_transpose2d, conv_transpose3d, output_padding); SAME_ARG(conv_transpose2d, conv_transpose3d, groups);
+SAME_ARG(conv_transpose2d, conv_transpose3d, weight);
+SAME_ARG(conv_transpose2d, conv_transpose3d, bias);
+SAME_ARG(conv_transpose2d, conv_transpose3d, stride);
+SAME_ARG(conv_transpose2d, conv_transpose3d, padding);
+SAME_ARG(conv_transpose2d, conv_transpose3d, output_padding);
+SAME_ARG(conv_transpose2d, conv_transpose3d, groups);
 SAME_ARG(conv_transpose2d, conv_transpose3d, dilation);
 
 bool
 sh_conv_transpose(Ctx *c, Node *n, Type *out)
 {
-	const Type *t = targ(n, ARG(conv_transpose2d, input)), *w = targ(n, ARG(conv_transpose2d, weight));
+	const Type *t = targ(n, ARG(conv_transpose2d, input)),
+		   *w = targ(n, ARG(conv_transpose2d, weight));
 	int64_t stride[3], pad[3], opad[3], dil[3], groups, *d, cout;
 	int k = spatial(n), sp, b, i;
 
@@ -463,22 +501,26 @@ sh_conv_transpose(Ctx *c, Node *n, Type *out)
 	if (!get_ints(c, n, ARG(conv_transpose2d, stride), stride, k) ||
 	    !get_ints(c, n, ARG(conv_transpose2d, padding), pad, k) ||
 	    !get_ints(c, n, ARG(conv_transpose2d, output_padding), opad, k) ||
-	    !get_int(c, n, ARG(conv_transpose2d, groups), &groups) || !get_ints(c, n, ARG(conv_transpose2d, dilation), dil, k))
+	    !get_int(c, n, ARG(conv_transpose2d, groups), &groups) ||
+	    !get_ints(c, n, ARG(conv_transpose2d, dilation), dil, k))
 		return false;
 	if (!positive(c, n, ARG(conv_transpose2d, stride), stride, k, false) ||
 	    !positive(c, n, ARG(conv_transpose2d, padding), pad, k, true) ||
 	    !positive(c, n, ARG(conv_transpose2d, output_padding), opad, k, true) ||
 	    !positive(c, n, ARG(conv_transpose2d, dilation), dil, k, false))
 		return false;
-	if (groups <= 0 || w->ndim != k + 2 || w->dims[0] != t->dims[b] || t->dims[b] % groups != 0) {
+	if (groups <= 0 || w->ndim != k + 2 || w->dims[0] != t->dims[b] ||
+	    t->dims[b] % groups != 0) {
 		error_at(c, arg_loc(c, n, ARG(conv_transpose2d, weight)),
-		         "weight of %s has type %s, which does not fit the input %s with %lld groups",
-		         optab[n->op].name, TS(w), TS(t), (long long)groups);
+			 "weight of %s has type %s, which does not fit the input %s with %lld "
+			 "groups",
+			 optab[n->op].name, TS(w), TS(t), (long long)groups);
 		return false;
 	}
 	if (!ck_mul(w->dims[1], groups, &cout))
 		return overflow(c, n);
-	if (!check_vec(c, n, ARG(conv_transpose2d, bias), cout, "a weight with that many output channels"))
+	if (!check_vec(c, n, ARG(conv_transpose2d, bias), cout,
+		       "a weight with that many output channels"))
 		return false;
 	d = tmp_dims(c, t->ndim);
 	if (b)
@@ -488,8 +530,9 @@ sh_conv_transpose(Ctx *c, Node *n, Type *out)
 		/* (in - 1) stride - 2 pad + dil (k - 1) + output_padding + 1 */
 		int64_t x, y;
 
-		if (!ck_mul(t->dims[sp + i] - 1, stride[i], &x) || !ck_mul(dil[i], w->dims[2 + i] - 1, &y) ||
-		    !ck_add(x, y, &x) || !ck_add(x, opad[i] + 1 - 2 * pad[i], &x))
+		if (!ck_mul(t->dims[sp + i] - 1, stride[i], &x) ||
+		    !ck_mul(dil[i], w->dims[2 + i] - 1, &y) || !ck_add(x, y, &x) ||
+		    !ck_add(x, opad[i] + 1 - 2 * pad[i], &x))
 			return overflow(c, n);
 		if (x <= 0) {
 			error_at(c, n->loc, "%s gives an empty output", optab[n->op].name);
@@ -510,12 +553,14 @@ sh_linear(Ctx *c, Node *n, Type *out)
 	if (!want_results(c, n, 1))
 		return false;
 	if (t->ndim < 1) {
-		error_at(c, arg_loc(c, n, ARG(linear, input)), "linear needs an input with at least one dimension");
+		error_at(c, arg_loc(c, n, ARG(linear, input)),
+			 "linear needs an input with at least one dimension");
 		return false;
 	}
 	if (w->ndim != 2 || w->dims[1] != t->dims[t->ndim - 1]) {
-		error_at(c, arg_loc(c, n, ARG(linear, weight)), "weight of linear has type %s, but the input %s has %lld features",
-		         TS(w), TS(t), (long long)t->dims[t->ndim - 1]);
+		error_at(c, arg_loc(c, n, ARG(linear, weight)),
+			 "weight of linear has type %s, but the input %s has %lld features", TS(w),
+			 TS(t), (long long)t->dims[t->ndim - 1]);
 		return false;
 	}
 	if (!check_vec(c, n, ARG(linear, bias), w->dims[0], "a weight with that many outputs"))
@@ -560,14 +605,17 @@ sh_matmul(Ctx *c, Node *n, Type *out)
 	k1 = a->dims[na - 1];
 	k2 = nb == 1 ? b->dims[0] : b->dims[nb - 2];
 	if (k1 != k2) {
-		error_at(c, n->loc, "matmul of %s and %s: inner dimensions %lld and %lld differ", TS(a), TS(b),
-		         (long long)k1, (long long)k2);
+		error_at(c, n->loc, "matmul of %s and %s: inner dimensions %lld and %lld differ",
+			 TS(a), TS(b), (long long)k1, (long long)k2);
 		return false;
 	}
 	d = tmp_dims(c, MAX_DIMS + 2);
 	if (na > 2 || nb > 2) {
-		if (!broadcast(a->dims, na > 2 ? na - 2 : 0, b->dims, nb > 2 ? nb - 2 : 0, d, &nbatch)) {
-			error_at(c, n->loc, "matmul: the batch dimensions of %s and %s do not broadcast", TS(a), TS(b));
+		if (!broadcast(a->dims, na > 2 ? na - 2 : 0, b->dims, nb > 2 ? nb - 2 : 0, d,
+			       &nbatch)) {
+			error_at(c, n->loc,
+				 "matmul: the batch dimensions of %s and %s do not broadcast",
+				 TS(a), TS(b));
 			return false;
 		}
 		nd = nbatch;
@@ -580,8 +628,8 @@ sh_matmul(Ctx *c, Node *n, Type *out)
 	return true;
 }
 
-/* max_pool1d..3d (F_INDICES) and avg_pool1d..3d: the same slots up to padding, then max pooling's dilation
- * and avg pooling's ceil_mode share a slot. */
+/* max_pool1d..3d (F_INDICES) and avg_pool1d..3d: the same slots up to padding, then max
+ * pooling's dilation and avg pooling's ceil_mode share a slot. */
 SAME_ARG(max_pool2d, max_pool1d, kernel_size); SAME_ARG(max_pool2d, max_pool1d, stride);
 SAME_ARG(max_pool2d, max_pool1d, padding); SAME_ARG(max_pool2d, max_pool1d, dilation);
 SAME_ARG(max_pool2d, max_pool1d, ceil_mode); SAME_ARG(max_pool2d, max_pool1d, return_indices);
@@ -605,12 +653,14 @@ sh_pool(Ctx *c, Node *n, Type *out)
 	int k = spatial(n), sp, i;
 	int64_t ks[3], s[3], p[3], dil[3] = {1, 1, 1}, *d;
 	const Lit *sl = op_arg(n, ARG(max_pool2d, stride));
-	const Lit *ceil = op_arg(n, is_max ? ARG(max_pool2d, ceil_mode) : ARG(avg_pool2d, ceil_mode));
+	const Lit *ceil =
+		op_arg(n, is_max ? ARG(max_pool2d, ceil_mode) : ARG(avg_pool2d, ceil_mode));
 	bool indices = is_max && op_arg(n, ARG(max_pool2d, return_indices))->u.i;
 
 	if (!want_results(c, n, indices ? 2 : 1) || (sp = image_input(c, n, t, k)) < 0)
 		return false;
-	if (!get_ints(c, n, ARG(max_pool2d, kernel_size), ks, k) || !get_ints(c, n, ARG(max_pool2d, padding), p, k) ||
+	if (!get_ints(c, n, ARG(max_pool2d, kernel_size), ks, k) ||
+	    !get_ints(c, n, ARG(max_pool2d, padding), p, k) ||
 	    (is_max && !get_ints(c, n, ARG(max_pool2d, dilation), dil, k)))
 		return false;
 	if (sl->kind == L_NONE || (sl->kind == L_LIST && sl->n == 0))
@@ -618,19 +668,22 @@ sh_pool(Ctx *c, Node *n, Type *out)
 	else if (!get_ints(c, n, ARG(max_pool2d, stride), s, k))
 		return false;
 	if (!positive(c, n, ARG(max_pool2d, kernel_size), ks, k, false) ||
-	    !positive(c, n, ARG(max_pool2d, stride), s, k, false) || !positive(c, n, ARG(max_pool2d, padding), p, k, true) ||
+	    !positive(c, n, ARG(max_pool2d, stride), s, k, false) ||
+	    !positive(c, n, ARG(max_pool2d, padding), p, k, true) ||
 	    (is_max && !positive(c, n, ARG(max_pool2d, dilation), dil, k, false)))
 		return false;
 	for (i = 0; i < k; i++)
 		if (p[i] > ks[i] / 2) {
-			error_at(c, arg_loc(c, n, ARG(max_pool2d, padding)), "padding %lld of %s is more than half the kernel size %lld",
-			         (long long)p[i], name, (long long)ks[i]);
+			error_at(c, arg_loc(c, n, ARG(max_pool2d, padding)),
+				 "padding %lld of %s is more than half the kernel size %lld",
+				 (long long)p[i], name, (long long)ks[i]);
 			return false;
 		}
 	d = tmp_dims(c, t->ndim);
 	memcpy(d, t->dims, (size_t)sp * sizeof *d);
 	for (i = 0; i < k; i++) {
-		if (!window_out(c, n, t->dims[sp + i], ks[i], s[i], p[i], dil[i], ceil->u.i, &d[sp + i]))
+		if (!window_out(c, n, t->dims[sp + i], ks[i], s[i], p[i], dil[i], ceil->u.i,
+				&d[sp + i]))
 			return false;
 		if (d[sp + i] <= 0) {
 			error_at(c, n->loc, "%s gives an empty output", name);
@@ -655,7 +708,8 @@ sh_adaptive_pool(Ctx *c, Node *n, Type *out)
 {
 	const Type *t = targ(n, ARG(adaptive_max_pool2d, input));
 	const Lit *os = op_arg(n, ARG(adaptive_max_pool2d, output_size));
-	bool indices = (optab[n->op].flags & F_INDICES) && op_arg(n, ARG(adaptive_max_pool2d, return_indices))->u.i;
+	bool indices = (optab[n->op].flags & F_INDICES) &&
+		       op_arg(n, ARG(adaptive_max_pool2d, return_indices))->u.i;
 	int k = spatial(n), sp, i;
 	int64_t *d;
 
@@ -664,15 +718,18 @@ sh_adaptive_pool(Ctx *c, Node *n, Type *out)
 	d = tmp_dims(c, t->ndim);
 	memcpy(d, t->dims, t->ndim * sizeof *d);
 	for (i = 0; i < k; i++) {
-		const Lit *e = os->kind == L_INT ? os : os->kind == L_LIST && (int)os->n == k ? &os->u.list[i] :
-		               os->kind == L_LIST && os->n == 1 ? &os->u.list[0] : NULL;
+		const Lit *e = os->kind == L_INT                       ? os
+			       : os->kind == L_LIST && (int)os->n == k ? &os->u.list[i]
+			       : os->kind == L_LIST && os->n == 1      ? &os->u.list[0]
+								       : NULL;
 
 		if (e && e->kind == L_NONE)
 			continue;
 		if (!e || e->kind != L_INT || e->u.i <= 0) {
 			error_at(c, arg_loc(c, n, ARG(adaptive_max_pool2d, output_size)),
-			         "output_size of %s must be a positive integer or a list of %d (or none)",
-			         optab[n->op].name, k);
+				 "output_size of %s must be a positive integer or a list of %d (or "
+				 "none)",
+				 optab[n->op].name, k);
 			return false;
 		}
 		d[sp + i] = e->u.i;
@@ -683,12 +740,13 @@ sh_adaptive_pool(Ctx *c, Node *n, Type *out)
 	return true;
 }
 
-/* dtype of a binary op: the tensor operand's, a float tensor's over an integer one's; integer tensors
- * with a float scalar (or true division) give f32, PyTorch's default dtype. */
+/* dtype of a binary op: the tensor operand's, a float tensor's over an integer one's; integer
+ * tensors with a float scalar (or true division) give f32, PyTorch's default dtype. */
 static int
 binary_dtype(const Lit *a, const Lit *b, bool div)
 {
-	int da = a->kind == L_VALUE ? a->u.v->type.dtype : -1, db = b->kind == L_VALUE ? b->u.v->type.dtype : -1;
+	int da = a->kind == L_VALUE ? a->u.v->type.dtype : -1,
+	    db = b->kind == L_VALUE ? b->u.v->type.dtype : -1;
 	int dt;
 
 	if (da >= 0 && db >= 0)
@@ -700,14 +758,22 @@ binary_dtype(const Lit *a, const Lit *b, bool div)
 	return dt;
 }
 
-/* add, sub, mul, div, rsub, pow, bitwise_and, bitwise_or, bitwise_xor, floor_divide, remainder, maximum,
- * minimum and their in-place twins; eq, ne, lt, le, gt, ge through sh_compare; max(input, other) through
- * sh_max.  The second operand is at one slot in all of them. */
-SAME_ARG(add, sub, other); SAME_ARG(add, mul, other); SAME_ARG(add, div, other); SAME_ARG(add, rsub, other);
-SAME_ARG(add, bitwise_and, other); SAME_ARG(add, bitwise_or, other); SAME_ARG(add, bitwise_xor, other);
+/* add, sub, mul, div, rsub, pow, bitwise_and, bitwise_or, bitwise_xor, floor_divide, remainder,
+ * maximum, minimum and their in-place twins; eq, ne, lt, le, gt, ge through sh_compare;
+ * max(input, other) through sh_max.  The second operand is at one slot in all of them. */
+SAME_ARG(add, sub, other);
+SAME_ARG(add, mul, other);
+SAME_ARG(add, div, other);
+SAME_ARG(add, rsub, other);
+SAME_ARG(add, bitwise_and, other);
+SAME_ARG(add, bitwise_or, other);
+SAME_ARG(add, bitwise_xor, other);
 SAME_ARG(add, floor_divide, other); SAME_ARG(add, remainder, other); SAME_ARG(add, maximum, other);
 SAME_ARG(add, minimum, other);
-SAME_ARG(add, eq, other); SAME_ARG(add, ne, other); SAME_ARG(add, lt, other); SAME_ARG(add, le, other);
+SAME_ARG(add, eq, other);
+SAME_ARG(add, ne, other);
+SAME_ARG(add, lt, other);
+SAME_ARG(add, le, other);
 SAME_ARG(add, gt, other); SAME_ARG(add, ge, other);
 _Static_assert(ARG(add, other) == ARG(pow, exponent), "pow's exponent is not at add's other");
 _Static_assert(ARG(add, other) == ARG(max, dim), "max's dim is not at add's other");
@@ -717,8 +783,10 @@ sh_binary(Ctx *c, Node *n, Type *out)
 {
 	const Lit *a = op_arg(n, ARG(add, input)), *b = op_arg(n, ARG(add, other));
 	static const int64_t none[1];
-	const int64_t *da = a->kind == L_VALUE ? a->u.v->type.dims : none, *db = b->kind == L_VALUE ? b->u.v->type.dims : none;
-	int na = a->kind == L_VALUE ? a->u.v->type.ndim : 0, nb = b->kind == L_VALUE ? b->u.v->type.ndim : 0, nd;
+	const int64_t *da = a->kind == L_VALUE ? a->u.v->type.dims : none,
+		      *db = b->kind == L_VALUE ? b->u.v->type.dims : none;
+	int na = a->kind == L_VALUE ? a->u.v->type.ndim : 0,
+	    nb = b->kind == L_VALUE ? b->u.v->type.ndim : 0, nd;
 	int64_t *d;
 
 	if (!want_results(c, n, 1))
@@ -729,16 +797,19 @@ sh_binary(Ctx *c, Node *n, Type *out)
 	}
 	d = tmp_dims(c, MAX_DIMS);
 	if (!broadcast(da, na, db, nb, d, &nd)) {
-		error_at(c, n->loc, "%s: the shapes %s and %s do not broadcast", optab[n->op].name, TS(&a->u.v->type),
-		         TS(&b->u.v->type));
+		error_at(c, n->loc, "%s: the shapes %s and %s do not broadcast", optab[n->op].name,
+			 TS(&a->u.v->type), TS(&b->u.v->type));
 		return false;
 	}
-	if ((optab[n->op].flags & F_INPLACE) && (nd != na || memcmp(d, da, (size_t)nd * sizeof *d) != 0)) {
-		error_at(c, n->loc, "%s writes %s in place, but the broadcast result has another shape",
-		         optab[n->op].name, TS(&a->u.v->type));
+	if ((optab[n->op].flags & F_INPLACE) &&
+	    (nd != na || memcmp(d, da, (size_t)nd * sizeof *d) != 0)) {
+		error_at(c, n->loc,
+			 "%s writes %s in place, but the broadcast result has another shape",
+			 optab[n->op].name, TS(&a->u.v->type));
 		return false;
 	}
-	out[0] = (Type){(uint8_t)binary_dtype(a, b, op_base(n->op) == OP_div), (uint8_t)nd, 0, UINT32_MAX, d};
+	out[0] = (Type){(uint8_t)binary_dtype(a, b, op_base(n->op) == OP_div), (uint8_t)nd, 0,
+			UINT32_MAX, d};
 	if (optab[n->op].flags & F_INPLACE)
 		out[0].dtype = a->u.v->type.dtype;
 	return true;
@@ -767,7 +838,8 @@ sh_flatten(Ctx *c, Node *n, Type *out)
 	    !norm_dim(c, n, ARG(flatten, end_dim), e, t->ndim, &ei))
 		return false;
 	if (si > ei) {
-		error_at(c, n->loc, "flatten: start_dim %lld comes after end_dim %lld", (long long)s, (long long)e);
+		error_at(c, n->loc, "flatten: start_dim %lld comes after end_dim %lld",
+			 (long long)s, (long long)e);
 		return false;
 	}
 	d = tmp_dims(c, nd);
@@ -802,7 +874,8 @@ sh_reshape(Ctx *c, Node *n, Type *out)
 	if (!want_results(c, n, 1))
 		return false;
 	if (k > MAX_DIMS) {
-		error_at(c, arg_loc(c, n, ARG(view, size)), "%s to more than %d dimensions", optab[n->op].name, MAX_DIMS);
+		error_at(c, arg_loc(c, n, ARG(view, size)), "%s to more than %d dimensions",
+			 optab[n->op].name, MAX_DIMS);
 		return false;
 	}
 	d = tmp_dims(c, k);
@@ -816,7 +889,8 @@ sh_reshape(Ctx *c, Node *n, Type *out)
 			continue;
 		}
 		if (d[i] < 0) {
-			error_at(c, arg_loc(c, n, ARG(view, size)), "invalid size %lld in %s", (long long)d[i], optab[n->op].name);
+			error_at(c, arg_loc(c, n, ARG(view, size)), "invalid size %lld in %s",
+				 (long long)d[i], optab[n->op].name);
 			return false;
 		}
 		if (!ck_mul(prod, d[i], &prod))
@@ -824,14 +898,16 @@ sh_reshape(Ctx *c, Node *n, Type *out)
 	}
 	if (infer >= 0) {
 		if (prod == 0 || numel % prod != 0) {
-			error_at(c, arg_loc(c, n, ARG(view, size)), "cannot %s %s (%lld elements) with an inferred dimension",
-			         optab[n->op].name, TS(t), (long long)numel);
+			error_at(c, arg_loc(c, n, ARG(view, size)),
+				 "cannot %s %s (%lld elements) with an inferred dimension",
+				 optab[n->op].name, TS(t), (long long)numel);
 			return false;
 		}
 		d[infer] = numel / prod;
 	} else if (prod != numel) {
-		error_at(c, arg_loc(c, n, ARG(view, size)), "cannot %s %s (%lld elements) to %lld elements", optab[n->op].name,
-		         TS(t), (long long)numel, (long long)prod);
+		error_at(c, arg_loc(c, n, ARG(view, size)),
+			 "cannot %s %s (%lld elements) to %lld elements", optab[n->op].name, TS(t),
+			 (long long)numel, (long long)prod);
 		return false;
 	}
 	out[0] = (Type){t->dtype, (uint8_t)k, 0, UINT32_MAX, d};
@@ -853,7 +929,8 @@ sh_permute(Ctx *c, Node *n, Type *out)
 		if (!norm_dim(c, n, ARG(permute, dims), perm[i], t->ndim, &k))
 			return false;
 		if (seen[k]) {
-			error_at(c, arg_loc(c, n, ARG(permute, dims)), "permute: dimension %d repeats", k);
+			error_at(c, arg_loc(c, n, ARG(permute, dims)),
+				 "permute: dimension %d repeats", k);
 			return false;
 		}
 		seen[k] = true;
@@ -870,9 +947,11 @@ sh_transpose(Ctx *c, Node *n, Type *out)
 	int64_t a, b, x;
 	int i, j;
 
-	if (!want_results(c, n, 1) || !get_int(c, n, ARG(transpose, dim0), &a) || !get_int(c, n, ARG(transpose, dim1), &b))
+	if (!want_results(c, n, 1) || !get_int(c, n, ARG(transpose, dim0), &a) ||
+	    !get_int(c, n, ARG(transpose, dim1), &b))
 		return false;
-	if (!norm_dim(c, n, ARG(transpose, dim0), a, t->ndim, &i) || !norm_dim(c, n, ARG(transpose, dim1), b, t->ndim, &j))
+	if (!norm_dim(c, n, ARG(transpose, dim0), a, t->ndim, &i) ||
+	    !norm_dim(c, n, ARG(transpose, dim1), b, t->ndim, &j))
 		return false;
 	copy_type(c, &out[0], t);
 	if (t->ndim) {
@@ -969,8 +1048,9 @@ sh_expand(Ctx *c, Node *n, Type *out)
 		if (d[i] == -1 && have != -2)
 			d[i] = have;
 		else if (d[i] < 0 || (have != -2 && have != 1 && have != d[i])) {
-			error_at(c, arg_loc(c, n, ARG(expand, size)), "cannot expand %s to size %lld in dimension %d", TS(t),
-			         (long long)d[i], i);
+			error_at(c, arg_loc(c, n, ARG(expand, size)),
+				 "cannot expand %s to size %lld in dimension %d", TS(t),
+				 (long long)d[i], i);
 			return false;
 		}
 	}
@@ -993,7 +1073,8 @@ slice_len(Ctx *c, Node *n, const Lit *s, int64_t size, int64_t *len)
 	if ((s->u.list[0].kind != L_INT && s->u.list[0].kind != L_NONE) ||
 	    (s->u.list[1].kind != L_INT && s->u.list[1].kind != L_NONE) ||
 	    (s->u.list[2].kind != L_INT && s->u.list[2].kind != L_NONE) || step <= 0) {
-		error_at(c, n->loc, "getitem: a slice needs integer or none bounds and a positive step");
+		error_at(c, n->loc,
+			 "getitem: a slice needs integer or none bounds and a positive step");
 		return false;
 	}
 	if (start < 0)
@@ -1027,18 +1108,21 @@ sh_getitem(Ctx *c, Node *n, Type *out)
 			consumed++;
 		else if (kind == L_ELLIPSIS) {
 			if (ell) {
-				error_at(c, arg_loc(c, n, ARG(getitem, index)), "getitem: more than one '...'");
+				error_at(c, arg_loc(c, n, ARG(getitem, index)),
+					 "getitem: more than one '...'");
 				return false;
 			}
 			ell = true;
 		} else if (kind != L_NONE) {
-			error_at(c, arg_loc(c, n, ARG(getitem, index)), "getitem with %s as an index is not supported",
-			         lit_kind_name(&items[i]));
+			error_at(c, arg_loc(c, n, ARG(getitem, index)),
+				 "getitem with %s as an index is not supported",
+				 lit_kind_name(&items[i]));
 			return false;
 		}
 	}
 	if (consumed > t->ndim) {
-		error_at(c, arg_loc(c, n, ARG(getitem, index)), "getitem: %d indices for %s", consumed, TS(t));
+		error_at(c, arg_loc(c, n, ARG(getitem, index)), "getitem: %d indices for %s",
+			 consumed, TS(t));
 		return false;
 	}
 	d = tmp_dims(c, MAX_DIMS);
@@ -1046,7 +1130,8 @@ sh_getitem(Ctx *c, Node *n, Type *out)
 		const Lit *e = &items[i];
 
 		if (k >= MAX_DIMS) {
-			error_at(c, arg_loc(c, n, ARG(getitem, index)), "getitem: more than %d dimensions", MAX_DIMS);
+			error_at(c, arg_loc(c, n, ARG(getitem, index)),
+				 "getitem: more than %d dimensions", MAX_DIMS);
 			return false;
 		}
 		switch (e->kind) {
@@ -1061,8 +1146,9 @@ sh_getitem(Ctx *c, Node *n, Type *out)
 			int64_t size = t->dims[src];
 
 			if (e->u.i < -size || e->u.i >= size) {
-				error_at(c, arg_loc(c, n, ARG(getitem, index)), "getitem: index %lld is out of range for size %lld",
-				         (long long)e->u.i, (long long)size);
+				error_at(c, arg_loc(c, n, ARG(getitem, index)),
+					 "getitem: index %lld is out of range for size %lld",
+					 (long long)e->u.i, (long long)size);
 				return false;
 			}
 			src++;
@@ -1107,11 +1193,13 @@ sh_chunk(Ctx *c, Node *n, Type *out)
 	if (!get_int(c, n, ARG(chunk, chunks), &chunks) || !get_int(c, n, ARG(chunk, dim), &dv))
 		return false;
 	if (chunks <= 0) {
-		error_at(c, arg_loc(c, n, ARG(chunk, chunks)), "chunks of chunk must be positive, not %lld", (long long)chunks);
+		error_at(c, arg_loc(c, n, ARG(chunk, chunks)),
+			 "chunks of chunk must be positive, not %lld", (long long)chunks);
 		return false;
 	}
 	if (t->ndim == 0) {
-		error_at(c, arg_loc(c, n, ARG(chunk, input)), "chunk needs a tensor with at least one dimension");
+		error_at(c, arg_loc(c, n, ARG(chunk, input)),
+			 "chunk needs a tensor with at least one dimension");
 		return false;
 	}
 	if (!norm_dim(c, n, ARG(chunk, dim), dv, t->ndim, &dim))
@@ -1142,7 +1230,8 @@ sh_split(Ctx *c, Node *n, Type *out)
 	if (!get_int(c, n, ARG(split, dim), &dv))
 		return false;
 	if (t->ndim == 0) {
-		error_at(c, arg_loc(c, n, ARG(split, tensor)), "split needs a tensor with at least one dimension");
+		error_at(c, arg_loc(c, n, ARG(split, tensor)),
+			 "split needs a tensor with at least one dimension");
 		return false;
 	}
 	if (!norm_dim(c, n, ARG(split, dim), dv, t->ndim, &dim))
@@ -1150,8 +1239,8 @@ sh_split(Ctx *c, Node *n, Type *out)
 	size = t->dims[dim];
 	if (s->kind == L_INT) {
 		if (s->u.i <= 0 && !(s->u.i == 0 && size == 0)) {
-			error_at(c, arg_loc(c, n, ARG(split, split_size_or_sections)), "split size must be positive, not %lld",
-			         (long long)s->u.i);
+			error_at(c, arg_loc(c, n, ARG(split, split_size_or_sections)),
+				 "split size must be positive, not %lld", (long long)s->u.i);
 			return false;
 		}
 		if (size == 0)
@@ -1170,7 +1259,8 @@ sh_split(Ctx *c, Node *n, Type *out)
 		for (i = 0; i < s->n; i++) {
 			sizes[count++] = s->u.list[i].u.i;
 			if (s->u.list[i].u.i < 0 || !ck_add(sum, s->u.list[i].u.i, &sum)) {
-				error_at(c, arg_loc(c, n, ARG(split, split_size_or_sections)), "split sizes must be non-negative");
+				error_at(c, arg_loc(c, n, ARG(split, split_size_or_sections)),
+					 "split sizes must be non-negative");
 				return false;
 			}
 		}
@@ -1184,14 +1274,16 @@ sh_split(Ctx *c, Node *n, Type *out)
 	return split_results(c, n, t, dim, sizes, count, out);
 }
 
-/* The tensors of the T[] argument of cat, concat and stack (slot 0, tensors): all must be known values. */
+/* The tensors of the T[] argument of cat, concat and stack (slot 0, tensors): all must be known
+ * values. */
 static bool
 tensor_list(Ctx *c, Node *n, const Lit **items, uint32_t *count)
 {
 	const Lit *l = op_arg(n, ARG(cat, tensors));
 
 	if (l->kind != L_LIST || l->n == 0) {
-		error_at(c, arg_loc(c, n, ARG(cat, tensors)), "%s needs a non-empty list of tensors", optab[n->op].name);
+		error_at(c, arg_loc(c, n, ARG(cat, tensors)),
+			 "%s needs a non-empty list of tensors", optab[n->op].name);
 		return false;
 	}
 	*items = l->u.list;
@@ -1211,7 +1303,8 @@ sh_cat(Ctx *c, Node *n, Type *out)
 	int64_t dv, sum = 0;
 	int dim, j;
 
-	if (!want_results(c, n, 1) || !tensor_list(c, n, &items, &count) || !get_int(c, n, ARG(cat, dim), &dv))
+	if (!want_results(c, n, 1) || !tensor_list(c, n, &items, &count) ||
+	    !get_int(c, n, ARG(cat, dim), &dv))
 		return false;
 	for (i = 0; i < count; i++) {
 		const Type *t = &items[i].u.v->type;
@@ -1222,7 +1315,8 @@ sh_cat(Ctx *c, Node *n, Type *out)
 		if (!t0) {
 			t0 = t;
 			if (t0->ndim == 0) {
-				error_at(c, arg_loc(c, n, ARG(cat, tensors)), "cat cannot join 0-d tensors");
+				error_at(c, arg_loc(c, n, ARG(cat, tensors)),
+					 "cat cannot join 0-d tensors");
 				return false;
 			}
 			if (!norm_dim(c, n, ARG(cat, dim), dv, t0->ndim, &dim))
@@ -1233,8 +1327,9 @@ sh_cat(Ctx *c, Node *n, Type *out)
 			for (j = 0; ok && j < t->ndim; j++)
 				ok = j == dim || t->dims[j] == t0->dims[j];
 			if (!ok) {
-				error_at(c, arg_loc(c, n, ARG(cat, tensors)), "%s: %s and %s differ outside dimension %d", optab[n->op].name,
-				         TS(t0), TS(t), dim);
+				error_at(c, arg_loc(c, n, ARG(cat, tensors)),
+					 "%s: %s and %s differ outside dimension %d",
+					 optab[n->op].name, TS(t0), TS(t), dim);
 				return false;
 			}
 		}
@@ -1258,13 +1353,15 @@ sh_stack(Ctx *c, Node *n, Type *out)
 	int64_t dv, *d;
 	int dim, j, k = 0;
 
-	if (!want_results(c, n, 1) || !tensor_list(c, n, &items, &count) || !get_int(c, n, ARG(stack, dim), &dv))
+	if (!want_results(c, n, 1) || !tensor_list(c, n, &items, &count) ||
+	    !get_int(c, n, ARG(stack, dim), &dv))
 		return false;
 	t0 = &items[0].u.v->type;
 	for (i = 1; i < count; i++)
 		if (!type_equal(&items[i].u.v->type, t0) && !(items[i].u.v->type.ndim == t0->ndim &&
 		    memcmp(items[i].u.v->type.dims, t0->dims, t0->ndim * sizeof *t0->dims) == 0)) {
-			error_at(c, arg_loc(c, n, ARG(stack, tensors)), "stack: %s and %s differ", TS(t0), TS(&items[i].u.v->type));
+			error_at(c, arg_loc(c, n, ARG(stack, tensors)), "stack: %s and %s differ",
+				 TS(t0), TS(&items[i].u.v->type));
 			return false;
 		}
 	if (t0->ndim >= MAX_DIMS || !norm_dim(c, n, ARG(stack, dim), dv, t0->ndim + 1, &dim))
@@ -1307,7 +1404,8 @@ sh_reduce(Ctx *c, Node *n, Type *out)
 			if (!norm_dim(c, n, ARG(mean, dim), v, t->ndim, &idx))
 				return false;
 			if (t->ndim && red[idx]) {
-				error_at(c, arg_loc(c, n, ARG(mean, dim)), "%s: dimension %d repeats", optab[n->op].name, idx);
+				error_at(c, arg_loc(c, n, ARG(mean, dim)),
+					 "%s: dimension %d repeats", optab[n->op].name, idx);
 				return false;
 			}
 			if (t->ndim)
@@ -1362,7 +1460,8 @@ bool
 sh_interpolate(Ctx *c, Node *n, Type *out)
 {
 	const Type *t = targ(n, ARG(interpolate, input));
-	const Lit *size = op_arg(n, ARG(interpolate, size)), *scale = op_arg(n, ARG(interpolate, scale_factor));
+	const Lit *size = op_arg(n, ARG(interpolate, size)),
+		  *scale = op_arg(n, ARG(interpolate, scale_factor));
 	const char *name = optab[n->op].name;
 	int sp = t->ndim - 2, i;
 	int64_t *d;
@@ -1370,7 +1469,8 @@ sh_interpolate(Ctx *c, Node *n, Type *out)
 	if (!want_results(c, n, 1))
 		return false;
 	if (sp < 1 || sp > 3) {
-		error_at(c, arg_loc(c, n, ARG(interpolate, input)), "%s needs a 3-d, 4-d or 5-d input, not %s", name, TS(t));
+		error_at(c, arg_loc(c, n, ARG(interpolate, input)),
+			 "%s needs a 3-d, 4-d or 5-d input, not %s", name, TS(t));
 		return false;
 	}
 	if ((size->kind == L_NONE) == (scale->kind == L_NONE)) {
@@ -1380,21 +1480,27 @@ sh_interpolate(Ctx *c, Node *n, Type *out)
 	d = tmp_dims(c, t->ndim);
 	memcpy(d, t->dims, 2 * sizeof *d);
 	if (size->kind != L_NONE) {
-		if (!get_ints(c, n, ARG(interpolate, size), d + 2, sp) || !positive(c, n, ARG(interpolate, size), d + 2, sp, false))
+		if (!get_ints(c, n, ARG(interpolate, size), d + 2, sp) ||
+		    !positive(c, n, ARG(interpolate, size), d + 2, sp, false))
 			return false;
 	} else {
 		for (i = 0; i < sp; i++) {
-			const Lit *e = scale->kind == L_LIST ? &scale->u.list[scale->n == 1 ? 0 : i] : scale;
+			const Lit *e = scale->kind == L_LIST ? &scale->u.list[scale->n == 1 ? 0 : i]
+							     : scale;
 			double f, v;
 
-			if ((scale->kind == L_LIST && scale->n != 1 && (int)scale->n != sp) || !lit_as_float(e, &f) || !(f > 0)) {
+			if ((scale->kind == L_LIST && scale->n != 1 && (int)scale->n != sp) ||
+			    !lit_as_float(e, &f) || !(f > 0)) {
 				error_at(c, arg_loc(c, n, ARG(interpolate, scale_factor)),
-				         "scale_factor of interpolate must be positive, one or %d of them", sp);
+					 "scale_factor of interpolate must be positive, one or %d "
+					 "of them",
+					 sp);
 				return false;
 			}
 			v = floor((double)t->dims[2 + i] * f);
 			if (!(v >= 1 && v < 9.2e18)) {
-				error_at(c, arg_loc(c, n, ARG(interpolate, scale_factor)), "interpolate gives an output of size %g", v);
+				error_at(c, arg_loc(c, n, ARG(interpolate, scale_factor)),
+					 "interpolate gives an output of size %g", v);
 				return false;
 			}
 			d[2 + i] = (int64_t)v;
@@ -1415,8 +1521,9 @@ sh_pad(Ctx *c, Node *n, Type *out)
 	if (!want_results(c, n, 1))
 		return false;
 	if (p->kind != L_LIST || p->n % 2 || p->n / 2 > t->ndim) {
-		error_at(c, arg_loc(c, n, ARG(pad, pad)), "pad of pad must be a list of an even number of integers, at most %d",
-		         2 * t->ndim);
+		error_at(c, arg_loc(c, n, ARG(pad, pad)),
+			 "pad of pad must be a list of an even number of integers, at most %d",
+			 2 * t->ndim);
 		return false;
 	}
 	copy_type(c, &out[0], t);
@@ -1428,7 +1535,8 @@ sh_pad(Ctx *c, Node *n, Type *out)
 		if (!ck_add(d[k], p->u.list[i].u.i, &x) || !ck_add(x, p->u.list[i + 1].u.i, &x))
 			return overflow(c, n);
 		if (x < 0) {
-			error_at(c, arg_loc(c, n, ARG(pad, pad)), "pad makes dimension %d negative", k);
+			error_at(c, arg_loc(c, n, ARG(pad, pad)), "pad makes dimension %d negative",
+				 k);
 			return false;
 		}
 		d[k] = x;
@@ -1446,7 +1554,8 @@ sh_pixel_shuffle(Ctx *c, Node *n, Type *out)
 	if (!want_results(c, n, 1) || !get_int(c, n, ARG(pixel_shuffle, upscale_factor), &r))
 		return false;
 	if (t->ndim < 3 || r <= 0 || !ck_mul(r, r, &r2) || t->dims[t->ndim - 3] % r2 != 0) {
-		error_at(c, n->loc, "pixel_shuffle with factor %lld does not fit %s", (long long)r, TS(t));
+		error_at(c, n->loc, "pixel_shuffle with factor %lld does not fit %s", (long long)r,
+			 TS(t));
 		return false;
 	}
 	copy_type(c, &out[0], t);
@@ -1470,8 +1579,10 @@ sh_mm(Ctx *c, Node *n, Type *out)
 
 	if (!want_results(c, n, 1))
 		return false;
-	if (a->ndim != k || b->ndim != k || a->dims[k - 1] != b->dims[k - 2] || (k == 3 && a->dims[0] != b->dims[0])) {
-		error_at(c, n->loc, "%s of %s and %s: the shapes do not fit", optab[n->op].name, TS(a), TS(b));
+	if (a->ndim != k || b->ndim != k || a->dims[k - 1] != b->dims[k - 2] ||
+	    (k == 3 && a->dims[0] != b->dims[0])) {
+		error_at(c, n->loc, "%s of %s and %s: the shapes do not fit", optab[n->op].name,
+			 TS(a), TS(b));
 		return false;
 	}
 	d = tmp_dims(c, k);
@@ -1511,7 +1622,8 @@ sh_unflatten(Ctx *c, Node *n, Type *out)
 	if (!want_results(c, n, 1) || !get_int(c, n, ARG(unflatten, dim), &dv) || t->ndim == 0 ||
 	    !norm_dim(c, n, ARG(unflatten, dim), dv, t->ndim, &dim))
 		return false;
-	if (k == 0 || t->ndim - 1 + k > MAX_DIMS || !get_ints(c, n, ARG(unflatten, sizes), sizes, k))
+	if (k == 0 || t->ndim - 1 + k > MAX_DIMS ||
+	    !get_ints(c, n, ARG(unflatten, sizes), sizes, k))
 		return false;
 	for (i = 0; i < k; i++) {
 		if (sizes[i] == -1 && infer < 0) {
@@ -1519,15 +1631,16 @@ sh_unflatten(Ctx *c, Node *n, Type *out)
 			continue;
 		}
 		if (sizes[i] < 0 || !ck_mul(prod, sizes[i], &prod)) {
-			error_at(c, arg_loc(c, n, ARG(unflatten, sizes)), "invalid sizes for unflatten");
+			error_at(c, arg_loc(c, n, ARG(unflatten, sizes)),
+				 "invalid sizes for unflatten");
 			return false;
 		}
 	}
 	if (infer >= 0 && prod > 0 && t->dims[dim] % prod == 0)
 		sizes[infer] = t->dims[dim] / prod, prod = t->dims[dim];
 	if (prod != t->dims[dim]) {
-		error_at(c, arg_loc(c, n, ARG(unflatten, sizes)), "unflatten: the sizes do not multiply to %lld",
-		         (long long)t->dims[dim]);
+		error_at(c, arg_loc(c, n, ARG(unflatten, sizes)),
+			 "unflatten: the sizes do not multiply to %lld", (long long)t->dims[dim]);
 		return false;
 	}
 	d = tmp_dims(c, t->ndim - 1 + k);
@@ -1561,7 +1674,8 @@ sh_as(Ctx *c, Node *n, Type *out)
 				return false;
 			}
 	} else if (!type_numel(t, &a) || !type_numel(o, &b) || a != b) {
-		error_at(c, n->loc, "%s: %s and %s have different element counts", optab[n->op].name, TS(t), TS(o));
+		error_at(c, n->loc, "%s: %s and %s have different element counts",
+			 optab[n->op].name, TS(t), TS(o));
 		return false;
 	}
 	copy_type(c, &out[0], o);
@@ -1577,7 +1691,8 @@ sh_t(Ctx *c, Node *n, Type *out)
 	if (!want_results(c, n, 1))
 		return false;
 	if (t->ndim > 2) {
-		error_at(c, arg_loc(c, n, ARG(t, input)), "t needs at most 2 dimensions, not %s", TS(t));
+		error_at(c, arg_loc(c, n, ARG(t, input)), "t needs at most 2 dimensions, not %s",
+			 TS(t));
 		return false;
 	}
 	copy_type(c, &out[0], t);
@@ -1597,16 +1712,16 @@ sh_narrow(Ctx *c, Node *n, Type *out)
 	int64_t dv, start, len;
 	int dim;
 
-	if (!want_results(c, n, 1) || !get_int(c, n, ARG(narrow, dim), &dv) || !get_int(c, n, ARG(narrow, start), &start) ||
-	    !get_int(c, n, ARG(narrow, length), &len))
+	if (!want_results(c, n, 1) || !get_int(c, n, ARG(narrow, dim), &dv) ||
+	    !get_int(c, n, ARG(narrow, start), &start) || !get_int(c, n, ARG(narrow, length), &len))
 		return false;
 	if (t->ndim == 0 || !norm_dim(c, n, ARG(narrow, dim), dv, t->ndim, &dim))
 		return false;
 	if (start < 0)
 		start += t->dims[dim];
 	if (start < 0 || len < 0 || start > t->dims[dim] || len > t->dims[dim] - start) {
-		error_at(c, n->loc, "narrow: [%lld, +%lld) is outside dimension %d of %s", (long long)start, (long long)len, dim,
-		         TS(t));
+		error_at(c, n->loc, "narrow: [%lld, +%lld) is outside dimension %d of %s",
+			 (long long)start, (long long)len, dim, TS(t));
 		return false;
 	}
 	copy_type(c, &out[0], t);
@@ -1621,13 +1736,15 @@ sh_select(Ctx *c, Node *n, Type *out)
 	int64_t dv, index, *d;
 	int dim, i, k = 0;
 
-	if (!want_results(c, n, 1) || !get_int(c, n, ARG(select, dim), &dv) || !get_int(c, n, ARG(select, index), &index))
+	if (!want_results(c, n, 1) || !get_int(c, n, ARG(select, dim), &dv) ||
+	    !get_int(c, n, ARG(select, index), &index))
 		return false;
 	if (t->ndim == 0 || !norm_dim(c, n, ARG(select, dim), dv, t->ndim, &dim))
 		return false;
 	if (index < -t->dims[dim] || index >= t->dims[dim]) {
-		error_at(c, arg_loc(c, n, ARG(select, index)), "select: index %lld is out of range for size %lld", (long long)index,
-		         (long long)t->dims[dim]);
+		error_at(c, arg_loc(c, n, ARG(select, index)),
+			 "select: index %lld is out of range for size %lld", (long long)index,
+			 (long long)t->dims[dim]);
 		return false;
 	}
 	d = tmp_dims(c, t->ndim);
@@ -1638,7 +1755,8 @@ sh_select(Ctx *c, Node *n, Type *out)
 	return true;
 }
 
-/* repeat (at least ndim counts, leading ones add dimensions) and tile (fewer counts: leading 1s). */
+/* repeat (at least ndim counts, leading ones add dimensions) and tile (fewer counts: leading
+ * 1s). */
 _Static_assert(ARG(repeat, repeats) == ARG(tile, dims), "tile's dims is not at repeat's repeats");
 
 bool
@@ -1655,7 +1773,8 @@ sh_repeat(Ctx *c, Node *n, Type *out)
 	    !positive(c, n, ARG(repeat, repeats), reps, k, true))
 		return false;
 	if (n->op == OP_repeat && k < t->ndim) {
-		error_at(c, arg_loc(c, n, ARG(repeat, repeats)), "repeat needs at least %d counts for %s", t->ndim, TS(t));
+		error_at(c, arg_loc(c, n, ARG(repeat, repeats)),
+			 "repeat needs at least %d counts for %s", t->ndim, TS(t));
 		return false;
 	}
 	nd = k > t->ndim ? k : t->ndim;
@@ -1678,7 +1797,8 @@ sh_unbind(Ctx *c, Node *n, Type *out)
 	int64_t dv, *d;
 	int dim, i, j, k = 0;
 
-	if (!get_int(c, n, ARG(unbind, dim), &dv) || t->ndim == 0 || !norm_dim(c, n, ARG(unbind, dim), dv, t->ndim, &dim))
+	if (!get_int(c, n, ARG(unbind, dim), &dv) || t->ndim == 0 ||
+	    !norm_dim(c, n, ARG(unbind, dim), dv, t->ndim, &dim))
 		return false;
 	if (t->dims[dim] > 255 || !want_results(c, n, (int)t->dims[dim]))
 		return false;
@@ -1691,7 +1811,7 @@ sh_unbind(Ctx *c, Node *n, Type *out)
 	return true;
 }
 
-/* ---- the pass ----------------------------------------------------------------------------------- */
+/* ---- the pass -------------------------------------------------------------------------------- */
 
 static bool
 lit_known(const Lit *l)
@@ -1732,8 +1852,8 @@ explain(Ctx *c, Node *n)
 		const Lit *l = &n->arg[i];
 
 		if (l->kind == L_VALUE && l->u.v->kind != VK_PARAM && l->u.v->kind != VK_CONST)
-			len += (size_t)snprintf(buf + len, sizeof buf - len, "%s%%%u : %s", len ? ", " : "",
-			                        l->u.v->handle, TS(&l->u.v->type));
+			len += (size_t)snprintf(buf + len, sizeof buf - len, "%s%%%u : %s",
+						len ? ", " : "", l->u.v->handle, TS(&l->u.v->type));
 	}
 	if (len)
 		note_at(c, n->loc, "inferred by %s from %s", optab[n->op].name, buf);
@@ -1765,8 +1885,9 @@ shape_node(Ctx *c, Node *n)
 		if (!(v->flags & V_ANNOTATED) || type_equal(&v->type, &ann))
 			continue;
 		error_at(c, ann_loc(c, n, i), "%s%%%u is annotated %s, but its inferred type is %s",
-		         v->handle == NO_HANDLE ? "result " : "", v->handle == NO_HANDLE ? (unsigned)i : v->handle,
-		         type_str(&ann, a, sizeof a), type_str(&v->type, b, sizeof b));
+			 v->handle == NO_HANDLE ? "result " : "",
+			 v->handle == NO_HANDLE ? (unsigned)i : v->handle,
+			 type_str(&ann, a, sizeof a), type_str(&v->type, b, sizeof b));
 		explain(c, n);
 	}
 	return c->nerrors == errors;

@@ -1,13 +1,14 @@
 /* shuffle.c: the channel-shuffle matcher, a pass over the IR that runs before lowering.
  *
- * ShuffleNet's channel shuffle, x.view(N, g, C/g, H, W).transpose(1, 2).contiguous().view(N, C, H, W),
- * goes through a 5-D tensor that portable Caffe cannot transpose (and OpenCV's ShuffleChannel cannot be
- * given its group).  The whole chain is a permutation of channels, which lowers to one 1x1 Convolution
- * (build.c's channel_permutation).  match_shuffles finds each complete chain: a view or reshape from 4-D
- * to (N, g, C/g, H, W), its transpose(1, 2), any contiguous, clone or detach after it, and a view or
- * reshape back to x's type, where each intermediate result is read once, by the next op of the chain, and
- * is not an output.  lower() then lowers the chain's last op to the Convolution and the others to
- * nothing; an incomplete chain is lowered op by op (where a 5-D transpose is refused). */
+ * ShuffleNet's channel shuffle, x.view(N, g, C/g, H, W).transpose(1, 2).contiguous().view(N, C,
+ * H, W), goes through a 5-D tensor that portable Caffe cannot transpose (and OpenCV's
+ * ShuffleChannel cannot be given its group).  The whole chain is a permutation of channels,
+ * which lowers to one 1x1 Convolution (build.c's channel_permutation).  match_shuffles finds
+ * each complete chain: a view or reshape from 4-D to (N, g, C/g, H, W), its transpose(1, 2), any
+ * contiguous, clone or detach after it, and a view or reshape back to x's type, where each
+ * intermediate result is read once, by the next op of the chain, and is not an output.  lower()
+ * then lowers the chain's last op to the Convolution and the others to nothing; an incomplete
+ * chain is lowered op by op (where a 5-D transpose is refused). */
 #include "net.h"
 
 #include <string.h>
@@ -47,7 +48,8 @@ split_groups(const Node *n)
 		return 0;
 	in = &n->arg[0].u.v->type;
 	if (in->ndim != 4 || out->ndim != 5 || in->dtype != DT_F32 || out->dims[0] != in->dims[0] ||
-	    out->dims[1] * out->dims[2] != in->dims[1] || out->dims[3] != in->dims[2] || out->dims[4] != in->dims[3])
+	    out->dims[1] * out->dims[2] != in->dims[1] || out->dims[3] != in->dims[2] ||
+	    out->dims[4] != in->dims[3])
 		return 0;
 	return out->dims[1];
 }
@@ -83,8 +85,8 @@ match_from(Net *net, Node *start)
 	int k = 0;
 	Shuffle *s;
 
-	if (!groups || !(next = sole_reader(&start->res[0], start->next)) || !is_transpose_1_2(next) ||
-	    !first_arg_is(next, &start->res[0]) || next->nres != 1)
+	if (!groups || !(next = sole_reader(&start->res[0], start->next)) ||
+	    !is_transpose_1_2(next) || !first_arg_is(next, &start->res[0]) || next->nres != 1)
 		return;
 	chain[k++] = start;
 	chain[k++] = next;
@@ -94,7 +96,8 @@ match_from(Net *net, Node *start)
 		chain[k++] = next;
 		cur = &next->res[0];
 	}
-	if (!next || !is_view(next) || !first_arg_is(next, cur) || !type_equal(&next->res[0].type, &src->type))
+	if (!next || !is_view(next) || !first_arg_is(next, cur) ||
+	    !type_equal(&next->res[0].type, &src->type))
 		return;
 	chain[k++] = next;
 	s = NEW(net->arena, Shuffle);

@@ -85,7 +85,8 @@ block_new(size_t size)
 	ArenaBlock *b;
 
 	if (sizeof(ArenaBlock) + size == ARENA_BLOCK) {
-		void *p = mmap(NULL, ARENA_BLOCK, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		void *p = mmap(NULL, ARENA_BLOCK, PROT_READ | PROT_WRITE,
+			       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 
 		if (p == MAP_FAILED) {
 			fputs("ptcc: out of memory\n", stderr);
@@ -202,8 +203,8 @@ mix(uint64_t a, uint64_t b)
 	return (uint64_t)r ^ (uint64_t)(r >> 64);
 }
 
-/* A wyhash-style hash: whole words (overlapping loads at the ends), never a loop over bytes; names of
- * up to 16 bytes, the common case, take two loads and two multiplies. */
+/* A wyhash-style hash: whole words (overlapping loads at the ends), never a loop over bytes;
+ * names of up to 16 bytes, the common case, take two loads and two multiplies. */
 uint64_t
 hash_bytes(const void *p, size_t n)
 {
@@ -255,9 +256,9 @@ bytes_equal(const void *x, const void *y, size_t n)
 	return rd64(a + n - 8) == rd64(b + n - 8);
 }
 
-/* Hash tables of 2 MiB and more come straight from mmap (already zero), prefaulted in one system call
- * rather than thousands of page faults as the rehash touches them in random order (a trace with 10^5
- * distinct scope names grows its name table to megabytes). */
+/* Hash tables of 2 MiB and more come straight from mmap (already zero), prefaulted in one system
+ * call rather than thousands of page faults as the rehash touches them in random order (a trace
+ * with 10^5 distinct scope names grows its name table to megabytes). */
 enum { TABLE_HUGE = 2 << 20 };
 
 static size_t
@@ -439,7 +440,8 @@ map_put(Map *m, uint64_t key, void *val)
 		for (i = 0; i < m->cap; i++) {
 			if (m->tab[i].key == UINT64_MAX)
 				continue;
-			for (j = map_slot(m->tab[i].key, cap); tab[j].key != UINT64_MAX; j = (j + 1) & (cap - 1))
+			for (j = map_slot(m->tab[i].key, cap); tab[j].key != UINT64_MAX;
+			     j = (j + 1) & (cap - 1))
 				;
 			tab[j] = m->tab[i];
 		}

@@ -1,9 +1,9 @@
 /* util.h: memory, containers and hashing shared by every part of ptcc.
  *
- * Arenas own everything a compilation allocates (strings, IR, interned shapes); they are freed in one
- * call.  Vectors are plain {v, n, cap} structs grown with vec_push.  Interning tables map a byte string
- * (or an array of int64 dimensions) to one shared, arena-owned copy, so equal names and shapes compare by
- * pointer.
+ * Arenas own everything a compilation allocates (strings, IR, interned shapes); they are freed
+ * in one call.  Vectors are plain {v, n, cap} structs grown with vec_push.  Interning tables map
+ * a byte string (or an array of int64 dimensions) to one shared, arena-owned copy, so equal
+ * names and shapes compare by pointer.
  */
 #ifndef PTCC_UTIL_H
 #define PTCC_UTIL_H
@@ -46,17 +46,17 @@ void arena_free(Arena *a);
 
 /* Vector of T: VEC(T) v = {0}; vec_push(&v, x); free(v.v). */
 #define VEC(T) struct { T *v; size_t n, cap; }
-#define vec_grow(vp)                                                                          \
-	do {                                                                                      \
-		if ((vp)->n == (vp)->cap) {                                                           \
-			(vp)->cap = (vp)->cap ? 2 * (vp)->cap : 16;                                       \
-			(vp)->v = xrealloc((vp)->v, (vp)->cap * sizeof *(vp)->v);                         \
-		}                                                                                     \
+#define vec_grow(vp)                                                              \
+	do {                                                                      \
+		if ((vp)->n == (vp)->cap) {                                       \
+			(vp)->cap = (vp)->cap ? 2 * (vp)->cap : 16;               \
+			(vp)->v = xrealloc((vp)->v, (vp)->cap * sizeof *(vp)->v); \
+		}                                                                 \
 	} while (0)
-#define vec_push(vp, x)                                                                       \
-	do {                                                                                      \
-		vec_grow(vp);                                                                         \
-		(vp)->v[(vp)->n++] = (x);                                                             \
+#define vec_push(vp, x)                   \
+	do {                              \
+		vec_grow(vp);             \
+		(vp)->v[(vp)->n++] = (x); \
 	} while (0)
 
 uint64_t hash_bytes(const void *p, size_t n);
@@ -105,7 +105,15 @@ void map_free(Map *m);
 size_t edit_distance(const char *a, const char *b, size_t cap);
 
 /* Checked 64-bit arithmetic: false on overflow. */
-static inline bool ck_mul(int64_t a, int64_t b, int64_t *r) { return !__builtin_mul_overflow(a, b, r); }
-static inline bool ck_add(int64_t a, int64_t b, int64_t *r) { return !__builtin_add_overflow(a, b, r); }
+static inline bool
+ck_mul(int64_t a, int64_t b, int64_t *r)
+{
+	return !__builtin_mul_overflow(a, b, r);
+}
+static inline bool
+ck_add(int64_t a, int64_t b, int64_t *r)
+{
+	return !__builtin_add_overflow(a, b, r);
+}
 
 #endif

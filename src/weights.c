@@ -1,10 +1,11 @@
 /* weights.c: the safetensors file (docs/trace-format.md §5).
  *
- * 8 bytes of little-endian header length N, N bytes of JSON, then the data.  The file is mapped, the
- * header parsed with jansson, and everything validated before any tensor is used: the header length,
- * every entry's dtype, shape and offsets, byte lengths against dtype and shape (with overflow checks),
- * no overlaps, no gaps.  Then every `param` and `const` of the trace is bound to its entry, checking
- * dtype and shape.  F32 data is used in place; other dtypes are converted on request (tensor_f32).
+ * 8 bytes of little-endian header length N, N bytes of JSON, then the data.  The file is mapped,
+ * the header parsed with jansson, and everything validated before any tensor is used: the header
+ * length, every entry's dtype, shape and offsets, byte lengths against dtype and shape (with
+ * overflow checks), no overlaps, no gaps.  Then every `param` and `const` of the trace is bound
+ * to its entry, checking dtype and shape.  F32 data is used in place; other dtypes are converted
+ * on request (tensor_f32).
  */
 #include "ptcc.h"
 
@@ -83,50 +84,67 @@ read_entry(Ctx *c, Weights *w, const char *key, json_t *e, Tensor *t, uint64_t d
 	json_t *v;
 
 	if (!json_is_object(e)) {
-		diag_file(c, DIAG_ERROR, w->path, "tensor '%s': the entry is not a JSON object", key);
+		diag_file(c, DIAG_ERROR, w->path, "tensor '%s': the entry is not a JSON object",
+			  key);
 		return false;
 	}
 	json_object_foreach(e, k, v) {
 		if (strcmp(k, "dtype") && strcmp(k, "shape") && strcmp(k, "data_offsets")) {
-			diag_file(c, DIAG_ERROR, w->path, "tensor '%s': unknown field '%s'", key, k);
+			diag_file(c, DIAG_ERROR, w->path, "tensor '%s': unknown field '%s'", key,
+				  k);
 			return false;
 		}
 	}
 	if (!json_is_string(dt) || (d = st_dtype(json_string_value(dt))) < 0) {
-		diag_file(c, DIAG_ERROR, w->path, "tensor '%s': dtype must be one of F16 BF16 F32 F64 I8 I16 I32 I64 U8 BOOL%s%s",
-		          key, json_is_string(dt) ? ", not " : "", json_is_string(dt) ? json_string_value(dt) : "");
+		diag_file(c, DIAG_ERROR, w->path,
+			  "tensor '%s': dtype must be one of F16 BF16 F32 F64 I8 I16 I32 I64 U8 "
+			  "BOOL%s%s",
+			  key, json_is_string(dt) ? ", not " : "",
+			  json_is_string(dt) ? json_string_value(dt) : "");
 		return false;
 	}
 	if (!json_is_array(shp) || json_array_size(shp) > MAX_DIMS) {
-		diag_file(c, DIAG_ERROR, w->path, "tensor '%s': shape must be a list of at most %d integers", key, MAX_DIMS);
+		diag_file(c, DIAG_ERROR, w->path,
+			  "tensor '%s': shape must be a list of at most %d integers", key,
+			  MAX_DIMS);
 		return false;
 	}
 	for (i = 0; i < json_array_size(shp); i++) {
 		uint64_t x;
 
 		if (!json_uint(json_array_get(shp, i), &x)) {
-			diag_file(c, DIAG_ERROR, w->path, "tensor '%s': shape must hold non-negative integers", key);
+			diag_file(c, DIAG_ERROR, w->path,
+				  "tensor '%s': shape must hold non-negative integers", key);
 			return false;
 		}
 		dims[i] = (int64_t)x;
 		if (!ck_mul(numel, dims[i], &numel)) {
-			diag_file(c, DIAG_ERROR, w->path, "tensor '%s': the element count overflows", key);
+			diag_file(c, DIAG_ERROR, w->path,
+				  "tensor '%s': the element count overflows", key);
 			return false;
 		}
 	}
-	if (!json_is_array(off) || json_array_size(off) != 2 || !json_uint(json_array_get(off, 0), &b) ||
-	    !json_uint(json_array_get(off, 1), &end) || b > end) {
-		diag_file(c, DIAG_ERROR, w->path, "tensor '%s': data_offsets must be [BEGIN, END] with 0 <= BEGIN <= END", key);
+	if (!json_is_array(off) || json_array_size(off) != 2 ||
+	    !json_uint(json_array_get(off, 0), &b) || !json_uint(json_array_get(off, 1), &end) ||
+	    b > end) {
+		diag_file(c, DIAG_ERROR, w->path,
+			  "tensor '%s': data_offsets must be [BEGIN, END] with 0 <= BEGIN <= END",
+			  key);
 		return false;
 	}
 	if (end > datasize) {
-		diag_file(c, DIAG_ERROR, w->path, "tensor '%s': data_offsets [%llu, %llu] go past the end of the data (%llu bytes)",
-		          key, (unsigned long long)b, (unsigned long long)end, (unsigned long long)datasize);
+		diag_file(c, DIAG_ERROR, w->path,
+			  "tensor '%s': data_offsets [%llu, %llu] go past the end of the data "
+			  "(%llu bytes)",
+			  key, (unsigned long long)b, (unsigned long long)end,
+			  (unsigned long long)datasize);
 		return false;
 	}
 	if (!ck_mul(numel, dtype_size[d], &nbytes) || (uint64_t)nbytes != end - b) {
-		diag_file(c, DIAG_ERROR, w->path, "tensor '%s': %llu bytes of data, but %s with %lld elements needs %lld",
-		          key, (unsigned long long)(end - b), dtype_stname[d], (long long)numel, (long long)nbytes);
+		diag_file(c, DIAG_ERROR, w->path,
+			  "tensor '%s': %llu bytes of data, but %s with %lld elements needs %lld",
+			  key, (unsigned long long)(end - b), dtype_stname[d], (long long)numel,
+			  (long long)nbytes);
 		return false;
 	}
 	t->name = intern(&c->strings, key, strlen(key));
@@ -164,7 +182,8 @@ read_file(Ctx *c, Weights *w, bool *io_error)
 	int fd = open(w->path, O_RDONLY);
 
 	if (fd < 0 || fstat(fd, &st) < 0) {
-		diag_file(c, DIAG_ERROR, w->path, "cannot open the weights file: %s", strerror(errno));
+		diag_file(c, DIAG_ERROR, w->path, "cannot open the weights file: %s",
+			  strerror(errno));
 		if (fd >= 0)
 			close(fd);
 		*io_error = true;
@@ -181,7 +200,8 @@ read_file(Ctx *c, Weights *w, bool *io_error)
 		void *m = mmap(NULL, w->size, PROT_READ, MAP_PRIVATE, fd, 0);
 
 		if (m == MAP_FAILED) {
-			diag_file(c, DIAG_ERROR, w->path, "cannot map the weights file: %s", strerror(errno));
+			diag_file(c, DIAG_ERROR, w->path, "cannot map the weights file: %s",
+				  strerror(errno));
 			close(fd);
 			*io_error = true;
 			return false;
@@ -190,26 +210,29 @@ read_file(Ctx *c, Weights *w, bool *io_error)
 	}
 	close(fd);
 	if (w->size < 8) {
-		diag_file(c, DIAG_ERROR, w->path, "the file is too short for a safetensors header (%zu bytes)", w->size);
+		diag_file(c, DIAG_ERROR, w->path,
+			  "the file is too short for a safetensors header (%zu bytes)", w->size);
 		return false;
 	}
 	for (i = 0; i < 8; i++)
 		hlen |= (uint64_t)w->map[i] << (8 * i);
 	if (hlen > w->size - 8) {
-		diag_file(c, DIAG_ERROR, w->path, "header length %llu is larger than the file (%zu bytes)",
-		          (unsigned long long)hlen, w->size);
+		diag_file(c, DIAG_ERROR, w->path,
+			  "header length %llu is larger than the file (%zu bytes)",
+			  (unsigned long long)hlen, w->size);
 		return false;
 	}
 	if (hlen > MAX_HEADER) {
-		diag_file(c, DIAG_ERROR, w->path, "header length %llu is larger than %d bytes", (unsigned long long)hlen,
-		          MAX_HEADER);
+		diag_file(c, DIAG_ERROR, w->path, "header length %llu is larger than %d bytes",
+			  (unsigned long long)hlen, MAX_HEADER);
 		return false;
 	}
 	w->data_off = 8 + hlen;
 	datasize = w->size - w->data_off;
 	root = json_loadb((const char *)w->map + 8, (size_t)hlen, JSON_REJECT_DUPLICATES, &jerr);
 	if (!root) {
-		diag_file(c, DIAG_ERROR, w->path, "the header is not valid JSON: %s at byte %d", jerr.text, jerr.position);
+		diag_file(c, DIAG_ERROR, w->path, "the header is not valid JSON: %s at byte %d",
+			  jerr.text, jerr.position);
 		return false;
 	}
 	if (!json_is_object(root)) {
@@ -224,13 +247,15 @@ read_file(Ctx *c, Weights *w, bool *io_error)
 			json_t *mv;
 
 			if (!json_is_object(v)) {
-				diag_file(c, DIAG_ERROR, w->path, "__metadata__ is not a JSON object");
+				diag_file(c, DIAG_ERROR, w->path,
+					  "__metadata__ is not a JSON object");
 				ok = false;
 				break;
 			}
 			json_object_foreach(v, mk, mv) {
 				if (!json_is_string(mv)) {
-					diag_file(c, DIAG_ERROR, w->path, "__metadata__ value of '%s' is not a string", mk);
+					diag_file(c, DIAG_ERROR, w->path,
+						  "__metadata__ value of '%s' is not a string", mk);
 					ok = false;
 				}
 			}
@@ -258,18 +283,22 @@ read_file(Ctx *c, Weights *w, bool *io_error)
 
 		for (i = 0; i < w->n && ok; i++) {
 			if (order[i]->offset < at) {
-				diag_file(c, DIAG_ERROR, w->path, "tensors '%s' and '%s' overlap", order[i - 1]->name, order[i]->name);
+				diag_file(c, DIAG_ERROR, w->path, "tensors '%s' and '%s' overlap",
+					  order[i - 1]->name, order[i]->name);
 				ok = false;
 			} else if (order[i]->offset > at) {
-				diag_file(c, DIAG_ERROR, w->path, "bytes %llu to %llu of the data belong to no tensor",
-				          (unsigned long long)at, (unsigned long long)order[i]->offset);
+				diag_file(c, DIAG_ERROR, w->path,
+					  "bytes %llu to %llu of the data belong to no tensor",
+					  (unsigned long long)at,
+					  (unsigned long long)order[i]->offset);
 				ok = false;
 			}
 			at = order[i]->offset + order[i]->nbytes;
 		}
 		if (ok && at != datasize) {
-			diag_file(c, DIAG_ERROR, w->path, "bytes %llu to %llu of the data belong to no tensor",
-			          (unsigned long long)at, (unsigned long long)datasize);
+			diag_file(c, DIAG_ERROR, w->path,
+				  "bytes %llu to %llu of the data belong to no tensor",
+				  (unsigned long long)at, (unsigned long long)datasize);
 			ok = false;
 		}
 	}
@@ -296,13 +325,15 @@ weights_load(Ctx *c, bool *io_error)
 		char a[TYPE_STR_MAX], b[TYPE_STR_MAX];
 
 		if (!t) {
-			error_at(c, value_loc(c, v), "$%s is not in the weights file %s", v->name, w->path);
+			error_at(c, value_loc(c, v), "$%s is not in the weights file %s", v->name,
+				 w->path);
 			continue;
 		}
 		tt = (Type){t->dtype, t->ndim, 0, UINT32_MAX, t->dims};
 		if (!type_equal(&tt, &v->type)) {
-			error_at(c, type_loc(c, &v->type), "$%s is declared %s, but the weights file has %s", v->name,
-			         type_str(&v->type, a, sizeof a), type_str(&tt, b, sizeof b));
+			error_at(c, type_loc(c, &v->type),
+				 "$%s is declared %s, but the weights file has %s", v->name,
+				 type_str(&v->type, a, sizeof a), type_str(&tt, b, sizeof b));
 			continue;
 		}
 		v->tensor = t;

@@ -1,7 +1,7 @@
-/* test_netcheck.c: each rule of the net verifier (src/netcheck.c) firing on a hand-built bad net, and a
- * good net passing.  Each case builds a small Net with net.c's building blocks, runs netcheck() and
- * compares its verdict and message with what is expected.  Prints "N passed, M failed"; exit 1 on any
- * failure. */
+/* test_netcheck.c: each rule of the net verifier (src/netcheck.c) firing on a hand-built bad
+ * net, and a good net passing.  Each case builds a small Net with net.c's building blocks, runs
+ * netcheck() and compares its verdict and message with what is expected.  Prints "N passed, M
+ * failed"; exit 1 on any failure. */
 #include "net.h"
 
 #include <stdio.h>
@@ -89,8 +89,9 @@ expect(Net *net, const char *what, const char *want)
 		printf("ok   %s%s%s\n", what, want ? ": " : "", want ? msg : "");
 	} else {
 		failed++;
-		printf("FAIL %s: verdict %s, message '%s', expected %s'%s'\n", what, ok ? "pass" : "fail", msg,
-		       want ? "a failure with " : "a pass", want ? want : "");
+		printf("FAIL %s: verdict %s, message '%s', expected %s'%s'\n", what,
+		       ok ? "pass" : "fail", msg, want ? "a failure with " : "a pass",
+		       want ? want : "");
 	}
 	net_free(net);
 }
@@ -130,16 +131,19 @@ table_rules(void)
 
 	x = start(&net, "caffe");
 	unary(&net, "Upsample", "up", x, &t);
-	expect(&net, "a type outside layers.def", "layer type 'Upsample' is not in the target table");
+	expect(&net, "a type outside layers.def",
+	       "layer type 'Upsample' is not in the target table");
 
 	x = start(&net, "caffe");
 	unary(&net, "ReLU6", "relu6", conv(&net, "conv", x), &t);
-	expect(&net, "an OpenCV-only type in target caffe", "layer type ReLU6 is not in target caffe");
+	expect(&net, "an OpenCV-only type in target caffe",
+	       "layer type ReLU6 is not in target caffe");
 
 	x = start(&net, "caffe");
 	l = unary(&net, "Pooling", "pool", x, &t);
 	PARAM(&net, l, convolution_param, CONVOLUTION_PARAMETER);
-	expect(&net, "a param message of another type", "carries convolution_param, which a Pooling layer");
+	expect(&net, "a param message of another type",
+	       "carries convolution_param, which a Pooling layer");
 
 	x = start(&net, "caffe");
 	l = unary(&net, "Sigmoid", "sig", x, &t);
@@ -168,14 +172,16 @@ producer_rules(void)
 	vec_push(&l->tops, a);
 	a->producer = l;
 	expect(&net, "a bottom produced by a later layer",
-	       "layer 'early' (ReLU): bottom 'later' is neither an input nor produced by an earlier layer");
+	       "layer 'early' (ReLU): bottom 'later' is neither an input nor produced by an "
+	       "earlier layer");
 
 	/* a bottom whose producer is dead */
 	x = start(&net, "caffe");
 	a = conv(&net, "conv", x);
 	a->producer->dead = true;
 	unary(&net, "ReLU", "relu", a, &t);
-	expect(&net, "a bottom produced by a dead layer", "bottom 'conv' is neither an input nor produced");
+	expect(&net, "a bottom produced by a dead layer",
+	       "bottom 'conv' is neither an input nor produced");
 
 	/* two producers of one top */
 	x = start(&net, "caffe");
@@ -185,13 +191,15 @@ producer_rules(void)
 	PARAM(&net, l, convolution_param, CONVOLUTION_PARAMETER);
 	layer_bottom(l, x);
 	vec_push(&l->tops, a);
-	expect(&net, "a top produced twice", "layer 'conv2' (Convolution): top 'conv' names another layer");
+	expect(&net, "a top produced twice",
+	       "layer 'conv2' (Convolution): top 'conv' names another layer");
 	x = start(&net, "caffe");
 	a = conv(&net, "conv", x);
 	b = conv(&net, "conv2", x);
 	b->producer = a->producer; /* the blob claims the first layer: still a second production */
 	vec_push(&b->producer->tops, a);
-	expect(&net, "a layer producing one top twice", "top 'conv' is already produced by an earlier layer");
+	expect(&net, "a layer producing one top twice",
+	       "top 'conv' is already produced by an earlier layer");
 
 	/* an output nothing produces */
 	x = start(&net, "caffe");
@@ -222,7 +230,8 @@ in_place_rules(void)
 	a = conv(&net, "conv", x);
 	pool(&net, "pool", a);
 	in_place(&net, "ReLU", "relu", a);
-	expect(&net, "in place as the last of two readers (BVLC's Split makes it a second producer)",
+	expect(&net,
+	       "in place as the last of two readers (BVLC's Split makes it a second producer)",
 	       "layer 'relu' (ReLU): runs in place on 'conv', which 1 other layer(s) also read");
 
 	x = start(&net, "caffe");
@@ -235,7 +244,8 @@ in_place_rules(void)
 	PARAM(&net, l, reshape_param, RESHAPE_PARAMETER);
 	in_place(&net, "BatchNorm", "bn", t);
 	expect(&net, "in place on a Reshape's top (its bottom's memory in BVLC)",
-	       "layer 'bn' (BatchNorm): runs in place on 'view', a Reshape top that shares its bottom's memory");
+	       "layer 'bn' (BatchNorm): runs in place on 'view', a Reshape top that shares its "
+	       "bottom's memory");
 
 	x = start(&net, "caffe");
 	a = conv(&net, "conv", x);
@@ -251,7 +261,8 @@ in_place_rules(void)
 	a = conv(&net, "conv", x);
 	l = unary(&net, "ReLU", "relu", a, &t);
 	Layer *reader = unary(&net, "Sigmoid", "sig", a, &t);
-	/* what fuse.c's in-place pass leaves: relu writes conv in place, and remembers its SSA top */
+	/* what fuse.c's in-place pass leaves: relu writes conv in place, and remembers its SSA
+	 * top */
 	Blob *relu_value = l->tops.v[0];
 	l->ssa_bottoms = &l->bottoms.v[0];
 	l->ssa_tops = arena_alloc(&ctx.arena, sizeof(Blob *));
@@ -261,7 +272,8 @@ in_place_rules(void)
 	reader->ssa_bottoms[0] = a; /* it wants conv's own value */
 	net_recount(&net);
 	expect(&net, "a read after an in-place overwrite",
-	       "layer 'sig' (Sigmoid): reads blob 'conv' after an in-place layer overwrote the value it needs");
+	       "layer 'sig' (Sigmoid): reads blob 'conv' after an in-place layer overwrote the "
+	       "value it needs");
 }
 
 int
