@@ -69,20 +69,24 @@ relu_layer(Net *net, const Node *n, const char *role, Blob *in, double slope)
  *   y = min(m, hi) = m − ReLU(m − hi)
  * The older chain hi − ReLU(hi − ReLU(x)) (runtime-facts S9) is exact only to an absolute
  * 2^−24·hi: it turns an activation of 1e-6 into one off by 10 % (6 − (6 − x) rounds x to a
- * multiple of 4.8e-7). */
+ * multiple of 4.8e-7).  lo = −inf or hi = +inf leaves that side out (a one-sided clamp); the
+ * caller keeps lo < hi. */
 Blob *
 clamp_chain(Net *net, const Node *n, Blob *x, double lo, double hi, const char *last_role)
 {
-	Blob *m, *over;
+	bool high = hi < INFINITY;
+	Blob *m = x, *over;
 
 	if (lo == 0) {
-		m = relu_layer(net, n, "low", x, 0);
-	} else {
+		m = relu_layer(net, n, high ? "low" : last_role, x, 0);
+	} else if (lo > -INFINITY) {
 		Blob *under =
 			relu_layer(net, n, "under", power_layer(net, n, "below", x, 1, -1, lo), 0);
-		m = eltwise_layer(net, n, "low", CAFFE__ELTWISE_PARAMETER__ELTWISE_OP__SUM, x,
-				  under, 1);
+		m = eltwise_layer(net, n, high ? "low" : last_role,
+				  CAFFE__ELTWISE_PARAMETER__ELTWISE_OP__SUM, x, under, 1);
 	}
+	if (!high)
+		return m;
 	over = relu_layer(net, n, "over", power_layer(net, n, "above", m, 1, 1, -hi), 0);
 	return eltwise_layer(net, n, last_role, CAFFE__ELTWISE_PARAMETER__ELTWISE_OP__SUM, m, over,
 			     -1);

@@ -401,18 +401,27 @@ lower_relu(Net *net, Node *n)
 	return true;
 }
 
-/* x clamped to [lo, hi]: ReLU6 where the target has it and the range is [0, 6], else
- * clamp_chain. */
+/* x clamped to [lo, hi] (lo = −inf or hi = +inf: that side open): ReLU6 where the target has it
+ * and the range is [0, 6], else clamp_chain.  `names` spells the bounds in messages. */
 static bool
-clamp_to(Net *net, Node *n, double lo, double hi)
+clamp_to(Net *net, Node *n, double lo, double hi, const char *const names[2])
 {
 	Blob *x = blob_of(net, n, arg_value(n, ARG(hardtanh, input)));
 
 	if (!x)
 		return false;
-	if (!(lo < hi) || !isfinite(lo) || !isfinite(hi))
-		return refuse(net, n, "min_val (%g) must be below max_val (%g), both finite", lo,
-			      hi);
+	if (isnan(lo) || isnan(hi))
+		return refuse(net, n, "%s is nan: every element becomes nan",
+			      names[isnan(lo) ? 0 : 1]);
+	if (!(lo < hi) || lo == INFINITY || hi == -INFINITY)
+		return refuse(net, n,
+			      "%s (%g) is not below %s (%g): PyTorch returns %g everywhere then, "
+			      "and ptcc lowers only %s < %s",
+			      names[0], lo, names[1], hi, hi, names[0], names[1]);
+	if (lo == -INFINITY && hi == INFINITY) { /* nothing to clamp */
+		bind(net, &n->res[0], x);
+		return true;
+	}
 	if (lo == 0 && hi == 6 && target_has(net, "ReLU6")) {
 		Blob *top;
 		unary_layer(net, n, "ReLU6", NULL, x, x->type, &top);
@@ -422,20 +431,44 @@ clamp_to(Net *net, Node *n, double lo, double hi)
 	bind(net, &n->res[0], clamp_chain(net, n, x, lo, hi, NULL));
 	return true;
 }
-_Static_assert(ARG(relu6, input) == ARG(hardtanh, input), "clamp_to reads hardtanh's input slot");
+_Static_assert(ARG(relu6, input) == ARG(hardtanh, input) &&
+		       ARG(clamp, input) == ARG(hardtanh, input) &&
+		       ARG(clip, input) == ARG(hardtanh, input),
+	       "clamp_to reads hardtanh's input slot");
+
+static const char *const hardtanh_bounds[2] = {"min_val", "max_val"};
 
 static bool
 lower_hardtanh(Net *net, Node *n)
 {
 	return clamp_to(net, n, arg_float(n, ARG(hardtanh, min_val)),
-			arg_float(n, ARG(hardtanh, max_val)));
+			arg_float(n, ARG(hardtanh, max_val)), hardtanh_bounds);
 }
 
 static bool
 lower_relu6(Net *net, Node *n)
 {
-	return clamp_to(net, n, 0, 6);
+	return clamp_to(net, n, 0, 6, hardtanh_bounds);
 }
+
+/* clamp and clip, with one bound or both (none is PyTorch's error too). */
+static bool
+lower_clamp(Net *net, Node *n)
+{
+	static const char *const bounds[2] = {"min", "max"};
+	const Lit *min = op_arg(n, ARG(clamp, min)), *max = op_arg(n, ARG(clamp, max));
+	double lo = -INFINITY, hi = INFINITY;
+
+	if (min->kind == L_NONE && max->kind == L_NONE)
+		return refuse(net, n, "at least one of min and max is needed");
+	if (min->kind != L_NONE)
+		lit_as_float(min, &lo);
+	if (max->kind != L_NONE)
+		lit_as_float(max, &hi);
+	return clamp_to(net, n, lo, hi, bounds);
+}
+_Static_assert(ARG(clamp, min) == ARG(clip, min) && ARG(clamp, max) == ARG(clip, max),
+	       "lower_clamp reads clamp's slots");
 
 /* One-layer neurons (sigmoid, tanh, abs, exp, elu, softplus): the one layer type of the op's row in
  * ops.def (Sigmoid, TanH, AbsVal, Exp, ELU, BNLL). */
@@ -487,6 +520,36 @@ lower_neg(Net *net, Node *n)
 	if (!x)
 		return false;
 	bind(net, &n->res[0], power_layer(net, n, NULL, x, 1, -1, 0));
+	return true;
+}
+
+/* prelu(x, a) = max(0, x) + a·min(0, x) with a per channel (axis 1) or one shared slope: PReLU
+ * (one product: exact).  A shared slope is a blob with no shape field, which BVLC reads as its
+ * 0-d blob and OpenCV as a scalar (runtime-facts S10). */
+static bool
+lower_prelu(Net *net, Node *n)
+{
+	Value *in = arg_value(n, ARG(prelu, input)), *w = arg_value(n, ARG(prelu, weight));
+	Blob *x = blob_of(net, n, in), *top;
+	Layer *l;
+
+	if (!x)
+		return false;
+	if (!need_param(net, n, w, "weight"))
+		return false;
+	if (in->type.ndim < 2)
+		return refuse(net, n, "the input needs a channel axis (rank >= 2)");
+	l = unary_layer(net, n, "PReLU", NULL, x, n->res[0].type, &top);
+	if (numel_of(&w->type) == 1) {
+		Caffe__PReLUParameter *p = PARAM(net, l, prelu_param, PRE_LUPARAMETER);
+		p->has_channel_shared = 1;
+		p->channel_shared = 1;
+		layer_weight(l, param_data(net, w), 1, NULL, -1);
+	} else {
+		int64_t c = in->type.dims[1];
+		layer_weight(l, param_data(net, w), c, &c, 1);
+	}
+	bind(net, &n->res[0], top);
 	return true;
 }
 

@@ -176,6 +176,48 @@ class Activations(OpTestCase):
     def test_hardtanh_general(self) -> None:
         self.act("hardtanh_general", lambda x: F.hardtanh(x, -0.5, 2.5))
 
+    def test_clamp_both(self) -> None:
+        self.act("clamp", lambda x: torch.clamp(x, -0.5, 0.25))
+
+    def test_clamp_min_only(self) -> None:
+        types = self.act("clamp_min", lambda x: x.clamp(min=0.5))
+        self.assertEqual(types["-O0"], ["Input", "Convolution", "Power", "ReLU", "Eltwise"])
+
+    def test_clamp_max_only(self) -> None:
+        self.act("clamp_max", lambda x: torch.clamp(x, max=-0.25))
+
+    def test_clamp_min_zero(self) -> None:
+        types = self.act("clamp_min0", lambda x: x.clamp(min=0))
+        self.assertEqual(types["-O0"], ["Input", "Convolution", "ReLU"])
+
+    def test_clamp_in_place(self) -> None:
+        self.act("clamp_", lambda x: F.relu(x.clamp_(-1.0, 1.5)))
+
+    def test_clip(self) -> None:
+        self.act("clip", lambda x: torch.clip(x, min=-2.0, max=3.0))
+
+    def prelu(self, name: str, m: nn.PReLU) -> dict:
+        # the module is an attribute, so that its weight is a parameter of the recorded model
+        return self.check(name, Lambda(lambda s, x: s.act(s.conv(x)), conv=nn.Conv2d(3, 4, 3), act=m),
+                          randn(1, 3, 7, 7) * 4)
+
+    def test_prelu_per_channel(self) -> None:
+        m = nn.PReLU(4)
+        m.weight.data.uniform_(-0.5, 0.5)
+        types = self.prelu("prelu_c", m)
+        self.assertIn("PReLU", types["-O1"])
+
+    def test_prelu_shared(self) -> None:
+        m = nn.PReLU()
+        m.weight.data.fill_(0.3)
+        self.prelu("prelu_1", m)
+
+    def test_prelu_2d(self) -> None:
+        m = nn.PReLU(6)
+        m.weight.data.uniform_(0.1, 0.9)
+        self.check("prelu_2d", Lambda(lambda s, x: s.act(s.fc(x.flatten(1))), fc=nn.Linear(48, 6), act=m),
+                   randn(1, 3, 4, 4))
+
     def test_small_values(self) -> None:
         """Activations of 1e-6 (deep nets with random weights have them: mobilenet_v2's last blocks) keep
         their precision: each lowering must be exact to float32 rounding *relative to the value*, not just
@@ -183,6 +225,7 @@ class Activations(OpTestCase):
         x = randn(1, 3, 5, 5) * 1e-6
         for name, fn in [("relu6", F.relu6), ("relu6_m", nn.ReLU6()), ("hardtanh", F.hardtanh),
                          ("hardtanh_general", lambda t: F.hardtanh(t, -0.5, 2.5)), ("relu", F.relu),
+                         ("clamp_min", lambda t: t.clamp(min=-1e-6)), ("clamp_max", lambda t: t.clamp(max=1e-6)),
                          ("leaky", lambda t: F.leaky_relu(t, 0.1)), ("tanh", torch.tanh)]:
             self.check("small_" + name, Lambda(lambda s, t, fn=fn: fn(t)), x, rel_tol=1e-5)
 

@@ -569,6 +569,12 @@ def activation_call(g: Generator, v: int) -> Call:
         (3, lambda: Call("F.hardtanh", [x, lo, hi], {"inplace": ip})),
         (1, lambda: Call("F.hardtanh_", [x, lo, hi])),
         (1, lambda: module_call(g, nn.Hardtanh(lo, hi), x)),
+        (2, lambda: Call("torch.clamp", [x, lo, hi])),
+        (1, lambda: Call("torch.clamp", [x], {"min": lo})),
+        (1, lambda: Call("torch.clamp", [x], {"max": hi})),
+        (1, lambda: Call("Tensor.clamp_", [x, lo, hi])),
+        (1, lambda: Call("torch.clip", [x, lo, hi])),
+        (2, lambda: module_call(g, prelu_module(rng, t), x)),
         (3, lambda: Call("torch.sigmoid", [x])),
         (1, lambda: Call("Tensor.sigmoid_", [x])),
         (1, lambda: module_call(g, nn.Sigmoid(), x)),
@@ -597,6 +603,14 @@ def activation_call(g: Generator, v: int) -> Call:
     if call.fn == "torch.exp" and float(t.max()) > 5.0:
         raise Rejected("exp of an unbounded value")
     return call
+
+
+def prelu_module(rng: random.Random, t) -> nn.PReLU:
+    """PReLU with one shared slope or one per channel (when there is a channel axis), drawn slopes."""
+    per_channel = t.dim() >= 2 and rng.random() < 0.6
+    m = nn.PReLU(t.shape[1] if per_channel else 1)
+    m.weight.data.uniform_(-0.5, 0.9)
+    return m
 
 
 def module_call(g: Generator, m: nn.Module, x: V) -> Call:
