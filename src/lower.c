@@ -287,6 +287,100 @@ lower_conv2d(Net *net, Node *n)
 	return connect_weighted(net, n, l, x, w, b);
 }
 
+/* conv_transpose2d: Deconvolution, whose weight layout (C_in, C_out/groups, kh, kw) is PyTorch's
+ * and whose output is s·(in − 1) + d·(k − 1) + 1 − 2p per axis (runtime-facts S8).  PyTorch adds
+ * output_padding rows at the end: Caffe cannot, so with output_padding the Deconvolution runs
+ * unpadded and Slice crops keep PyTorch's rows [p, p + out) (the extra rows get contributions from
+ * the kernel, so they are part of the unpadded output when op ≤ p).  OpenCV 4.6 ignores a
+ * Deconvolution's dilation (S8): refused. */
+static bool
+lower_conv_transpose2d(Net *net, Node *n)
+{
+	Value *in = arg_value(n, ARG(conv_transpose2d, input)),
+	      *w = arg_value(n, ARG(conv_transpose2d, weight)),
+	      *b = arg_value(n, ARG(conv_transpose2d, bias));
+	int64_t groups = arg_int(n, ARG(conv_transpose2d, groups));
+	int64_t stride[2], pad[2], opad[2], dil[2];
+	int64_t kernel[2], caffe_pad[2], full[4];
+	Blob *x = blob_of(net, n, in), *y;
+	const Type *out = &n->res[0].type;
+	Layer *l;
+	Caffe__ConvolutionParameter *p;
+
+	if (!x)
+		return false;
+	if (in->type.ndim != 4)
+		return refuse(net, n, "only 4-D (N, C, H, W) inputs are supported");
+	if (!need_param(net, n, w, "weight") || (b && !need_param(net, n, b, "bias")))
+		return false;
+	lit_int_list(op_arg(n, ARG(conv_transpose2d, stride)), stride, 2);
+	lit_int_list(op_arg(n, ARG(conv_transpose2d, padding)), pad, 2);
+	lit_int_list(op_arg(n, ARG(conv_transpose2d, output_padding)), opad, 2);
+	lit_int_list(op_arg(n, ARG(conv_transpose2d, dilation)), dil, 2);
+	if (dil[0] != 1 || dil[1] != 1)
+		return refuse(net, n, "dilation=[%lld, %lld]: OpenCV 4.6 ignores a Deconvolution's "
+			      "dilation", (long long)dil[0], (long long)dil[1]);
+	for (int i = 0; i < 2; i++) {
+		kernel[i] = w->type.dims[2 + i];
+		if (opad[i] > pad[i])
+			return refuse(net, n,
+				      "output_padding %lld is larger than padding %lld: PyTorch's "
+				      "last rows then hold the bias alone, which no crop of a "
+				      "Deconvolution gives",
+				      (long long)opad[i], (long long)pad[i]);
+		/* with output_padding, run unpadded and crop */
+		caffe_pad[i] = opad[i] ? 0 : pad[i];
+	}
+	l = net_layer(net, n, "Deconvolution", NULL);
+	p = PARAM(net, l, convolution_param, CONVOLUTION_PARAMETER);
+	p->has_num_output = 1;
+	p->num_output = (uint32_t)(w->type.dims[1] * groups);
+	if (!b) {
+		p->has_bias_term = 1;
+		p->bias_term = 0;
+	}
+	conv_hw_field(net, &p->kernel_size, &p->n_kernel_size, &p->kernel_h, &p->has_kernel_h,
+		      &p->kernel_w, &p->has_kernel_w, kernel, -1);
+	conv_hw_field(net, &p->stride, &p->n_stride, &p->stride_h, &p->has_stride_h, &p->stride_w,
+		      &p->has_stride_w, stride, 1);
+	conv_hw_field(net, &p->pad, &p->n_pad, &p->pad_h, &p->has_pad_h, &p->pad_w, &p->has_pad_w,
+		      caffe_pad, 0);
+	if (groups != 1) {
+		p->has_group = 1;
+		p->group = (uint32_t)groups;
+	}
+	layer_bottom(l, x);
+	weight_from(net, l, w);
+	if (b)
+		weight_from(net, l, b);
+	full[0] = out->dims[0];
+	full[1] = out->dims[1];
+	for (int i = 0; i < 2; i++)
+		full[2 + i] = stride[i] * (in->type.dims[2 + i] - 1) + kernel[i] - 2 * caffe_pad[i];
+	y = layer_top(net, l, f32_type(net, full, 4));
+	/* PyTorch's rows [p, p + out) of the unpadded output: the first cut first, so that the last
+	 * layer keeps its first top (what OpenCV's forward(layer) returns) */
+	for (int a = 0; a < 2; a++) {
+		int64_t skip = opad[a] ? pad[a] : 0, keep = out->dims[2 + a];
+		Blob **parts;
+
+		if (skip) {
+			const char *role = a == 0 ? "cut_top" : "cut_left";
+			parts = slice_layer(net, n, role, y, 2 + a, &skip, 1);
+			parts[1]->discard = false;
+			y = parts[1];
+		}
+		if (y->type.dims[2 + a] != keep) {
+			parts = slice_layer(net, n, a == 0 ? "cut_bottom" : "cut_right", y, 2 + a,
+					    &keep, 1);
+			parts[0]->discard = false;
+			y = parts[0];
+		}
+	}
+	bind(net, &n->res[0], y);
+	return true;
+}
+
 /* InnerProduct over the last axis.  Caffe flattens every axis from `axis` on (runtime-facts S4),
  * so a flatten feeding it can be dropped by fuse.c. */
 static bool

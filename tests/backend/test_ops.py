@@ -71,6 +71,52 @@ class Conv(OpTestCase):
         self.check("batch2", Seq(nn.Conv2d(3, 4, 3)), randn(2, 3, 7, 7))
 
 
+class ConvTranspose(OpTestCase):
+    """conv_transpose2d as a Deconvolution (PyTorch's weight layout), with Slice crops for
+    output_padding (docs/runtime-facts.md S8)."""
+
+    def test_plain(self) -> None:
+        types = self.check("plain", Seq(nn.ConvTranspose2d(4, 6, 3)), randn(1, 4, 5, 5))
+        self.assertEqual(types["-O0"], ["Input", "Deconvolution"])
+
+    def test_unet_2x2_stride_2(self) -> None:
+        self.check("unet", Seq(nn.ConvTranspose2d(8, 4, 2, stride=2)), randn(1, 8, 6, 7))
+
+    def test_stride_padding(self) -> None:
+        self.check("s2p1", Seq(nn.ConvTranspose2d(4, 6, 3, stride=2, padding=1)), randn(1, 4, 5, 6))
+
+    def test_output_padding(self) -> None:
+        types = self.check("op1", Seq(nn.ConvTranspose2d(4, 6, 3, stride=2, padding=1, output_padding=1)),
+                           randn(1, 4, 5, 6))
+        self.assertIn("Slice", types["-O0"])
+
+    def test_output_padding_one_axis(self) -> None:
+        self.check("op_h", Seq(nn.ConvTranspose2d(4, 3, (3, 4), stride=(2, 3), padding=(1, 2),
+                                                  output_padding=(1, 0))), randn(1, 4, 4, 5))
+
+    def test_groups_no_bias_asymmetric(self) -> None:
+        self.check("groups", Seq(nn.ConvTranspose2d(6, 4, (3, 2), stride=(2, 1), padding=(1, 0), groups=2,
+                                                    bias=False)), randn(1, 6, 5, 4))
+
+    def test_depthwise(self) -> None:
+        self.check("depthwise", Seq(nn.ConvTranspose2d(5, 5, 4, stride=2, padding=1, groups=5)),
+                   randn(1, 5, 4, 4))
+
+    def test_then_batch_norm(self) -> None:
+        """OpenCV folds a BatchNorm into the Deconvolution before it, wrongly (the barrier stops it)."""
+        self.check("bn", Seq(nn.ConvTranspose2d(4, 6, 2, stride=2), bn(6), nn.ReLU()), randn(1, 4, 3, 3))
+
+    def test_refusals(self) -> None:
+        x = randn(1, 4, 5, 5)
+        for name, module, want in (
+                ("dilation", Seq(nn.ConvTranspose2d(4, 4, 3, dilation=2)), "ignores a Deconvolution's dilation"),
+                ("op_over_pad", Seq(nn.ConvTranspose2d(4, 4, 3, stride=2, output_padding=1)),
+                 "output_padding 1 is larger than padding 0")):
+            with self.subTest(case=name):
+                outcome = self.exact_or_error(name, module, x, op="conv_transpose2d")
+                self.assertIn(want, outcome)
+
+
 class Linear(OpTestCase):
     def test_after_flatten_module(self) -> None:
         self.check("flatten", Seq(nn.Conv2d(2, 4, 3), nn.Flatten(), nn.Linear(4 * 5 * 5, 10)), randn(1, 2, 7, 7))

@@ -156,30 +156,47 @@ def models() -> dict[str, tuple[nn.Module, torch.Tensor]]:
     }
 
 
-def models_issue9() -> dict[str, tuple[nn.Module, torch.Tensor]]:
-    """Built after models() are recorded, so that they leave those traces' weights as they were."""
+def later_models() -> "dict[str, Callable[[], tuple[nn.Module, torch.Tensor]]]":
+    """Traces added after the first set, each built from its own seed (crc32 of its name) so that
+    adding one changes no other."""
     return {
-        "lower-clamp-prelu": (Fn(clamps, conv=nn.Conv2d(2, 4, 1), prelu=nn.PReLU(4), prelu1=nn.PReLU()),
-                              torch.randn(1, 2, 3, 3)),
+        "lower-clamp-prelu": lambda: (Fn(clamps, conv=nn.Conv2d(2, 4, 1), prelu=nn.PReLU(4),
+                                         prelu1=nn.PReLU()), torch.randn(1, 2, 3, 3)),
+        "lower-deconv": lambda: (Fn(deconvs, up=nn.ConvTranspose2d(2, 3, 2, stride=2),
+                                    op=nn.ConvTranspose2d(2, 2, 3, stride=2, padding=1, output_padding=1),
+                                    grouped=nn.ConvTranspose2d(2, 4, (3, 2), stride=(2, 1), padding=(1, 0),
+                                                               groups=2, bias=False)),
+                                 torch.randn(1, 2, 3, 4)),
     }
 
 
 def main() -> None:
+    import zlib
+
     torch.manual_seed(7)
     os.chdir(HERE)
-    # each group is built only after the previous one is recorded: a new group changes no old trace
-    for group in (models, models_issue9):
-        for name, (model, x) in group().items():
-            for p in model.parameters():
-                p.data.uniform_(-1, 1)
-            record(model.eval(), x, name + ".log")
-            print(name + ".log")
+    built = [(name, model_and_input) for name, model_and_input in models().items()]
+    for name, factory in later_models().items():
+        built.append((name, None))
+    for name, model_and_input in built:
+        if model_and_input is None:  # a later model: its own seed, built now
+            torch.manual_seed(zlib.crc32(name.encode()))
+            model_and_input = later_models()[name]()
+        model, x = model_and_input
+        for p in model.parameters():
+            p.data.uniform_(-1, 1)
+        record(model.eval(), x, name + ".log")
+        print(name + ".log")
 
 
 def clamps(self, x):
     y = self.conv(x)
     return (torch.clamp(y, -0.5, 0.25), y.clamp(min=0.5), torch.clamp(y, max=-0.25), y.clamp(min=0),
             torch.clip(y, 0, 6), y.clone().clamp_(-1.0, 1.5), self.prelu(y), self.prelu1(y))
+
+
+def deconvs(self, x):
+    return self.up(x), self.op(x), self.grouped(x)
 
 
 if __name__ == "__main__":
