@@ -500,6 +500,36 @@ def gen_conv(g: Generator) -> None:
                                                "groups": groups}))
 
 
+def gen_conv_transpose(g: Generator) -> None:
+    """conv_transpose2d with every argument ptcc lowers (stride, padding, output_padding up to the padding
+    and below the stride, groups, bias, non-square kernels); sometimes dilation or output_padding over the
+    padding, which must be refused at the line."""
+    rng = g.rng
+    v = need(g.pick((4,)))
+    n, c, h, w = g.shape(v)
+    groups = rng.choice([d for d in range(1, c + 1) if c % d == 0]) if rng.random() < 0.3 else 1
+    out = groups * rng.randint(1, max(1, 6 // groups))
+    square = rng.random() < 0.7
+    k = [rng.randint(1, 4)] * 2 if square else [rng.randint(1, 4), rng.randint(1, 4)]
+    stride = [rng.choice((1, 2, 2, 3))] * 2 if square else [rng.randint(1, 3), rng.randint(1, 3)]
+    pad = [rng.randint(0, kk - 1) for kk in k]
+    opad = [rng.randint(0, min(p, s - 1)) if rng.random() < 0.4 else 0 for p, s in zip(pad, stride)]
+    dilation = [1, 1]
+    if rng.random() < 0.05:
+        dilation = [2, 2]
+    elif rng.random() < 0.05 and max(stride) > 1:
+        opad = [min(s - 1, p + 1) for p, s in zip(pad, stride)]  # may exceed the padding: refused
+    size = [(d - 1) * s - 2 * p + dl * (kk - 1) + op + 1
+            for d, s, p, dl, kk, op in zip((h, w), stride, pad, dilation, k, opad)]
+    if min(size) < 1 or max(size) > 40:
+        raise Rejected("output size")
+    m = nn.ConvTranspose2d(c, out, tuple(k), tuple(stride), tuple(pad), tuple(opad), groups,
+                           rng.random() < 0.7, tuple(dilation))
+    m.weight.data.mul_(rng.uniform(1.0, 2.0))
+    name = g.add_module("deconv", m)
+    g.add(Call(f"self.{name}", [V(v)]))
+
+
 def gen_linear(g: Generator) -> None:
     rng = g.rng
     v = g.pick((3,)) if rng.random() < 0.15 else g.pick((2,))   # on (N, L, F): exact or refused
@@ -1067,6 +1097,7 @@ def gen_reuse(g: Generator) -> None:
 # weight, function
 FAMILIES: dict[str, tuple[float, Callable[[Generator], Any]]] = {
     "conv": (10, gen_conv),
+    "conv_transpose": (2.5, gen_conv_transpose),
     "linear": (3, gen_linear),
     "batch_norm": (5, gen_batch_norm),
     "activation": (14, gen_activation),
