@@ -1181,6 +1181,69 @@ lower_cat(Net *net, Node *n)
 	return true;
 }
 
+/* x[start : start + len] along axis: a Slice that keeps its middle top (one cut when the range
+ * touches an end; x itself when it is all of it).  A copy: exact. */
+static Blob *
+take_range(Net *net, const Node *n, Blob *x, int axis, int64_t start, int64_t len)
+{
+	int64_t size = x->type.dims[axis], points[2];
+	int np = 0, keep;
+	Blob **parts;
+
+	if (start == 0 && len == size)
+		return x;
+	if (start > 0)
+		points[np++] = start;
+	keep = np;
+	if (start + len < size)
+		points[np++] = start + len;
+	parts = slice_layer(net, n, NULL, x, axis, points, np);
+	parts[keep]->discard = false;
+	return parts[keep];
+}
+
+/* narrow(x, dim, start, length): the range as a Slice. */
+static bool
+lower_narrow(Net *net, Node *n)
+{
+	Value *in = arg_value(n, ARG(narrow, input));
+	Blob *x = blob_of(net, n, in);
+	int axis;
+	int64_t start = arg_int(n, ARG(narrow, start)), len = arg_int(n, ARG(narrow, length));
+
+	if (!x)
+		return false;
+	axis = axis_of(arg_int(n, ARG(narrow, dim)), in->type.ndim);
+	if (start < 0)
+		start += in->type.dims[axis];
+	if (len == 0)
+		return refuse(net, n, "an empty range: Caffe blobs have no empty axis");
+	bind(net, &n->res[0], take_range(net, n, x, axis, start, len));
+	return true;
+}
+
+/* select(x, dim, index): the one-element range as a Slice, then a Reshape without the axis. */
+static bool
+lower_select(Net *net, Node *n)
+{
+	Value *in = arg_value(n, ARG(select, input));
+	Blob *x = blob_of(net, n, in);
+	const Type *out = &n->res[0].type;
+	int axis;
+	int64_t index = arg_int(n, ARG(select, index));
+
+	if (!x)
+		return false;
+	if (out->ndim == 0)
+		return refuse(net, n, "the result has no axis; Caffe blobs have at least one");
+	axis = axis_of(arg_int(n, ARG(select, dim)), in->type.ndim);
+	if (index < 0)
+		index += in->type.dims[axis];
+	x = take_range(net, n, x, axis, index, 1);
+	bind(net, &n->res[0], reshape_layer(net, n, "drop_axis", x, out->dims, out->ndim));
+	return true;
+}
+
 /* chunk and split along one axis: a Slice whose tops are the pieces. */
 _Static_assert(ARG(chunk, input) == ARG(split, tensor) && ARG(chunk, dim) == ARG(split, dim),
                "lower_split reads chunk's slots");

@@ -117,6 +117,29 @@ class ConvTranspose(OpTestCase):
                 self.assertIn(want, outcome)
 
 
+class NarrowSelect(OpTestCase):
+    """narrow and select as a Slice (a copy: exact), select then a Reshape without the axis."""
+
+    def test_narrow_channels(self) -> None:
+        types = self.check("narrow_c", Lambda(lambda s, x: F.relu(torch.narrow(s.conv(x), 1, 2, 3)),
+                                              conv=nn.Conv2d(3, 8, 1)), randn(1, 3, 5, 5))
+        self.assertEqual(types["-O0"], ["Input", "Convolution", "Slice", "ReLU"])
+
+    def test_narrow_spatial_ends(self) -> None:
+        self.check("narrow_hw", Lambda(lambda s, x: (s.conv(x).narrow(2, 0, 3), s.conv(x).narrow(3, 2, 4),
+                                                     s.conv(x).narrow(-1, -3, 2)), conv=nn.Conv2d(3, 4, 1)),
+                   randn(1, 3, 5, 6))
+
+    def test_narrow_whole(self) -> None:
+        types = self.check("narrow_all", Lambda(lambda s, x: s.conv(x).narrow(1, 0, 4), conv=nn.Conv2d(3, 4, 1)),
+                           randn(1, 3, 4, 4))
+        self.assertEqual(types["-O0"], ["Input", "Convolution"])
+
+    def test_select(self) -> None:
+        self.check("select", Lambda(lambda s, x: (s.conv(x).select(1, 2), torch.select(s.conv(x), 3, -1)),
+                                    conv=nn.Conv2d(3, 4, 1)), randn(1, 3, 5, 6))
+
+
 class Linear(OpTestCase):
     def test_after_flatten_module(self) -> None:
         self.check("flatten", Seq(nn.Conv2d(2, 4, 3), nn.Flatten(), nn.Linear(4 * 5 * 5, 10)), randn(1, 2, 7, 7))

@@ -530,6 +530,23 @@ def gen_conv_transpose(g: Generator) -> None:
     g.add(Call(f"self.{name}", [V(v)]))
 
 
+def gen_range(g: Generator) -> None:
+    """narrow or select on a random axis of a 4-D value (a copy through a Slice)."""
+    rng = g.rng
+    v = need(g.pick((4,)))
+    shape = g.shape(v)
+    axis = rng.choice([a for a in range(1, 4) if shape[a] > 1] or [1])
+    size = shape[axis]
+    if rng.random() < 0.6:
+        start = rng.randint(0, size - 1)
+        length = rng.randint(1, size - start)
+        if rng.random() < 0.2:
+            start -= size  # a negative start counts from the end
+        g.add(Call("torch.narrow", [V(v), axis, start, length]))
+    else:
+        g.add(Call("Tensor.select", [V(v), axis, rng.randint(-size, size - 1)]))
+
+
 def gen_linear(g: Generator) -> None:
     rng = g.rng
     v = g.pick((3,)) if rng.random() < 0.15 else g.pick((2,))   # on (N, L, F): exact or refused
@@ -1111,6 +1128,7 @@ FAMILIES: dict[str, tuple[float, Callable[[Generator], Any]]] = {
     "reshape": (2.5, gen_reshape),
     "cat": (4, gen_cat),
     "split": (3, gen_split),
+    "range": (1.5, gen_range),
     "shuffle": (1.5, gen_shuffle),
     "binary": (6, gen_binary),
     "scalar": (4, gen_scalar),

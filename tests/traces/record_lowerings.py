@@ -167,6 +167,7 @@ def later_models() -> "dict[str, Callable[[], tuple[nn.Module, torch.Tensor]]]":
                                     grouped=nn.ConvTranspose2d(2, 4, (3, 2), stride=(2, 1), padding=(1, 0),
                                                                groups=2, bias=False)),
                                  torch.randn(1, 2, 3, 4)),
+        "lower-narrow-select": lambda: (Fn(ranges, conv=nn.Conv2d(2, 6, 1)), torch.randn(1, 2, 4, 5)),
     }
 
 
@@ -197,6 +198,11 @@ def clamps(self, x):
 
 def deconvs(self, x):
     return self.up(x), self.op(x), self.grouped(x)
+
+
+def ranges(self, x):
+    y = self.conv(x)
+    return y.narrow(1, 1, 3), y.narrow(2, 0, 2), y.narrow(3, 3, 2), y.narrow(1, 0, 6), y.select(1, 4)
 
 
 if __name__ == "__main__":
