@@ -443,6 +443,22 @@ class Interpolate(OpTestCase):
     """Nearest and bilinear upsampling by integer factors (grouped Deconvolutions), checked against
     PyTorch; align_corners=True, bicubic and fractional factors are refused at their line."""
 
+    def test_size_integer_factors(self) -> None:
+        """size= that is an integer multiple of the input: the same lowering as scale_factor."""
+        self.check("size_nearest", Lambda(lambda s, x: F.interpolate(s.conv(x), size=(10, 12)),
+                                          conv=nn.Conv2d(3, 2, 1)), randn(1, 3, 5, 6))
+        self.check("size_bilinear", Lambda(lambda s, x: F.interpolate(s.conv(x), size=(10, 12), mode="bilinear",
+                                                                      align_corners=False),
+                                           conv=nn.Conv2d(3, 2, 1)), randn(1, 3, 5, 6))
+
+    def test_broadcast_from_1x1(self) -> None:
+        """DeepLab's image pooling: a 1×1 map resized to H×W (every output is the one value)."""
+        for mode in ("nearest", "bilinear"):
+            kw = {} if mode == "nearest" else {"align_corners": False}
+            self.check(f"b1x1_{mode}", Lambda(lambda s, x, m=mode, kw=kw: F.interpolate(
+                F.adaptive_avg_pool2d(s.conv(x), 1), size=(7, 9), mode=m, **kw), conv=nn.Conv2d(3, 2, 1)),
+                randn(1, 3, 7, 9))
+
     def test_factors(self) -> None:
         for factor in (2, 3, 4, 7):
             with self.subTest(factor=factor):
