@@ -647,6 +647,28 @@ lower_prelu(Net *net, Node *n)
 	return true;
 }
 
+/* selu(x) = λ·elu(x, α) with PyTorch's constants: ELU then Power{scale: λ}.  Positive x: one
+ * product, as PyTorch; negative x: (eˣ − 1)·α then ·λ, where PyTorch multiplies once by α·λ (within
+ * an ulp or two). */
+static bool
+lower_selu(Net *net, Node *n)
+{
+	static const double alpha = 1.6732632423543772848170429916717;
+	static const double lambda = 1.0507009873554804934193349852946;
+	Blob *x = blob_of(net, n, arg_value(n, ARG(selu, input))), *top;
+	Layer *l;
+	Caffe__ELUParameter *p;
+
+	if (!x)
+		return false;
+	l = unary_layer(net, n, "ELU", "elu", x, x->type, &top);
+	p = PARAM(net, l, elu_param, ELUPARAMETER);
+	p->has_alpha = 1;
+	p->alpha = (float)alpha;
+	bind(net, &n->res[0], power_layer(net, n, NULL, top, 1, lambda, 0));
+	return true;
+}
+
 /* silu(x) = x · sigmoid(x) */
 static bool
 lower_silu(Net *net, Node *n)

@@ -59,6 +59,7 @@ OPS: dict[str, tuple[int, bool, str]] = {
     "elu": (1, False, "input alpha inplace"),
     "elu_": (1, False, "input alpha"),
     "selu": (1, False, "input inplace"),
+    "selu_": (1, False, "input"),
     "celu": (1, False, "input alpha inplace"),
     "threshold": (1, False, "input threshold value inplace"),
     "glu": (1, False, "input dim"),

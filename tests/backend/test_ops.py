@@ -245,6 +245,13 @@ class Activations(OpTestCase):
     def test_hardtanh_general(self) -> None:
         self.act("hardtanh_general", lambda x: F.hardtanh(x, -0.5, 2.5))
 
+    def test_selu(self) -> None:
+        types = self.act("selu", F.selu)
+        self.assertEqual(types["-O0"], ["Input", "Convolution", "ELU", "Power"])
+
+    def test_selu_in_place(self) -> None:
+        self.act("selu_", nn.SELU(inplace=True))
+
     def test_clamp_both(self) -> None:
         self.act("clamp", lambda x: torch.clamp(x, -0.5, 0.25))
 
