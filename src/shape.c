@@ -374,11 +374,15 @@ image_input(Ctx *c, Node *n, const Type *t, int k)
 }
 
 /* conv1d, conv2d, conv3d */
-SAME_ARG(conv2d, conv1d, weight); SAME_ARG(conv2d, conv1d, bias); SAME_ARG(conv2d, conv1d, stride);
+SAME_ARG(conv2d, conv1d, weight);
+SAME_ARG(conv2d, conv1d, bias);
+SAME_ARG(conv2d, conv1d, stride);
 SAME_ARG(conv2d, conv1d, padding);
 SAME_ARG(conv2d, conv1d, dilation);
 SAME_ARG(conv2d, conv1d, groups);
-SAME_ARG(conv2d, conv3d, weight); SAME_ARG(conv2d, conv3d, bias); SAME_ARG(conv2d, conv3d, stride);
+SAME_ARG(conv2d, conv3d, weight);
+SAME_ARG(conv2d, conv3d, bias);
+SAME_ARG(conv2d, conv3d, stride);
 SAME_ARG(conv2d, conv3d, padding);
 SAME_ARG(conv2d, conv3d, dilation);
 SAME_ARG(conv2d, conv3d, groups);
@@ -630,19 +634,29 @@ sh_matmul(Ctx *c, Node *n, Type *out)
 
 /* max_pool1d..3d (F_INDICES) and avg_pool1d..3d: the same slots up to padding, then max
  * pooling's dilation and avg pooling's ceil_mode share a slot. */
-SAME_ARG(max_pool2d, max_pool1d, kernel_size); SAME_ARG(max_pool2d, max_pool1d, stride);
-SAME_ARG(max_pool2d, max_pool1d, padding); SAME_ARG(max_pool2d, max_pool1d, dilation);
-SAME_ARG(max_pool2d, max_pool1d, ceil_mode); SAME_ARG(max_pool2d, max_pool1d, return_indices);
-SAME_ARG(max_pool2d, max_pool3d, kernel_size); SAME_ARG(max_pool2d, max_pool3d, stride);
-SAME_ARG(max_pool2d, max_pool3d, padding); SAME_ARG(max_pool2d, max_pool3d, dilation);
-SAME_ARG(max_pool2d, max_pool3d, ceil_mode); SAME_ARG(max_pool2d, max_pool3d, return_indices);
-SAME_ARG(max_pool2d, avg_pool1d, kernel_size); SAME_ARG(max_pool2d, avg_pool1d, stride);
+SAME_ARG(max_pool2d, max_pool1d, kernel_size);
+SAME_ARG(max_pool2d, max_pool1d, stride);
+SAME_ARG(max_pool2d, max_pool1d, padding);
+SAME_ARG(max_pool2d, max_pool1d, dilation);
+SAME_ARG(max_pool2d, max_pool1d, ceil_mode);
+SAME_ARG(max_pool2d, max_pool1d, return_indices);
+SAME_ARG(max_pool2d, max_pool3d, kernel_size);
+SAME_ARG(max_pool2d, max_pool3d, stride);
+SAME_ARG(max_pool2d, max_pool3d, padding);
+SAME_ARG(max_pool2d, max_pool3d, dilation);
+SAME_ARG(max_pool2d, max_pool3d, ceil_mode);
+SAME_ARG(max_pool2d, max_pool3d, return_indices);
+SAME_ARG(max_pool2d, avg_pool1d, kernel_size);
+SAME_ARG(max_pool2d, avg_pool1d, stride);
 SAME_ARG(max_pool2d, avg_pool1d, padding);
-SAME_ARG(max_pool2d, avg_pool2d, kernel_size); SAME_ARG(max_pool2d, avg_pool2d, stride);
+SAME_ARG(max_pool2d, avg_pool2d, kernel_size);
+SAME_ARG(max_pool2d, avg_pool2d, stride);
 SAME_ARG(max_pool2d, avg_pool2d, padding);
-SAME_ARG(max_pool2d, avg_pool3d, kernel_size); SAME_ARG(max_pool2d, avg_pool3d, stride);
+SAME_ARG(max_pool2d, avg_pool3d, kernel_size);
+SAME_ARG(max_pool2d, avg_pool3d, stride);
 SAME_ARG(max_pool2d, avg_pool3d, padding);
-SAME_ARG(avg_pool2d, avg_pool1d, ceil_mode); SAME_ARG(avg_pool2d, avg_pool3d, ceil_mode);
+SAME_ARG(avg_pool2d, avg_pool1d, ceil_mode);
+SAME_ARG(avg_pool2d, avg_pool3d, ceil_mode);
 
 bool
 sh_pool(Ctx *c, Node *n, Type *out)
@@ -768,13 +782,16 @@ SAME_ARG(add, rsub, other);
 SAME_ARG(add, bitwise_and, other);
 SAME_ARG(add, bitwise_or, other);
 SAME_ARG(add, bitwise_xor, other);
-SAME_ARG(add, floor_divide, other); SAME_ARG(add, remainder, other); SAME_ARG(add, maximum, other);
+SAME_ARG(add, floor_divide, other);
+SAME_ARG(add, remainder, other);
+SAME_ARG(add, maximum, other);
 SAME_ARG(add, minimum, other);
 SAME_ARG(add, eq, other);
 SAME_ARG(add, ne, other);
 SAME_ARG(add, lt, other);
 SAME_ARG(add, le, other);
-SAME_ARG(add, gt, other); SAME_ARG(add, ge, other);
+SAME_ARG(add, gt, other);
+SAME_ARG(add, ge, other);
 _Static_assert(ARG(add, other) == ARG(pow, exponent), "pow's exponent is not at add's other");
 _Static_assert(ARG(add, other) == ARG(max, dim), "max's dim is not at add's other");
 
@@ -1378,9 +1395,13 @@ sh_stack(Ctx *c, Node *n, Type *out)
 }
 
 /* mean, sum (with dtype), amax, amin */
-SAME_ARG(mean, sum, dim); SAME_ARG(mean, sum, keepdim); SAME_ARG(mean, sum, dtype);
-SAME_ARG(mean, amax, dim); SAME_ARG(mean, amax, keepdim);
-SAME_ARG(mean, amin, dim); SAME_ARG(mean, amin, keepdim);
+SAME_ARG(mean, sum, dim);
+SAME_ARG(mean, sum, keepdim);
+SAME_ARG(mean, sum, dtype);
+SAME_ARG(mean, amax, dim);
+SAME_ARG(mean, amax, keepdim);
+SAME_ARG(mean, amin, dim);
+SAME_ARG(mean, amin, keepdim);
 
 bool
 sh_reduce(Ctx *c, Node *n, Type *out)
