@@ -24,17 +24,6 @@ list_text(FILE *f)
 	}
 }
 
-/* ops.def's back-end columns, by op (a twin reads its op's row) */
-static const struct {
-	const char *layers;
-	unsigned targets;
-} lowering[OP_COUNT] = {
-#define OP(op, ip, fl, sh, lo, layer_types, target_bits, args) \
-	[OP_##op] = {layer_types, target_bits},
-#include "ops.def"
-#undef OP
-};
-
 static void
 list_lowering(FILE *f)
 {
@@ -45,15 +34,14 @@ list_lowering(FILE *f)
 	};
 
 	for (int i = 0; i < OP_COUNT; i++) {
-		unsigned bits = lowering[op_base(i)].targets;
+		unsigned bits = op_targets(i);
 		int k = 0;
 
 		fprintf(f, "%s ", optab[i].name);
 		for (size_t t = 0; t < sizeof targets / sizeof *targets; t++)
 			if (bits & targets[t].bit)
 				fprintf(f, "%s%s", k++ ? "," : "", targets[t].name);
-		fprintf(f, "%s%s%s\n", k ? "" : "-", *lowering[op_base(i)].layers ? " " : "",
-			lowering[op_base(i)].layers);
+		fprintf(f, "%s%s%s\n", k ? "" : "-", *op_layers(i) ? " " : "", op_layers(i));
 	}
 }
 

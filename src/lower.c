@@ -37,6 +37,18 @@ static const struct {
 #undef OP
 };
 
+const char *
+op_layers(int op)
+{
+	return lowering[op_base(op)].layers;
+}
+
+unsigned
+op_targets(int op)
+{
+	return lowering[op_base(op)].targets;
+}
+
 /* ---- targets --------------------------------------------------------------------------------- */
 
 /* Whether the target's runtimes load and compute a layer type exactly: layers.def's targets
@@ -495,6 +507,20 @@ lower_relu(Net *net, Node *n)
 	return true;
 }
 
+/* n as one parameterless layer of `type` when the target has that type (OpenCV's ReLU6, Swish,
+ * HardSwish); false, with nothing emitted, when it does not. */
+static bool
+own_layer(Net *net, Node *n, Blob *x, const char *type)
+{
+	Blob *top;
+
+	if (!target_has(net, type))
+		return false;
+	unary_layer(net, n, type, NULL, x, x->type, &top);
+	bind(net, &n->res[0], top);
+	return true;
+}
+
 /* x clamped to [lo, hi] (lo = −inf or hi = +inf: that side open): ReLU6 where the target has it
  * and the range is [0, 6], else clamp_chain.  `names` spells the bounds in messages. */
 static bool
@@ -516,12 +542,8 @@ clamp_to(Net *net, Node *n, double lo, double hi, const char *const names[2])
 		bind(net, &n->res[0], x);
 		return true;
 	}
-	if (lo == 0 && hi == 6 && target_has(net, "ReLU6")) {
-		Blob *top;
-		unary_layer(net, n, "ReLU6", NULL, x, x->type, &top);
-		bind(net, &n->res[0], top);
+	if (lo == 0 && hi == 6 && own_layer(net, n, x, "ReLU6"))
 		return true;
-	}
 	bind(net, &n->res[0], clamp_chain(net, n, x, lo, hi, NULL));
 	return true;
 }
@@ -677,11 +699,8 @@ lower_silu(Net *net, Node *n)
 
 	if (!x)
 		return false;
-	if (target_has(net, "Swish")) {
-		unary_layer(net, n, "Swish", NULL, x, x->type, &s);
-		bind(net, &n->res[0], s);
+	if (own_layer(net, n, x, "Swish"))
 		return true;
-	}
 	unary_layer(net, n, "Sigmoid", "sigmoid", x, x->type, &s);
 	bind(net, &n->res[0],
 	     eltwise_layer(net, n, NULL, CAFFE__ELTWISE_PARAMETER__ELTWISE_OP__PROD, x, s, 1));
@@ -718,11 +737,8 @@ lower_hardswish(Net *net, Node *n)
 
 	if (!x)
 		return false;
-	if (target_has(net, "HardSwish")) {
-		unary_layer(net, n, "HardSwish", NULL, x, x->type, &t);
-		bind(net, &n->res[0], t);
+	if (own_layer(net, n, x, "HardSwish"))
 		return true;
-	}
 	t = hard_sigmoid_chain(net, n, x, "div6");
 	bind(net, &n->res[0],
 	     eltwise_layer(net, n, NULL, CAFFE__ELTWISE_PARAMETER__ELTWISE_OP__PROD, x, t, 1));

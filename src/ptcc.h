@@ -533,5 +533,8 @@ enum {
 };
 #define TARGETS(X) X("caffe", T_CAFFE) X("caffe-master", T_CAFFE_MASTER) X("opencv", T_OPENCV)
 unsigned target_bit(const char *target); /* netcheck.c; 0 for an unknown target */
+/* lower.c: ops.def's layers column (space-separated Caffe types) and targets column of op's row */
+const char *op_layers(int op);
+unsigned op_targets(int op);
 
 #endif
