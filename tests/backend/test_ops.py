@@ -266,6 +266,12 @@ class Activations(OpTestCase):
         types = self.act("clamp_min0", lambda x: x.clamp(min=0))
         self.assertEqual(types["-O0"], ["Input", "Convolution", "ReLU"])
 
+    def test_clamp_infinite_bound(self) -> None:
+        """An infinite bound leaves its side open: min=-inf alone clamps nothing (the identity)."""
+        types = self.act("clamp_inf", lambda x: F.relu(x.clamp(min=float("-inf"))))
+        self.assertEqual(types["-O0"], ["Input", "Convolution", "ReLU"])
+        self.act("clamp_inf_max", lambda x: x.clamp(min=-0.5, max=float("inf")))
+
     def test_clamp_in_place(self) -> None:
         self.act("clamp_", lambda x: F.relu(x.clamp_(-1.0, 1.5)))
 
