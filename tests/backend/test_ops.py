@@ -19,21 +19,11 @@ parity.require_tools()
 parity.require_bvlc()
 
 from optest import OpTestCase  # noqa: E402
-from testmodules import Lambda, Seq  # noqa: E402
+from testmodules import Lambda, Seq, bn  # noqa: E402
 
 
 def randn(*shape: int) -> torch.Tensor:
     return torch.randn(*shape)
-
-
-def bn(c: int, affine: bool = True) -> nn.BatchNorm2d:
-    m = nn.BatchNorm2d(c, affine=affine)
-    m.running_mean.uniform_(-1, 1)
-    m.running_var.uniform_(0.5, 2)
-    if affine:
-        m.weight.data.uniform_(0.5, 1.5)
-        m.bias.data.uniform_(-0.5, 0.5)
-    return m
 
 
 class Conv(OpTestCase):

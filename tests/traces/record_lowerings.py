@@ -21,31 +21,14 @@ import torch.nn.functional as F
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "..", "python"))
+sys.path.insert(0, os.path.join(HERE, "..", "lib"))
 
 from ptcc.record import record  # noqa: E402
+from testmodules import Lambda, bn  # noqa: E402
 
 
-class Fn(nn.Module):
-    """forward(x) is fn(self, x); keyword modules become attributes (traced as scopes)."""
-
-    def __init__(self, fn, **mods: nn.Module) -> None:
-        super().__init__()
-        self.fn = fn
-        for k, v in mods.items():
-            setattr(self, k, v)
-
-    def forward(self, x):
-        return self.fn(self, x)
-
-
-def bn(c: int, affine: bool = True, eps: float = 1e-5) -> nn.BatchNorm2d:
-    m = nn.BatchNorm2d(c, affine=affine, eps=eps)
-    m.running_mean.uniform_(-1, 1)
-    m.running_var.uniform_(0.5, 2)
-    if affine:
-        m.weight.data.uniform_(0.5, 1.5)
-        m.bias.data.uniform_(-0.5, 0.5)
-    return m
+class Fn(Lambda):
+    """tests/lib/testmodules.Lambda under the name the traces' root scope (and nets) carry."""
 
 
 def conv(self, x):
