@@ -281,20 +281,26 @@ replicate_pad(Net *net, const Node *n, Blob *x, int axis)
 	return layer_top(net, cat, f32_type(net, dims, 4));
 }
 
-/* A depthwise Deconvolution (group = num_output = channels, no bias) with kernel k, stride s,
- * padding p and per-channel weights w (channels × 1 × k[0] × k[1]).  Output size per axis: s·(in
- * − 1) + k − 2p. */
+/* A Convolution (or, when `deconv`, a Deconvolution) of x without bias: out_c outputs in `group`
+ * groups, kernel k, stride s, padding p, weights w (Convolution: out_c × C/group × k[0] × k[1];
+ * Deconvolution: C × out_c/group × k[0] × k[1]).  Output size per axis: ⌊(in + 2p − k)/s⌋ + 1,
+ * or s·(in − 1) + k − 2p for a Deconvolution. */
 Blob *
-grouped_deconvolution(Net *net, const Node *n, Blob *x, const int64_t k[2], const int64_t s[2],
-                      const int64_t p[2], const float *w)
+convolution(Net *net, const Node *n, const char *role, bool deconv, Blob *x, int64_t out_c,
+            int64_t group, const int64_t k[2], const int64_t s[2], const int64_t p[2],
+            const float *w)
 {
-	int64_t c = x->type.dims[1], dims[4] = {c, 1, k[0], k[1]};
-	Layer *l = net_layer(net, n, "Deconvolution", NULL);
+	int64_t c = x->type.dims[1], dims[4];
+	Layer *l = net_layer(net, n, deconv ? "Deconvolution" : "Convolution", role);
 	Caffe__ConvolutionParameter *cp = PARAM(net, l, convolution_param, CONVOLUTION_PARAMETER);
 
-	cp->has_num_output = cp->has_group = cp->has_bias_term = 1;
-	cp->num_output = cp->group = (uint32_t)c;
+	cp->has_num_output = cp->has_bias_term = 1;
+	cp->num_output = (uint32_t)out_c;
 	cp->bias_term = 0;
+	if (group != 1) {
+		cp->has_group = 1;
+		cp->group = (uint32_t)group;
+	}
 	conv_hw_field(net, &cp->kernel_size, &cp->n_kernel_size, &cp->kernel_h, &cp->has_kernel_h,
 		      &cp->kernel_w, &cp->has_kernel_w, k, -1);
 	conv_hw_field(net, &cp->stride, &cp->n_stride, &cp->stride_h, &cp->has_stride_h,
@@ -302,11 +308,30 @@ grouped_deconvolution(Net *net, const Node *n, Blob *x, const int64_t k[2], cons
 	conv_hw_field(net, &cp->pad, &cp->n_pad, &cp->pad_h, &cp->has_pad_h, &cp->pad_w,
 		      &cp->has_pad_w, p, 0);
 	layer_bottom(l, x);
-	layer_weight(l, w, c * k[0] * k[1], dims, 4);
+	dims[0] = deconv ? c : out_c;
+	dims[1] = (deconv ? out_c : c) / group;
+	dims[2] = k[0];
+	dims[3] = k[1];
+	layer_weight(l, w, dims[0] * dims[1] * k[0] * k[1], dims, 4);
 	memcpy(dims, x->type.dims, sizeof dims);
-	for (int a = 0; a < 2; a++)
-		dims[2 + a] = s[a] * (x->type.dims[2 + a] - 1) + k[a] - 2 * p[a];
+	dims[1] = out_c;
+	for (int a = 0; a < 2; a++) {
+		int64_t in = x->type.dims[2 + a];
+		dims[2 + a] = deconv ? s[a] * (in - 1) + k[a] - 2 * p[a]
+		                     : (in + 2 * p[a] - k[a]) / s[a] + 1;
+	}
 	return layer_top(net, l, f32_type(net, dims, 4));
+}
+
+/* A depthwise Deconvolution (group = num_output = channels, no bias) with kernel k, stride s,
+ * padding p and per-channel weights w (channels × 1 × k[0] × k[1]). */
+Blob *
+grouped_deconvolution(Net *net, const Node *n, Blob *x, const int64_t k[2], const int64_t s[2],
+                      const int64_t p[2], const float *w)
+{
+	int64_t c = x->type.dims[1];
+
+	return convolution(net, n, NULL, true, x, c, c, k, s, p, w);
 }
 
 /* A Reshape of x to the given dims. */
@@ -394,22 +419,11 @@ scale_layer(Net *net, const Node *n, const char *role, Blob *x, int axis, const 
 Blob *
 channel_permutation(Net *net, const Node *n, Blob *x, int64_t groups)
 {
-	int64_t c = x->type.dims[1], per = c / groups, dims[4] = {c, c, 1, 1};
-	Layer *l = net_layer(net, n, "Convolution", NULL);
-	Caffe__ConvolutionParameter *p = PARAM(net, l, convolution_param, CONVOLUTION_PARAMETER);
+	int64_t c = x->type.dims[1], per = c / groups, one[2] = {1, 1}, zero[2] = {0, 0};
 	float *w = net_floats(net, c * c, 0);
 
 	for (int64_t i = 0; i < groups; i++)
 		for (int64_t j = 0; j < per; j++)
 			w[(j * groups + i) * c + i * per + j] = 1;
-	p->has_num_output = 1;
-	p->num_output = (uint32_t)c;
-	p->has_bias_term = 1;
-	p->bias_term = 0;
-	p->n_kernel_size = 1;
-	p->kernel_size = arena_alloc(net->arena, sizeof(uint32_t));
-	p->kernel_size[0] = 1;
-	layer_bottom(l, x);
-	layer_weight(l, w, c * c, dims, 4);
-	return layer_top(net, l, x->type);
+	return convolution(net, n, NULL, false, x, c, 1, one, one, zero, w);
 }

@@ -131,6 +131,9 @@ Blob *pooling_layer(Net *net, const Node *n, const char *role, Blob *x, int meth
 Blob *flatten_layer(Net *net, const Node *n, const char *role, Blob *x, int axis, int end_axis,
 		    Type out);
 Blob *replicate_pad(Net *net, const Node *n, Blob *x, int axis);
+Blob *convolution(Net *net, const Node *n, const char *role, bool deconv, Blob *x, int64_t out_c,
+                  int64_t group, const int64_t k[2], const int64_t s[2], const int64_t p[2],
+                  const float *w);
 Blob *grouped_deconvolution(Net *net, const Node *n, Blob *x, const int64_t k[2],
 			    const int64_t s[2], const int64_t p[2], const float *w);
 Blob *reshape_layer(Net *net, const Node *n, const char *role, Blob *x, const int64_t *dims,
