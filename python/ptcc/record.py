@@ -15,6 +15,7 @@ whole recording succeeded, so a failure leaves nothing behind and an older log u
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import os
 import sys
@@ -546,6 +547,33 @@ def _umask() -> int:
     return mask
 
 
+@contextlib.contextmanager
+def _indexing_seen() -> Iterator[None]:
+    """Make torch show every indexing to the function mode.  torch 1.13 indexes by a lone int, slice,
+    None or ... (`qkv[0]`, `x[1:]`) on a fast path that skips the mode, so the result would be an
+    untraced tensor; the same index as a one-element tuple (same meaning) takes the path the mode sees.
+    Undone when the recording ends."""
+    getitem, setitem = torch.Tensor.__getitem__, torch.Tensor.__setitem__
+
+    def as_tuple(index: Any) -> Any:
+        return index if isinstance(index, tuple) else (index,)
+
+    # named as the methods they stand for: the mode is handed them as `func`
+    def __getitem__(self: torch.Tensor, index: Any) -> Any:
+        return getitem(self, as_tuple(index))
+
+    def __setitem__(self: torch.Tensor, index: Any, value: Any) -> None:
+        setitem(self, as_tuple(index), value)
+
+    torch.Tensor.__getitem__ = __getitem__  # type: ignore[method-assign]
+    torch.Tensor.__setitem__ = __setitem__  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        torch.Tensor.__getitem__ = getitem  # type: ignore[method-assign]
+        torch.Tensor.__setitem__ = setitem  # type: ignore[method-assign]
+
+
 def record(model: torch.nn.Module, example_inputs: Union[torch.Tensor, Sequence[torch.Tensor]],
            path: str, *, origin: str = "") -> Any:
     """Run `model` once on `example_inputs` and write the trace to `path` and its weights beside it
@@ -573,7 +601,7 @@ def record(model: torch.nn.Module, example_inputs: Union[torch.Tensor, Sequence[
         raise RecordError(f"input: {e}") from None
     previous = sys.gettrace()
     try:
-        with torch.no_grad(), session:
+        with torch.no_grad(), session, _indexing_seen():
             sys.settrace(session.tracer)
             try:
                 result = model(*inputs)

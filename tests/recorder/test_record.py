@@ -234,6 +234,30 @@ output %0 "input"
             "%8 = to(%7, f64) : f64[1,2,2,2]",
         ])
 
+    def test_lone_indices_are_recorded(self) -> None:
+        # torch 1.13 indexes by a lone int or slice on a fast path its function mode does not see: the
+        # result was an untraced tensor (a ViT's `q, k, v = qkv[0], qkv[1], qkv[2]` failed at the next op)
+        class Lone(torch.nn.Module):
+            def forward(self, x):
+                y = x * 2
+                y[1] = 0.25
+                return y[0] + y[1:].sum(0), y[None][..., 0]
+
+        path, out = self.record(Lone(), torch.tensor([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]]), "lone")
+        self.assertEqual(out[0].tolist(), [12.25, 16.25])
+        ops = [line.strip() for line in body(path).splitlines() if " = " in line]
+        self.assertEqual(ops, [
+            "%1 = mul(%0, 2) : f32[3,2]",
+            "%1 = setitem(%1, [1], 0.25) : f32[3,2]",
+            "%2 = getitem(%1, [0]) : f32[2]",
+            "%3 = getitem(%1, [slice(1, none, none)]) : f32[2,2]",
+            "%4 = sum(%3, dim=0) : f32[2]",
+            "%5 = add(%2, %4) : f32[2]",
+            "%6 = getitem(%1, [none]) : f32[1,3,2]",
+            "%7 = getitem(%6, [..., 0]) : f32[1,3]",
+        ])
+        self.assertEqual(type(torch.Tensor.__getitem__).__name__, "wrapper_descriptor")  # restored
+
     def test_training_mode_is_switched_to_eval_and_back(self) -> None:
         model = torch.nn.Sequential(torch.nn.Dropout(0.9), torch.nn.BatchNorm1d(3))
         model.train()
