@@ -89,6 +89,39 @@ type_make(Ctx *c, int dtype, const int64_t *dims, int ndim)
 	return t;
 }
 
+/* A Python slice start:stop:step over an axis of `size`, clamped as PyTorch clamps it: the first
+ * index, the number of elements and the step; false unless the bounds are integers or none and
+ * the step is positive. */
+bool
+lit_slice(const Lit *s, int64_t size, int64_t *first, int64_t *len, int64_t *step)
+{
+	int64_t start = 0, stop = size;
+
+	*step = 1;
+	for (int i = 0; i < 3; i++)
+		if (s->u.list[i].kind != L_INT && s->u.list[i].kind != L_NONE)
+			return false;
+	if (s->u.list[2].kind == L_INT)
+		*step = s->u.list[2].u.i;
+	if (s->u.list[0].kind == L_INT)
+		start = s->u.list[0].u.i;
+	if (s->u.list[1].kind == L_INT)
+		stop = s->u.list[1].u.i;
+	if (*step <= 0)
+		return false;
+	if (start < 0)
+		start = start < -size ? 0 : start + size;
+	if (stop < 0)
+		stop = stop < -size ? 0 : stop + size;
+	if (start > size)
+		start = size;
+	if (stop > size)
+		stop = size;
+	*first = start;
+	*len = stop <= start ? 0 : (stop - start + *step - 1) / *step;
+	return true;
+}
+
 bool
 lit_as_int(const Lit *l, int64_t *i)
 {

@@ -1282,6 +1282,97 @@ lower_select(Net *net, Node *n)
 	return true;
 }
 
+/* Every step > 1 of a getitem, on an x of rank 2 to 4 whose ranges are already taken (x holds
+ * the first to the last element picked on each axis): one Convolution without bias on x seen as
+ * 4-D, stride step[2] × step[3].  Only spatial steps: depthwise, weight 1.  A channel step too: a
+ * 1×1 one-hot matrix picking channels 0, s, 2s, ...  Each output is one product by 1 (plus
+ * products by 0): exact for finite activations, as channel_permutation. */
+static Blob *
+strided_pick(Net *net, const Node *n, Blob *x, const int64_t step[MAX_DIMS])
+{
+	int rank = x->type.ndim;
+	int64_t d4[4] = {1, 1, 1, 1}, c, out_c, s[2], one[2] = {1, 1}, zero[2] = {0, 0};
+	float *w;
+
+	for (int i = 0; i < rank; i++)
+		d4[i] = x->type.dims[i];
+	if (rank < 4)
+		x = reshape_layer(net, n, "as_4d", x, d4, 4);
+	c = d4[1];
+	s[0] = rank > 2 ? step[2] : 1;
+	s[1] = rank > 3 ? step[3] : 1;
+	if (step[1] == 1)
+		return convolution(net, n, "pick", false, x, c, c, one, s, zero,
+				   net_floats(net, c, 1));
+	out_c = (c - 1) / step[1] + 1;
+	w = net_floats(net, out_c * c, 0);
+	for (int64_t j = 0; j < out_c; j++)
+		w[j * c + j * step[1]] = 1;
+	return convolution(net, n, "pick", false, x, out_c, 1, one, s, zero, w);
+}
+
+/* getitem: x[i, a:b:s, ..., None].  Each integer and slice takes its range with a Slice (an
+ * integer keeps its axis until the end); steps > 1 on the channel and spatial axes become one
+ * strided 1×1 Convolution (strided_pick); a Reshape then drops the integers' axes and adds
+ * None's. */
+static bool
+lower_getitem(Net *net, Node *n)
+{
+	Value *in = arg_value(n, ARG(getitem, input));
+	Blob *x = blob_of(net, n, in);
+	const Lit *ix = op_arg(n, ARG(getitem, index));
+	const Lit *items = ix->kind == L_LIST ? ix->u.list : ix;
+	const Type *out = &n->res[0].type;
+	int nitems = ix->kind == L_LIST ? (int)ix->n : 1, rank = in->type.ndim, consumed = 0,
+	    src = 0;
+	int64_t step[MAX_DIMS];
+	bool strided = false;
+
+	if (!x)
+		return false;
+	if (out->ndim == 0)
+		return refuse(net, n, "the result has no axis; Caffe blobs have at least one");
+	for (int i = 0; i < nitems; i++)
+		consumed += items[i].kind == L_INT || items[i].kind == L_SLICE;
+	for (int i = 0; i < MAX_DIMS; i++)
+		step[i] = 1;
+	for (int i = 0; i < nitems; i++) {
+		const Lit *e = &items[i];
+		int64_t size = src < rank ? in->type.dims[src] : 0, first, len, st;
+
+		if (e->kind == L_ELLIPSIS) {
+			src += rank - consumed;
+		} else if (e->kind == L_INT) {
+			first = e->u.i < 0 ? e->u.i + size : e->u.i;
+			x = take_range(net, n, x, src++, first, 1);
+		} else if (e->kind == L_SLICE) {
+			lit_slice(e, size, &first, &len, &st); /* sh_getitem checked it */
+			if (len == 0)
+				return refuse(net, n,
+					      "an empty slice: Caffe blobs have no empty axis");
+			x = take_range(net, n, x, src, first, (len - 1) * st + 1);
+			if (len > 1 && st > 1 && (src == 0 || rank > 4))
+				return refuse(net, n,
+					      "a step on axis %d of a %d-D tensor: only steps on "
+					      "the channel and spatial axes of a tensor of rank 2 "
+					      "to 4 have a Caffe form (a strided 1x1 Convolution)",
+					      src, rank);
+			if (len > 1 && st > 1) {
+				step[src] = st;
+				strided = true;
+			}
+			src++;
+		}
+	}
+	if (strided)
+		x = strided_pick(net, n, x, step);
+	if (x->type.ndim != out->ndim ||
+	    memcmp(x->type.dims, out->dims, sizeof(int64_t) * out->ndim) != 0)
+		x = reshape_layer(net, n, NULL, x, out->dims, out->ndim);
+	bind(net, &n->res[0], x);
+	return true;
+}
+
 /* chunk and split along one axis: a Slice whose tops are the pieces. */
 _Static_assert(ARG(chunk, input) == ARG(split, tensor) && ARG(chunk, dim) == ARG(split, dim),
                "lower_split reads chunk's slots");

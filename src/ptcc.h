@@ -424,6 +424,9 @@ bool frontend_finish(Ctx *c); /* after the last line; false if there were errors
 /* ---- ir.c ------------------------------------------------------------------------------------ */
 
 bool lit_as_int(const Lit *l, int64_t *i);
+/* A slice literal over an axis of `size`: first index, length and step, clamped as PyTorch does;
+ * false unless its bounds are integers or none and its step is positive. */
+bool lit_slice(const Lit *s, int64_t size, int64_t *first, int64_t *len, int64_t *step);
 bool lit_as_float(const Lit *l, double *f); /* ints and floats */
 /* int or list of ints (the PyTorch int[N] convention: a single int repeats); false if not. */
 bool lit_int_list(const Lit *l, int64_t *out, int n);

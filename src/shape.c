@@ -1079,30 +1079,13 @@ sh_expand(Ctx *c, Node *n, Type *out)
 static bool
 slice_len(Ctx *c, Node *n, const Lit *s, int64_t size, int64_t *len)
 {
-	int64_t start = 0, stop = size, step = 1;
+	int64_t start, step;
 
-	if (s->u.list[2].kind == L_INT)
-		step = s->u.list[2].u.i;
-	if (s->u.list[0].kind == L_INT)
-		start = s->u.list[0].u.i;
-	if (s->u.list[1].kind == L_INT)
-		stop = s->u.list[1].u.i;
-	if ((s->u.list[0].kind != L_INT && s->u.list[0].kind != L_NONE) ||
-	    (s->u.list[1].kind != L_INT && s->u.list[1].kind != L_NONE) ||
-	    (s->u.list[2].kind != L_INT && s->u.list[2].kind != L_NONE) || step <= 0) {
+	if (!lit_slice(s, size, &start, len, &step)) {
 		error_at(c, n->loc,
 			 "getitem: a slice needs integer or none bounds and a positive step");
 		return false;
 	}
-	if (start < 0)
-		start = start < -size ? 0 : start + size;
-	if (stop < 0)
-		stop = stop < -size ? 0 : stop + size;
-	if (start > size)
-		start = size;
-	if (stop > size)
-		stop = size;
-	*len = stop <= start ? 0 : (stop - start + step - 1) / step;
 	return true;
 }
 

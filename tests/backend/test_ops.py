@@ -130,6 +130,48 @@ class NarrowSelect(OpTestCase):
                                     conv=nn.Conv2d(3, 4, 1)), randn(1, 3, 5, 6))
 
 
+class GetItem(OpTestCase):
+    """getitem: ranges as Slices, steps on the channel and spatial axes as one strided 1x1 Convolution
+    (weight 1, or a one-hot channel pick: one product by 1), a Reshape for integers and None."""
+
+    def test_focus(self) -> None:
+        # YOLOv5's Focus: the four phases of a 2x2 space-to-depth, concatenated
+        focus = Lambda(lambda s, x: s.conv(torch.cat([x[..., ::2, ::2], x[..., 1::2, ::2], x[..., ::2, 1::2],
+                                                      x[..., 1::2, 1::2]], 1)), conv=nn.Conv2d(12, 8, 3, padding=1))
+        types = self.check("focus", focus, randn(1, 3, 8, 10))
+        self.assertEqual(types["-O0"].count("Convolution"), 5)
+
+    def test_odd_sizes_and_offsets(self) -> None:
+        self.check("strided_odd", Lambda(lambda s, x: (s.conv(x)[:, :, 1::3, ::2], s.conv(x)[..., 2:7:2, -4:],
+                                                       s.conv(x)[:, :, ::4]), conv=nn.Conv2d(3, 4, 1)),
+                   randn(1, 3, 9, 7))
+
+    def test_channels(self) -> None:
+        self.check("channels", Lambda(lambda s, x: (s.conv(x)[:, 4:8], s.conv(x)[:, 1::3, ::2], s.conv(x)[:, -2:]),
+                                      conv=nn.Conv2d(3, 10, 1)), randn(1, 3, 6, 6))
+
+    def test_integers_and_none(self) -> None:
+        self.check("int_none", Lambda(lambda s, x: (s.conv(x)[:, 2], s.conv(x)[0, :, None, 1:3],
+                                                    s.conv(x)[:, :, 3, ::2]), conv=nn.Conv2d(3, 4, 1)),
+                   randn(1, 3, 5, 6))
+
+    def test_flat_and_3d(self) -> None:
+        self.check("flat", Lambda(lambda s, x: (s.fc(x.flatten(1))[:, 1::2], s.conv(x).flatten(2)[:, :, ::3]),
+                                  fc=nn.Linear(48, 9), conv=nn.Conv2d(3, 4, 1)), randn(1, 3, 4, 4))
+
+    def test_refusals(self) -> None:
+        for name, module, want in [
+            ("empty", Lambda(lambda s, x: s.conv(x)[:, 2:2]),
+             "getitem: an empty slice: Caffe blobs have no empty axis"),
+            ("batch_step", Lambda(lambda s, x: s.conv(x)[::2]),
+             "getitem: a step on axis 0 of a 4-D tensor"),
+        ]:
+            with self.subTest(case=name):
+                module.conv = nn.Conv2d(3, 4, 1)
+                outcome = self.exact_or_error(name, module, randn(3, 3, 4, 4), op="getitem")
+                self.assertIn(want, outcome)
+
+
 class Linear(OpTestCase):
     def test_after_flatten_module(self) -> None:
         self.check("flatten", Seq(nn.Conv2d(2, 4, 3), nn.Flatten(), nn.Linear(4 * 5 * 5, 10)), randn(1, 2, 7, 7))

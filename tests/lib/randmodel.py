@@ -543,8 +543,32 @@ def gen_range(g: Generator) -> None:
         if rng.random() < 0.2:
             start -= size  # a negative start counts from the end
         g.add(Call("torch.narrow", [V(v), axis, start, length]))
-    else:
+    elif rng.random() < 0.5:
         g.add(Call("Tensor.select", [V(v), axis, rng.randint(-size, size - 1)]))
+    else:
+        gen_getitem(g, v, shape)
+
+
+def gen_getitem(g: Generator, v: int, shape: Shape) -> None:
+    """x[...] on a 4-D value: an offset slice with a step on some of the channel and spatial axes
+    (YOLOv5's Focus is x[..., ::2, ::2]), sometimes an integer or None."""
+    rng = g.rng
+    index: list = [slice(None)]
+    for axis in range(1, 4):
+        size = shape[axis]
+        if rng.random() < 0.35:
+            index.append(slice(None))
+            continue
+        start = rng.randint(0, size - 1)
+        step = rng.choice((1, 2, 2, 3))
+        stop = rng.choice((None, rng.randint(start + 1, size)))
+        index.append(slice(start - size if rng.random() < 0.2 else start, stop, step))
+    if rng.random() < 0.15:
+        axis = rng.randint(1, 3)
+        index[axis] = rng.randint(0, shape[axis] - 1)
+    if rng.random() < 0.1:
+        index.append(None)
+    g.add(Call("operator.getitem", [V(v), tuple(index)]))
 
 
 def gen_linear(g: Generator) -> None:
@@ -1128,7 +1152,7 @@ FAMILIES: dict[str, tuple[float, Callable[[Generator], Any]]] = {
     "reshape": (2.5, gen_reshape),
     "cat": (4, gen_cat),
     "split": (3, gen_split),
-    "range": (1.5, gen_range),
+    "range": (2, gen_range),
     "shuffle": (1.5, gen_shuffle),
     "binary": (6, gen_binary),
     "scalar": (4, gen_scalar),

@@ -151,6 +151,7 @@ def later_models() -> "dict[str, Callable[[], tuple[nn.Module, torch.Tensor]]]":
                                                                groups=2, bias=False)),
                                  torch.randn(1, 2, 3, 4)),
         "lower-narrow-select": lambda: (Fn(ranges, conv=nn.Conv2d(2, 6, 1)), torch.randn(1, 2, 4, 5)),
+        "lower-getitem": lambda: (Fn(items, conv=nn.Conv2d(2, 6, 1)), torch.randn(1, 2, 6, 4)),
     }
 
 
@@ -186,6 +187,13 @@ def deconvs(self, x):
 def ranges(self, x):
     y = self.conv(x)
     return y.narrow(1, 1, 3), y.narrow(2, 0, 2), y.narrow(3, 3, 2), y.narrow(1, 0, 6), y.select(1, 4)
+
+
+
+def items(self, x):
+    y = self.conv(x)
+    return (torch.cat([x[..., ::2, ::2], x[..., 1::2, ::2]], 1), y[:, 1::2, 1:], y[0, 2:4, None],
+            y[:, -1, ::3], y[:1])
 
 
 if __name__ == "__main__":
