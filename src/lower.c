@@ -908,31 +908,111 @@ lower_adaptive_pool2d(Net *net, Node *n)
 }
 
 
-/* mean over the two spatial axes of a 4-D tensor: global average pooling (then a Flatten unless
- * keepdim). */
+/* How a reduction combines: Pooling's method, and whether it is max(−x) negated (amin) or a mean
+ * scaled by the count (sum). */
+enum reduction { R_MEAN, R_SUM, R_MAX, R_MIN };
+
+/* A reduction over the axes marked in red[] of a tensor of rank 2 to 4 whose batch axis is kept
+ * (or has size 1), with n's result type.  x is seen as 4-D (N, C, H, W), size-1 axes appended.
+ * The channel axis: a Reshape to (N, 1, C, H·W) puts it under a Pooling window (C, 1), and a
+ * Reshape gives (N, 1, H, W) back.  The spatial axes: one Pooling whose window spans the reduced
+ * ones (global when both).  AVE for mean (every window is whole: the divisor is the count); sum is
+ * that mean times the count (one rounding more, within an ulp or two); MAX for amax; amin is
+ * −max(−x) (two exact negations).  A Reshape (a Flatten for a mean over H, W) gives n's shape. */
 static bool
-lower_mean(Net *net, Node *n)
+lower_reduction(Net *net, Node *n, Value *in, const bool red[MAX_DIMS], enum reduction how)
 {
-	Value *in = arg_value(n, ARG(mean, input));
-	Blob *x = blob_of(net, n, in), *y;
-	const Lit *dims = op_arg(n, ARG(mean, dim));
-	int64_t d[2], k[2] = {0, 0}, s[2] = {0, 0}, p[2] = {0, 0};
+	int rank = in->type.ndim;
+	int64_t d[4] = {1, 1, 1, 1}, count = 1, no_pad[2] = {0, 0}, one[2] = {1, 1};
+	int method = how == R_MAX || how == R_MIN ? CAFFE__POOLING_PARAMETER__POOL_METHOD__MAX
+	                                          : CAFFE__POOLING_PARAMETER__POOL_METHOD__AVE;
+	const Type *out = &n->res[0].type;
+	Blob *x = blob_of(net, n, in);
 
 	if (!x)
 		return false;
-	if (in->type.ndim != 4 || !lit_int_list(dims, d, 2) || dims->kind != L_LIST ||
-	    axis_of(d[0], 4) + axis_of(d[1], 4) != 5 || axis_of(d[0], 4) == axis_of(d[1], 4))
-		return refuse(
-			net, n,
-			"only the mean over the two spatial axes of a 4-D tensor is supported");
-	if (!arg_is_none(n, ARG(mean, dtype)))
-		return refuse(net, n, "a dtype conversion has no Caffe form");
-	y = pooling_layer(net, n, NULL, x, CAFFE__POOLING_PARAMETER__POOL_METHOD__AVE, k, s, p,
-			  true);
-	if (!arg_bool(n, ARG(mean, keepdim)))
-		y = flatten_layer(net, n, "squeeze", y, 1, -1, n->res[0].type);
-	bind(net, &n->res[0], y);
+	if (rank < 2 || rank > 4)
+		return refuse(net, n, "a reduction of a %d-D tensor: only ranks 2 to 4 are lowered",
+			      rank);
+	for (int i = 0; i < rank; i++) {
+		d[i] = in->type.dims[i];
+		count *= red[i] ? d[i] : 1;
+	}
+	if (red[0] && d[0] != 1)
+		return refuse(net, n,
+			      "a reduction over the batch axis: Caffe pools within one sample");
+	if (out->ndim == 0)
+		return refuse(net, n, "the result has no axis; Caffe blobs have at least one");
+	if (how == R_MIN)
+		x = power_layer(net, n, "negate", x, 1, -1, 0);
+	if (rank < 4)
+		x = reshape_layer(net, n, "as_4d", x, d, 4);
+	if (red[1] && d[1] > 1) {
+		int64_t k[2] = {d[1], 1}, flat[4] = {d[0], 1, d[1], d[2] * d[3]};
+
+		x = reshape_layer(net, n, "channels_down", x, flat, 4);
+		x = pooling_layer(net, n, "over_channels", x, method, k, one, no_pad, false);
+		d[1] = 1;
+		x = reshape_layer(net, n, "channels_back", x, d, 4);
+	}
+	if ((red[2] && d[2] > 1) || (red[3] && d[3] > 1)) {
+		int64_t k[2] = {red[2] ? d[2] : 1, red[3] ? d[3] : 1};
+
+		x = pooling_layer(net, n, NULL, x, method, k, one, no_pad, red[2] && red[3]);
+	}
+	if (how == R_MIN)
+		x = power_layer(net, n, NULL, x, 1, -1, 0);
+	if (how == R_SUM && count > 1)
+		x = power_layer(net, n, "times_count", x, 1, (double)count, 0);
+	if (rank == 4 && out->ndim == 2 && !red[1] && red[2] && red[3])
+		x = flatten_layer(net, n, "squeeze", x, 1, -1, *out);
+	else if (x->type.ndim != out->ndim ||
+		 memcmp(x->type.dims, out->dims, sizeof(int64_t) * out->ndim) != 0)
+		x = reshape_layer(net, n, NULL, x, out->dims, out->ndim);
+	bind(net, &n->res[0], x);
 	return true;
+}
+
+/* mean, sum, amax, amin: the axes of `dim` (every axis when none). */
+static bool
+lower_reduce(Net *net, Node *n)
+{
+	static const enum reduction how[OP_COUNT] = {
+		[OP_mean] = R_MEAN, [OP_sum] = R_SUM, [OP_amax] = R_MAX, [OP_amin] = R_MIN};
+	Value *in = arg_value(n, ARG(mean, input));
+	const Lit *dl = op_arg(n, ARG(mean, dim));
+	bool red[MAX_DIMS] = {0};
+	int rank = in->type.ndim, cnt = dl->kind == L_LIST ? (int)dl->n : 1;
+
+	if ((n->op == OP_mean || n->op == OP_sum) && !arg_is_none(n, ARG(mean, dtype)))
+		return refuse(net, n, "a dtype conversion has no Caffe form");
+	for (int i = 0; i < rank; i++)
+		red[i] = dl->kind == L_NONE || (dl->kind == L_LIST && dl->n == 0);
+	for (int i = 0; i < cnt && dl->kind != L_NONE; i++) {
+		int64_t v = dl->kind == L_INT ? dl->u.i : dl->u.list[i].u.i;
+		red[axis_of(v, rank)] = true; /* sh_reduce checked the axes */
+	}
+	return lower_reduction(net, n, in, red, how[n->op]);
+}
+
+/* max(x, dim) and max(x, dim)[0]: amax over one axis, when the indices are not used; max(x) of
+ * a whole tensor and max(x, y) are refused. */
+static bool
+lower_max(Net *net, Node *n)
+{
+	Value *in = arg_value(n, ARG(max, input));
+	const Lit *dl = op_arg(n, ARG(max, dim));
+	bool red[MAX_DIMS] = {0};
+
+	if (dl->kind == L_VALUE)
+		return refuse(net, n, "max of two tensors is not lowered yet");
+	if (dl->kind != L_INT)
+		return refuse(net, n, "the result has no axis; Caffe blobs have at least one");
+	if (indices_used(n))
+		return refuse(net, n,
+			      "the indices of max(x, dim) are used; Caffe pooling gives none");
+	red[axis_of(dl->u.i, in->type.ndim)] = true;
+	return lower_reduction(net, n, in, red, R_MAX);
 }
 
 /* ---- resampling ------------------------------------------------------------------------------ */

@@ -172,6 +172,47 @@ class GetItem(OpTestCase):
                 self.assertIn(want, outcome)
 
 
+class Reductions(OpTestCase):
+    """mean, sum, amax, amin and max(x, dim)[0] over the channel and spatial axes: Pooling (the channel
+    axis reshaped under the window), amin as -max(-x), sum as the mean times the count."""
+
+    def test_cbam(self) -> None:
+        # CBAM's spatial attention: channel mean and channel max, concatenated, a 7x7 conv, a sigmoid gate
+        def cbam(s, x):
+            y = s.conv(x)
+            pooled = torch.cat([torch.mean(y, dim=1, keepdim=True), torch.max(y, dim=1, keepdim=True)[0]], 1)
+            return torch.sigmoid(s.gate(pooled))
+        self.check("cbam", Lambda(cbam, conv=nn.Conv2d(3, 8, 3, padding=1), gate=nn.Conv2d(2, 1, 7, padding=3)),
+                   randn(1, 3, 9, 9))
+
+    def test_each_reduction_each_axis(self) -> None:
+        fns = [lambda y: y.sum(1), lambda y: y.amax(dim=(2, 3), keepdim=True), lambda y: torch.amin(y, 1, True),
+               lambda y: y.mean(-1), lambda y: y.sum((1, 2, 3)), lambda y: y.amin((1, 3)),
+               lambda y: y.max(2)[0], lambda y: torch.max(y, -1, keepdim=True).values, lambda y: y.sum(2, True)]
+        self.check("reductions", Lambda(lambda s, x: tuple(f(s.conv(x)) for f in fns), conv=nn.Conv2d(3, 6, 1)),
+                   randn(1, 3, 5, 4))
+
+    def test_low_ranks(self) -> None:
+        self.check("reduce_low_rank", Lambda(lambda s, x: (s.fc(x.flatten(1)).sum(1, keepdim=True),
+                                                           s.fc(x.flatten(1)).amax(-1),
+                                                           s.conv(x).flatten(2).mean(2), s.conv(x).flatten(2).amin(1)),
+                                             fc=nn.Linear(48, 7), conv=nn.Conv2d(3, 5, 1)), randn(1, 3, 4, 4))
+
+    def test_refusals(self) -> None:
+        for name, module, x, want in [
+            ("batch", Lambda(lambda s, x: s.conv(x).sum(0)), randn(2, 3, 4, 4),
+             "sum: a reduction over the batch axis: Caffe pools within one sample"),
+            ("all", Lambda(lambda s, x: s.conv(x).amax()), randn(1, 3, 4, 4),
+             "amax: the result has no axis"),
+            ("indices", Lambda(lambda s, x: s.conv(x).max(1)), randn(1, 3, 4, 4),
+             "max: the indices of max(x, dim) are used"),
+        ]:
+            with self.subTest(case=name):
+                module.conv = nn.Conv2d(3, 4, 1)
+                outcome = self.exact_or_error(name, module, x, op=want.split(":")[0])
+                self.assertIn(want, outcome)
+
+
 class Linear(OpTestCase):
     def test_after_flatten_module(self) -> None:
         self.check("flatten", Seq(nn.Conv2d(2, 4, 3), nn.Flatten(), nn.Linear(4 * 5 * 5, 10)), randn(1, 2, 7, 7))

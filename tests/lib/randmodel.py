@@ -758,9 +758,13 @@ def gen_adaptive(g: Generator) -> None:
 def gen_mean(g: Generator) -> None:
     rng = g.rng
     v = need(g.pick((4,)))
-    dims = rng.choices([(2, 3), [2, 3], (-1, -2), (3, 2), (1,), (2,), (1, 2, 3), (-1,)],
-                       (4, 3, 3, 1, 0.5, 0.5, 0.5, 0.5))[0]
-    g.add(Call("torch.mean", [V(v)], {"dim": dims, "keepdim": rng.random() < 0.5}))
+    dims = rng.choices([(2, 3), [2, 3], (-1, -2), (3, 2), (1,), (2,), (1, 2, 3), (-1,), (1, 3), 1],
+                       (4, 3, 3, 1, 1, 0.5, 0.5, 0.5, 0.5, 1))[0]
+    fn = rng.choices(["torch.mean", "torch.sum", "torch.amax", "torch.amin", "torch.max"], (4, 1, 1, 1, 1))[0]
+    if fn == "torch.max":  # max(x, dim) gives (values, indices): the values
+        g.add(Call(fn, [V(v), dims if isinstance(dims, int) else dims[0]], {"keepdim": rng.random() < 0.5}, pick=0))
+        return
+    g.add(Call(fn, [V(v)], {"dim": dims, "keepdim": rng.random() < 0.5}))
 
 
 def gen_interpolate(g: Generator) -> None:
@@ -1144,7 +1148,7 @@ FAMILIES: dict[str, tuple[float, Callable[[Generator], Any]]] = {
     "activation": (14, gen_activation),
     "pool": (7, gen_pool),
     "adaptive": (2.5, gen_adaptive),
-    "mean": (1.5, gen_mean),
+    "mean": (2.5, gen_mean),
     "interpolate": (3, gen_interpolate),
     "dropout": (2.5, gen_dropout),
     "identity": (2, gen_identity),

@@ -152,6 +152,7 @@ def later_models() -> "dict[str, Callable[[], tuple[nn.Module, torch.Tensor]]]":
                                  torch.randn(1, 2, 3, 4)),
         "lower-narrow-select": lambda: (Fn(ranges, conv=nn.Conv2d(2, 6, 1)), torch.randn(1, 2, 4, 5)),
         "lower-getitem": lambda: (Fn(items, conv=nn.Conv2d(2, 6, 1)), torch.randn(1, 2, 6, 4)),
+        "lower-reductions": lambda: (Fn(reductions, conv=nn.Conv2d(2, 5, 1)), torch.randn(1, 2, 4, 3)),
     }
 
 
@@ -194,6 +195,13 @@ def items(self, x):
     y = self.conv(x)
     return (torch.cat([x[..., ::2, ::2], x[..., 1::2, ::2]], 1), y[:, 1::2, 1:], y[0, 2:4, None],
             y[:, -1, ::3], y[:1])
+
+
+
+def reductions(self, x):
+    y = self.conv(x)
+    return (y.sum(1), y.amax((2, 3), keepdim=True), y.amin(1, True), y.mean(-1), y.max(2)[0],
+            y.flatten(2).sum(2), y.sum((1, 2, 3)))
 
 
 if __name__ == "__main__":
