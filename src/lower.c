@@ -1153,6 +1153,41 @@ lower_interpolate(Net *net, Node *n)
 	return true;
 }
 
+/* pixel_shuffle(x, r) of (N, C·r², H, W): a Deconvolution in C groups, kernel = stride = r, whose
+ * weight routes input channel c·r² + i·r + j to offset (i, j) of each r × r output block.
+ * pixel_unshuffle(x, r): the inverse, a Convolution in C groups, kernel = stride = r, output
+ * channel c·r² + i·r + j reading offset (i, j).  The windows do not overlap, so each output is one
+ * product by 1 plus products by 0: exact for finite activations. */
+_Static_assert(ARG(pixel_shuffle, upscale_factor) == ARG(pixel_unshuffle, downscale_factor),
+	       "lower_pixel_shuffle reads pixel_shuffle's slots");
+static bool
+lower_pixel_shuffle(Net *net, Node *n)
+{
+	Value *in = arg_value(n, ARG(pixel_shuffle, input));
+	Blob *x = blob_of(net, n, in);
+	bool up = n->op == OP_pixel_shuffle;
+	int64_t r = arg_int(n, ARG(pixel_shuffle, upscale_factor)), k[2] = {r, r}, zero[2] = {0, 0};
+	int64_t c, many;
+	float *w;
+
+	if (!x)
+		return false;
+	if (in->type.ndim != 4)
+		return refuse(net, n,
+			      "only a 4-D input is lowered (its last three axes are C, H, W)");
+	if (r == 1) {
+		bind(net, &n->res[0], x);
+		return true;
+	}
+	c = up ? in->type.dims[1] / (r * r) : in->type.dims[1]; /* the groups */
+	many = c * r * r;                                        /* the channels on the deep side */
+	w = net_floats(net, many * r * r, 0);
+	for (int64_t ch = 0; ch < many; ch++) /* weight (many, 1, r, r): ch at offset ch mod r² */
+		w[ch * r * r + ch % (r * r)] = 1;
+	bind(net, &n->res[0], convolution(net, n, NULL, up, x, up ? c : many, c, k, k, zero, w));
+	return true;
+}
+
 /* ---- identities ------------------------------------------------------------------------------ */
 
 static bool

@@ -1571,6 +1571,30 @@ sh_pixel_shuffle(Ctx *c, Node *n, Type *out)
 	return true;
 }
 
+bool
+sh_pixel_unshuffle(Ctx *c, Node *n, Type *out)
+{
+	const Type *t = targ(n, ARG(pixel_unshuffle, input));
+	int64_t r, *d;
+	int b;
+
+	if (!want_results(c, n, 1) || !get_int(c, n, ARG(pixel_unshuffle, downscale_factor), &r))
+		return false;
+	b = t->ndim - 3;
+	if (t->ndim < 3 || r <= 0 || t->dims[b + 1] % r != 0 || t->dims[b + 2] % r != 0) {
+		error_at(c, n->loc, "pixel_unshuffle with factor %lld does not fit %s",
+			 (long long)r, TS(t));
+		return false;
+	}
+	copy_type(c, &out[0], t);
+	d = (int64_t *)out[0].dims;
+	d[b + 1] /= r;
+	d[b + 2] /= r;
+	if (!ck_mul(d[b], r, &d[b]) || !ck_mul(d[b], r, &d[b]))
+		return overflow(c, n);
+	return true;
+}
+
 /* mm, bmm */
 SAME_ARG(mm, bmm, mat2);
 

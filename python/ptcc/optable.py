@@ -152,5 +152,6 @@ OPS: dict[str, tuple[int, bool, str]] = {
     "upsample": (1, False, "input size scale_factor mode align_corners"),
     "pad": (1, False, "input pad mode value"),
     "pixel_shuffle": (1, False, "input upscale_factor"),
+    "pixel_unshuffle": (1, False, "input downscale_factor"),
     "channel_shuffle": (1, False, "input groups"),
 }

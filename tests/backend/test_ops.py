@@ -213,6 +213,24 @@ class Reductions(OpTestCase):
                 self.assertIn(want, outcome)
 
 
+class PixelShuffle(OpTestCase):
+    """pixel_shuffle as a grouped Deconvolution, pixel_unshuffle as a grouped Convolution, kernel = stride = r
+    with one-hot weights (non-overlapping windows: one product by 1 per output)."""
+
+    def test_shuffle_and_unshuffle(self) -> None:
+        self.check("pixel_shuffle", Lambda(lambda s, x: (F.pixel_shuffle(s.conv(x), 2), s.ps3(s.conv9(x)),
+                                                         F.pixel_unshuffle(s.conv(x), 2),
+                                                         s.unshuffle(F.pixel_shuffle(s.conv(x), 2))),
+                                           conv=nn.Conv2d(3, 8, 1), conv9=nn.Conv2d(3, 9, 1), ps3=nn.PixelShuffle(3),
+                                           unshuffle=nn.PixelUnshuffle(2)),
+                   randn(1, 3, 4, 6))
+
+    def test_factor_one(self) -> None:
+        types = self.check("pixel_shuffle_1", Lambda(lambda s, x: F.pixel_shuffle(s.conv(x), 1), conv=nn.Conv2d(3, 4, 1)),
+                           randn(1, 3, 4, 4))
+        self.assertEqual(types["-O0"], ["Input", "Convolution"])
+
+
 class Linear(OpTestCase):
     def test_after_flatten_module(self) -> None:
         self.check("flatten", Seq(nn.Conv2d(2, 4, 3), nn.Flatten(), nn.Linear(4 * 5 * 5, 10)), randn(1, 2, 7, 7))

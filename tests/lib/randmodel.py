@@ -912,6 +912,9 @@ def gen_shuffle(g: Generator) -> None:
     rng = g.rng
     v = need(g.pick((4,)))
     n, c, h, w = g.shape(v)
+    if rng.random() < 0.3:
+        gen_pixel_shuffle(g, v, c, h, w)
+        return
     groups = [d for d in range(2, c + 1) if c % d == 0]
     if not groups:
         raise Rejected("no channel shuffle of 1 channel")
@@ -927,6 +930,18 @@ def gen_shuffle(g: Generator) -> None:
         g.add(Call("Tensor.view", [V(b), n, -1, h, w]))
     else:
         g.add(Call("Tensor.reshape", [V(b), n, c, h, w]))
+
+
+def gen_pixel_shuffle(g: Generator, v: int, c: int, h: int, w: int) -> None:
+    """pixel_shuffle when C divides by r², else pixel_unshuffle when H and W divide by r (ESPCN's upscaler)."""
+    rng = g.rng
+    r = rng.choice((2, 2, 3))
+    if c % (r * r) == 0 and h * r <= 40 and w * r <= 40:
+        g.add(Call("F.pixel_shuffle", [V(v), r]))
+    elif h % r == 0 and w % r == 0 and c * r * r <= 64:
+        g.add(Call("F.pixel_unshuffle", [V(v), r]))
+    else:
+        raise Rejected("no pixel shuffle fits")
 
 
 _BINARY = {

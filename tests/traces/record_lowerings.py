@@ -153,6 +153,7 @@ def later_models() -> "dict[str, Callable[[], tuple[nn.Module, torch.Tensor]]]":
         "lower-narrow-select": lambda: (Fn(ranges, conv=nn.Conv2d(2, 6, 1)), torch.randn(1, 2, 4, 5)),
         "lower-getitem": lambda: (Fn(items, conv=nn.Conv2d(2, 6, 1)), torch.randn(1, 2, 6, 4)),
         "lower-reductions": lambda: (Fn(reductions, conv=nn.Conv2d(2, 5, 1)), torch.randn(1, 2, 4, 3)),
+        "lower-pixel-shuffle": lambda: (Fn(pixel_shuffles, conv=nn.Conv2d(2, 8, 1)), torch.randn(1, 2, 2, 4)),
     }
 
 
@@ -202,6 +203,12 @@ def reductions(self, x):
     y = self.conv(x)
     return (y.sum(1), y.amax((2, 3), keepdim=True), y.amin(1, True), y.mean(-1), y.max(2)[0],
             y.flatten(2).sum(2), y.sum((1, 2, 3)))
+
+
+
+def pixel_shuffles(self, x):
+    y = self.conv(x)
+    return F.pixel_shuffle(y, 2), F.pixel_unshuffle(y, 2), F.pixel_shuffle(y, 1)
 
 
 if __name__ == "__main__":
