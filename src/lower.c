@@ -1658,6 +1658,46 @@ arith_with_constant(Net *net, Node *n, const Value *av, const Value *bv, bool mu
 	return true;
 }
 
+/* x repeated to the shape `out` that PyTorch broadcasts it to, for an Eltwise; NULL when no exact
+ * form is known (x and out of rank 2 to 4, the batch axis unchanged).  x is seen as 4-D: an axis of
+ * size 1 before x's first is a leading 1 (PyTorch's alignment), one after out's last a trailing 1.
+ * Channels 1 → C: a 1×1 Convolution with C outputs and weight 1; spatial 1 → H, W: a depthwise
+ * Deconvolution whose kernel is the size (stride 1, weight 1), output (1 − 1) + k = k.  Each output
+ * is one input times 1: exact. */
+static Blob *
+broadcast_to(Net *net, const Node *n, Blob *x, const Type *out)
+{
+	int rank = out->ndim, lead = rank - x->type.ndim;
+	int64_t d[4] = {1, 1, 1, 1}, o[4] = {1, 1, 1, 1}, one[2] = {1, 1}, zero[2] = {0, 0}, k[2];
+
+	if (rank < 2 || rank > 4 || lead < 0)
+		return NULL;
+	for (int i = 0; i < rank; i++) {
+		o[i] = out->dims[i];
+		d[i] = i < lead ? 1 : x->type.dims[i - lead];
+		if (d[i] != o[i] && d[i] != 1)
+			return NULL;
+	}
+	if (d[0] != o[0])
+		return NULL;
+	if (memcmp(d, o, sizeof d) == 0)
+		return x;
+	if (x->type.ndim != 4)
+		x = reshape_layer(net, n, "as_4d", x, d, 4);
+	if (d[1] != o[1])
+		x = convolution(net, n, "repeat_channels", false, x, o[1], 1, one, one, zero,
+				net_floats(net, o[1], 1));
+	if (d[2] != o[2] || d[3] != o[3]) {
+		k[0] = o[2] / d[2];
+		k[1] = o[3] / d[3];
+		x = convolution(net, n, "repeat_spatial", true, x, o[1], o[1], k, one, zero,
+				net_floats(net, o[1] * k[0] * k[1], 1));
+	}
+	if (rank != 4)
+		x = reshape_layer(net, n, "from_4d", x, out->dims, rank);
+	return x;
+}
+
 /* add, sub, rsub, mul, div and their in-place forms.  Two activations of the same shape:
  * Eltwise.  An SE-style (N, C, 1, 1) factor times (N, C, H, W): Flatten the factor to (N, C) and
  * Scale with two bottoms (runtime-facts S6).  An activation and a number: Power.  An activation
@@ -1719,11 +1759,17 @@ lower_arith(Net *net, Node *n)
 				return true;
 			}
 		}
+		if ((x = broadcast_to(net, n, x, out)) && (y = broadcast_to(net, n, y, out))) {
+			bind(net, &n->res[0],
+			     eltwise_arith(net, n, x, y, mul, div, sub ? -alpha : alpha));
+			return true;
+		}
 		char sa[TYPE_STR_MAX], sb[TYPE_STR_MAX];
-		return refuse(
-			net, n,
-			"operands %s and %s: Caffe's Eltwise needs equal shapes (no broadcasting)",
-			type_str(&x->type, sa, sizeof sa), type_str(&y->type, sb, sizeof sb));
+		return refuse(net, n,
+			      "operands %s and %s: only broadcasting along the channel and spatial "
+			      "axes of tensors of rank 2 to 4 is lowered",
+			      type_str(&a->u.v->type, sa, sizeof sa),
+			      type_str(&b->u.v->type, sb, sizeof sb));
 	}
 	if (a->kind == L_VALUE && lit_as_float(b, &num)) { /* x op number */
 		Blob *x = blob_of(net, n, a->u.v);

@@ -637,6 +637,21 @@ class Add(OpTestCase):
                                       conv2=nn.Conv2d(4, 4, 3, padding=1, bias=False), bn2=bn(4)),
                    randn(1, 4, 6, 6))
 
+    def test_broadcast_computed(self) -> None:
+        # a channel gate (N, 1, H, W) over (N, C, H, W) as CBAM's, a pooled (N, C, 1, 1) added back, a row
+        # (N, C, 1, W) and a column (N, C, H, 1); each operand repeated by a weight-1 Convolution or Deconvolution
+        def f(s, x):
+            y = s.conv(x)
+            gate = torch.sigmoid(y.amax(1, keepdim=True))
+            return (y * gate, y + F.adaptive_avg_pool2d(y, 1), y.mean(2, keepdim=True) - y,
+                    y.amax(3, keepdim=True) / (y.amin(2, keepdim=True).abs() + 1), gate + y.mean((2, 3), keepdim=True))
+        self.check("broadcast", Lambda(f, conv=nn.Conv2d(3, 5, 3, padding=1)), randn(1, 3, 6, 7))
+
+    def test_broadcast_low_rank(self) -> None:
+        self.check("broadcast_2d3d", Lambda(lambda s, x: (s.fc(x.flatten(1)) * s.fc(x.flatten(1)).amax(1, keepdim=True),
+                                                          s.conv(x).flatten(2) + s.conv(x).flatten(2).mean(2, True)),
+                                            fc=nn.Linear(48, 6), conv=nn.Conv2d(3, 4, 1)), randn(1, 3, 4, 4))
+
 
 class Cat(OpTestCase):
     def test_cat_channels(self) -> None:

@@ -959,18 +959,22 @@ def binary_call(rng: random.Random, op: str, a: Any, b: Any, inplace_ok: bool) -
 
 
 def gen_binary(g: Generator) -> None:
-    """Two values of the same shape, or x * se with se of shape (N, C, 1, 1), or (rarely) another
-    broadcast, which ptcc refuses."""
+    """Two values of the same shape, or x * se with se of shape (N, C, 1, 1), or another broadcast
+    along the channel and spatial axes (a partner made by a keepdim reduction when none exists)."""
     rng = g.rng
     v = need(g.pick((4, 4, 2, 3)))
     s = g.shape(v)
     r = rng.random()
-    if r < 0.8 or len(s) != 4:
+    if r < 0.75 or len(s) != 4:
         pool = g.partners(v, lambda t: t == s)
-    elif r < 0.95:
+    elif r < 0.85:
         pool = g.partners(v, lambda t: t == (s[0], s[1], 1, 1))
     else:
         pool = g.partners(v, lambda t: t != s and all(a == b or b == 1 for a, b in zip(s, t)))
+        if not pool or rng.random() < 0.5:
+            axes = rng.choice(((1,), (2,), (3,), (2, 3), (1, 2), (1, 3)))
+            fn = rng.choice(("torch.mean", "torch.amax"))
+            pool = list(g.add(Call(fn, [V(v)], {"dim": axes, "keepdim": True})))
     w = rng.choice(pool or [v])
     op = rng.choices("+-*/", (4, 3, 4, 1))[0]
     if op == "/" and float(g.env[w].abs().min()) < 0.3:

@@ -154,6 +154,7 @@ def later_models() -> "dict[str, Callable[[], tuple[nn.Module, torch.Tensor]]]":
         "lower-getitem": lambda: (Fn(items, conv=nn.Conv2d(2, 6, 1)), torch.randn(1, 2, 6, 4)),
         "lower-reductions": lambda: (Fn(reductions, conv=nn.Conv2d(2, 5, 1)), torch.randn(1, 2, 4, 3)),
         "lower-pixel-shuffle": lambda: (Fn(pixel_shuffles, conv=nn.Conv2d(2, 8, 1)), torch.randn(1, 2, 2, 4)),
+        "lower-broadcast": lambda: (Fn(broadcasts, conv=nn.Conv2d(2, 3, 1)), torch.randn(1, 2, 3, 4)),
     }
 
 
@@ -209,6 +210,13 @@ def reductions(self, x):
 def pixel_shuffles(self, x):
     y = self.conv(x)
     return F.pixel_shuffle(y, 2), F.pixel_unshuffle(y, 2), F.pixel_shuffle(y, 1)
+
+
+
+def broadcasts(self, x):
+    y = self.conv(x)
+    return (y * y.amax(1, keepdim=True), y + y.mean((2, 3), keepdim=True), y.mean(2, True) - y,
+            y.flatten(2) / y.flatten(2).amax(1, True))
 
 
 if __name__ == "__main__":
