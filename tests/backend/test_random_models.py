@@ -347,5 +347,12 @@ class Regressions(unittest.TestCase):
                    torch.randn(1, 3, 5, 5), exact=True)
 
 
+    def test_regression_reduction_squeezed_by_flatten(self) -> None:
+        """Issue 9 (seeds 20018, 20028, 20061): sum and amax over H, W without keepdim end in a Flatten, which
+        their ops.def layers column lacked: an internal error instead of a net."""
+        self.check("reduction_flatten", Lambda(lambda s, x: (torch.sum(x, dim=(2, 3)), torch.amax(x, (2, 3)),
+                                                             torch.amin(x, (3, 2)), x.max(2)[0].max(2)[0])),
+                   torch.randn(2, 3, 4, 5), exact=True)
+
 if __name__ == "__main__":
     ptcctest.main()
