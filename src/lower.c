@@ -491,6 +491,129 @@ lower_batch_norm(Net *net, Node *n)
 	return true;
 }
 
+/* x of shape (A, B, L, M) normalised over axis 2 as PyTorch's norms do, (x − mean)/sqrt(var + eps)
+ * with the biased variance: mean = AVE Pooling over a (L, 1) window, repeated back over L by a
+ * depthwise weight-1 Deconvolution (runtime-facts S11), d = x − mean (Eltwise SUM, coeff −1), var =
+ * the pooled d² (Power 2), 1/sqrt(var + eps) = Power{power: −0.5, shift: eps} (Caffe's Power is
+ * (shift + scale·x)^power), repeated over L, times d (Eltwise PROD).  Not MVN: Caffe's MVN divides
+ * by sqrt(var) + eps, which differs from sqrt(var + eps) by far more than rounding when var is
+ * small. */
+static Blob *
+normalise_axis2(Net *net, const Node *n, Blob *x, double eps)
+{
+	int64_t b = x->type.dims[1], l = x->type.dims[2], k[2] = {l, 1}, one[2] = {1, 1},
+		zero[2] = {0, 0};
+	Blob *mean, *d, *var, *r;
+	int ave = CAFFE__POOLING_PARAMETER__POOL_METHOD__AVE;
+
+	mean = pooling_layer(net, n, "mean", x, ave, k, one, zero, false);
+	mean = convolution(net, n, "repeat_mean", true, mean, b, b, k, one, zero,
+			   net_floats(net, b * l, 1));
+	d = eltwise_layer(net, n, "centre", CAFFE__ELTWISE_PARAMETER__ELTWISE_OP__SUM, x, mean, -1);
+	var = power_layer(net, n, "square", d, 2, 1, 0);
+	var = pooling_layer(net, n, "variance", var, ave, k, one, zero, false);
+	r = power_layer(net, n, "rstd", var, -0.5, 1, eps);
+	r = convolution(net, n, "repeat_rstd", true, r, b, b, k, one, zero,
+			net_floats(net, b * l, 1));
+	return eltwise_layer(net, n, "normalised", CAFFE__ELTWISE_PARAMETER__ELTWISE_OP__PROD, d, r,
+			     1);
+}
+
+/* The affine part of a norm: a Scale along `axis` of y with the weight (ones without one) and the
+ * bias, when either is given.  Their data must be parameters. */
+static Blob *
+norm_affine(Net *net, const Node *n, Blob *y, int axis, const Value *w, const Value *b)
+{
+	int64_t c = y->type.dims[axis];
+
+	if (!w && !b)
+		return y;
+
+	const float *wd = w ? param_data(net, w) : net_floats(net, c, 1);
+
+	return scale_layer(net, n, "affine", y, axis, wd, b != NULL, b ? param_data(net, b) : NULL);
+}
+
+/* group_norm and instance_norm (its groups are the channels) of (N, C, *): x viewed as (N, G,
+ * C/G·S, 1) and normalised over axis 2 (normalise_axis2), viewed as (N, C, S, 1) for the
+ * per-channel affine Scale, then given n's shape. */
+static bool
+lower_group_norm(Net *net, Node *n)
+{
+	bool inst = n->op == OP_instance_norm;
+	Value *in = arg_value(n, inst ? ARG(instance_norm, input) : ARG(group_norm, input));
+	Value *w = arg_value(n, inst ? ARG(instance_norm, weight) : ARG(group_norm, weight));
+	Value *b = arg_value(n, inst ? ARG(instance_norm, bias) : ARG(group_norm, bias));
+	double eps = arg_float(n, inst ? ARG(instance_norm, eps) : ARG(group_norm, eps));
+	const Type *out = &n->res[0].type;
+	Blob *x = blob_of(net, n, in);
+	int64_t nb, c, g, s = 1, grouped[4], chans[4];
+
+	if (!x)
+		return false;
+	if (inst && !arg_bool(n, ARG(instance_norm, use_input_stats)))
+		return refuse(net, n,
+			      "use_input_stats=false normalises with running statistics: "
+			      "batch_norm's form, not recorded as one");
+	if ((w && !need_param(net, n, w, "weight")) || (b && !need_param(net, n, b, "bias")))
+		return false;
+	if (in->type.ndim < 2 || in->type.ndim > 4)
+		return refuse(net, n, "only inputs of rank 2 to 4 are lowered");
+	nb = in->type.dims[0];
+	c = in->type.dims[1];
+	g = inst ? c : arg_int(n, ARG(group_norm, num_groups));
+	for (int i = 2; i < in->type.ndim; i++)
+		s *= in->type.dims[i];
+	if (s * (c / g) == 1)
+		return refuse(net, n,
+			      "each group holds one element: PyTorch's result is 0 (or the bias), "
+			      "a constant");
+	memcpy(grouped, (int64_t[4]){nb, g, c / g * s, 1}, sizeof grouped);
+	memcpy(chans, (int64_t[4]){nb, c, s, 1}, sizeof chans);
+	x = reshape_layer(net, n, "groups", x, grouped, 4);
+	x = normalise_axis2(net, n, x, eps);
+	if (w || b)
+		x = norm_affine(net, n, reshape_layer(net, n, "channels", x, chans, 4), 1, w, b);
+	bind(net, &n->res[0], reshape_layer(net, n, NULL, x, out->dims, out->ndim));
+	return true;
+}
+
+/* layer_norm over the last k axes of x (rank 2 to 4): viewed as (N, B, L, 1), B the axes between
+ * the batch and the normalised ones, L the normalised count; normalise_axis2; the affine weight and
+ * bias (normalized_shape, L elements) as a Scale along axis 2. */
+static bool
+lower_layer_norm(Net *net, Node *n)
+{
+	Value *in = arg_value(n, ARG(layer_norm, input));
+	Value *w = arg_value(n, ARG(layer_norm, weight)), *b = arg_value(n, ARG(layer_norm, bias));
+	const Lit *shape = op_arg(n, ARG(layer_norm, normalized_shape));
+	int k = shape->kind == L_LIST ? (int)shape->n : 1, rank = in->type.ndim;
+	int64_t view[4] = {1, 1, 1, 1};
+	const Type *out = &n->res[0].type;
+	Blob *x = blob_of(net, n, in);
+	double eps = arg_float(n, ARG(layer_norm, eps));
+
+	if (!x)
+		return false;
+	if ((w && !need_param(net, n, w, "weight")) || (b && !need_param(net, n, b, "bias")))
+		return false;
+	if (rank < 2 || rank > 4 || k >= rank)
+		return refuse(net, n,
+			      "only the last axes of a tensor of rank 2 to 4, its batch axis kept, "
+			      "are lowered");
+	view[0] = in->type.dims[0];
+	for (int i = 1; i < rank; i++)
+		view[i < rank - k ? 1 : 2] *= in->type.dims[i];
+	if (view[2] == 1)
+		return refuse(net, n,
+			      "the normalised axes hold one element: PyTorch's result is 0 (or the "
+			      "bias), a constant");
+	x = reshape_layer(net, n, "rows", x, view, 4);
+	x = norm_affine(net, n, normalise_axis2(net, n, x, eps), 2, w, b);
+	bind(net, &n->res[0], reshape_layer(net, n, NULL, x, out->dims, out->ndim));
+	return true;
+}
+
 /* ---- activations ----------------------------------------------------------------------------- */
 
 static bool

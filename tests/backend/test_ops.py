@@ -231,6 +231,57 @@ class PixelShuffle(OpTestCase):
         self.assertEqual(types["-O0"], ["Input", "Convolution"])
 
 
+def affine_norm(m: nn.Module) -> nn.Module:
+    """A norm with non-trivial affine weights (PyTorch initialises them to 1 and 0)."""
+    with torch.no_grad():
+        for p in m.parameters():
+            p.uniform_(-1.5, 1.5)
+    return m
+
+
+class Norms(OpTestCase):
+    """group_norm, instance_norm and layer_norm: (x - mean) * (var + eps)^-0.5 built from Pooling, weight-1
+    Deconvolutions, Eltwise and Power (Caffe's MVN divides by sqrt(var) + eps instead), then a Scale."""
+
+    def test_group_norm(self) -> None:
+        self.check("group_norm", Lambda(lambda s, x: (s.gn(s.conv(x)), s.gn1(s.conv(x)), F.group_norm(s.conv(x), 3)),
+                                        conv=nn.Conv2d(3, 6, 3), gn=affine_norm(nn.GroupNorm(2, 6)),
+                                        gn1=affine_norm(nn.GroupNorm(1, 6, eps=1e-3))), randn(1, 3, 7, 6))
+
+    def test_instance_norm(self) -> None:
+        self.check("instance_norm", Lambda(lambda s, x: (s.inorm(s.conv(x)), s.plain(s.conv(x))),
+                                           conv=nn.Conv2d(3, 4, 3), inorm=affine_norm(nn.InstanceNorm2d(4, affine=True)),
+                                           plain=nn.InstanceNorm2d(4)), randn(1, 3, 6, 6))
+
+    def test_small_variance(self) -> None:
+        # var comparable to eps: where MVN's sqrt(var) + eps would be off by far more than rounding
+        self.check("norm_small_var", Lambda(lambda s, x: (s.gn(s.conv(x) * 0.003), s.ln(s.conv(x) * 0.003)),
+                                            conv=nn.Conv2d(3, 4, 1), gn=affine_norm(nn.GroupNorm(2, 4)),
+                                            ln=affine_norm(nn.LayerNorm([5, 5]))), randn(1, 3, 5, 5))
+
+    def test_layer_norm(self) -> None:
+        # over the last axis of a token sequence (ViT), the last two of a map, the features of a vector
+        def f(s, x):
+            tokens = s.conv(x).flatten(2)
+            return s.ln_tokens(tokens), s.ln_map(s.conv(x)), s.ln_vec(s.fc(x.flatten(1)))
+        self.check("layer_norm", Lambda(f, conv=nn.Conv2d(3, 4, 1), ln_tokens=affine_norm(nn.LayerNorm(30)),
+                                        ln_map=affine_norm(nn.LayerNorm([5, 6], eps=1e-6)),
+                                        ln_vec=nn.LayerNorm(7, elementwise_affine=False), fc=nn.Linear(90, 7)),
+                   randn(1, 3, 5, 6))
+
+    def test_refusals(self) -> None:
+        for name, module, want in [
+            ("running", Lambda(lambda s, x: s.inorm(x)),
+             "instance_norm: use_input_stats=false normalises with running statistics"),
+            ("one_element", Lambda(lambda s, x: F.layer_norm(x, [1])),
+             "layer_norm: the normalised axes hold one element"),
+        ]:
+            with self.subTest(case=name):
+                module.inorm = nn.InstanceNorm2d(3, track_running_stats=True)
+                outcome = self.exact_or_error(name, module, randn(1, 3, 4, 1), op=want.split(":")[0])
+                self.assertIn(want, outcome)
+
+
 class Linear(OpTestCase):
     def test_after_flatten_module(self) -> None:
         self.check("flatten", Seq(nn.Conv2d(2, 4, 3), nn.Flatten(), nn.Linear(4 * 5 * 5, 10)), randn(1, 2, 7, 7))

@@ -588,6 +588,28 @@ def gen_linear(g: Generator) -> None:
         g.add(Call("F.linear", [V(v), wp, bp]))
 
 
+def gen_norm(g: Generator) -> None:
+    """group_norm, instance_norm or layer_norm with random affine weights (or none)."""
+    rng = g.rng
+    v = need(g.pick((4, 4, 3, 2)))
+    shape = g.shape(v)
+    c = shape[1]
+    r = rng.random()
+    affine = rng.random() < 0.8
+    eps = rng.choice((1e-5, 1e-5, 1e-3, 1e-6))
+    if r < 0.4 and len(shape) >= 3:
+        m: nn.Module = nn.GroupNorm(rng.choice([d for d in range(1, c + 1) if c % d == 0]), c, eps=eps, affine=affine)
+    elif r < 0.6 and len(shape) == 4:
+        m = nn.InstanceNorm2d(c, eps=eps, affine=affine)
+    else:
+        k = rng.randint(1, len(shape) - 1)
+        m = nn.LayerNorm(list(shape[len(shape) - k:]), eps=eps, elementwise_affine=affine)
+    with torch.no_grad():
+        for p in m.parameters():
+            p.uniform_(-1.5, 1.5)
+    g.add(module_call(g, m, V(v)))
+
+
 def calibrated_bn(c: int, rank: int, rng: random.Random) -> nn.Module:
     m = (nn.BatchNorm2d if rank == 4 else nn.BatchNorm1d)(c, eps=rng.choice((1e-5, 1e-5, 1e-3, 0.1)),
                                                           affine=rng.random() < 0.85)
@@ -1164,6 +1186,7 @@ FAMILIES: dict[str, tuple[float, Callable[[Generator], Any]]] = {
     "conv_transpose": (2.5, gen_conv_transpose),
     "linear": (3, gen_linear),
     "batch_norm": (5, gen_batch_norm),
+    "norm": (2, gen_norm),
     "activation": (14, gen_activation),
     "pool": (7, gen_pool),
     "adaptive": (2.5, gen_adaptive),

@@ -155,6 +155,8 @@ def later_models() -> "dict[str, Callable[[], tuple[nn.Module, torch.Tensor]]]":
         "lower-reductions": lambda: (Fn(reductions, conv=nn.Conv2d(2, 5, 1)), torch.randn(1, 2, 4, 3)),
         "lower-pixel-shuffle": lambda: (Fn(pixel_shuffles, conv=nn.Conv2d(2, 8, 1)), torch.randn(1, 2, 2, 4)),
         "lower-broadcast": lambda: (Fn(broadcasts, conv=nn.Conv2d(2, 3, 1)), torch.randn(1, 2, 3, 4)),
+        "lower-norms": lambda: (Fn(norms, conv=nn.Conv2d(2, 4, 1), gn=nn.GroupNorm(2, 4), inorm=nn.InstanceNorm2d(4),
+                                   ln=nn.LayerNorm([3, 3], eps=1e-6)), torch.randn(1, 2, 3, 3)),
     }
 
 
@@ -217,6 +219,12 @@ def broadcasts(self, x):
     y = self.conv(x)
     return (y * y.amax(1, keepdim=True), y + y.mean((2, 3), keepdim=True), y.mean(2, True) - y,
             y.flatten(2) / y.flatten(2).amax(1, True))
+
+
+
+def norms(self, x):
+    y = self.conv(x)
+    return self.gn(y), self.inorm(y), self.ln(y), F.layer_norm(y.flatten(2), [9])
 
 
 if __name__ == "__main__":
