@@ -7,7 +7,8 @@
  *
  *   - into a Deconvolution: a BatchNorm or Scale after it, also through a Power in between
  *     (0.05-0.6 off);
- *   - into an Eltwise whose top is 2-D (N, C): a BatchNorm after it (0.46 off);
+ *   - into an Eltwise whose top is 2-D (N, C): a BatchNorm after it (0.46 off), a PReLU
+ *     (0.42 off);
  *   - a chain of two: a layer that OpenCV folds into the one before it (a Power after a
  *     Convolution, a BatchNorm, Scale, ReLU, ...) whose top is also a net output and is read by
  *     another foldable layer: that output is never written (uninitialised memory, up to 1e24);
@@ -36,9 +37,9 @@ foldable(const Layer *l)
 {
 	/* Dropout too: OpenCV skips it, and a Dropout output read by another layer came back as
 	 * NaN (-O0) */
-	static const char *const types[] = {"BatchNorm", "Scale", "Power",     "ReLU",   "ReLU6",
-					    "Sigmoid",   "TanH",  "ELU",       "AbsVal", "BNLL",
-					    "Exp",       "Swish", "HardSwish", "Dropout"};
+	static const char *const types[] = {"BatchNorm", "Scale",   "Power", "ReLU",      "ReLU6",
+					    "PReLU",     "Sigmoid", "TanH",  "ELU",       "AbsVal",
+					    "BNLL",      "Exp",     "Swish", "HardSwish", "Dropout"};
 
 	if (l->dead || l->bottoms.n != 1)
 		return false;

@@ -354,5 +354,14 @@ class Regressions(unittest.TestCase):
                                                              torch.amin(x, (3, 2)), x.max(2)[0].max(2)[0])),
                    torch.randn(2, 3, 4, 5), exact=True)
 
+    def test_regression_prelu_after_2d_eltwise(self) -> None:
+        """Issue 9 (seed 910039): OpenCV folds a PReLU into an Eltwise with a 2-D top (the clamp chain's last
+        layer) and gets it wrong (0.42 off); PReLU is now among the layers a barrier keeps apart."""
+        prelu = nn.PReLU(5)
+        with torch.no_grad():
+            prelu.weight.uniform_(-2, 2)
+        self.check("prelu_after_2d_eltwise", Lambda(lambda s, x: s.p(torch.clamp(s.fc(x), -0.61, 1.7)),
+                                                    fc=nn.Linear(9, 5), p=prelu), torch.randn(1, 9), exact=True)
+
 if __name__ == "__main__":
     ptcctest.main()
