@@ -37,9 +37,9 @@ foldable(const Layer *l)
 {
 	/* Dropout too: OpenCV skips it, and a Dropout output read by another layer came back as
 	 * NaN (-O0) */
-	static const char *const types[] = {"BatchNorm", "Scale",   "Power", "ReLU",      "ReLU6",
-					    "PReLU",     "Sigmoid", "TanH",  "ELU",       "AbsVal",
-					    "BNLL",      "Exp",     "Swish", "HardSwish", "Dropout"};
+	static const char *const types[] = {
+		"BatchNorm", "Scale", "Power", "ReLU",  "ReLU6",     "PReLU",  "Sigmoid", "TanH",
+		"ELU",       "AbsVal", "BNLL", "Exp",   "Swish",     "HardSwish", "Dropout"};
 
 	if (l->dead || l->bottoms.n != 1)
 		return false;
