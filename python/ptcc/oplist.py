@@ -54,6 +54,12 @@ IGNORED = frozenset({
     "__str__", "__hash__", "__len__", "__dir__", "__reduce_ex__", "__deepcopy__",
 })
 
+# Calls whose result depends on their tensor argument's shape and dtype only, never on its values: the
+# recorder folds the result into a constant, as it does for ops on constants.
+FROM_SHAPE = frozenset({
+    "zeros_like", "ones_like", "full_like", "new_zeros", "new_ones", "new_full", "new_tensor",
+})
+
 # Calls that read a tensor's values into Python.  On a tensor computed from the inputs they make the rest
 # of the run depend on data that a trace cannot follow, so the recorder refuses them there.
 DATA_READS = frozenset({

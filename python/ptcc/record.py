@@ -199,7 +199,7 @@ class _Session(TorchFunctionMode):
             return  # a query: size, dim, shape, ...
         name, args, kwargs_list = oplist.normalise(raw, args, kwargs)
         tensors_in = list(_tensors_in([args, kwargs_list]))
-        if all(self._is_constant(t) for t in tensors_in):
+        if name in oplist.FROM_SHAPE or all(self._is_constant(t) for t in tensors_in):
             for t in outs:  # made from nothing but constants: fold into a constant
                 self._fold(t)
             return

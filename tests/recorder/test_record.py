@@ -258,6 +258,18 @@ output %0 "input"
         ])
         self.assertEqual(type(torch.Tensor.__getitem__).__name__, "wrapper_descriptor")  # restored
 
+    def test_shape_only_results_are_constants(self) -> None:
+        # zeros_like(x) depends on x's shape alone: a constant, as an op on constants is
+        class Like(torch.nn.Module):
+            def forward(self, x):
+                return x + torch.zeros_like(x), torch.full_like(x, 2.0) * x, x.new_ones(2) - x
+
+        path, _ = self.record(Like(), torch.tensor([[1.0, 2.0]]), "like")
+        text = body(path)
+        ops = [line.split("=")[1].split("(")[0].strip() for line in text.splitlines() if " = " in line]
+        self.assertEqual(ops, ["add", "mul", "sub"])
+        self.assertEqual(text.count("const $const"), 3)
+
     def test_training_mode_is_switched_to_eval_and_back(self) -> None:
         model = torch.nn.Sequential(torch.nn.Dropout(0.9), torch.nn.BatchNorm1d(3))
         model.train()
