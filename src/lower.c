@@ -493,7 +493,11 @@ lower_batch_norm(Net *net, Node *n)
 
 /* x of shape (A, B, L, M) normalised over axis 2 as PyTorch's norms do, (x − mean)/sqrt(var + eps)
  * with the biased variance: mean = AVE Pooling over a (L, 1) window, repeated back over L by a
- * depthwise weight-1 Deconvolution (runtime-facts S11), d = x − mean (Eltwise SUM, coeff −1), var =
+ * depthwise weight-1 Deconvolution (runtime-facts S11), d = x − mean (Eltwise SUM, coeff −1), and
+ * once more d − mean(d): Pooling sums in order, so the first mean is off by up to L ulps of |x|,
+ * which ruins rows whose variance is tiny against their mean (the random models found a row
+ * 100× further from float64 than PyTorch); the second mean is of small residuals, and the two
+ * passes are as accurate as PyTorch's own, var =
  * the pooled d² (Power 2), 1/sqrt(var + eps) = Power{power: −0.5, shift: eps} (Caffe's Power is
  * (shift + scale·x)^power), repeated over L, times d (Eltwise PROD).  Not MVN: Caffe's MVN divides
  * by sqrt(var) + eps, which differs from sqrt(var + eps) by far more than rounding when var is
@@ -506,10 +510,15 @@ normalise_axis2(Net *net, const Node *n, Blob *x, double eps)
 	Blob *mean, *d, *var, *r;
 	int ave = CAFFE__POOLING_PARAMETER__POOL_METHOD__AVE;
 
-	mean = pooling_layer(net, n, "mean", x, ave, k, one, zero, false);
-	mean = convolution(net, n, "repeat_mean", true, mean, b, b, k, one, zero,
-			   net_floats(net, b * l, 1));
-	d = eltwise_layer(net, n, "centre", CAFFE__ELTWISE_PARAMETER__ELTWISE_OP__SUM, x, mean, -1);
+	d = x;
+	for (int pass = 0; pass < 2; pass++) {
+		mean = pooling_layer(net, n, pass ? "residual_mean" : "mean", d, ave, k, one, zero,
+				     false);
+		mean = convolution(net, n, pass ? "repeat_residual" : "repeat_mean", true, mean, b,
+				   b, k, one, zero, net_floats(net, b * l, 1));
+		d = eltwise_layer(net, n, pass ? "recentre" : "centre",
+				  CAFFE__ELTWISE_PARAMETER__ELTWISE_OP__SUM, d, mean, -1);
+	}
 	var = power_layer(net, n, "square", d, 2, 1, 0);
 	var = pooling_layer(net, n, "variance", var, ave, k, one, zero, false);
 	r = power_layer(net, n, "rstd", var, -0.5, 1, eps);

@@ -363,5 +363,12 @@ class Regressions(unittest.TestCase):
         self.check("prelu_after_2d_eltwise", Lambda(lambda s, x: s.p(torch.clamp(s.fc(x), -0.61, 1.7)),
                                                     fc=nn.Linear(9, 5), p=prelu), torch.randn(1, 9), exact=True)
 
+    def test_regression_layer_norm_tiny_variance_rows(self) -> None:
+        """Issue 9 (seed 930051): layer_norm of rows that are nearly constant (a padded conv's bias rows):
+        Caffe's AVE Pooling sums in order, and one pass of x - mean was 100x further from float64 than
+        PyTorch; the norms now centre twice."""
+        model, inputs = randmodel.generate(930051)  # x.view(2, -1, 1, 169), conv2d(padding=[2, 1]), LayerNorm(170)
+        self.check("layer_norm_tiny_variance", model, *inputs, exact=True)
+
 if __name__ == "__main__":
     ptcctest.main()
