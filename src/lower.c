@@ -759,6 +759,85 @@ lower_neuron(Net *net, Node *n)
 	return true;
 }
 
+/* softsign(x) = x/(1 + |x|): AbsVal, Power{shift: 1, power: −1}, Eltwise PROD (a reciprocal and a
+ * product where PyTorch divides once: within an ulp or two). */
+static bool
+lower_softsign(Net *net, Node *n)
+{
+	Blob *x = blob_of(net, n, arg_value(n, ARG(softsign, input))), *r, *top;
+
+	if (!x)
+		return false;
+	unary_layer(net, n, "AbsVal", "abs", x, x->type, &r);
+	r = power_layer(net, n, "reciprocal", r, -1, 1, 1);
+	top = eltwise_layer(net, n, NULL, CAFFE__ELTWISE_PARAMETER__ELTWISE_OP__PROD, x, r, 1);
+	bind(net, &n->res[0], top);
+	return true;
+}
+
+/* mish(x) = x·tanh(softplus(x)): BNLL (softplus, runtime-facts S1), TanH, Eltwise PROD.  PyTorch's
+ * softplus returns x itself above 20, where BNLL's log(1 + e^x) differs by e^-20, far below
+ * x's rounding. */
+static bool
+lower_mish(Net *net, Node *n)
+{
+	Blob *x = blob_of(net, n, arg_value(n, ARG(mish, input))), *t;
+
+	if (!x)
+		return false;
+	unary_layer(net, n, "BNLL", "softplus", x, x->type, &t);
+	unary_layer(net, n, "TanH", "tanh", t, x->type, &t);
+	bind(net, &n->res[0],
+	     eltwise_layer(net, n, NULL, CAFFE__ELTWISE_PARAMETER__ELTWISE_OP__PROD, x, t, 1));
+	return true;
+}
+
+/* celu(x, α) = α·elu(x/α): ELU alone when α = 1, else Power{scale: 1/α}, ELU, Power{scale: α}
+ * (two roundings more than PyTorch's expm1(x/α)·α: within ulps). */
+static bool
+lower_celu(Net *net, Node *n)
+{
+	Blob *x = blob_of(net, n, arg_value(n, ARG(celu, input))), *y;
+	double alpha = arg_float(n, ARG(celu, alpha));
+
+	if (!x)
+		return false;
+	if (alpha == 0)
+		return refuse(net, n, "alpha=0 divides by zero (PyTorch's result is not finite)");
+	y = alpha == 1 ? x : power_layer(net, n, "scale_in", x, 1, 1 / alpha, 0);
+	unary_layer(net, n, "ELU", alpha == 1 ? NULL : "elu", y, x->type, &y);
+	if (alpha != 1)
+		y = power_layer(net, n, NULL, y, 1, alpha, 0);
+	bind(net, &n->res[0], y);
+	return true;
+}
+
+/* gelu(x, approximate="tanh") = 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))): Power{power: 3,
+ * scale: 0.044715^⅓} gives 0.044715·x³, Eltwise SUM adds x, TanH of it scaled by √(2/π)
+ * (Power), Power{shift: 1}, Eltwise PROD with x, Power{scale: 0.5}: PyTorch's formula, rounded
+ * step by step as PyTorch does.  The exact (erf) form has no Caffe layer: refused. */
+static bool
+lower_gelu(Net *net, Node *n)
+{
+	Blob *x = blob_of(net, n, arg_value(n, ARG(gelu, input))), *c, *t;
+	const Lit *mode = op_arg(n, ARG(gelu, approximate));
+
+	if (!x)
+		return false;
+	if (mode->kind != L_STR || strcmp(mode->u.s, "tanh") != 0)
+		return refuse(net, n,
+			      "approximate=\"none\" is x·Φ(x) with the error function, which no "
+			      "Caffe layer computes; approximate=\"tanh\" is lowered");
+	c = power_layer(net, n, "cube", x, 3, cbrt(0.044715), 0);
+	c = eltwise_layer(net, n, "inner", CAFFE__ELTWISE_PARAMETER__ELTWISE_OP__SUM, x, c, 1);
+	c = power_layer(net, n, "scaled", c, 1, 0.79788456080286536, 0); /* √(2/π) */
+	unary_layer(net, n, "TanH", "tanh", c, x->type, &t);
+	t = power_layer(net, n, "one_plus", t, 1, 1, 1);
+	t = eltwise_layer(net, n, "times_x", CAFFE__ELTWISE_PARAMETER__ELTWISE_OP__PROD, x, t, 1);
+	bind(net, &n->res[0], power_layer(net, n, NULL, t, 1, 0.5, 0));
+	return true;
+}
+
 /* neg(x) = −x: Power{scale: −1} (one exact product). */
 static bool
 lower_neg(Net *net, Node *n)
@@ -1044,37 +1123,38 @@ lower_adaptive_pool2d(Net *net, Node *n)
  * scaled by the count (sum). */
 enum reduction { R_MEAN, R_SUM, R_MAX, R_MIN };
 
-/* A reduction over the axes marked in red[] of a tensor of rank 2 to 4 whose batch axis is kept
- * (or has size 1), with n's result type.  x is seen as 4-D (N, C, H, W), size-1 axes appended.
+/* A reduction of x over the axes marked in red[] (x of rank 2 to 4, its batch axis kept or of size
+ * 1) to the type `out`; NULL after a refusal.  x is seen as 4-D (N, C, H, W), size-1 axes appended.
  * The channel axis: a Reshape to (N, 1, C, H·W) puts it under a Pooling window (C, 1), and a
  * Reshape gives (N, 1, H, W) back.  The spatial axes: one Pooling whose window spans the reduced
  * ones (global when both).  AVE for mean (every window is whole: the divisor is the count); sum is
  * that mean times the count (one rounding more, within an ulp or two); MAX for amax; amin is
  * −max(−x) (two exact negations).  A Reshape (a Flatten for a mean over H, W) gives n's shape. */
-static bool
-lower_reduction(Net *net, Node *n, Value *in, const bool red[MAX_DIMS], enum reduction how)
+static Blob *
+reduce_blob(Net *net, Node *n, Blob *x, const bool red[MAX_DIMS], enum reduction how,
+            const Type *out)
 {
-	int rank = in->type.ndim;
+	int rank = x->type.ndim;
 	int64_t d[4] = {1, 1, 1, 1}, count = 1, no_pad[2] = {0, 0}, one[2] = {1, 1};
 	int method = how == R_MAX || how == R_MIN ? CAFFE__POOLING_PARAMETER__POOL_METHOD__MAX
 	                                          : CAFFE__POOLING_PARAMETER__POOL_METHOD__AVE;
-	const Type *out = &n->res[0].type;
-	Blob *x = blob_of(net, n, in);
 
-	if (!x)
-		return false;
-	if (rank < 2 || rank > 4)
-		return refuse(net, n, "a reduction of a %d-D tensor: only ranks 2 to 4 are lowered",
-			      rank);
+	if (rank < 2 || rank > 4) {
+		refuse(net, n, "a reduction of a %d-D tensor: only ranks 2 to 4 are lowered", rank);
+		return NULL;
+	}
 	for (int i = 0; i < rank; i++) {
-		d[i] = in->type.dims[i];
+		d[i] = x->type.dims[i];
 		count *= red[i] ? d[i] : 1;
 	}
-	if (red[0] && d[0] != 1)
-		return refuse(net, n,
-			      "a reduction over the batch axis: Caffe pools within one sample");
-	if (out->ndim == 0)
-		return refuse(net, n, "the result has no axis; Caffe blobs have at least one");
+	if (red[0] && d[0] != 1) {
+		refuse(net, n, "a reduction over the batch axis: Caffe pools within one sample");
+		return NULL;
+	}
+	if (out->ndim == 0) {
+		refuse(net, n, "the result has no axis; Caffe blobs have at least one");
+		return NULL;
+	}
 	if (how == R_MIN)
 		x = power_layer(net, n, "negate", x, 1, -1, 0);
 	if (rank < 4)
@@ -1097,10 +1177,21 @@ lower_reduction(Net *net, Node *n, Value *in, const bool red[MAX_DIMS], enum red
 	if (how == R_SUM && count > 1)
 		x = power_layer(net, n, "times_count", x, 1, (double)count, 0);
 	if (rank == 4 && out->ndim == 2 && !red[1] && red[2] && red[3])
-		x = flatten_layer(net, n, "squeeze", x, 1, -1, *out);
-	else if (x->type.ndim != out->ndim ||
-		 memcmp(x->type.dims, out->dims, sizeof(int64_t) * out->ndim) != 0)
+		return flatten_layer(net, n, "squeeze", x, 1, -1, *out);
+	if (x->type.ndim != out->ndim ||
+	    memcmp(x->type.dims, out->dims, sizeof(int64_t) * out->ndim) != 0)
 		x = reshape_layer(net, n, NULL, x, out->dims, out->ndim);
+	return x;
+}
+
+/* reduce_blob of the value `in` into n's result. */
+static bool
+lower_reduction(Net *net, Node *n, Value *in, const bool red[MAX_DIMS], enum reduction how)
+{
+	Blob *x = blob_of(net, n, in);
+
+	if (!x || !(x = reduce_blob(net, n, x, red, how, &n->res[0].type)))
+		return false;
 	bind(net, &n->res[0], x);
 	return true;
 }
@@ -1145,6 +1236,57 @@ lower_max(Net *net, Node *n)
 			      "the indices of max(x, dim) are used; Caffe pooling gives none");
 	red[axis_of(dl->u.i, in->type.ndim)] = true;
 	return lower_reduction(net, n, in, red, R_MAX);
+}
+
+static Blob *broadcast_to(Net *net, const Node *n, Blob *x, const Type *out);
+
+/* var and std over the axes of `dim`: the mean (reduce_blob, kept axes), repeated back over the
+ * reduced axes (broadcast_to), x − mean (Eltwise), centred once more as normalise_axis2, its
+ * square (Power 2), their mean, times count/(count − 1) when unbiased (Power), and for std
+ * Power{power: 0.5}. */
+_Static_assert(ARG(var, unbiased) == ARG(std, unbiased), "lower_var reads var's slots");
+static bool
+lower_var(Net *net, Node *n)
+{
+	Value *in = arg_value(n, ARG(var, input));
+	const Lit *dl = op_arg(n, ARG(var, dim));
+	Blob *x = blob_of(net, n, in), *m, *d;
+	bool red[MAX_DIMS] = {0};
+	int rank = in->type.ndim, cnt = dl->kind == L_LIST ? (int)dl->n : 1;
+	int64_t kept[MAX_DIMS], count = 1;
+
+	if (!x)
+		return false;
+	for (int i = 0; i < rank; i++)
+		red[i] = dl->kind == L_NONE || (dl->kind == L_LIST && dl->n == 0);
+	for (int i = 0; i < cnt && dl->kind != L_NONE; i++)
+		red[axis_of(dl->kind == L_INT ? dl->u.i : dl->u.list[i].u.i, rank)] = true;
+	for (int i = 0; i < rank; i++) {
+		kept[i] = red[i] ? 1 : in->type.dims[i];
+		count *= red[i] ? in->type.dims[i] : 1;
+	}
+	if (arg_bool(n, ARG(var, unbiased)) && count == 1)
+		return refuse(net, n,
+			      "an unbiased estimate from one element: PyTorch's result is nan");
+	Type kept_type = f32_type(net, kept, rank);
+	d = x;
+	for (int pass = 0; pass < 2; pass++) { /* centred twice, as normalise_axis2 */
+		if (!(m = reduce_blob(net, n, d, red, R_MEAN, &kept_type)))
+			return false;
+		if (!(m = broadcast_to(net, n, m, &in->type)))
+			return refuse(net, n, "the mean cannot be repeated over the reduced axes");
+		d = eltwise_layer(net, n, pass ? "recentre" : "centre",
+				  CAFFE__ELTWISE_PARAMETER__ELTWISE_OP__SUM, d, m, -1);
+	}
+	d = power_layer(net, n, "square", d, 2, 1, 0);
+	if (!(d = reduce_blob(net, n, d, red, R_MEAN, &n->res[0].type)))
+		return false;
+	if (arg_bool(n, ARG(var, unbiased)))
+		d = power_layer(net, n, "unbiased", d, 1, (double)count / (double)(count - 1), 0);
+	if (n->op == OP_std)
+		d = power_layer(net, n, "sqrt", d, 0.5, 1, 0);
+	bind(net, &n->res[0], d);
+	return true;
 }
 
 /* ---- resampling ------------------------------------------------------------------------------ */
@@ -2051,6 +2193,32 @@ lowering_table_check(char *msg, size_t size)
 	return true;
 }
 
+/* Why an op without a lowering has none, where that is known (lower() adds it to its error). */
+static const char *const no_lowering_reason[OP_COUNT] = {
+	[OP_lstm] = "recurrent layers are not lowered: Caffe's LSTM layer runs time-major with a "
+		    "sequence-continuation input and its own gate order, and no exact form has "
+		    "been proven in both runtimes",
+	[OP_gru] = "Caffe has no GRU layer",
+	[OP_rnn_tanh] = "recurrent layers are not lowered: Caffe's RNN layer takes a "
+			"sequence-continuation input, and no exact form has been proven in both "
+			"runtimes",
+	[OP_rnn_relu] = "Caffe's RNN layer has no ReLU form",
+	[OP_lstm_cell] = "recurrent cells are not lowered (a cell is one step of Caffe's LSTM, "
+			 "whose exactness is unproven here)",
+	[OP_gru_cell] = "Caffe has no GRU layer",
+	[OP_rnn_tanh_cell] = "recurrent cells are not lowered (a cell is one step of Caffe's RNN, "
+			     "whose exactness is unproven here)",
+	[OP_rnn_relu_cell] = "Caffe's RNN layer has no ReLU form",
+	[OP_matmul] = "Caffe multiplies by weights only (InnerProduct, Convolution): no layer of "
+		      "BVLC Caffe 1.0 or OpenCV 4.6's Caffe importer multiplies two computed "
+		      "tensors",
+	[OP_mm] = "Caffe multiplies by weights only (InnerProduct, Convolution): no layer of "
+		  "BVLC Caffe 1.0 or OpenCV 4.6's Caffe importer multiplies two computed tensors",
+	[OP_bmm] = "Caffe multiplies by weights only (InnerProduct, Convolution): no layer of "
+		   "BVLC Caffe 1.0 or OpenCV 4.6's Caffe importer multiplies two computed tensors",
+	[OP_erf] = "no Caffe layer computes the error function",
+};
+
 /* The lowering column of an op that has none yet (lower() reports it before calling anything). */
 static bool
 no_lower(Net *net, Node *n)
@@ -2159,6 +2327,11 @@ lower(Net *net)
 		LowerFn *fn = lowering[op_base(n->op)].fn;
 		if (node_poisoned(n))
 			continue; /* its line or one it reads from has an error, already reported */
+		if (fn == no_lower && no_lowering_reason[op_base(n->op)]) {
+			error_at(c, n->loc, "%s: not lowered for any target: %s", optab[n->op].name,
+				 no_lowering_reason[op_base(n->op)]);
+			continue;
+		}
 		if (fn == no_lower) {
 			error_at(c, n->loc, "%s: ptcc does not lower this op yet, for any target",
 				 optab[n->op].name);

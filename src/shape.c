@@ -1386,12 +1386,13 @@ SAME_ARG(mean, amax, keepdim);
 SAME_ARG(mean, amin, dim);
 SAME_ARG(mean, amin, keepdim);
 
-bool
-sh_reduce(Ctx *c, Node *n, Type *out)
+/* The result of reducing t over the axes of the list or int at dim_slot (every axis when none),
+ * keeping them as 1 when `keep`. */
+static bool
+reduce_type(Ctx *c, Node *n, const Type *t, int dim_slot, bool keep, Type *out)
 {
-	const Type *t = targ(n, ARG(mean, input));
-	const Lit *dl = op_arg(n, ARG(mean, dim));
-	bool keep = op_arg(n, ARG(mean, keepdim))->u.i, red[MAX_DIMS] = {0};
+	const Lit *dl = op_arg(n, dim_slot);
+	bool red[MAX_DIMS] = {0};
 	int64_t *d;
 	int i, k = 0, idx, cnt;
 
@@ -1405,11 +1406,11 @@ sh_reduce(Ctx *c, Node *n, Type *out)
 		for (i = 0; i < cnt; i++) {
 			int64_t v = dl->kind == L_INT ? dl->u.i : dl->u.list[i].u.i;
 
-			if (!norm_dim(c, n, ARG(mean, dim), v, t->ndim, &idx))
+			if (!norm_dim(c, n, dim_slot, v, t->ndim, &idx))
 				return false;
 			if (t->ndim && red[idx]) {
-				error_at(c, arg_loc(c, n, ARG(mean, dim)),
-					 "%s: dimension %d repeats", optab[n->op].name, idx);
+				error_at(c, arg_loc(c, n, dim_slot), "%s: dimension %d repeats",
+					 optab[n->op].name, idx);
 				return false;
 			}
 			if (t->ndim)
@@ -1423,7 +1424,100 @@ sh_reduce(Ctx *c, Node *n, Type *out)
 		else if (keep)
 			d[k++] = 1;
 	out[0] = (Type){t->dtype, (uint8_t)k, 0, UINT32_MAX, d};
-	return !(n->op == OP_mean || n->op == OP_sum) || apply_dtype(c, n, ARG(mean, dtype), out);
+	return true;
+}
+
+bool
+sh_reduce(Ctx *c, Node *n, Type *out)
+{
+	return reduce_type(c, n, targ(n, ARG(mean, input)), ARG(mean, dim),
+			   op_arg(n, ARG(mean, keepdim))->u.i, out) &&
+	       (!(n->op == OP_mean || n->op == OP_sum) || apply_dtype(c, n, ARG(mean, dtype), out));
+}
+
+/* var, std */
+SAME_ARG(var, std, dim);
+SAME_ARG(var, std, keepdim);
+
+bool
+sh_var(Ctx *c, Node *n, Type *out)
+{
+	return reduce_type(c, n, targ(n, ARG(var, input)), ARG(var, dim),
+			   op_arg(n, ARG(var, keepdim))->u.i, out);
+}
+
+/* float, double, to, type_as: the input's shape in the dtype they name (to(x, "cpu") and
+ * to(x, other) keep or take one as PyTorch does). */
+SAME_ARG(float, double, input);
+SAME_ARG(float, to, input);
+SAME_ARG(float, type_as, input);
+
+bool
+sh_cast(Ctx *c, Node *n, Type *out)
+{
+	const Lit *a;
+
+	if (!want_results(c, n, 1))
+		return false;
+	copy_type(c, &out[0], targ(n, ARG(float, input)));
+	if (n->op == OP_float || n->op == OP_double) {
+		out[0].dtype = n->op == OP_float ? DT_F32 : DT_F64;
+		return true;
+	}
+	if (n->op == OP_type_as) {
+		out[0].dtype = targ(n, ARG(type_as, other))->dtype;
+		return true;
+	}
+	a = op_arg(n, ARG(to, dtype));
+	if (a->kind == L_VALUE) {
+		out[0].dtype = a->u.v->type.dtype;
+		return true;
+	}
+	return apply_dtype(c, n, ARG(to, dtype), out);
+}
+
+/* lstm, gru, rnn_tanh, rnn_relu on an input (T, N, I), (N, T, I) with batch_first, or (T, I):
+ * the output (.., D·H) and the final states (D·L, N, H), two for lstm; H is weight_hh_l0's second
+ * axis (params[1]), D 2 when bidirectional, L the layer count. */
+SAME_ARG(lstm, gru, params);
+SAME_ARG(lstm, gru, num_layers);
+SAME_ARG(lstm, gru, bidirectional);
+SAME_ARG(lstm, rnn_tanh, params);
+SAME_ARG(lstm, rnn_relu, params);
+
+bool
+sh_rnn(Ctx *c, Node *n, Type *out)
+{
+	const Type *t = targ(n, ARG(lstm, input));
+	const Lit *params = op_arg(n, ARG(lstm, params));
+	int64_t layers, d = op_arg(n, ARG(lstm, bidirectional))->u.i ? 2 : 1, h, *o, *s;
+	bool batched = t->ndim == 3, bf = op_arg(n, ARG(lstm, batch_first))->u.i;
+	int states = n->op == OP_lstm ? 2 : 1;
+
+	if (!want_results(c, n, 1 + states) ||
+	    !get_int(c, n, ARG(lstm, num_layers), &layers))
+		return false;
+	if ((t->ndim != 2 && t->ndim != 3) || params->kind != L_LIST || params->n < 2 ||
+	    params->u.list[1].kind != L_VALUE || params->u.list[1].u.v->type.ndim != 2 ||
+	    layers < 1) {
+		error_at(c, n->loc,
+			 "%s: needs an input (T, N, I) or (T, I), weight_hh_l0 as its second "
+			 "parameter and at least one layer",
+			 optab[n->op].name);
+		return false;
+	}
+	h = params->u.list[1].u.v->type.dims[1];
+	o = tmp_dims(c, t->ndim);
+	memcpy(o, t->dims, sizeof(int64_t) * t->ndim);
+	o[t->ndim - 1] = d * h;
+	out[0] = (Type){t->dtype, t->ndim, 0, UINT32_MAX, o};
+	s = tmp_dims(c, 3);
+	s[0] = d * layers;
+	s[1] = batched ? t->dims[bf ? 0 : 1] : h;
+	s[2] = h;
+	for (int i = 1; i <= states; i++)
+		out[i] = (Type){t->dtype, (uint8_t)(batched ? 3 : 2), 0, UINT32_MAX, s};
+	return true;
 }
 
 bool
@@ -1592,6 +1686,34 @@ sh_pixel_unshuffle(Ctx *c, Node *n, Type *out)
 	d[b + 2] /= r;
 	if (!ck_mul(d[b], r, &d[b]) || !ck_mul(d[b], r, &d[b]))
 		return overflow(c, n);
+	return true;
+}
+
+/* lstm_cell, gru_cell, rnn_tanh_cell, rnn_relu_cell on an input (N, I) or (I): the new state (N,
+ * H), two for lstm_cell (h and c); H is w_hh's second axis. */
+SAME_ARG(lstm_cell, gru_cell, w_hh);
+SAME_ARG(lstm_cell, rnn_tanh_cell, w_hh);
+SAME_ARG(lstm_cell, rnn_relu_cell, w_hh);
+
+bool
+sh_rnn_cell(Ctx *c, Node *n, Type *out)
+{
+	const Type *t = targ(n, ARG(lstm_cell, input)), *w = targ(n, ARG(lstm_cell, w_hh));
+	int states = n->op == OP_lstm_cell ? 2 : 1;
+	int64_t *d;
+
+	if (!want_results(c, n, states))
+		return false;
+	if ((t->ndim != 1 && t->ndim != 2) || w->ndim != 2) {
+		error_at(c, n->loc, "%s: needs an input (N, I) or (I) and a 2-D w_hh",
+			 optab[n->op].name);
+		return false;
+	}
+	d = tmp_dims(c, 2);
+	d[0] = t->dims[0];
+	d[t->ndim - 1] = w->dims[1];
+	for (int i = 0; i < states; i++)
+		out[i] = (Type){t->dtype, t->ndim, 0, UINT32_MAX, d};
 	return true;
 }
 

@@ -80,7 +80,7 @@ class UnsupportedOps(OpTestCase):
         col = col_of(log, line, "gelu")
         self.assertEqual((file, dline), ("gelu.log", line), r.stderr)
         self.assertIn("gelu", msg)
-        self.assertIn("does not lower this op yet", msg)
+        self.assertIn("no Caffe layer computes", msg)
         self.assertEqual(first_line(r.stderr), EXPECT["gelu"].format(line=line, col=col), r.stderr)
         self.assertEqual(sorted(os.listdir(self.dir)), ["gelu.log", "gelu.safetensors"],
                          "nothing written, no temporary file left")
@@ -308,7 +308,8 @@ TRANSPOSE_MSG = ("transpose: only the transpose(1, 2) of a channel shuffle is lo
 
 # The exact first diagnostic lines ({line} and {col} filled in by each test).
 EXPECT = {
-    "gelu": "gelu.log:{line}:{col}: error: gelu: ptcc does not lower this op yet, for any target",
+    "gelu": "gelu.log:{line}:{col}: error: gelu: approximate=\"none\" is x·Φ(x) with the error function, which "
+            "no Caffe layer computes; approximate=\"tanh\" is lowered (target caffe)",
     "transpose": "two.log:{line}:{col}: error: " + TRANSPOSE_MSG,
     "fc1": "fc1.log:{line}:{col}: error: weight of linear has type f32[120,250], but the input f32[1,256] has "
            "256 features",

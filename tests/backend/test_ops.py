@@ -282,6 +282,48 @@ class Norms(OpTestCase):
                 self.assertIn(want, outcome)
 
 
+class Vocabulary(OpTestCase):
+    """Ops the recorder writes: lowered (softsign, mish, celu, gelu's tanh form, var, std, the float32 casts,
+    shape-only constants), or refused with the reason (recurrent layers, products of two computed tensors,
+    gelu's erf form)."""
+
+    def test_activations(self) -> None:
+        self.check("more_activations", Lambda(lambda s, x: (F.softsign(s.conv(x)), F.mish(s.conv(x)), F.celu(s.conv(x)),
+                                                            F.celu(s.conv(x), 0.5), F.gelu(s.conv(x), approximate="tanh"),
+                                                            nn.Mish()(s.conv(x) * 8), nn.Softsign()(s.conv(x) * 20)),
+                                              conv=nn.Conv2d(3, 4, 3)), randn(1, 3, 6, 6))
+
+    def test_var_std(self) -> None:
+        self.check("var_std", Lambda(lambda s, x: (s.conv(x).var(1), s.conv(x).std((2, 3), keepdim=True),
+                                                   torch.var(s.conv(x), 3, unbiased=False),
+                                                   s.conv(x).flatten(2).std(2), s.conv(x).std(1, True, True)),
+                                     conv=nn.Conv2d(3, 5, 1)), randn(1, 3, 4, 6))
+
+    def test_casts_and_shape_constants(self) -> None:
+        self.check("casts", Lambda(lambda s, x: (s.conv(x).float() + torch.zeros_like(x[:, :1]),
+                                                         s.conv(x).to(torch.float32) * torch.ones_like(s.conv(x)),
+                                                         s.conv(x).type_as(x) + torch.full_like(x[:, :1], 0.5)),
+                                           conv=nn.Conv2d(3, 4, 1)), randn(1, 3, 4, 4))
+
+    def test_refusals(self) -> None:
+        lstm, gru = nn.LSTM(4, 3), nn.GRU(4, 3)
+        for name, module, x, want in [
+            ("lstm", Lambda(lambda s, x: s.m(x)[0], m=lstm), randn(5, 1, 4),
+             "lstm: not lowered for any target: recurrent layers are not lowered"),
+            ("gru", Lambda(lambda s, x: s.m(x)[0], m=gru), randn(5, 1, 4), "gru: not lowered for any target: "
+             "Caffe has no GRU layer"),
+            ("bmm", Lambda(lambda s, x: torch.bmm(x, x.flatten(2)[:, :4, :4])), randn(1, 4, 4),
+             "bmm: not lowered for any target: Caffe multiplies by weights only"),
+            ("gelu_erf", Lambda(lambda s, x: F.gelu(x)), randn(1, 3, 4, 4),
+             'gelu: approximate="none" is x·Φ(x) with the error function'),
+            ("std_one", Lambda(lambda s, x: x.std(1)), randn(1, 1, 4, 4),
+             "std: an unbiased estimate from one element"),
+        ]:
+            with self.subTest(case=name):
+                outcome = self.exact_or_error(name, module, x, op=want.split(":")[0])
+                self.assertIn(want, outcome)
+
+
 class Linear(OpTestCase):
     def test_after_flatten_module(self) -> None:
         self.check("flatten", Seq(nn.Conv2d(2, 4, 3), nn.Flatten(), nn.Linear(4 * 5 * 5, 10)), randn(1, 2, 7, 7))

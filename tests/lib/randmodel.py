@@ -679,6 +679,10 @@ def activation_call(g: Generator, v: int) -> Call:
         (2, lambda: Call("torch.exp", [x])),
         (2, lambda: Call("F.elu", [x, alpha], {"inplace": ip})),
         (1, lambda: module_call(g, nn.ELU(alpha), x)),
+        (1, lambda: Call("F.softsign", [x])),
+        (1, lambda: Call("F.mish", [x])),
+        (1, lambda: Call("F.celu", [x, alpha])),
+        (1, lambda: Call("F.gelu", [x], {"approximate": "tanh"})),
         (2, lambda: Call("F.softplus", [x])),
         (1, lambda: module_call(g, nn.Softplus(), x)),
         (2, lambda: Call("F.silu", [x], {"inplace": ip})),
@@ -1230,7 +1234,10 @@ def generate(seed: int) -> tuple[RandomModel, list[torch.Tensor]]:
         model.eval()
         with torch.no_grad(), warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            outs = flatten_outputs(model(*[x.clone() for x in inputs]))
+            try:
+                outs = flatten_outputs(model(*[x.clone() for x in inputs]))
+            except RuntimeError:  # e.g. a view of a value that the replay left non-contiguous
+                continue
         if all(healthy(o, low=1e-6, high=1e6) for o in outs):
             return model, inputs
     raise RuntimeError(f"seed {seed}: no healthy model in {ATTEMPTS} attempts")

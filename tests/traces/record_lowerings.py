@@ -157,6 +157,7 @@ def later_models() -> "dict[str, Callable[[], tuple[nn.Module, torch.Tensor]]]":
         "lower-broadcast": lambda: (Fn(broadcasts, conv=nn.Conv2d(2, 3, 1)), torch.randn(1, 2, 3, 4)),
         "lower-norms": lambda: (Fn(norms, conv=nn.Conv2d(2, 4, 1), gn=nn.GroupNorm(2, 4), inorm=nn.InstanceNorm2d(4),
                                    ln=nn.LayerNorm([3, 3], eps=1e-6)), torch.randn(1, 2, 3, 3)),
+        "lower-vocabulary": lambda: (Fn(vocabulary, conv=nn.Conv2d(2, 3, 1)), torch.randn(1, 2, 3, 4)),
     }
 
 
@@ -225,6 +226,13 @@ def broadcasts(self, x):
 def norms(self, x):
     y = self.conv(x)
     return self.gn(y), self.inorm(y), self.ln(y), F.layer_norm(y.flatten(2), [9])
+
+
+
+def vocabulary(self, x):
+    y = self.conv(x)
+    return (F.softsign(y), F.mish(y), F.celu(y, 0.5), F.gelu(y, approximate="tanh"), y.var(1), y.std((2, 3)),
+            y.float(), y.to(torch.float32) + 1)
 
 
 if __name__ == "__main__":
