@@ -759,6 +759,28 @@ lower_neuron(Net *net, Node *n)
 	return true;
 }
 
+/* sqrt, rsqrt, reciprocal and pow(x, number): one Power{power: p} (Caffe's Power is (shift +
+ * scale·x)^p, computed by the C library's pow as PyTorch's is).  A tensor exponent or a number
+ * raised to a tensor has no Caffe form. */
+static bool
+lower_power(Net *net, Node *n)
+{
+	int op = op_base(n->op);
+	const Lit *base = op_arg(n, ARG(sqrt, input));
+	double p = op == OP_sqrt ? 0.5 : op == OP_rsqrt ? -0.5 : -1;
+	Blob *x;
+
+	if (op == OP_pow &&
+	    (base->kind != L_VALUE || !lit_as_float(op_arg(n, ARG(pow, exponent)), &p)))
+		return refuse(net, n,
+			      "only a tensor raised to a number is lowered (Power); a tensor "
+			      "exponent has no Caffe form");
+	if (!(x = blob_of(net, n, base->u.v)))
+		return false;
+	bind(net, &n->res[0], power_layer(net, n, NULL, x, p, 1, 0));
+	return true;
+}
+
 /* softsign(x) = x/(1 + |x|): AbsVal, Power{shift: 1, power: −1}, Eltwise PROD (a reciprocal and a
  * product where PyTorch divides once: within an ulp or two). */
 static bool
@@ -1970,6 +1992,24 @@ broadcast_to(Net *net, const Node *n, Blob *x, const Type *out)
 	if (rank != 4)
 		x = reshape_layer(net, n, "from_4d", x, out->dims, rank);
 	return x;
+}
+
+/* expand and expand_as: x repeated to the result's shape (broadcast_to: weight-1 Convolutions and
+ * Deconvolutions, exact). */
+_Static_assert(ARG(expand, input) == ARG(expand_as, input), "lower_expand reads expand's slots");
+static bool
+lower_expand(Net *net, Node *n)
+{
+	Blob *x = blob_of(net, n, arg_value(n, ARG(expand, input)));
+
+	if (!x)
+		return false;
+	if (!(x = broadcast_to(net, n, x, &n->res[0].type)))
+		return refuse(net, n,
+			      "only repeating the channel and spatial axes of a tensor of rank 2 "
+			      "to 4 is lowered");
+	bind(net, &n->res[0], x);
+	return true;
 }
 
 /* add, sub, rsub, mul, div and their in-place forms.  Two activations of the same shape:

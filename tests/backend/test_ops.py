@@ -305,6 +305,20 @@ class Vocabulary(OpTestCase):
                                                          s.conv(x).type_as(x) + torch.full_like(x[:, :1], 0.5)),
                                            conv=nn.Conv2d(3, 4, 1)), randn(1, 3, 4, 4))
 
+    def test_powers(self) -> None:
+        self.check("powers", Lambda(lambda s, x: (torch.sqrt(s.conv(x).abs() + 0.5), torch.rsqrt(s.conv(x).abs() + 1),
+                                                  torch.reciprocal(s.conv(x).abs() + 1), s.conv(x) ** 2,
+                                                  torch.pow(s.conv(x).abs(), 1.5), s.conv(x).pow(3)),
+                                    conv=nn.Conv2d(3, 4, 1)), randn(1, 3, 4, 5))
+
+    def test_squeeze_unsqueeze_expand(self) -> None:
+        def f(s, x):
+            y = s.conv(x)
+            g = y.mean((2, 3), keepdim=True)
+            return (y.mean(2).unsqueeze(2), g.squeeze(-1).squeeze(-1), g.expand_as(y) * y, g.expand(1, 4, 5, 6),
+                    y.sum(1, keepdim=True).expand(-1, 4, -1, -1), y.flatten(2).unflatten(2, (5, 6)), y.view_as(y) + 1)
+        self.check("squeeze_expand", Lambda(f, conv=nn.Conv2d(3, 4, 1)), randn(1, 3, 5, 6))
+
     def test_refusals(self) -> None:
         lstm, gru = nn.LSTM(4, 3), nn.GRU(4, 3)
         for name, module, x, want in [
@@ -318,6 +332,8 @@ class Vocabulary(OpTestCase):
              'gelu: approximate="none" is x·Φ(x) with the error function'),
             ("std_one", Lambda(lambda s, x: x.std(1)), randn(1, 1, 4, 4),
              "std: an unbiased estimate from one element"),
+            ("pow_tensor", Lambda(lambda s, x: torch.pow(2.0, x)), randn(1, 3, 4, 4),
+             "pow: only a tensor raised to a number is lowered"),
         ]:
             with self.subTest(case=name):
                 outcome = self.exact_or_error(name, module, x, op=want.split(":")[0])

@@ -158,6 +158,7 @@ def later_models() -> "dict[str, Callable[[], tuple[nn.Module, torch.Tensor]]]":
         "lower-norms": lambda: (Fn(norms, conv=nn.Conv2d(2, 4, 1), gn=nn.GroupNorm(2, 4), inorm=nn.InstanceNorm2d(4),
                                    ln=nn.LayerNorm([3, 3], eps=1e-6)), torch.randn(1, 2, 3, 3)),
         "lower-vocabulary": lambda: (Fn(vocabulary, conv=nn.Conv2d(2, 3, 1)), torch.randn(1, 2, 3, 4)),
+        "lower-powers-views": lambda: (Fn(powers_views, conv=nn.Conv2d(2, 3, 1)), torch.randn(1, 2, 3, 4)),
     }
 
 
@@ -233,6 +234,14 @@ def vocabulary(self, x):
     y = self.conv(x)
     return (F.softsign(y), F.mish(y), F.celu(y, 0.5), F.gelu(y, approximate="tanh"), y.var(1), y.std((2, 3)),
             y.float(), y.to(torch.float32) + 1)
+
+
+
+def powers_views(self, x):
+    y = self.conv(x)
+    g = y.mean((2, 3), keepdim=True)
+    return (torch.sqrt(y.abs()), torch.rsqrt(y.abs() + 1), 1 / (y ** 2 + 1), y.pow(3), g.squeeze(3).unsqueeze(0),
+            g.expand_as(y), y.flatten(2).unflatten(2, (3, 4)))
 
 
 if __name__ == "__main__":
