@@ -1552,14 +1552,140 @@ lower_flatten(Net *net, Node *n)
 	return true;
 }
 
-/* transpose: lowered only inside a channel shuffle, which lower() hands to lower_shuffle (shuffle.c
- * finds them); any other transpose is refused. */
+/* Layouts: permute and transpose without a transpose layer (runtime-facts S12).  An axis order
+ * is reached by swapping adjacent blocks of axes, (N, P, A, B, Q) → (N, P, B, A, Q), each a copy
+ * through one-hot weights:
+ *   Q = 1, B ≤ A: a Convolution in P groups with kernel (1, B) over x viewed as (N, P, A, B), its
+ *                 output channel p·B + b reading offset b: (N, P·B, A, 1);
+ *   Q = 1, A < B: a Deconvolution in P groups with kernel (1, A) over x viewed as (N, P·A, B, 1),
+ *                 input channel p·A + a writing offset a: (N, P, B, A);
+ *   Q > 1:        a 1×1 Convolution in P groups over x viewed as (N, P·A·B, Q, 1), output channel
+ *                 (b, a) reading input channel (a, b).
+ * Each output is one input times 1 plus zeros: exact (for finite activations).  The batch axis
+ * stays first. */
+enum { PERMUTE_MAX_WEIGHTS = 1 << 22 };
+
+static Blob *
+swap_blocks(Net *net, const Node *n, Blob *x, int64_t nb, int64_t p, int64_t a, int64_t b,
+            int64_t q)
+{
+	int64_t one[2] = {1, 1}, zero[2] = {0, 0}, k[2] = {1, 1}, view[4] = {nb, p, a, b};
+	float *w;
+
+	if (q == 1 && b <= a) {
+		k[1] = b;
+		x = reshape_layer(net, n, "blocks", x, view, 4);
+		w = net_floats(net, p * b * b, 0);
+		for (int64_t i = 0; i < p * b; i++)
+			w[i * b + i % b] = 1;
+		return convolution(net, n, "swap", false, x, p * b, p, k, one, zero, w);
+	}
+	if (q == 1) {
+		k[1] = a;
+		memcpy(view, (int64_t[4]){nb, p * a, b, 1}, sizeof view);
+		x = reshape_layer(net, n, "blocks", x, view, 4);
+		w = net_floats(net, p * a * a, 0);
+		for (int64_t i = 0; i < p * a; i++)
+			w[i * a + i % a] = 1;
+		return convolution(net, n, "swap", true, x, p, p, k, one, zero, w);
+	}
+	memcpy(view, (int64_t[4]){nb, p * a * b, q, 1}, sizeof view);
+	x = reshape_layer(net, n, "blocks", x, view, 4);
+	w = net_floats(net, p * a * b * a * b, 0);
+	for (int64_t i = 0; i < a; i++) /* per group: output (j, i) reads input (i, j) */
+		for (int64_t j = 0; j < b; j++)
+			w[(j * a + i) * a * b + i * b + j] = 1;
+	for (int64_t g = 1; g < p; g++)
+		memcpy(w + g * a * b * a * b, w, sizeof(float) * (size_t)(a * b * a * b));
+	return convolution(net, n, "swap", false, x, p * a * b, p, one, one, zero, w);
+}
+
+/* x (of type in) with its axes in the order perm (perm[0] = 0), as n's result. */
+static bool
+lower_axis_order(Net *net, Node *n, Blob *x, const Type *in, const int *perm)
+{
+	int rank = in->ndim, cur[MAX_DIMS];
+	int64_t dims[MAX_DIMS];
+
+	if (perm[0] != 0 && in->dims[0] != 1)
+		return refuse(net, n, "the batch axis moves; Caffe layers keep it first");
+	for (int i = 0; i < rank; i++) {
+		cur[i] = i;
+		dims[i] = in->dims[i];
+	}
+	for (int pos = perm[0] == 0 ? 1 : 0; pos < rank; pos++) {
+		int at = pos, m = 1, tmp[MAX_DIMS];
+		int64_t prod[4] = {1, 1, 1, 1}; /* P, A, B, Q */
+		double weights, side; /* the weight matrix: P blocks of side × side */
+
+		while (cur[at] != perm[pos])
+			at++;
+		if (at == pos)
+			continue;
+		while (at + m < rank && pos + m < rank && cur[at + m] == perm[pos + m])
+			m++;
+		for (int i = 1; i < rank; i++)
+			prod[i < pos ? 0 : i < at ? 1 : i < at + m ? 2 : 3] *= dims[i];
+		if (pos == 0)
+			prod[1] *= dims[0];
+		side = prod[3] > 1 ? (double)prod[1] * (double)prod[2]
+				   : (double)(prod[1] < prod[2] ? prod[1] : prod[2]);
+		weights = (double)prod[0] * side * side;
+		if (weights > PERMUTE_MAX_WEIGHTS)
+			return refuse(net, n,
+				      "swapping blocks of %lld and %lld elements before %lld more "
+				      "would take a permutation of %.0f weights (at most %d)",
+				      (long long)prod[1], (long long)prod[2], (long long)prod[3],
+				      weights, PERMUTE_MAX_WEIGHTS);
+		x = swap_blocks(net, n, x, pos == 0 ? 1 : dims[0], prod[0], prod[1], prod[2],
+				prod[3]);
+		memcpy(tmp, cur, sizeof tmp);
+		memcpy(&cur[pos], &tmp[at], sizeof(int) * (size_t)m);
+		memcpy(&cur[pos + m], &tmp[pos], sizeof(int) * (size_t)(at - pos));
+		for (int i = 0; i < rank; i++)
+			dims[i] = in->dims[cur[i]];
+	}
+	if (x->type.ndim != n->res[0].type.ndim ||
+	    memcmp(x->type.dims, n->res[0].type.dims, sizeof(int64_t) * (size_t)rank) != 0)
+		x = reshape_layer(net, n, NULL, x, n->res[0].type.dims, rank);
+	bind(net, &n->res[0], x);
+	return true;
+}
+
+/* permute(x, dims) */
+static bool
+lower_permute(Net *net, Node *n)
+{
+	Value *in = arg_value(n, ARG(permute, input));
+	Blob *x = blob_of(net, n, in);
+	int64_t dims[MAX_DIMS];
+	int perm[MAX_DIMS], rank = in->type.ndim;
+
+	if (!x)
+		return false;
+	lit_int_list(op_arg(n, ARG(permute, dims)), dims, rank);
+	for (int i = 0; i < rank; i++)
+		perm[i] = axis_of(dims[i], rank);
+	return lower_axis_order(net, n, x, &in->type, perm);
+}
+
+/* transpose(x, d0, d1) (a channel shuffle's is lowered by lower_shuffle instead) */
 static bool
 lower_transpose(Net *net, Node *n)
 {
-	return refuse(net, n,
-		      "only the transpose(1, 2) of a channel shuffle is lowered (view(N, g, C/g, "
-		      "H, W), transpose(1, 2), view(N, C, H, W)); portable Caffe has no transpose");
+	Value *in = arg_value(n, ARG(transpose, input));
+	Blob *x = blob_of(net, n, in);
+	int perm[MAX_DIMS], rank = in->type.ndim;
+	int d0 = axis_of(arg_int(n, ARG(transpose, dim0)), rank),
+	    d1 = axis_of(arg_int(n, ARG(transpose, dim1)), rank);
+
+	if (!x)
+		return false;
+	for (int i = 0; i < rank; i++)
+		perm[i] = i;
+	perm[d0] = d1;
+	perm[d1] = d0;
+	return lower_axis_order(net, n, x, &in->type, perm);
 }
 
 /* A node of a channel shuffle that match_shuffles found: the last one is the permutation

@@ -2,7 +2,7 @@
 BatchNorm statistics and non-trivial affine weights, compiled at -O0, -O1 and -O2 and run in OpenCV dnn and
 BVLC Caffe against PyTorch (optest.OpTestCase.check: max |Δ| ≤ 1e-4 · max(1, max |ref|), healthy outputs
 only).  A family with no exact Caffe form yet is refused at the op that has none, with the reason: that is
-asserted too, so a change in either direction shows.  Plus torchvision's deeplabv3_mobilenet_v3_large and
+asserted too, so a change in either direction shows (CRNN's LSTM, a ViT block's attention products).  Plus torchvision's deeplabv3_mobilenet_v3_large and
 ssdlite320_mobilenet_v3_large's backbone and head outputs (not its post-processing).
 """
 
@@ -102,13 +102,19 @@ class YoloV5(nn.Module):
         self.lat, self.up = conv_bn(32, 16), nn.Upsample(scale_factor=2, mode="nearest")
         self.c3_3 = C3(32, 16, shortcut=False)
         self.detect = nn.ModuleList([nn.Conv2d(16, na * (nc + 5), 1), nn.Conv2d(16, na * (nc + 5), 1)])
+        self.na = na
 
     def forward(self, x):
         p3 = self.c3_1(self.down1(self.focus(x)))
         p4 = self.sppf(self.c3_2(self.down2(p3)))
         lat = self.lat(p4)
         head = self.c3_3(torch.cat([self.up(lat), p3], 1))
-        return self.detect[0](head), self.detect[1](lat)
+        outs = []
+        for conv, f in zip(self.detect, (head, lat)):  # Detect's layout: (N, anchors, H, W, classes + 5)
+            y = conv(f)
+            n, _, h, w = y.shape
+            outs.append(torch.sigmoid(y.view(n, self.na, -1, h, w).permute(0, 1, 3, 4, 2).contiguous()))
+        return outs
 
 
 # --- UNet with transposed convolutions ------------------------------------------------------------------
@@ -319,13 +325,14 @@ class Families(OpTestCase):
     def test_ssh(self) -> None:
         self.family("ssh", SSH(), (1, 3, 16, 16))
 
+    def test_ssh_permuted(self) -> None:
+        self.family("ssh_permuted", SSH(permute=True), (1, 3, 16, 16))
+
     def test_convnext_block(self) -> None:
         self.family("convnext", ConvNeXtBlock(), (1, 3, 10, 10))
 
     def test_refused_with_reason(self) -> None:
         for name, model, shape, op, want in [
-            ("ssh_permuted", SSH(permute=True), (1, 3, 16, 16), "permute",
-             "permute: ptcc does not lower this op yet, for any target"),
             ("crnn", CRNN(), (1, 1, 8, 12), "lstm",
              "lstm: not lowered for any target: recurrent layers are not lowered"),
             ("vit", ViTBlock(), (1, 3, 16, 16), "matmul",

@@ -340,6 +340,36 @@ class Vocabulary(OpTestCase):
                 self.assertIn(want, outcome)
 
 
+class Layouts(OpTestCase):
+    """permute and transpose as swaps of adjacent axis blocks, each a Convolution or Deconvolution with one-hot
+    weights (runtime-facts S12)."""
+
+    def test_detection_head(self) -> None:
+        # SSD/RetinaFace: permute(0, 2, 3, 1).contiguous().view(N, -1, k) per level, cat(dim=1), softmax(-1)
+        def f(s, x):
+            levels = [s.c1(x), s.c2(F.max_pool2d(x, 2))]
+            flat = [y.permute(0, 2, 3, 1).contiguous().view(y.shape[0], -1, 3) for y in levels]
+            return F.softmax(torch.cat(flat, 1), dim=-1)
+        self.check("det_head", Lambda(f, c1=nn.Conv2d(3, 6, 3, padding=1), c2=nn.Conv2d(3, 6, 1)), randn(1, 3, 8, 6))
+
+    def test_every_order_of_three_axes(self) -> None:
+        orders = [(0, 1, 3, 2), (0, 2, 1, 3), (0, 2, 3, 1), (0, 3, 1, 2), (0, 3, 2, 1)]
+        self.check("permute_4d", Lambda(lambda s, x: tuple(s.conv(x).permute(*o) for o in orders),
+                                        conv=nn.Conv2d(3, 4, 1)), randn(1, 3, 5, 6))
+
+    def test_transposes(self) -> None:
+        # ViT's tokens: flatten(2).transpose(1, 2); YOLOv5's detect: view(N, na, no, H, W).permute(0, 1, 3, 4, 2)
+        self.check("transpose", Lambda(lambda s, x: (s.conv(x).flatten(2).transpose(1, 2), s.conv(x).transpose(2, 3),
+                                                     s.conv(x).transpose(-1, 1),
+                                                     s.conv(x).view(1, 2, 2, 5, 6).permute(0, 1, 3, 4, 2)),
+                                       conv=nn.Conv2d(3, 4, 1)), randn(1, 3, 5, 6))
+
+    def test_batch_axis(self) -> None:
+        outcome = self.exact_or_error("permute_batch", Lambda(lambda s, x: x.permute(1, 0, 2, 3)), randn(2, 3, 4, 4),
+                                      op="permute")
+        self.assertIn("permute: the batch axis moves; Caffe layers keep it first", outcome)
+
+
 class Linear(OpTestCase):
     def test_after_flatten_module(self) -> None:
         self.check("flatten", Seq(nn.Conv2d(2, 4, 3), nn.Flatten(), nn.Linear(4 * 5 * 5, 10)), randn(1, 2, 7, 7))

@@ -958,6 +958,26 @@ def gen_shuffle(g: Generator) -> None:
         g.add(Call("Tensor.reshape", [V(b), n, c, h, w]))
 
 
+def gen_layout(g: Generator) -> None:
+    """permute or transpose keeping the batch axis first (sometimes moving it when N = 1), sometimes
+    followed by a detection head's contiguous().view(N, -1, k)."""
+    rng = g.rng
+    v = need(g.pick((4, 4, 3)))
+    shape = g.shape(v)
+    rank = len(shape)
+    rest = list(range(1, rank))
+    rng.shuffle(rest)
+    if rng.random() < 0.3:
+        d0, d1 = rng.sample(range(0 if shape[0] == 1 else 1, rank), 2)
+        (w,) = g.add(Call("torch.transpose", [V(v), d0, d1]))
+    else:
+        (w,) = g.add(Call("Tensor.permute", [V(v), [0] + rest]))
+    if rank == 4 and rest == [2, 3, 1] and rng.random() < 0.7:
+        k = rng.choice([d for d in range(1, shape[1] + 1) if shape[1] % d == 0])
+        (w,) = g.add(Call("Tensor.contiguous", [V(w)]))
+        g.add(Call("Tensor.view", [V(w), shape[0], -1, k]))
+
+
 def gen_pixel_shuffle(g: Generator, v: int, c: int, h: int, w: int) -> None:
     """pixel_shuffle when C divides by r², else pixel_unshuffle when H and W divide by r (ESPCN's upscaler)."""
     rng = g.rng
@@ -1204,6 +1224,7 @@ FAMILIES: dict[str, tuple[float, Callable[[Generator], Any]]] = {
     "split": (3, gen_split),
     "range": (2, gen_range),
     "shuffle": (1.5, gen_shuffle),
+    "layout": (2, gen_layout),
     "binary": (6, gen_binary),
     "scalar": (4, gen_scalar),
     "const_operand": (5, gen_const_operand),

@@ -159,6 +159,7 @@ def later_models() -> "dict[str, Callable[[], tuple[nn.Module, torch.Tensor]]]":
                                    ln=nn.LayerNorm([3, 3], eps=1e-6)), torch.randn(1, 2, 3, 3)),
         "lower-vocabulary": lambda: (Fn(vocabulary, conv=nn.Conv2d(2, 3, 1)), torch.randn(1, 2, 3, 4)),
         "lower-powers-views": lambda: (Fn(powers_views, conv=nn.Conv2d(2, 3, 1)), torch.randn(1, 2, 3, 4)),
+        "lower-layouts": lambda: (Fn(layouts, conv=nn.Conv2d(2, 4, 1)), torch.randn(1, 2, 3, 5)),
     }
 
 
@@ -242,6 +243,13 @@ def powers_views(self, x):
     g = y.mean((2, 3), keepdim=True)
     return (torch.sqrt(y.abs()), torch.rsqrt(y.abs() + 1), 1 / (y ** 2 + 1), y.pow(3), g.squeeze(3).unsqueeze(0),
             g.expand_as(y), y.flatten(2).unflatten(2, (3, 4)))
+
+
+
+def layouts(self, x):
+    y = self.conv(x)
+    return (y.permute(0, 2, 3, 1).contiguous().view(1, -1, 2), y.permute(0, 3, 1, 2), y.transpose(2, 3),
+            y.flatten(2).transpose(1, 2), y.view(1, 2, 2, 3, 5).permute(0, 1, 3, 4, 2))
 
 
 if __name__ == "__main__":
