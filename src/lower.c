@@ -1371,6 +1371,85 @@ lower_bilinear(Net *net, Node *n, Blob *x, const int64_t f[2])
 	return true;
 }
 
+static Blob *swap_blocks(Net *net, const Node *n, Blob *x, int64_t nb, int64_t p, int64_t a,
+                         int64_t b, int64_t q);
+
+/* Row `dst` of PyTorch's bilinear interpolation matrix from `in` to `out` samples (ATen's
+ * area_pixel_compute_scale and _source_index, in float as ATen computes them for float32):
+ * weights 1 − λ and λ on two neighbouring sources. */
+static void
+bilinear_row(float *row, int64_t dst, int64_t in, int64_t out, double factor, bool align)
+{
+	float scale = align ? (out > 1 ? (float)(in - 1) / (float)(out - 1) : 0.0f)
+	                    : factor > 0 ? (float)(1.0 / factor) : (float)in / (float)out;
+	float src = align ? scale * (float)dst : scale * ((float)dst + 0.5f) - 0.5f;
+	int64_t i0;
+	float lambda;
+
+	if (src < 0)
+		src = 0;
+	i0 = (int64_t)src;
+	lambda = src - (float)i0;
+	row[i0] += 1.0f - lambda;
+	row[i0 < in - 1 ? i0 + 1 : i0] += lambda;
+}
+
+/* Resampling by any sizes, as the fixed linear map it is (runtime-facts S13): along W an
+ * InnerProduct on axis 3 whose weight is PyTorch's interpolation matrix (nearest: one-hot rows
+ * picked by PyTorch's float index rule; bilinear: two weights a row), the H and W axes swapped
+ * (swap_blocks), the same along H, swapped back.  Each output is PyTorch's weighted sum of the
+ * same inputs, in the same separable order, so equal to float rounding.  An axis whose map is the
+ * identity is skipped. */
+static bool
+lower_resize_by_matrix(Net *net, Node *n, Blob *x, bool bilinear, bool exact, bool align,
+                       const double factor[2])
+{
+	const Type *out = &n->res[0].type;
+	int64_t nb = x->type.dims[0], c = x->type.dims[1], h = x->type.dims[2];
+
+	for (int a = 1; a >= 0; a--) { /* W, then H */
+		int64_t m = x->type.dims[2 + a], o = out->dims[2 + a], wdims[2] = {o, m};
+		int64_t dims[4] = {nb, c, a ? h : out->dims[3], o};
+		float *w = net_floats(net, o * m, 0);
+		bool identity = m == o;
+		Layer *l;
+		Caffe__InnerProductParameter *p;
+
+		for (int64_t d = 0; d < o; d++) {
+			if (bilinear)
+				bilinear_row(w + d * m, d, m, o, factor[a], align);
+			else
+				w[d * m + torch_nearest(d, m, o, factor[a], exact)] = 1;
+			identity = identity && w[d * m + d] == 1;
+		}
+		if (identity)
+			continue;
+		if (a == 0) { /* (N, C, H, W') to (N, C, W', H) */
+			int64_t t[4] = {nb, c, out->dims[3], h};
+
+			x = swap_blocks(net, n, x, nb, c, h, out->dims[3], 1);
+			if (memcmp(x->type.dims, t, sizeof t) != 0)
+				x = reshape_layer(net, n, "transposed", x, t, 4);
+		}
+		l = net_layer(net, n, "InnerProduct", a ? "resize_w" : "resize_h");
+		p = PARAM(net, l, inner_product_param, INNER_PRODUCT_PARAMETER);
+		p->has_num_output = p->has_bias_term = p->has_axis = 1;
+		p->num_output = (uint32_t)o;
+		p->bias_term = 0;
+		p->axis = 3;
+		layer_bottom(l, x);
+		layer_weight(l, w, o * m, wdims, 2);
+		x = layer_top(net, l, f32_type(net, dims, 4));
+		if (a == 0) { /* back to (N, C, H', W') */
+			x = swap_blocks(net, n, x, nb, c, out->dims[3], o, 1);
+			if (memcmp(x->type.dims, out->dims, sizeof(int64_t) * 4) != 0)
+				x = reshape_layer(net, n, NULL, x, out->dims, 4);
+		}
+	}
+	bind(net, &n->res[0], x);
+	return true;
+}
+
 /* interpolate(mode="nearest") by an integer factor: a grouped Deconvolution with kernel = stride
  * = the factor and weights 1 (runtime-facts S8: exact), each input pixel copied into an f_h ×
  * f_w block.  Before lowering, every output row and column is checked against PyTorch's own
@@ -1402,9 +1481,8 @@ lower_interpolate(Net *net, Node *n)
 		return refuse(net, n,
 			      "mode=\"%s\": only nearest and bilinear are exact in Caffe layers",
 			      mode->kind == L_STR ? mode->u.s : "?");
-	if (bilinear && op_arg(n, ARG(interpolate, align_corners))->kind == L_BOOL &&
-	    op_arg(n, ARG(interpolate, align_corners))->u.i)
-		return refuse(net, n, "bilinear with align_corners=true has no exact Caffe form");
+	bool align = bilinear && op_arg(n, ARG(interpolate, align_corners))->kind == L_BOOL &&
+		     op_arg(n, ARG(interpolate, align_corners))->u.i;
 	if (n->op == OP_interpolate && arg_bool(n, ARG(interpolate, antialias)))
 		return refuse(net, n, "antialias=true has no Caffe form");
 	if (n->op == OP_interpolate &&
@@ -1419,23 +1497,17 @@ lower_interpolate(Net *net, Node *n)
 	}
 	for (int i = 0; i < 2; i++) {
 		int64_t h = in->type.dims[2 + i], o = out->dims[2 + i];
-		if (h <= 0 || o % h)
-			return refuse(net, n,
-				      "from %lldx%lld to %lldx%lld: only integer factors are exact",
-				      (long long)in->type.dims[2], (long long)in->type.dims[3],
-				      (long long)out->dims[2], (long long)out->dims[3]);
+
+		if (align || h <= 0 || o % h)
+			return lower_resize_by_matrix(net, n, x, bilinear, exact, align, factor);
 		f[i] = o / h;
 		if (bilinear)
 			continue; /* bilinear is continuous: a rounding of the scale moves no
 			             weight noticeably */
 		for (int64_t d = 0; d < o; d++)
 			if (torch_nearest(d, h, o, factor[i], exact) != d / f[i])
-				return refuse(
-					net, n,
-					"PyTorch's float rounding of the scale picks source %lld "
-					"for output %lld (not %lld); no Caffe layer repeats that",
-					(long long)torch_nearest(d, h, o, factor[i], exact),
-					(long long)d, (long long)(d / f[i]));
+				return lower_resize_by_matrix(net, n, x, bilinear, exact, align,
+							      factor);
 	}
 	if (f[0] == 1 && f[1] == 1) {
 		bind(net, &n->res[0], x);

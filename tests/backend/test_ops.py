@@ -683,8 +683,8 @@ class ChannelShuffle(OpTestCase):
 
 
 class Interpolate(OpTestCase):
-    """Nearest and bilinear upsampling by integer factors (grouped Deconvolutions), checked against
-    PyTorch; align_corners=True, bicubic and fractional factors are refused at their line."""
+    """Nearest and bilinear upsampling by integer factors (grouped Deconvolutions), any other sizes and
+    align_corners=True by interpolation matrices (InnerProduct), checked against PyTorch; bicubic is refused."""
 
     def test_size_integer_factors(self) -> None:
         """size= that is an integer multiple of the input: the same lowering as scale_factor."""
@@ -725,17 +725,31 @@ class Interpolate(OpTestCase):
                         s.conv(x), scale_factor=f, mode="bilinear", align_corners=False),
                         conv=nn.Conv2d(3, 2, 1)), randn(*shape), rel_tol=1e-5)
 
+    def test_any_size_by_matrix(self) -> None:
+        """runtime-facts S13: align_corners=True, fractional factors and sizes, down-sampling, nearest whose
+        float index rule is not a repeat: InnerProducts with PyTorch's interpolation matrices."""
+        cases = [
+            ("corners2", dict(scale_factor=2, mode="bilinear", align_corners=True)),
+            ("corners_size", dict(size=(13, 7), mode="bilinear", align_corners=True)),
+            ("bilinear_frac", dict(size=(9, 11), mode="bilinear", align_corners=False)),
+            ("bilinear_factor_frac", dict(scale_factor=1.5, mode="bilinear", align_corners=False)),
+            ("bilinear_down", dict(size=(4, 3), mode="bilinear", align_corners=False)),
+            ("nearest_frac", dict(size=(9, 9))),
+            ("nearest_down", dict(scale_factor=0.5)),
+            ("nearest_exact_frac", dict(size=(10, 4), mode="nearest-exact")),
+            ("one_axis", dict(size=(6, 9), mode="bilinear", align_corners=True)),
+        ]
+        for name, kw in cases:
+            with self.subTest(case=name):
+                self.check(name, Lambda(lambda s, x, kw=kw: F.interpolate(s.conv(x), **kw), conv=nn.Conv2d(3, 2, 1)),
+                           randn(1, 3, 6, 6))
+
     def test_refusals(self) -> None:
         x = randn(1, 3, 6, 6)
-        for name, module in (
-                ("bilinear_corners", Lambda(lambda s, x: F.interpolate(s.conv(x), scale_factor=2, mode="bilinear",
-                                                                       align_corners=True), conv=nn.Conv2d(3, 2, 1))),
-                ("bicubic", Lambda(lambda s, x: F.interpolate(s.conv(x), scale_factor=2, mode="bicubic",
-                                                              align_corners=False), conv=nn.Conv2d(3, 2, 1))),
-                ("nearest_frac", Lambda(lambda s, x: F.interpolate(s.conv(x), size=(9, 9)), conv=nn.Conv2d(3, 2, 1)))):
-            with self.subTest(case=name):
-                outcome = self.exact_or_error(name, module, x, op="interpolate")
-                self.assertNotEqual(outcome, "exact")
+        module = Lambda(lambda s, x: F.interpolate(s.conv(x), scale_factor=2, mode="bicubic", align_corners=False),
+                        conv=nn.Conv2d(3, 2, 1))
+        outcome = self.exact_or_error("bicubic", module, x, op="interpolate")
+        self.assertIn('interpolate: mode="bicubic": only nearest and bilinear are exact in Caffe layers', outcome)
 
 
 class Add(OpTestCase):

@@ -804,14 +804,17 @@ def gen_interpolate(g: Generator) -> None:
     mode = "nearest" if r < 0.45 else "bilinear" if r < 0.85 else "nearest-exact"
     kw: dict = {"mode": mode}
     if mode == "bilinear":
-        kw["align_corners"] = False if rng.random() > 0.05 else True   # True: refused
+        kw["align_corners"] = rng.random() < 0.25   # True: by interpolation matrices
     if rng.random() < 0.3:
         kw["size"] = [h * f[0], w * f[1]]
     else:
         kw["scale_factor"] = f[0] if f[0] == f[1] and rng.random() < 0.5 else list(f)
-    if rng.random() < 0.04:
+    if rng.random() < 0.2:   # any size, down-sampling too: by interpolation matrices
+        kw.pop("scale_factor", None)
+        kw["size"] = [rng.randint(1, 2 * h + 3), rng.randint(1, 2 * w + 3)]
+    elif rng.random() < 0.05:
         kw.pop("size", None)
-        kw["scale_factor"] = 1.5   # fractional: refused
+        kw["scale_factor"] = rng.choice((1.5, 0.5, 2.5))
     if rng.random() < 0.06 and "scale_factor" in kw and mode != "nearest-exact":
         legacy = "F.upsample_nearest" if mode == "nearest" else rng.choice(("F.upsample_bilinear", "F.upsample"))
         extra = {"mode": "bilinear", "align_corners": kw.get("align_corners")} if legacy == "F.upsample" else {}

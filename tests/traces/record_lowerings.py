@@ -160,6 +160,7 @@ def later_models() -> "dict[str, Callable[[], tuple[nn.Module, torch.Tensor]]]":
         "lower-vocabulary": lambda: (Fn(vocabulary, conv=nn.Conv2d(2, 3, 1)), torch.randn(1, 2, 3, 4)),
         "lower-powers-views": lambda: (Fn(powers_views, conv=nn.Conv2d(2, 3, 1)), torch.randn(1, 2, 3, 4)),
         "lower-layouts": lambda: (Fn(layouts, conv=nn.Conv2d(2, 4, 1)), torch.randn(1, 2, 3, 5)),
+        "lower-resize": lambda: (Fn(resizes, conv=nn.Conv2d(2, 2, 1)), torch.randn(1, 2, 3, 4)),
     }
 
 
@@ -250,6 +251,13 @@ def layouts(self, x):
     y = self.conv(x)
     return (y.permute(0, 2, 3, 1).contiguous().view(1, -1, 2), y.permute(0, 3, 1, 2), y.transpose(2, 3),
             y.flatten(2).transpose(1, 2), y.view(1, 2, 2, 3, 5).permute(0, 1, 3, 4, 2))
+
+
+
+def resizes(self, x):
+    y = self.conv(x)
+    return (F.interpolate(y, size=(5, 7), mode="bilinear", align_corners=True),
+            F.interpolate(y, scale_factor=1.5, mode="bilinear", align_corners=False), F.interpolate(y, size=(2, 4)))
 
 
 if __name__ == "__main__":
