@@ -67,7 +67,8 @@ main(void)
 	/* the lookups the parser relies on */
 	expect(op_lookup("relu_") == OP_relu_ && optab[OP_relu_].base == OP_relu,
 	       "relu_ is relu's twin");
-	expect(op_lookup("lstm") < 0, "lstm is unknown");
+	expect(op_lookup("frobnicate") < 0, "frobnicate is unknown");
+	expect(op_lookup("lstm") == OP_lstm, "lstm is known (refused with a reason)");
 	ops_fini();
 	if (failures)
 		return 1;
