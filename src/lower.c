@@ -425,6 +425,92 @@ lower_linear(Net *net, Node *n)
 	return connect_weighted(net, n, l, x, w, b);
 }
 
+static Blob *broadcast_to(Net *net, const Node *n, Blob *x, const Type *out);
+static Blob *swap_blocks(Net *net, const Node *n, Blob *x, int64_t nb, int64_t p, int64_t a,
+                         int64_t b, int64_t q);
+
+enum { MATMUL_MAX_PRODUCTS = 1 << 24 };
+
+/* matmul, mm and bmm: a (…, M, K) times b (…, K, P), with equal leading axes (N, then G more).
+ * With b a 2-D parameter: an InnerProduct on the last axis, weight bᵀ.  Otherwise every product
+ * a[m, k]·b[k, p] is formed and summed (runtime-facts S14): a viewed as (N, G·M, 1, K) and repeated
+ * over P, b swapped to (N, G, P, K), viewed as (N, G, 1, P·K) and repeated over M (broadcast_to:
+ * weight-1 copies), an Eltwise PROD, AVE Pooling over K times K (the sum, within an ulp or two of
+ * a dot product's rounding), a Reshape.  The products take N·G·M·P·K floats: refused above 16M. */
+_Static_assert(ARG(matmul, other) == ARG(mm, mat2) && ARG(mm, mat2) == ARG(bmm, mat2),
+	       "lower_matmul reads matmul's slots");
+static bool
+lower_matmul(Net *net, Node *n)
+{
+	Value *av = arg_value(n, ARG(matmul, input)), *bv = arg_value(n, ARG(matmul, other));
+	const Type *at = &av->type, *bt = &bv->type, *out = &n->res[0].type;
+	int64_t nb = 1, g = 1, m, k, p, products;
+	Blob *a, *b;
+	int ra = at->ndim, rb = bt->ndim;
+
+	if (ra < 2 || rb < 2)
+		return refuse(net, n,
+			      "a 1-D operand is not lowered (reshape it to a matrix first)");
+	if (is_param(bv) && rb == 2) {
+		Layer *l;
+		Caffe__InnerProductParameter *ip;
+		const float *src = param_data(net, bv);
+		float *w = net_floats(net, numel_of(bt), 0);
+		int64_t wdims[2] = {bt->dims[1], bt->dims[0]};
+
+		if (!(a = blob_of(net, n, av)))
+			return false;
+		for (int64_t i = 0; src && i < bt->dims[0]; i++)
+			for (int64_t j = 0; j < bt->dims[1]; j++)
+				w[j * bt->dims[0] + i] = src[i * bt->dims[1] + j];
+		l = net_layer(net, n, "InnerProduct", NULL);
+		ip = PARAM(net, l, inner_product_param, INNER_PRODUCT_PARAMETER);
+		ip->has_num_output = ip->has_bias_term = ip->has_axis = 1;
+		ip->num_output = (uint32_t)bt->dims[1];
+		ip->bias_term = 0;
+		ip->axis = ra - 1;
+		layer_bottom(l, a);
+		layer_weight(l, net->with_weights ? w : NULL, numel_of(bt), wdims, 2);
+		bind(net, &n->res[0], layer_top(net, l, *out));
+		return true;
+	}
+	if (ra != rb || ra > 4 ||
+	    memcmp(at->dims, bt->dims, sizeof(int64_t) * (size_t)(ra - 2)) != 0)
+		return refuse(net, n,
+			      "only operands of equal rank (2 to 4) and equal leading axes are "
+			      "lowered (no broadcasting of the batch axes)");
+	if (ra > 2)
+		nb = at->dims[0];
+	if (ra > 3)
+		g = at->dims[1];
+	m = at->dims[ra - 2];
+	k = at->dims[ra - 1];
+	p = bt->dims[rb - 1];
+	products = nb * g * m * p * k;
+	if (products > MATMUL_MAX_PRODUCTS)
+		return refuse(net, n,
+			      "forming its %lld products would take more than %d floats; Caffe has "
+			      "no layer that multiplies two computed tensors",
+			      (long long)products, MATMUL_MAX_PRODUCTS);
+	if (!(a = blob_of(net, n, av)) || !(b = blob_of(net, n, bv)))
+		return false;
+	int64_t a_view[4] = {nb, g * m, 1, k}, b_view[4] = {nb, g, 1, p * k},
+		full[4] = {nb, g * m, p, k}, b_full[4] = {nb, g, m, p * k}, cols[4] = {nb, g, k, p};
+	Type full_t = f32_type(net, full, 4), b_full_t = f32_type(net, b_full, 4);
+
+	a = broadcast_to(net, n, reshape_layer(net, n, "rows", a, a_view, 4), &full_t);
+	b = swap_blocks(net, n, reshape_layer(net, n, "columns", b, cols, 4), nb, g, k, p, 1);
+	b = broadcast_to(net, n, reshape_layer(net, n, "columns_flat", b, b_view, 4), &b_full_t);
+	b = reshape_layer(net, n, "columns_full", b, full, 4);
+	a = eltwise_layer(net, n, "products", CAFFE__ELTWISE_PARAMETER__ELTWISE_OP__PROD, a, b, 1);
+	a = pooling_layer(net, n, "mean", a, CAFFE__POOLING_PARAMETER__POOL_METHOD__AVE,
+			  (int64_t[2]){1, k}, (int64_t[2]){1, 1}, (int64_t[2]){0, 0}, false);
+	if (k > 1)
+		a = power_layer(net, n, "sum", a, 1, (double)k, 0);
+	bind(net, &n->res[0], reshape_layer(net, n, NULL, a, out->dims, out->ndim));
+	return true;
+}
+
 /* ---- normalisation --------------------------------------------------------------------------- */
 
 /* batch_norm in eval mode: BatchNorm with blobs (running_mean, running_var, [1]) (runtime-facts
@@ -1633,8 +1719,8 @@ lower_flatten(Net *net, Node *n)
  *                 input channel p·A + a writing offset a: (N, P, B, A);
  *   Q > 1:        a 1×1 Convolution in P groups over x viewed as (N, P·A·B, Q, 1), output channel
  *                 (b, a) reading input channel (a, b).
- * Each output is one input times 1 plus zeros: exact (for finite activations).  The batch axis
- * stays first. */
+ * Each output is one input times 1 plus zeros: exact (for finite activations).  A swap that moves
+ * the first axis views the whole tensor as one sample (the shapes are fixed). */
 enum { PERMUTE_MAX_WEIGHTS = 1 << 22 };
 
 static Blob *
@@ -1672,15 +1758,13 @@ swap_blocks(Net *net, const Node *n, Blob *x, int64_t nb, int64_t p, int64_t a, 
 	return convolution(net, n, "swap", false, x, p * a * b, p, one, one, zero, w);
 }
 
-/* x (of type in) with its axes in the order perm (perm[0] = 0), as n's result. */
+/* x (of type in) with its axes in the order perm, as n's result. */
 static bool
 lower_axis_order(Net *net, Node *n, Blob *x, const Type *in, const int *perm)
 {
 	int rank = in->ndim, cur[MAX_DIMS];
 	int64_t dims[MAX_DIMS];
 
-	if (perm[0] != 0 && in->dims[0] != 1)
-		return refuse(net, n, "the batch axis moves; Caffe layers keep it first");
 	for (int i = 0; i < rank; i++) {
 		cur[i] = i;
 		dims[i] = in->dims[i];
@@ -1741,18 +1825,20 @@ lower_permute(Net *net, Node *n)
 	return lower_axis_order(net, n, x, &in->type, perm);
 }
 
-/* transpose(x, d0, d1) (a channel shuffle's is lowered by lower_shuffle instead) */
+/* transpose(x, d0, d1) and t(x) (a channel shuffle's transpose is lowered by lower_shuffle) */
 static bool
 lower_transpose(Net *net, Node *n)
 {
 	Value *in = arg_value(n, ARG(transpose, input));
 	Blob *x = blob_of(net, n, in);
-	int perm[MAX_DIMS], rank = in->type.ndim;
-	int d0 = axis_of(arg_int(n, ARG(transpose, dim0)), rank),
-	    d1 = axis_of(arg_int(n, ARG(transpose, dim1)), rank);
+	int perm[MAX_DIMS], rank = in->type.ndim, d0 = 0, d1 = rank > 1 ? 1 : 0;
 
 	if (!x)
 		return false;
+	if (n->op == OP_transpose) {
+		d0 = axis_of(arg_int(n, ARG(transpose, dim0)), rank);
+		d1 = axis_of(arg_int(n, ARG(transpose, dim1)), rank);
+	}
 	for (int i = 0; i < rank; i++)
 		perm[i] = i;
 	perm[d0] = d1;
@@ -2006,6 +2092,36 @@ lower_split(Net *net, Node *n)
 	parts = slice_layer(net, n, NULL, x, axis, points, (int)n->nres - 1);
 	for (unsigned i = 0; i < n->nres; i++) {
 		parts[i]->discard = n->res[i].handle == NO_HANDLE && !(n->res[i].flags & V_OUTPUT);
+		bind(net, &n->res[i], parts[i]);
+	}
+	return true;
+}
+
+/* unbind(x, dim): a Slice into single elements along the axis, each part Reshaped without it
+ * (a part nobody reads is discarded). */
+static bool
+lower_unbind(Net *net, Node *n)
+{
+	Value *in = arg_value(n, ARG(unbind, input));
+	Blob *x = blob_of(net, n, in), **parts;
+	int axis = axis_of(arg_int(n, ARG(unbind, dim)), in->type.ndim);
+	int64_t *points;
+
+	if (!x)
+		return false;
+	if (in->type.ndim < 2)
+		return refuse(net, n, "the parts have no axis; Caffe blobs have at least one");
+	points = arena_alloc(net->arena, sizeof(int64_t) * (n->nres ? n->nres : 1));
+	for (unsigned i = 0; i + 1 < n->nres; i++)
+		points[i] = i + 1;
+	parts = n->nres > 1 ? slice_layer(net, n, NULL, x, axis, points, (int)n->nres - 1) : &x;
+	for (unsigned i = 0; i < n->nres; i++) {
+		const Type *t = &n->res[i].type;
+		bool used = n->res[i].handle != NO_HANDLE || (n->res[i].flags & V_OUTPUT);
+
+		parts[i]->discard = !used;
+		if (used)
+			parts[i] = reshape_layer(net, n, "drop_axis", parts[i], t->dims, t->ndim);
 		bind(net, &n->res[i], parts[i]);
 	}
 	return true;
@@ -2447,13 +2563,6 @@ static const char *const no_lowering_reason[OP_COUNT] = {
 	[OP_rnn_tanh_cell] = "recurrent cells are not lowered (a cell is one step of Caffe's RNN, "
 			     "whose exactness is unproven here)",
 	[OP_rnn_relu_cell] = "Caffe's RNN layer has no ReLU form",
-	[OP_matmul] = "Caffe multiplies by weights only (InnerProduct, Convolution): no layer of "
-		      "BVLC Caffe 1.0 or OpenCV 4.6's Caffe importer multiplies two computed "
-		      "tensors",
-	[OP_mm] = "Caffe multiplies by weights only (InnerProduct, Convolution): no layer of "
-		  "BVLC Caffe 1.0 or OpenCV 4.6's Caffe importer multiplies two computed tensors",
-	[OP_bmm] = "Caffe multiplies by weights only (InnerProduct, Convolution): no layer of "
-		   "BVLC Caffe 1.0 or OpenCV 4.6's Caffe importer multiplies two computed tensors",
 	[OP_erf] = "no Caffe layer computes the error function",
 };
 

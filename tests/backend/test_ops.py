@@ -326,8 +326,6 @@ class Vocabulary(OpTestCase):
              "lstm: not lowered for any target: recurrent layers are not lowered"),
             ("gru", Lambda(lambda s, x: s.m(x)[0], m=gru), randn(5, 1, 4), "gru: not lowered for any target: "
              "Caffe has no GRU layer"),
-            ("bmm", Lambda(lambda s, x: torch.bmm(x, x.flatten(2)[:, :4, :4])), randn(1, 4, 4),
-             "bmm: not lowered for any target: Caffe multiplies by weights only"),
             ("gelu_erf", Lambda(lambda s, x: F.gelu(x)), randn(1, 3, 4, 4),
              'gelu: approximate="none" is x·Φ(x) with the error function'),
             ("std_one", Lambda(lambda s, x: x.std(1)), randn(1, 1, 4, 4),
@@ -365,9 +363,38 @@ class Layouts(OpTestCase):
                                        conv=nn.Conv2d(3, 4, 1)), randn(1, 3, 5, 6))
 
     def test_batch_axis(self) -> None:
-        outcome = self.exact_or_error("permute_batch", Lambda(lambda s, x: x.permute(1, 0, 2, 3)), randn(2, 3, 4, 4),
-                                      op="permute")
-        self.assertIn("permute: the batch axis moves; Caffe layers keep it first", outcome)
+        # the first axis moves too: the whole tensor is then one sample of the swap
+        self.check("permute_batch", Lambda(lambda s, x: (s.conv(x).permute(1, 0, 2, 3), s.conv(x).permute(3, 2, 1, 0),
+                                                         s.conv(x).flatten(1).t()), conv=nn.Conv2d(3, 4, 1)),
+                   randn(2, 3, 4, 5))
+
+
+class MatMul(OpTestCase):
+    """matmul, mm, bmm: by a 2-D parameter an InnerProduct; two computed tensors by forming every product
+    (weight-1 repeats, Eltwise PROD) and summing over K (Pooling, Power) (runtime-facts S14)."""
+
+    def test_attention(self) -> None:
+        # a ViT block's scores and weighted sum: (N, heads, T, d) @ (N, heads, d, T), softmax, @ v
+        def f(s, x):
+            t = s.conv(x).flatten(2).transpose(1, 2)               # (1, T=12, C=8)
+            q, k, v = s.qkv(t).reshape(1, 12, 3, 2, 4).permute(2, 0, 3, 1, 4)
+            a = (q @ k.transpose(-2, -1) * 0.5).softmax(-1)
+            return (a @ v).transpose(1, 2).reshape(1, 12, 8)
+        self.check("attention", Lambda(f, conv=nn.Conv2d(3, 8, 2, 2), qkv=nn.Linear(8, 24)), randn(1, 3, 6, 8))
+
+    def test_mm_bmm_and_parameters(self) -> None:
+        def f(s, x):
+            y = s.conv(x).flatten(2)                                 # (1, 4, 15)
+            return (torch.bmm(y, y.transpose(1, 2)), torch.matmul(y, s.w), torch.mm(y[0], y[0].transpose(0, 1)),
+                    y.transpose(1, 2) @ y)
+        m = Lambda(f, conv=nn.Conv2d(3, 4, 1))
+        m.w = nn.Parameter(torch.randn(15, 6))
+        self.check("mm_bmm", m, randn(1, 3, 3, 5))
+
+    def test_refusals(self) -> None:
+        outcome = self.exact_or_error("matmul_vector", Lambda(lambda s, x: torch.matmul(x.flatten(1), x.flatten())),
+                                      randn(1, 2, 2, 2), op="matmul")
+        self.assertIn("matmul: a 1-D operand is not lowered", outcome)
 
 
 class Linear(OpTestCase):

@@ -981,6 +981,28 @@ def gen_layout(g: Generator) -> None:
         g.add(Call("Tensor.view", [V(w), shape[0], -1, k]))
 
 
+def gen_matmul(g: Generator) -> None:
+    """A product of two computed tensors (attention's scores x @ xᵀ, or with a partner of matching inner
+    size), sometimes by a parameter matrix, sometimes after an unbind."""
+    rng = g.rng
+    v = need(g.pick((4, 4, 3)))
+    shape = g.shape(v)
+    m, k = shape[-2], shape[-1]
+    if rng.random() < 0.25:
+        w = g.add_tensor("mat", torch.randn(k, rng.randint(1, 6)) / math.sqrt(k), "param")
+        g.add(Call("torch.matmul", [V(v), w]))
+        return
+    if len(shape) == 4 and shape[1] > 1 and rng.random() < 0.2:
+        parts = g.add(Call("torch.unbind", [V(v), 1]))
+        v = rng.choice(parts)
+        shape = g.shape(v)
+    if math.prod(shape) * m > 20000:
+        raise Rejected("too many products")
+    (t,) = g.add(Call("Tensor.transpose", [V(v), -2, -1]))
+    a, b = (V(v), V(t)) if rng.random() < 0.5 else (V(t), V(v))
+    g.add(Call("torch.matmul" if rng.random() < 0.7 else "operator.matmul", [a, b]))
+
+
 def gen_pixel_shuffle(g: Generator, v: int, c: int, h: int, w: int) -> None:
     """pixel_shuffle when C divides by r², else pixel_unshuffle when H and W divide by r (ESPCN's upscaler)."""
     rng = g.rng
@@ -1228,6 +1250,7 @@ FAMILIES: dict[str, tuple[float, Callable[[Generator], Any]]] = {
     "range": (2, gen_range),
     "shuffle": (1.5, gen_shuffle),
     "layout": (2, gen_layout),
+    "matmul": (1.5, gen_matmul),
     "binary": (6, gen_binary),
     "scalar": (4, gen_scalar),
     "const_operand": (5, gen_const_operand),

@@ -161,6 +161,7 @@ def later_models() -> "dict[str, Callable[[], tuple[nn.Module, torch.Tensor]]]":
         "lower-powers-views": lambda: (Fn(powers_views, conv=nn.Conv2d(2, 3, 1)), torch.randn(1, 2, 3, 4)),
         "lower-layouts": lambda: (Fn(layouts, conv=nn.Conv2d(2, 4, 1)), torch.randn(1, 2, 3, 5)),
         "lower-resize": lambda: (Fn(resizes, conv=nn.Conv2d(2, 2, 1)), torch.randn(1, 2, 3, 4)),
+        "lower-matmul": lambda: (Fn(products, conv=nn.Conv2d(2, 3, 1)), torch.randn(1, 2, 2, 3)),
     }
 
 
@@ -258,6 +259,13 @@ def resizes(self, x):
     y = self.conv(x)
     return (F.interpolate(y, size=(5, 7), mode="bilinear", align_corners=True),
             F.interpolate(y, scale_factor=1.5, mode="bilinear", align_corners=False), F.interpolate(y, size=(2, 4)))
+
+
+
+def products(self, x):
+    y = self.conv(x).flatten(2)
+    a, b, c = y.unbind(1)
+    return y @ y.transpose(1, 2), torch.bmm(y.transpose(1, 2), y), a.t(), b * c
 
 
 if __name__ == "__main__":
