@@ -12,6 +12,8 @@
  *   - a chain of two: a layer that OpenCV folds into the one before it (a Power after a
  *     Convolution, a BatchNorm, Scale, ReLU, ...) whose top is also a net output and is read by
  *     another foldable layer: that output is never written (uninitialised memory, up to 1e24);
+ *   - a Power whose power is not 1 and whose shift is 0, read by a Power whose power is 1: the
+ *     second one is lost or misapplied (x² then −x gave x², up to 384 off; found lowering gelu);
  *   - a net output that a Concat also reads: OpenCV has the layer write straight into the
  *     Concat's buffer, and the output it returns is a buffer nobody wrote (up to 0.6 off, at -O0
  *     too).
@@ -47,6 +49,31 @@ foldable(const Layer *l)
 		if (strcmp(l->lp.type, types[i]) == 0)
 			return true;
 	return false;
+}
+
+/* Power's power (1 without a power_param or a power field). */
+static double
+power_of(const Layer *l)
+{
+	const Caffe__PowerParameter *p = l->lp.power_param;
+
+	return p && p->has_power ? p->power : 1.0;
+}
+
+static bool
+unit_power(const Layer *l)
+{
+	return is(l, "Power") && power_of(l) == 1.0;
+}
+
+/* A Power that raises to a power other than 1 with no shift: OpenCV misfolds a unit Power after
+ * it. */
+static bool
+bare_power(const Layer *l)
+{
+	const Caffe__PowerParameter *p = l->lp.power_param;
+
+	return is(l, "Power") && power_of(l) != 1.0 && !(p && p->has_shift && p->shift != 0);
 }
 
 static bool
@@ -114,6 +141,8 @@ opencv_barriers(Net *net)
 			barrier_after(net, i, b, NULL);
 		else if (foldable(p) && b->is_output && read_by(net, i, b, foldable))
 			barrier_after(net, i, b, foldable);
+		else if (bare_power(p) && read_by(net, i, b, unit_power))
+			barrier_after(net, i, b, unit_power);
 		if (b->is_output && read_by(net, i, b, concatenates))
 			barrier_after(net, i, b, concatenates);
 	}

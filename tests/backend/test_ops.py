@@ -293,6 +293,13 @@ class Vocabulary(OpTestCase):
                                                             nn.Mish()(s.conv(x) * 8), nn.Softsign()(s.conv(x) * 20)),
                                               conv=nn.Conv2d(3, 4, 3)), randn(1, 3, 6, 6))
 
+    def test_power_then_scale(self) -> None:
+        # OpenCV misfolds a unit Power after a Power with power != 1 and no shift (x ** 2 * -1 gave x ** 2):
+        # a barrier keeps them apart (runtime-facts, OpenCV table)
+        self.check("power_scale", Lambda(lambda s, x: (s.conv(x) ** 2 * -1, torch.sqrt(s.conv(x).abs()) + 0.5,
+                                                       s.conv(x).pow(3) * 2 + 1), conv=nn.Conv2d(3, 4, 1)),
+                   randn(1, 3, 4, 5))
+
     def test_var_std(self) -> None:
         self.check("var_std", Lambda(lambda s, x: (s.conv(x).var(1), s.conv(x).std((2, 3), keepdim=True),
                                                    torch.var(s.conv(x), 3, unbiased=False),
