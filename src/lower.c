@@ -920,10 +920,43 @@ lower_celu(Net *net, Node *n)
 	return true;
 }
 
+/* gelu(x) = x·Φ(x) = 0.5·x + 0.5·|x|·erf(|x|/√2), with no sign to take.  No Caffe layer computes
+ * erf; Abramowitz and Stegun's 7.1.26, erf(u) = 1 − (a1·t + … + a5·t⁵)·e^(−u²), t = 1/(1 + p·u)
+ * for u ≥ 0, is within 1.5e-7 of it (about one float32 ulp of erf's range), so the result is
+ * within rounding of PyTorch's (runtime-facts S15): AbsVal, Power for t, Horner's rule in Power and
+ * Eltwise PROD, Power and Exp for e^(−u²), Eltwise for the rest. */
+static bool
+gelu_erf(Net *net, Node *n, Blob *x)
+{
+	static const double p = 0.3275911, a[5] = {0.254829592, -0.284496736, 1.421413741,
+						   -1.453152027, 1.061405429};
+	const double inv_sqrt2 = 0.70710678118654752;
+	int prod = CAFFE__ELTWISE_PARAMETER__ELTWISE_OP__PROD;
+	Blob *ax, *t, *q, *e;
+
+	unary_layer(net, n, "AbsVal", "abs", x, x->type, &ax);
+	t = power_layer(net, n, "t", ax, -1, p * inv_sqrt2, 1);
+	q = power_layer(net, n, "horner", t, 1, a[4], a[3]);
+	for (int i = 2; i >= 0; i--) {
+		q = eltwise_layer(net, n, "horner_times_t", prod, q, t, 1);
+		q = power_layer(net, n, "horner", q, 1, 1, a[i]);
+	}
+	q = eltwise_layer(net, n, "polynomial", prod, q, t, 1);
+	e = power_layer(net, n, "half_square", ax, 2, inv_sqrt2, 0);
+	e = power_layer(net, n, "negated", e, 1, -1, 0);
+	unary_layer(net, n, "Exp", "gauss", e, x->type, &e);
+	q = eltwise_layer(net, n, "tail", prod, q, e, 1);
+	q = power_layer(net, n, "erf", q, 1, -1, 1);                  /* erf(|x|/√2) */
+	q = eltwise_layer(net, n, "abs_times_erf", prod, ax, q, 1);
+	q = eltwise_layer(net, n, "sum", CAFFE__ELTWISE_PARAMETER__ELTWISE_OP__SUM, x, q, 1);
+	bind(net, &n->res[0], power_layer(net, n, NULL, q, 1, 0.5, 0));
+	return true;
+}
+
 /* gelu(x, approximate="tanh") = 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))): Power{power: 3,
  * scale: 0.044715^⅓} gives 0.044715·x³, Eltwise SUM adds x, TanH of it scaled by √(2/π)
  * (Power), Power{shift: 1}, Eltwise PROD with x, Power{scale: 0.5}: PyTorch's formula, rounded
- * step by step as PyTorch does.  The exact (erf) form has no Caffe layer: refused. */
+ * step by step as PyTorch does.  The default (erf) form: gelu_erf. */
 static bool
 lower_gelu(Net *net, Node *n)
 {
@@ -932,10 +965,10 @@ lower_gelu(Net *net, Node *n)
 
 	if (!x)
 		return false;
+	if (mode->kind == L_STR && strcmp(mode->u.s, "none") == 0)
+		return gelu_erf(net, n, x);
 	if (mode->kind != L_STR || strcmp(mode->u.s, "tanh") != 0)
-		return refuse(net, n,
-			      "approximate=\"none\" is x·Φ(x) with the error function, which no "
-			      "Caffe layer computes; approximate=\"tanh\" is lowered");
+		return refuse(net, n, "approximate must be \"none\" or \"tanh\"");
 	c = power_layer(net, n, "cube", x, 3, cbrt(0.044715), 0);
 	c = eltwise_layer(net, n, "inner", CAFFE__ELTWISE_PARAMETER__ELTWISE_OP__SUM, x, c, 1);
 	c = power_layer(net, n, "scaled", c, 1, 0.79788456080286536, 0); /* √(2/π) */

@@ -1,6 +1,6 @@
 """Back-end errors: exact first diagnostic line and exit status, and nothing written or clobbered.
 
-- an op the `caffe` target cannot lower (gelu), and two of them in one log (erf and gelu: both
+- an op the `caffe` target cannot lower (glu), and two of them in one log (erf and glu: both
   reported, each at its own line);
 - a weight of the wrong shape in a hand-edited log (declaration and weights file edited to agree, so that
   the op no longer fits), for a linear and a conv;
@@ -35,16 +35,16 @@ def ptcc(cwd: str, *args: str) -> subprocess.CompletedProcess:
                           stdin=subprocess.DEVNULL, env=dict(os.environ, LC_ALL="C", NO_COLOR="1"))
 
 
-class Gelu(nn.Module):
+class Glu(nn.Module):
     def __init__(self) -> None:
         super().__init__()
         self.conv = nn.Conv2d(3, 4, 3)
 
     def forward(self, x):
-        return F.gelu(self.conv(x))
+        return F.glu(self.conv(x), 1)
 
 
-class ErfGelu(nn.Module):
+class ErfGlu(nn.Module):
     def __init__(self) -> None:
         super().__init__()
         self.conv = nn.Conv2d(3, 4, 3)
@@ -52,7 +52,7 @@ class ErfGelu(nn.Module):
 
     def forward(self, x):
         y = torch.erf(self.conv(x))
-        return self.fc(F.gelu(y))
+        return self.fc(F.glu(y, 1))
 
 
 def first_line(stderr: str) -> str:
@@ -70,43 +70,43 @@ class UnsupportedOps(OpTestCase):
     group = "errors"
 
     def test_one_unsupported_op(self) -> None:
-        log, _ = self.record("gelu", Gelu(), torch.randn(1, 3, 6, 6))
-        (line,) = self.log_line(log, "= gelu(")
-        r = ptcc(self.dir, "gelu.log", "-o", "gelu.prototxt")
+        log, _ = self.record("glu", Glu(), torch.randn(1, 3, 6, 6))
+        (line,) = self.log_line(log, "= glu(")
+        r = ptcc(self.dir, "glu.log", "-o", "glu.prototxt")
         self.assertEqual(r.returncode, 1, r.stderr)
         diags = diagnostics(r.stderr)
         self.assertEqual(len(diags), 1, r.stderr)
         file, dline, _, msg = diags[0]
-        col = col_of(log, line, "gelu")
-        self.assertEqual((file, dline), ("gelu.log", line), r.stderr)
-        self.assertIn("gelu", msg)
-        self.assertIn("no Caffe layer computes", msg)
-        self.assertEqual(first_line(r.stderr), EXPECT["gelu"].format(line=line, col=col), r.stderr)
-        self.assertEqual(sorted(os.listdir(self.dir)), ["gelu.log", "gelu.safetensors"],
+        col = col_of(log, line, "glu")
+        self.assertEqual((file, dline), ("glu.log", line), r.stderr)
+        self.assertIn("glu", msg)
+        self.assertIn("does not lower this op yet", msg)
+        self.assertEqual(first_line(r.stderr), EXPECT["glu"].format(line=line, col=col), r.stderr)
+        self.assertEqual(sorted(os.listdir(self.dir)), ["glu.log", "glu.safetensors"],
                          "nothing written, no temporary file left")
 
     def test_two_unsupported_ops_both_reported(self) -> None:
-        log, _ = self.record("two", ErfGelu(), torch.randn(1, 3, 7, 7))
+        log, _ = self.record("two", ErfGlu(), torch.randn(1, 3, 7, 7))
         (tline,) = self.log_line(log, "= erf(")
-        (gline,) = self.log_line(log, "= gelu(")
+        (gline,) = self.log_line(log, "= glu(")
         for level in ("-O0", "-O1", "-O2"):
             r = ptcc(self.dir, "two.log", "-o", "two.prototxt", level)
             self.assertEqual(r.returncode, 1, r.stderr)
             diags = diagnostics(r.stderr)
             self.assertEqual([(d[0], d[1]) for d in diags], [("two.log", tline), ("two.log", gline)], r.stderr)
             self.assertIn("erf", diags[0][3])
-            self.assertIn("gelu", diags[1][3])
+            self.assertIn("glu", diags[1][3])
             self.assertEqual(first_line(r.stderr),
                              EXPECT["erf"].format(line=tline, col=col_of(log, tline, "erf")))
-            self.assertIn(EXPECT["gelu"].format(line=gline, col=col_of(log, gline, "gelu"))
-                          .replace("gelu.log", "two.log") + "\n", r.stderr)
+            self.assertIn(EXPECT["glu"].format(line=gline, col=col_of(log, gline, "glu"))
+                          .replace("glu.log", "two.log") + "\n", r.stderr)
             self.assertFalse(os.path.exists(os.path.join(self.dir, "two.prototxt")))
 
     def test_unsupported_op_other_targets_too(self) -> None:
         # `--target=caffe` spelled out gives the same
-        log, _ = self.record("gelu2", Gelu(), torch.randn(1, 3, 6, 6))
-        a = ptcc(self.dir, "gelu2.log", "-o", "a.prototxt", "--target=caffe")
-        b = ptcc(self.dir, "gelu2.log", "-o", "a.prototxt")
+        log, _ = self.record("glu2", Glu(), torch.randn(1, 3, 6, 6))
+        a = ptcc(self.dir, "glu2.log", "-o", "a.prototxt", "--target=caffe")
+        b = ptcc(self.dir, "glu2.log", "-o", "a.prototxt")
         self.assertEqual((a.returncode, a.stderr), (b.returncode, b.stderr))
 
 
@@ -254,7 +254,7 @@ class Unwritable(OpTestCase):
             text = f.read()
         with open(os.path.join(self.dir, "bad.log"), "w", encoding="utf-8") as f:
             self.assertIn("%2 = relu(%1, inplace=false)", text)
-            f.write(text.replace("%2 = relu(%1, inplace=false)", "%2 = gelu(%1)"))
+            f.write(text.replace("%2 = relu(%1, inplace=false)", "%2 = erf(%1)"))
         r = ptcc(self.dir, "bad.log", "-o", "out/NET.prototxt")
         self.assertEqual(r.returncode, 1, r.stderr)
         self.assert_untouched()
@@ -304,8 +304,7 @@ ERF_MSG = "erf: not lowered for any target: no Caffe layer computes the error fu
 
 # The exact first diagnostic lines ({line} and {col} filled in by each test).
 EXPECT = {
-    "gelu": "gelu.log:{line}:{col}: error: gelu: approximate=\"none\" is x·Φ(x) with the error function, which "
-            "no Caffe layer computes; approximate=\"tanh\" is lowered (target caffe)",
+    "glu": "glu.log:{line}:{col}: error: glu: ptcc does not lower this op yet, for any target",
     "erf": "two.log:{line}:{col}: error: " + ERF_MSG,
     "fc1": "fc1.log:{line}:{col}: error: weight of linear has type f32[120,250], but the input f32[1,256] has "
            "256 features",

@@ -255,26 +255,28 @@ class CRNN(nn.Module):
 
 
 class ConvNeXtBlock(nn.Module):
-    """ConvNeXt's block with its channels-first LayerNorm as written in the ConvNeXt code (mean, pow, sqrt
-    over dim 1) and pointwise 1x1 convs; GELU in its tanh form (the erf form has no Caffe layer)."""
+    """ConvNeXt's block as its code writes it: a 7x7 depthwise conv, permute to channels-last, LayerNorm over
+    C, Linear 4C, GELU, Linear C, the layer scale, permute back, the residual; and the channels-first
+    LayerNorm of its downsampling layers (mean, pow, sqrt over dim 1)."""
 
     def __init__(self, c: int = 8) -> None:
         super().__init__()
         self.stem = nn.Conv2d(3, c, 3, padding=1)
-        self.dw = nn.Conv2d(c, c, 7, padding=3, groups=c)
         self.w, self.b = nn.Parameter(torch.rand(c) + 0.5), nn.Parameter(torch.rand(c) - 0.5)
-        self.pw1, self.pw2 = nn.Conv2d(c, 4 * c, 1), nn.Conv2d(4 * c, c, 1)
-        self.gamma = nn.Parameter(torch.rand(c, 1, 1) + 0.5)
+        self.dw = nn.Conv2d(c, c, 7, padding=3, groups=c)
+        self.norm = nn.LayerNorm(c, eps=1e-6)
+        self.pw1, self.act, self.pw2 = nn.Linear(c, 4 * c), nn.GELU(), nn.Linear(4 * c, c)
+        self.gamma = nn.Parameter(torch.rand(c) + 0.5)
 
     def forward(self, x):
         x = self.stem(x)
-        y = self.dw(x)
-        u = y.mean(1, keepdim=True)
-        s = (y - u).pow(2).mean(1, keepdim=True)
-        y = (y - u) / torch.sqrt(s + 1e-6)
-        y = self.w[:, None, None] * y + self.b[:, None, None]
-        y = self.pw2(F.gelu(self.pw1(y), approximate="tanh"))
-        return x + self.gamma * y
+        u = x.mean(1, keepdim=True)                     # the channels-first LayerNorm
+        s = (x - u).pow(2).mean(1, keepdim=True)
+        x = (x - u) / torch.sqrt(s + 1e-6)
+        x = self.w[:, None, None] * x + self.b[:, None, None]
+        y = self.dw(x).permute(0, 2, 3, 1)             # (N, H, W, C)
+        y = self.gamma * self.pw2(self.act(self.pw1(self.norm(y))))
+        return x + y.permute(0, 3, 1, 2)
 
 
 class ViTBlock(nn.Module):
@@ -283,6 +285,7 @@ class ViTBlock(nn.Module):
         self.patch = nn.Conv2d(3, c, 4, 4)
         self.ln = nn.LayerNorm(c)
         self.qkv, self.heads, self.proj = nn.Linear(c, 3 * c), heads, nn.Linear(c, c)
+        self.mlp = nn.Sequential(nn.LayerNorm(c), nn.Linear(c, 2 * c), nn.GELU(), nn.Linear(2 * c, c))
 
     def forward(self, x):
         t = self.ln(self.patch(x).flatten(2).transpose(1, 2))  # (N, T, C)
@@ -290,7 +293,8 @@ class ViTBlock(nn.Module):
         qkv = self.qkv(t).reshape(n, tokens, 3, self.heads, c // self.heads).permute(2, 0, 3, 1, 4)
         q, k, v = qkv[0], qkv[1], qkv[2]   # lone indices: recorded since issue 9
         a = (q @ k.transpose(-2, -1) * (c // self.heads) ** -0.5).softmax(-1)
-        return t + self.proj((a @ v).transpose(1, 2).reshape(n, tokens, c))
+        t = t + self.proj((a @ v).transpose(1, 2).reshape(n, tokens, c))
+        return t + self.mlp(t)
 
 
 def randn(*shape: int) -> torch.Tensor:

@@ -683,6 +683,8 @@ def activation_call(g: Generator, v: int) -> Call:
         (1, lambda: Call("F.mish", [x])),
         (1, lambda: Call("F.celu", [x, alpha])),
         (1, lambda: Call("F.gelu", [x], {"approximate": "tanh"})),
+        (1, lambda: Call("F.gelu", [x])),
+        (1, lambda: module_call(g, nn.GELU(), x)),
         (2, lambda: Call("F.softplus", [x])),
         (1, lambda: module_call(g, nn.Softplus(), x)),
         (2, lambda: Call("F.silu", [x], {"inplace": ip})),
