@@ -9,6 +9,8 @@
  *     (0.05-0.6 off);
  *   - into an Eltwise whose top is 2-D (N, C): a BatchNorm after it (0.46 off), a PReLU
  *     (0.42 off);
+ *   - into an InnerProduct on a later axis (top of rank > 2): a BatchNorm after it (up to 1e29
+ *     off, random-model seed 80073);
  *   - a chain of two: a layer that OpenCV folds into the one before it (a Power after a
  *     Convolution, a BatchNorm, Scale, ReLU, ...) whose top is also a net output and is read by
  *     another foldable layer: that output is never written (uninitialised memory, up to 1e24);
@@ -136,7 +138,8 @@ opencv_barriers(Net *net)
 		if (p->dead || p->tops.n != 1)
 			continue;
 		Blob *b = p->tops.v[0];
-		if ((is(p, "Deconvolution") || (is(p, "Eltwise") && b->type.ndim == 2)) &&
+		if ((is(p, "Deconvolution") || (is(p, "Eltwise") && b->type.ndim == 2) ||
+		     (is(p, "InnerProduct") && b->type.ndim > 2)) &&
 		    read_by(net, i, b, foldable))
 			barrier_after(net, i, b, NULL);
 		else if (foldable(p) && b->is_output && read_by(net, i, b, foldable))

@@ -370,5 +370,11 @@ class Regressions(unittest.TestCase):
         model, inputs = randmodel.generate(930051)  # x.view(2, -1, 1, 169), conv2d(padding=[2, 1]), LayerNorm(170)
         self.check("layer_norm_tiny_variance", model, *inputs, exact=True)
 
+    def test_regression_batch_norm_after_inner_product_on_a_later_axis(self) -> None:
+        """Issue 9 (seed 80073): matmul by a parameter is an InnerProduct on axis 3; OpenCV folded the
+        BatchNorm after it into it and got it wrong (up to 1e29 off); a barrier keeps them apart."""
+        model, inputs = randmodel.generate(80073)
+        self.check("inner_product_axis3_batch_norm", model, *inputs, exact=True)
+
 if __name__ == "__main__":
     ptcctest.main()
