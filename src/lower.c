@@ -2582,16 +2582,17 @@ lowering_table_check(char *msg, size_t size)
 
 /* Why an op without a lowering has none, where that is known (lower() adds it to its error). */
 static const char *const no_lowering_reason[OP_COUNT] = {
-	[OP_lstm] = "recurrent layers are not lowered: Caffe's LSTM layer runs time-major with a "
-		    "sequence-continuation input and its own gate order, and no exact form has "
-		    "been proven in both runtimes",
+	[OP_lstm] = "Caffe's LSTM layer computes it (BVLC, measured: gates reordered to i, f, o, "
+		    "g, the two biases summed, a continuation input 0 then 1), but OpenCV 4.6 "
+		    "reads that layer's blobs in another order ([W_h, W_x, b, h0, c0] against "
+		    "BVLC's [W_x, b, W_h]), so no LSTM layer runs in both",
 	[OP_gru] = "Caffe has no GRU layer",
 	[OP_rnn_tanh] = "recurrent layers are not lowered: Caffe's RNN layer takes a "
 			"sequence-continuation input, and no exact form has been proven in both "
 			"runtimes",
 	[OP_rnn_relu] = "Caffe's RNN layer has no ReLU form",
-	[OP_lstm_cell] = "recurrent cells are not lowered (a cell is one step of Caffe's LSTM, "
-			 "whose exactness is unproven here)",
+	[OP_lstm_cell] = "a cell is one step of Caffe's LSTM layer, whose blobs BVLC and OpenCV "
+			 "4.6 read in different orders",
 	[OP_gru_cell] = "Caffe has no GRU layer",
 	[OP_rnn_tanh_cell] = "recurrent cells are not lowered (a cell is one step of Caffe's RNN, "
 			     "whose exactness is unproven here)",

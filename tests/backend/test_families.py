@@ -342,7 +342,7 @@ class Families(OpTestCase):
     def test_refused_with_reason(self) -> None:
         for name, model, shape, op, want in [
             ("crnn", CRNN(), (1, 1, 8, 12), "lstm",
-             "lstm: not lowered for any target: recurrent layers are not lowered"),
+             "lstm: not lowered for any target: Caffe's LSTM layer computes it"),
         ]:
             with self.subTest(case=name):
                 model = calibrate(model, shape)

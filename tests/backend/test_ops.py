@@ -336,7 +336,7 @@ class Vocabulary(OpTestCase):
         lstm, gru = nn.LSTM(4, 3), nn.GRU(4, 3)
         for name, module, x, want in [
             ("lstm", Lambda(lambda s, x: s.m(x)[0], m=lstm), randn(5, 1, 4),
-             "lstm: not lowered for any target: recurrent layers are not lowered"),
+             "lstm: not lowered for any target: Caffe's LSTM layer computes it"),
             ("gru", Lambda(lambda s, x: s.m(x)[0], m=gru), randn(5, 1, 4), "gru: not lowered for any target: "
              "Caffe has no GRU layer"),
             ("std_one", Lambda(lambda s, x: x.std(1)), randn(1, 1, 4, 4),
