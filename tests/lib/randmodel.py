@@ -1005,6 +1005,36 @@ def gen_matmul(g: Generator) -> None:
     g.add(Call("torch.matmul" if rng.random() < 0.7 else "operator.matmul", [a, b]))
 
 
+def gen_misc(g: Generator) -> None:
+    """The rest of issue 9's vocabulary: var and std, powers, squeeze/unsqueeze/expand, float casts."""
+    rng = g.rng
+    v = need(g.pick((4, 4, 3, 2)))
+    shape = g.shape(v)
+    r = rng.random()
+    if r < 0.25:
+        dims = rng.choice([d for d in ((1,), (2, 3), (1, 2, 3), (-1,), (1, 3)) if max(d) < len(shape)] or [(1,)])
+        fn = rng.choice(("torch.var", "torch.std"))
+        g.add(Call(fn, [V(v)], {"dim": dims, "unbiased": rng.random() < 0.7, "keepdim": rng.random() < 0.5}))
+    elif r < 0.5:
+        (a,) = g.add(Call("torch.abs", [V(v)]))
+        fn = rng.choice(("torch.sqrt", "torch.rsqrt", "torch.reciprocal", "pow"))
+        if fn == "pow":
+            g.add(Call("torch.pow", [V(a) if rng.random() < 0.5 else V(v), rng.choice((2, 3, 0.5, 1.5, -1))]))
+        else:
+            (b,) = g.add(Call("operator.add", [V(a), rng.choice((0.5, 1.0))]))
+            g.add(Call(fn, [V(b)]))
+    elif r < 0.8 and len(shape) == 4:
+        (m,) = g.add(Call("torch.mean", [V(v)], {"dim": rng.choice(((2, 3), (1,), (2,))), "keepdim": True}))
+        if rng.random() < 0.5:
+            g.add(Call("Tensor.expand_as", [V(m), V(v)]))
+        else:
+            (sq,) = g.add(Call("Tensor.squeeze", [V(m)]))
+            if g.shape(sq) and len(g.shape(sq)) >= 1 and g.shape(sq)[0] == shape[0]:
+                g.add(Call("Tensor.unsqueeze", [V(sq), -1]))
+    else:
+        g.add(Call("Tensor.to", [V(v), FLOAT]) if rng.random() < 0.7 else Call("Tensor.contiguous", [V(v)]))
+
+
 def gen_pixel_shuffle(g: Generator, v: int, c: int, h: int, w: int) -> None:
     """pixel_shuffle when C divides by r², else pixel_unshuffle when H and W divide by r (ESPCN's upscaler)."""
     rng = g.rng
@@ -1253,6 +1283,7 @@ FAMILIES: dict[str, tuple[float, Callable[[Generator], Any]]] = {
     "shuffle": (1.5, gen_shuffle),
     "layout": (2, gen_layout),
     "matmul": (1.5, gen_matmul),
+    "misc": (1.5, gen_misc),
     "binary": (6, gen_binary),
     "scalar": (4, gen_scalar),
     "const_operand": (5, gen_const_operand),
