@@ -1906,6 +1906,10 @@ lower_reshape(Net *net, Node *n)
 
 	if (!x)
 		return false;
+	if (out->ndim == 0)
+		return refuse(net, n,
+			      "the result has no axis; Caffe blobs have at least one (OpenCV "
+			      "refuses a Reshape to no axes)");
 	if (type_equal(&in->type, out)) {
 		bind(net, &n->res[0], x);
 		return true;

@@ -364,17 +364,29 @@ class Regressions(unittest.TestCase):
                                                     fc=nn.Linear(9, 5), p=prelu), torch.randn(1, 9), exact=True)
 
     def test_regression_layer_norm_tiny_variance_rows(self) -> None:
-        """Issue 9 (seed 930051): layer_norm of rows that are nearly constant (a padded conv's bias rows):
-        Caffe's AVE Pooling sums in order, and one pass of x - mean was 100x further from float64 than
-        PyTorch; the norms now centre twice."""
-        model, inputs = randmodel.generate(930051)  # x.view(2, -1, 1, 169), conv2d(padding=[2, 1]), LayerNorm(170)
-        self.check("layer_norm_tiny_variance", model, *inputs, exact=True)
+        """Issue 9 (seed 930051): layer_norm of rows that are nearly constant (there a padded conv's bias
+        rows; here rows of 5 + 0.001·x): Caffe's AVE Pooling sums in order, and one pass of x - mean was 100x
+        further from float64 than PyTorch; the norms now centre twice."""
+        ln = nn.LayerNorm(170)
+        with torch.no_grad():
+            ln.weight.uniform_(-1.5, 1.5)
+            ln.bias.uniform_(-1.5, 1.5)
+        self.check("layer_norm_tiny_variance", Lambda(lambda s, x: s.ln(x * 0.001 + 5.0), ln=ln),
+                   torch.randn(1, 2, 6, 170), exact=True)
 
     def test_regression_batch_norm_after_inner_product_on_a_later_axis(self) -> None:
         """Issue 9 (seed 80073): matmul by a parameter is an InnerProduct on axis 3; OpenCV folded the
         BatchNorm after it into it and got it wrong (up to 1e29 off); a barrier keeps them apart."""
-        model, inputs = randmodel.generate(80073)
-        self.check("inner_product_axis3_batch_norm", model, *inputs, exact=True)
+        m = Lambda(lambda s, x: s.bn(torch.matmul(F.adaptive_avg_pool2d(F.softmax(x, 2), (15, 1)), s.w)),
+                   bn=calibrated_bn(1))
+        m.w = nn.Parameter(torch.tensor([[0.52, -0.372]]))
+        self.check("inner_product_axis3_batch_norm", m, torch.randn(1, 1, 15, 15), exact=True)
+
+    def test_regression_squeeze_to_no_axes(self) -> None:
+        """Issue 9 (seed 177): squeeze of a (1, 1, 1, 1) mean has no axis left; the Reshape to no axes
+        compiled, and OpenCV refused the net. Now refused at its line."""
+        self.check("squeeze_to_no_axes", Lambda(lambda s, x: (x.mean((2, 3), keepdim=True).squeeze(), F.relu(x))),
+                   torch.randn(1, 1, 3, 11))
 
 if __name__ == "__main__":
     ptcctest.main()
