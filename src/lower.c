@@ -1359,6 +1359,41 @@ lower_reduce(Net *net, Node *n)
 	return lower_reduction(net, n, in, red, how[n->op]);
 }
 
+static Blob *broadcast_to(Net *net, const Node *n, Blob *x, const Type *out);
+
+/* maximum(a, b), minimum(a, b), max(a, b): both operands repeated to the result's shape
+ * (broadcast_to), Eltwise MAX; the minimum is −max(−a, −b) (exact negations). */
+static bool
+elementwise_extreme(Net *net, Node *n, const Lit *la, const Lit *lb, bool minimum)
+{
+	Blob *a, *b;
+
+	if (la->kind != L_VALUE || lb->kind != L_VALUE)
+		return refuse(net, n, "only two tensors are lowered (clamp takes a number)");
+	if (!(a = blob_of(net, n, la->u.v)) || !(b = blob_of(net, n, lb->u.v)))
+		return false;
+	if (!(a = broadcast_to(net, n, a, &n->res[0].type)) ||
+	    !(b = broadcast_to(net, n, b, &n->res[0].type)))
+		return refuse(net, n,
+			      "only broadcasting along the channel and spatial axes of tensors of "
+			      "rank 2 to 4 is lowered");
+	if (minimum) {
+		a = power_layer(net, n, "negate_a", a, 1, -1, 0);
+		b = power_layer(net, n, "negate_b", b, 1, -1, 0);
+	}
+	a = eltwise_layer(net, n, minimum ? "max_of_negations" : NULL,
+			  CAFFE__ELTWISE_PARAMETER__ELTWISE_OP__MAX, a, b, 1);
+	bind(net, &n->res[0], minimum ? power_layer(net, n, NULL, a, 1, -1, 0) : a);
+	return true;
+}
+
+static bool
+lower_maximum(Net *net, Node *n)
+{
+	return elementwise_extreme(net, n, op_arg(n, ARG(maximum, input)),
+				   op_arg(n, ARG(maximum, other)), n->op == OP_minimum);
+}
+
 /* max(x, dim) and max(x, dim)[0]: amax over one axis, when the indices are not used; max(x) of
  * a whole tensor and max(x, y) are refused. */
 static bool
@@ -1369,7 +1404,7 @@ lower_max(Net *net, Node *n)
 	bool red[MAX_DIMS] = {0};
 
 	if (dl->kind == L_VALUE)
-		return refuse(net, n, "max of two tensors is not lowered yet");
+		return elementwise_extreme(net, n, op_arg(n, ARG(max, input)), dl, false);
 	if (dl->kind != L_INT)
 		return refuse(net, n, "the result has no axis; Caffe blobs have at least one");
 	if (indices_used(n))
@@ -2161,6 +2196,155 @@ lower_unbind(Net *net, Node *n)
 			parts[i] = reshape_layer(net, n, "drop_axis", parts[i], t->dims, t->ndim);
 		bind(net, &n->res[i], parts[i]);
 	}
+	return true;
+}
+
+/* channel_shuffle(x, groups): the permutation Convolution of a matched channel shuffle. */
+static bool
+lower_channel_shuffle(Net *net, Node *n)
+{
+	Value *in = arg_value(n, ARG(channel_shuffle, input));
+	Blob *x = blob_of(net, n, in);
+
+	if (!x)
+		return false;
+	if (in->type.ndim != 4)
+		return refuse(net, n, "only a 4-D (N, C, H, W) input is lowered");
+	x = channel_permutation(net, n, x, arg_int(n, ARG(channel_shuffle, groups)));
+	bind(net, &n->res[0], x);
+	return true;
+}
+
+/* stack(tensors, dim): each tensor Reshaped with a new axis of 1 at dim, then one Concat. */
+static bool
+lower_stack(Net *net, Node *n)
+{
+	const Lit *list = op_arg(n, ARG(stack, tensors));
+	const Type *out = &n->res[0].type;
+	int axis = axis_of(arg_int(n, ARG(stack, dim)), out->ndim);
+	int64_t dims[MAX_DIMS];
+	Layer *l;
+
+	Blob **items = arena_alloc(net->arena, sizeof(Blob *) * (list->n ? list->n : 1));
+
+	memcpy(dims, out->dims, sizeof(int64_t) * out->ndim);
+	dims[axis] = 1;
+	for (uint32_t i = 0; i < list->n; i++) {
+		if (!(items[i] = blob_of(net, n, list->u.list[i].u.v)))
+			return false;
+		items[i] = reshape_layer(net, n, "item", items[i], dims, out->ndim);
+	}
+	l = net_layer(net, n, "Concat", NULL);
+	if (axis != 1) {
+		Caffe__ConcatParameter *p = PARAM(net, l, concat_param, CONCAT_PARAMETER);
+		p->has_axis = 1;
+		p->axis = axis;
+	}
+	for (uint32_t i = 0; i < list->n; i++)
+		layer_bottom(l, items[i]);
+	bind(net, &n->res[0], layer_top(net, l, *out));
+	return true;
+}
+
+/* pad's `before` and `after` rows of x along `axis` (both ≥ 0): copies of the edge row
+ * (replicate) or of the rows next to it (reflect), Concatenated around x. */
+static Blob *
+pad_by_copies(Net *net, const Node *n, Blob *x, int axis, int64_t before, int64_t after,
+              bool reflect)
+{
+	int64_t size = x->type.dims[axis], dims[MAX_DIMS];
+	int nparts = (int)(before + after + 1), k = 0;
+	Blob **parts = arena_alloc(net->arena, sizeof(Blob *) * (size_t)nparts);
+	Layer *l = NULL;
+	Caffe__ConcatParameter *p;
+
+	for (int64_t i = before; i > 0; i--)
+		parts[k++] = take_range(net, n, x, axis, reflect ? i : 0, 1);
+	parts[k++] = x;
+	for (int64_t i = 1; i <= after; i++)
+		parts[k++] = take_range(net, n, x, axis, reflect ? size - 1 - i : size - 1, 1);
+	memcpy(dims, x->type.dims, sizeof(int64_t) * x->type.ndim);
+	dims[axis] = size + before + after;
+	l = net_layer(net, n, "Concat", "pad");
+	p = PARAM(net, l, concat_param, CONCAT_PARAMETER);
+	p->has_axis = 1;
+	p->axis = axis;
+	for (int i = 0; i < nparts; i++)
+		layer_bottom(l, parts[i]);
+	return layer_top(net, l, f32_type(net, dims, x->type.ndim));
+}
+
+/* pad(x, [left, right, top, bottom], mode) of the last two axes of a 4-D x (or the last one).
+ * Negative pads crop (Slice).  constant with value 0: a depthwise 1×1 Convolution with weight 1
+ * and the larger pad of each axis (Caffe pads symmetrically with zeros), cropped to the asked one;
+ * replicate and reflect: Slices of the edge rows Concatenated around x.  All copies: exact. */
+static bool
+lower_pad(Net *net, Node *n)
+{
+	Value *in = arg_value(n, ARG(pad, input));
+	const Lit *pl = op_arg(n, ARG(pad, pad)), *mode = op_arg(n, ARG(pad, mode));
+	Blob *x = blob_of(net, n, in);
+	int64_t before[2] = {0, 0}, after[2] = {0, 0};
+	bool constant = mode->kind == L_STR && strcmp(mode->u.s, "constant") == 0;
+	bool reflect = mode->kind == L_STR && strcmp(mode->u.s, "reflect") == 0;
+	bool replicate = mode->kind == L_STR && strcmp(mode->u.s, "replicate") == 0;
+
+	if (!x)
+		return false;
+	if (in->type.ndim != 4 || pl->n > 4)
+		return refuse(net, n, "only padding the last two axes of a 4-D tensor is lowered");
+	if (!constant && !reflect && !replicate)
+		return refuse(net, n,
+			      "mode=\"%s\" has no Caffe form (constant, reflect and replicate "
+			      "do)",
+			      mode->kind == L_STR ? mode->u.s : "?");
+	if (constant && !arg_is_none(n, ARG(pad, value)) && arg_float(n, ARG(pad, value)) != 0)
+		return refuse(net, n,
+			      "value=%g: only zeros are padded exactly (Caffe pads with zeros)",
+			      arg_float(n, ARG(pad, value)));
+	for (uint32_t i = 0; i < pl->n; i++) { /* pairs from the last axis backwards */
+		int a = 1 - (int)(i / 2);
+		int64_t v = pl->u.list[i].u.i;
+
+		if (i % 2 == 0)
+			before[a] = v;
+		else
+			after[a] = v;
+	}
+	for (int a = 0; a < 2; a++) { /* crops first */
+		int64_t size = x->type.dims[2 + a];
+		int64_t start = before[a] < 0 ? -before[a] : 0;
+		int64_t end = after[a] < 0 ? size + after[a] : size;
+
+		x = take_range(net, n, x, 2 + a, start, end - start);
+		before[a] = before[a] < 0 ? 0 : before[a];
+		after[a] = after[a] < 0 ? 0 : after[a];
+	}
+	if (reflect)
+		for (int a = 0; a < 2; a++)
+			if (before[a] >= x->type.dims[2 + a] || after[a] >= x->type.dims[2 + a])
+				return refuse(net, n,
+					      "reflect padding of %lld or more rows: PyTorch "
+					      "refuses it too",
+					      (long long)x->type.dims[2 + a]);
+	if (!constant) {
+		for (int a = 0; a < 2; a++)
+			if (before[a] || after[a])
+				x = pad_by_copies(net, n, x, 2 + a, before[a], after[a], reflect);
+	} else if (before[0] || after[0] || before[1] || after[1]) {
+		int64_t c = x->type.dims[1], one[2] = {1, 1}, p[2];
+		float *w = net_floats(net, c, 1);
+
+		for (int a = 0; a < 2; a++)
+			p[a] = before[a] > after[a] ? before[a] : after[a];
+		x = convolution(net, n, "zeros", false, x, c, c, one, one, p, w);
+		for (int a = 0; a < 2; a++) {
+			int64_t cut = p[a] - before[a], keep = x->type.dims[2 + a] - cut;
+
+			x = take_range(net, n, x, 2 + a, cut, keep - (p[a] - after[a]));
+		}
+	}
+	bind(net, &n->res[0], x);
 	return true;
 }
 

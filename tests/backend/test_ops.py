@@ -408,6 +408,36 @@ class MatMul(OpTestCase):
         self.assertIn("matmul: a 1-D operand is not lowered", outcome)
 
 
+class MoreShapes(OpTestCase):
+    """maximum/minimum (Eltwise MAX, negations), channel_shuffle (the permutation Convolution), stack
+    (Reshape, Concat) and pad: zeros by a padded weight-1 depthwise Convolution and crops, replicate and
+    reflect by Slices of edge rows and a Concat."""
+
+    def test_extremes(self) -> None:
+        self.check("extremes", Lambda(lambda s, x: (torch.maximum(s.a(x), s.b(x)), torch.minimum(s.a(x), s.b(x)),
+                                                    torch.max(s.a(x), s.b(x).amax(1, keepdim=True)),
+                                                    torch.minimum(s.a(x), s.a(x).mean((2, 3), keepdim=True))),
+                                      a=nn.Conv2d(3, 4, 1), b=nn.Conv2d(3, 4, 3, padding=1)), randn(1, 3, 5, 6))
+
+    def test_channel_shuffle_and_stack(self) -> None:
+        self.check("shuffle_stack", Lambda(lambda s, x: (nn.ChannelShuffle(2)(s.conv(x)),
+                                                         torch.stack([s.conv(x), s.conv(x) * 2], 1),
+                                                         torch.stack([s.conv(x).mean(1), s.conv(x).amax(1)], -1)),
+                                           conv=nn.Conv2d(3, 6, 1)), randn(1, 3, 4, 5))
+
+    def test_pad(self) -> None:
+        cases = [([1, 2], "constant"), ([2, 1, 0, 3], "constant"), ([-1, 2, 1, -2], "constant"), ([2, 2, 1, 1], "reflect"),
+                 ([1, 3, 2, 0], "replicate"), ([3, 0, 0, 4], "reflect")]
+        self.check("pad", Lambda(lambda s, x: tuple(F.pad(s.conv(x), p, mode=m) for p, m in cases),
+                                 conv=nn.Conv2d(3, 2, 1)), randn(1, 3, 5, 6))
+        self.check("conv_reflect", Seq(nn.Conv2d(3, 4, 3, padding=1, padding_mode="reflect")), randn(1, 3, 6, 6))
+
+    def test_pad_refusals(self) -> None:
+        outcome = self.exact_or_error("pad_value", Lambda(lambda s, x: F.pad(x, [1, 1], value=0.5)), randn(1, 3, 4, 4),
+                                      op="pad")
+        self.assertIn("pad: value=0.5: only zeros are padded exactly", outcome)
+
+
 class Linear(OpTestCase):
     def test_after_flatten_module(self) -> None:
         self.check("flatten", Seq(nn.Conv2d(2, 4, 3), nn.Flatten(), nn.Linear(4 * 5 * 5, 10)), randn(1, 2, 7, 7))

@@ -1031,6 +1031,17 @@ def gen_misc(g: Generator) -> None:
             (sq,) = g.add(Call("Tensor.squeeze", [V(m)]))
             if g.shape(sq) and len(g.shape(sq)) >= 1 and g.shape(sq)[0] == shape[0]:
                 g.add(Call("Tensor.unsqueeze", [V(sq), -1]))
+    elif r < 0.88 and len(shape) == 4:
+        k = rng.choice((0, 1, 2))
+        pads = [rng.randint(-1 if k == 0 else 0, 2) for _ in range(4)]
+        if k and any(p >= min(shape[2], shape[3]) for p in pads):
+            raise Rejected("reflect pad too large")
+        g.add(Call("F.pad", [V(v), pads], {"mode": ("constant", "reflect", "replicate")[k]}))
+    elif r < 0.94:
+        parts = g.partners(v, lambda t: t == shape)
+        fn = rng.choice(("torch.maximum", "torch.minimum", "torch.stack"))
+        w = rng.choice(parts or [v])
+        g.add(Call(fn, [[V(v), V(w)], rng.randint(0, len(shape))]) if fn == "torch.stack" else Call(fn, [V(v), V(w)]))
     else:
         g.add(Call("Tensor.to", [V(v), FLOAT]) if rng.random() < 0.7 else Call("Tensor.contiguous", [V(v)]))
 

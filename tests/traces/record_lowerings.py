@@ -162,6 +162,7 @@ def later_models() -> "dict[str, Callable[[], tuple[nn.Module, torch.Tensor]]]":
         "lower-layouts": lambda: (Fn(layouts, conv=nn.Conv2d(2, 4, 1)), torch.randn(1, 2, 3, 5)),
         "lower-resize": lambda: (Fn(resizes, conv=nn.Conv2d(2, 2, 1)), torch.randn(1, 2, 3, 4)),
         "lower-matmul": lambda: (Fn(products, conv=nn.Conv2d(2, 3, 1)), torch.randn(1, 2, 2, 3)),
+        "lower-more-shapes": lambda: (Fn(more_shapes, conv=nn.Conv2d(2, 4, 1)), torch.randn(1, 2, 3, 4)),
     }
 
 
@@ -266,6 +267,14 @@ def products(self, x):
     y = self.conv(x).flatten(2)
     a, b, c = y.unbind(1)
     return y @ y.transpose(1, 2), torch.bmm(y.transpose(1, 2), y), a.t(), b * c
+
+
+
+def more_shapes(self, x):
+    y = self.conv(x)
+    return (torch.maximum(y, y.mean(1, keepdim=True)), torch.minimum(y, y * 2), torch.stack([y, y], 2),
+            F.channel_shuffle(y, 2) if hasattr(F, "channel_shuffle") else nn.ChannelShuffle(2)(y),
+            F.pad(y, [1, 2, 0, 1]), F.pad(y, [2, 1, 1, 1], mode="reflect"), F.pad(y, [1, 1, 2, 0], mode="replicate"))
 
 
 if __name__ == "__main__":
