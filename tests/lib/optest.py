@@ -71,29 +71,36 @@ class OpTestCase(unittest.TestCase):
         return log, [t.detach().numpy().copy() for t in as_list(got)]
 
     def check(self, name: str, module, *inputs, levels: Sequence[str] = LEVELS, input_names=None,
-              tol: float = parity.TOLERANCE, rel_tol: float | None = None) -> dict[str, list]:
-        """Returns {level: [layer types]} for structural assertions by the caller."""
+              tol: float = parity.TOLERANCE, rel_tol: float | None = None,
+              targets: Sequence[str] = ("caffe",)) -> dict[str, list]:
+        """Returns {level: [layer types]} (target caffe; "TARGET LEVEL" for the others) for structural
+        assertions by the caller.  Target opencv runs in OpenCV alone (its own layers are not BVLC's)."""
         log, want = self.record(name, module, *inputs)
         xs = [t.numpy() for t in inputs]
         types = {}
-        for level in levels:
-            with self.subTest(case=name, level=level):
-                prototxt = os.path.join(self.dir, f"{name}{level}.prototxt")
-                parity.compile_ok(log, prototxt, level)
-                layers = parity.prototxt_layers(prototxt)
-                types[level] = [l.type for l in layers]
-                in_names = [l.top[0] for l in layers if l.type == "Input"]
-                if input_names is not None:
-                    self.assertEqual(in_names, list(input_names), "Input layer tops")
-                # one Input layer per input, but for an input no op reads (left out, with a warning)
-                trace_names = parity.trace_inputs(log)
-                self.assertEqual(len(trace_names), len(xs), "one trace input per input")
-                self.assertTrue(set(in_names) <= set(trace_names), f"Input layers {in_names} of {trace_names}")
-                feed = [xs[trace_names.index(n)] for n in in_names]
-                for runtime in parity.runtimes():
-                    with self.subTest(runtime=runtime):
-                        self.compare(f"{name} {level} {runtime}", runtime, prototxt, feed, in_names, want, tol,
-                                     rel_tol)
+        for target in targets:
+            for level in levels:
+                key = level if target == "caffe" else f"{target} {level}"
+                suffix = level if target == "caffe" else f"-{target}{level}"
+                with self.subTest(case=name, level=level, target=target):
+                    prototxt = os.path.join(self.dir, f"{name}{suffix}.prototxt")
+                    parity.compile_ok(log, prototxt, level, f"--target={target}")
+                    layers = parity.prototxt_layers(prototxt)
+                    types[key] = [l.type for l in layers]
+                    in_names = [l.top[0] for l in layers if l.type == "Input"]
+                    if input_names is not None:
+                        self.assertEqual(in_names, list(input_names), "Input layer tops")
+                    # one Input layer per input, but for an input no op reads (left out, with a warning)
+                    trace_names = parity.trace_inputs(log)
+                    self.assertEqual(len(trace_names), len(xs), "one trace input per input")
+                    self.assertTrue(set(in_names) <= set(trace_names), f"Input layers {in_names} of {trace_names}")
+                    feed = [xs[trace_names.index(n)] for n in in_names]
+                    for runtime in parity.runtimes():
+                        if target == "opencv" and runtime != "opencv":
+                            continue
+                        with self.subTest(runtime=runtime):
+                            self.compare(f"{name} {key} {runtime}", runtime, prototxt, feed, in_names, want, tol,
+                                         rel_tol)
         return types
 
     def compare(self, what: str, runtime: str, prototxt: str, xs: list, in_names: list, want: list,

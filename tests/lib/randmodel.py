@@ -52,8 +52,6 @@ import ptcctest
 TARGETS = ("caffe", "caffe-master", "opencv")
 LEVELS = ("-O0", "-O1", "-O2")
 BVLC_TARGETS = ("caffe", "caffe-master")
-# Layer types the opencv target may add to the portable set (lower.c's target table).
-OPENCV_TYPES = {"ReLU6", "Swish", "HardSwish"}
 PTCC_TIMEOUT = 20   # seconds for one compilation of a tiny model
 ATTEMPTS = 20       # regenerations of one seed before giving up on a healthy model
 
@@ -1555,7 +1553,7 @@ def check_net(net: Net, log: str, xs: list[np.ndarray], want: list[np.ndarray], 
     """Validate one net, then run it in OpenCV and (for targets caffe, caffe-master) BVLC Caffe."""
     problems = parity.validate(net.prototxt, parity.caffemodel_of(net.prototxt))
     if all(t == "opencv" for t, _ in net.combos):
-        problems = [p for p in problems if not any(f"({t})" in p and "not portable" in p for t in OPENCV_TYPES)]
+        problems = parity.opencv_allowed(problems)
     if problems:
         return ["[validate] " + "; ".join(problems[:6])]
     layers = parity.prototxt_layers(net.prototxt)
