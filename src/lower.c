@@ -804,8 +804,8 @@ lower_clamp(Net *net, Node *n)
 _Static_assert(ARG(clamp, min) == ARG(clip, min) && ARG(clamp, max) == ARG(clip, max),
 	       "lower_clamp reads clamp's slots");
 
-/* One-layer neurons (sigmoid, tanh, abs, exp, elu, softplus): the one layer type of the op's row in
- * ops.def (Sigmoid, TanH, AbsVal, Exp, ELU, BNLL). */
+/* One-layer neurons (sigmoid, tanh, abs, exp, log, elu, softplus): the one layer type of the op's
+ * row in ops.def (Sigmoid, TanH, AbsVal, Exp, Log, ELU, BNLL). */
 static bool
 lower_neuron(Net *net, Node *n)
 {
@@ -1462,6 +1462,44 @@ lower_var(Net *net, Node *n)
 	if (n->op == OP_std)
 		d = power_layer(net, n, "sqrt", d, 0.5, 1, 0);
 	bind(net, &n->res[0], d);
+	return true;
+}
+
+/* log_softmax(x, dim) = (x − m) − log Σ e^(x − m), m the maximum over dim, as PyTorch computes it:
+ * amax (reduce_blob), repeated back (broadcast_to), Eltwise, Exp, the sum (reduce_blob), Log,
+ * repeated back, Eltwise.  Not Log of Softmax: that underflows to log 0 where PyTorch is finite. */
+static bool
+lower_log_softmax(Net *net, Node *n)
+{
+	Value *in = arg_value(n, ARG(log_softmax, input));
+	const Type *t = &in->type;
+	const Lit *dl = op_arg(n, ARG(log_softmax, dim));
+	Blob *x = blob_of(net, n, in), *m, *d, *e;
+	bool red[MAX_DIMS] = {0};
+	int64_t kept[MAX_DIMS];
+	int sub = CAFFE__ELTWISE_PARAMETER__ELTWISE_OP__SUM;
+
+	if (!x)
+		return false;
+	if (!arg_is_none(n, ARG(log_softmax, dtype)))
+		return refuse(net, n, "a dtype conversion has no Caffe form");
+	if (dl->kind != L_INT)
+		return refuse(net, n, "dim=None: give the axis");
+	red[axis_of(dl->u.i, t->ndim)] = true;
+	for (int i = 0; i < t->ndim; i++)
+		kept[i] = red[i] ? 1 : t->dims[i];
+	Type kept_type = f32_type(net, kept, t->ndim);
+	if (!(m = reduce_blob(net, n, x, red, R_MAX, &kept_type)))
+		return false;
+	if (!(m = broadcast_to(net, n, m, t)))
+		return refuse(net, n, "the maximum cannot be repeated over the axis");
+	d = eltwise_layer(net, n, "shifted", sub, x, m, -1);
+	unary_layer(net, n, "Exp", "exp", d, d->type, &e);
+	if (!(e = reduce_blob(net, n, e, red, R_SUM, &kept_type)))
+		return false;
+	unary_layer(net, n, "Log", "log_sum", e, e->type, &e);
+	e = broadcast_to(net, n, e, t);
+	bind(net, &n->res[0], eltwise_layer(net, n, NULL, sub, d, e, -1));
 	return true;
 }
 
@@ -2343,6 +2381,50 @@ lower_pad(Net *net, Node *n)
 
 			x = take_range(net, n, x, 2 + a, cut, keep - (p[a] - after[a]));
 		}
+	}
+	bind(net, &n->res[0], x);
+	return true;
+}
+
+/* repeat(x, counts) and tile(x, counts): x with leading axes of 1 added where the counts are
+ * more than its rank (a Reshape), then per axis a Concat of `count` copies (each output one input:
+ * a copy). */
+_Static_assert(ARG(repeat, repeats) == ARG(tile, dims), "lower_repeat reads repeat's slots");
+static bool
+lower_repeat(Net *net, Node *n)
+{
+	Value *in = arg_value(n, ARG(repeat, input));
+	const Type *out = &n->res[0].type;
+	const Lit *r = op_arg(n, ARG(repeat, repeats));
+	int k = r->kind == L_INT ? 1 : (int)r->n, nd = out->ndim, lead;
+	int64_t reps[MAX_DIMS], dims[MAX_DIMS];
+	Blob *x = blob_of(net, n, in);
+
+	if (!x)
+		return false;
+	lit_int_list(r, reps, k);
+	lead = nd - in->type.ndim;
+	for (int i = 0; i < nd; i++)
+		dims[i] = i < lead ? 1 : in->type.dims[i - lead];
+	if (lead > 0)
+		x = reshape_layer(net, n, "leading", x, dims, nd);
+	for (int i = 0; i < nd; i++) {
+		int64_t times = i < nd - k ? 1 : reps[i - (nd - k)];
+		Layer *l;
+		Caffe__ConcatParameter *p;
+
+		if (times == 0)
+			return refuse(net, n, "a count of 0: Caffe blobs have no empty axis");
+		if (times == 1)
+			continue;
+		dims[i] *= times;
+		l = net_layer(net, n, "Concat", "copies");
+		p = PARAM(net, l, concat_param, CONCAT_PARAMETER);
+		p->has_axis = 1;
+		p->axis = i;
+		for (int64_t c = 0; c < times; c++)
+			layer_bottom(l, x);
+		x = layer_top(net, l, f32_type(net, dims, nd));
 	}
 	bind(net, &n->res[0], x);
 	return true;

@@ -432,6 +432,18 @@ class MoreShapes(OpTestCase):
                                  conv=nn.Conv2d(3, 2, 1)), randn(1, 3, 5, 6))
         self.check("conv_reflect", Seq(nn.Conv2d(3, 4, 3, padding=1, padding_mode="reflect")), randn(1, 3, 6, 6))
 
+    def test_repeat_tile(self) -> None:
+        self.check("repeat", Lambda(lambda s, x: (s.conv(x).repeat(1, 2, 1, 3), s.conv(x).tile((2, 1)),
+                                                  s.conv(x).mean((2, 3)).repeat(1, 1, 4, 2)), conv=nn.Conv2d(3, 2, 1)),
+                   randn(1, 3, 3, 4))
+
+    def test_log_softmax_and_log(self) -> None:
+        # a CTC head's log_softmax over classes, and over a spatial axis; log of a positive tensor
+        self.check("log_softmax", Lambda(lambda s, x: (F.log_softmax(s.conv(x) * 30, 1), s.conv(x).log_softmax(-1),
+                                                       F.log_softmax(s.fc(x.flatten(1)), dim=1),
+                                                       torch.log(s.conv(x).abs() + 0.25)),
+                                         conv=nn.Conv2d(3, 5, 1), fc=nn.Linear(36, 7)), randn(1, 3, 3, 4))
+
     def test_pad_refusals(self) -> None:
         outcome = self.exact_or_error("pad_value", Lambda(lambda s, x: F.pad(x, [1, 1], value=0.5)), randn(1, 3, 4, 4),
                                       op="pad")

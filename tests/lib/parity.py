@@ -57,7 +57,7 @@ PROTOC_DECODE_LIMIT = 64 << 20
 # (docs/runtime-facts.md S1): the portable target `caffe` must emit only these.
 PORTABLE_TYPES = {
     "Input", "Convolution", "Deconvolution", "InnerProduct", "BatchNorm", "Scale", "ReLU", "PReLU", "ELU",
-    "Sigmoid", "TanH", "AbsVal", "BNLL", "Power", "Exp", "Softmax", "Pooling", "Slice", "Concat",
+    "Sigmoid", "TanH", "AbsVal", "BNLL", "Power", "Exp", "Log", "Softmax", "Pooling", "Slice", "Concat",
     "Eltwise", "Reshape", "Flatten", "Dropout", "Split", "Crop", "MVN", "Silence",
 }
 

@@ -1035,7 +1035,15 @@ def gen_misc(g: Generator) -> None:
         if k and any(p >= min(shape[2], shape[3]) for p in pads):
             raise Rejected("reflect pad too large")
         g.add(Call("F.pad", [V(v), pads], {"mode": ("constant", "reflect", "replicate")[k]}))
-    elif r < 0.94:
+    elif r < 0.91:
+        if rng.random() < 0.5:
+            g.add(Call("F.log_softmax", [V(v)], {"dim": rng.randint(1, len(shape) - 1)}))
+        else:
+            reps = [1] + [rng.choice((1, 1, 2, 3)) for _ in shape[1:]]
+            if math.prod(shape) * math.prod(reps) > 20000:
+                raise Rejected("too large")
+            g.add(Call("Tensor.repeat", [V(v), *reps]))
+    elif r < 0.95:
         parts = g.partners(v, lambda t: t == shape)
         fn = rng.choice(("torch.maximum", "torch.minimum", "torch.stack"))
         w = rng.choice(parts or [v])

@@ -163,6 +163,7 @@ def later_models() -> "dict[str, Callable[[], tuple[nn.Module, torch.Tensor]]]":
         "lower-resize": lambda: (Fn(resizes, conv=nn.Conv2d(2, 2, 1)), torch.randn(1, 2, 3, 4)),
         "lower-matmul": lambda: (Fn(products, conv=nn.Conv2d(2, 3, 1)), torch.randn(1, 2, 2, 3)),
         "lower-more-shapes": lambda: (Fn(more_shapes, conv=nn.Conv2d(2, 4, 1)), torch.randn(1, 2, 3, 4)),
+        "lower-log-repeat": lambda: (Fn(log_repeat, conv=nn.Conv2d(2, 3, 1)), torch.randn(1, 2, 2, 3)),
     }
 
 
@@ -275,6 +276,12 @@ def more_shapes(self, x):
     return (torch.maximum(y, y.mean(1, keepdim=True)), torch.minimum(y, y * 2), torch.stack([y, y], 2),
             F.channel_shuffle(y, 2) if hasattr(F, "channel_shuffle") else nn.ChannelShuffle(2)(y),
             F.pad(y, [1, 2, 0, 1]), F.pad(y, [2, 1, 1, 1], mode="reflect"), F.pad(y, [1, 1, 2, 0], mode="replicate"))
+
+
+
+def log_repeat(self, x):
+    y = self.conv(x)
+    return F.log_softmax(y, 1), torch.log(y.abs() + 1), y.repeat(1, 2, 1, 2), y.tile((3, 1))
 
 
 if __name__ == "__main__":
