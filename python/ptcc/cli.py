@@ -1,14 +1,15 @@
 """ptcc-record: record a model's run as a ptcc trace.
 
-    ptcc-record SPEC [--input 1x3x224x224]... [-o run.log] [--seed N]
+    ptcc-record SPEC [--input 1x3x224x224]... [--arg name=value]... [-o run.log] [--seed N]
 
-SPEC is `package.module:NAME` or `path/to/file.py:NAME`.  NAME is an nn.Module class (built with no
-arguments), or a function that returns a module or a `(module, example_inputs)` pair.
+SPEC is `package.module:NAME` or `path/to/file.py:NAME`.  NAME is an nn.Module class, or a function that
+returns a module or a `(module, example_inputs)` pair, called with the `--arg` keyword arguments.
 """
 
 from __future__ import annotations
 
 import argparse
+import ast
 import importlib
 import importlib.util
 import os
@@ -23,6 +24,10 @@ EXIT_USAGE = 2  # bad command line, missing file, I/O error
 
 class UsageError(Exception):
     pass
+
+
+class BuildError(Exception):
+    """SPEC raised while building the model."""
 
 
 def parse_shape(text: str) -> list[int]:
@@ -64,11 +69,42 @@ def load_object(spec: str) -> Any:
         raise UsageError(f"{module_part} has no attribute {attr!r}") from None
 
 
-def build(obj: Any, spec: str) -> tuple[Any, Optional[tuple]]:
+def parse_arg(text: str) -> tuple[str, Any]:
+    """--arg name=value: a keyword argument for SPEC, its value a Python literal."""
+    name, eq, value = text.partition("=")
+    if not eq or not name.isidentifier():
+        raise UsageError(f"--arg {text!r}: expected name=value, such as num_classes=4")
+    try:
+        return name, ast.literal_eval(value)
+    except (ValueError, SyntaxError):
+        raise UsageError(f"--arg {text!r}: {value!r} is not a Python literal (a number, string, None, "
+                         "True, False, or a tuple, list or dict of them)") from None
+
+
+def is_download_failure(e: BaseException) -> bool:
+    """Whether an exception (or one it came from) is a failed network access."""
+    import socket
+    import urllib.error
+
+    while e is not None:
+        if isinstance(e, (urllib.error.URLError, socket.gaierror, socket.timeout, ConnectionError)):
+            return True
+        e = e.__cause__ or e.__context__
+    return False
+
+
+def build(obj: Any, spec: str, kwargs: dict[str, Any]) -> tuple[Any, Optional[tuple]]:
     """Make the module (and maybe its example inputs) that SPEC names."""
     import torch
 
-    made = obj()
+    try:
+        made = obj(**kwargs)
+    except Exception as e:  # the model's own code: report it as building SPEC failed, and why
+        hint = ""
+        if is_download_failure(e):
+            hint = ("; it tried to download something, and nothing can be downloaded here: build it without "
+                    "pretrained weights (for torchvision, --arg weights=None --arg weights_backbone=None)")
+        raise BuildError(f"building {spec} raised {type(e).__name__}: {e}{hint}") from None
     if isinstance(made, torch.nn.Module):
         return made, None
     if isinstance(made, tuple) and len(made) == 2 and isinstance(made[0], torch.nn.Module):
@@ -90,6 +126,9 @@ def make_parser() -> argparse.ArgumentParser:
                         help="an input shape such as 1x3x224x224 (repeat for several inputs); inputs are "
                              "seeded standard-normal float32 tensors")
     parser.add_argument("-o", "--output", metavar="FILE", help="the log to write (default: NAME.log)")
+    parser.add_argument("--arg", action="append", default=[], metavar="NAME=VALUE",
+                        help="a keyword argument for NAME (a Python literal, e.g. --arg num_classes=4 --arg "
+                             "weights=None); repeat for several")
     parser.add_argument("--seed", type=int, default=0, help="seed for the weights and inputs (default 0)")
     parser.add_argument("--version", action="version", version=f"ptcc-record {__version__}")
     return parser
@@ -98,13 +137,18 @@ def make_parser() -> argparse.ArgumentParser:
 def run(argv: Sequence[str]) -> int:
     args = make_parser().parse_args(argv)
     shapes = [parse_shape(s) for s in args.input]
+    kwargs = dict(parse_arg(a) for a in args.arg)
     import torch
 
     from .record import RecordError, record
 
     torch.manual_seed(args.seed)
     obj = load_object(args.spec)
-    model, example = build(obj, args.spec)
+    try:
+        model, example = build(obj, args.spec, kwargs)
+    except BuildError as e:
+        print(f"ptcc-record: error: {e}", file=sys.stderr)
+        return EXIT_INPUT
     model.eval()  # a freshly built module is in training mode; a trace is always of eval mode
     if shapes:
         generator = torch.Generator().manual_seed(args.seed)

@@ -21,7 +21,8 @@ class CliTest(unittest.TestCase):
     def test_help(self) -> None:
         r = ptcctest.run_recorder("--help")
         self.assertEqual(r.returncode, 0)
-        self.assertTrue(r.stdout.startswith("usage: ptcc-record [-h] [--input SHAPE] [-o FILE] [--seed SEED]"))
+        self.assertTrue(r.stdout.startswith("usage: ptcc-record [-h] [--input SHAPE] [-o FILE] [--arg NAME=VALUE]"),
+                        r.stdout)
         self.assertIn("Example: ptcc-record torchvision.models:resnet18 --input 1x3x224x224", r.stdout)
 
     def test_file_spec_with_input(self) -> None:
@@ -46,6 +47,50 @@ class CliTest(unittest.TestCase):
             "PYTHONPATH": os.path.join(ptcctest.SRCDIR, "python") + os.pathsep + pkg})
         self.assertEqual((r.returncode, r.stderr), (0, ""))
         self.assertEqual(tracecheck.check(log), [])
+
+    def test_constructor_arguments_and_build_errors(self) -> None:
+        pkg = ptcctest.out_dir("cli", "pkg_args")
+        with open(os.path.join(pkg, "argnet.py"), "w") as f:
+            f.write("import torch, urllib.error\n"
+                    "class Net(torch.nn.Module):\n"
+                    "    def __init__(self, width=2, act=None, weights='DEFAULT'):\n"
+                    "        super().__init__()\n"
+                    "        if weights is not None:\n"
+                    "            raise urllib.error.URLError('[Errno -3] Temporary failure in name resolution')\n"
+                    "        self.fc = torch.nn.Linear(3, width)\n"
+                    "        self.act = act\n"
+                    "    def forward(self, x):\n"
+                    "        return self.fc(x)\n"
+                    "def broken():\n"
+                    "    raise ValueError('no such variant')\n")
+        env = {"PYTHONPATH": os.path.join(ptcctest.SRCDIR, "python") + os.pathsep + pkg}
+        log = os.path.join(self.dir, "argnet.log")
+        r = ptcctest.run_recorder("argnet:Net", "--input", "1x3", "--arg", "width=5", "--arg", "weights=None",
+                                  "--arg", "act='relu'", "-o", log, env_extra=env)
+        self.assertEqual((r.returncode, r.stderr), (0, ""))
+        with open(log) as f:
+            self.assertIn(": f32[1,5]", f.read())
+        cases = [
+            (["argnet:Net", "--input", "1x3"], 1,
+             "ptcc-record: error: building argnet:Net raised URLError: <urlopen error [Errno -3] Temporary failure "
+             "in name resolution>; it tried to download something, and nothing can be downloaded here: build it "
+             "without pretrained weights (for torchvision, --arg weights=None --arg weights_backbone=None)\n"),
+            (["argnet:broken", "--input", "1x3"], 1,
+             "ptcc-record: error: building argnet:broken raised ValueError: no such variant\n"),
+            (["argnet:Net", "--arg", "width"], 2,
+             "ptcc-record: error: --arg 'width': expected name=value, such as num_classes=4\n"),
+            (["argnet:Net", "--arg", "act=relu"], 2,
+             "ptcc-record: error: --arg 'act=relu': 'relu' is not a Python literal (a number, string, None, "
+             "True, False, or a tuple, list or dict of them)\n"),
+            (["argnet:Net", "--input", "1x3", "--arg", "depth=3"], 1,
+             "ptcc-record: error: building argnet:Net raised TypeError: Net.__init__() got an unexpected keyword "
+             "argument 'depth'\n"),
+        ]
+        for args, status, message in cases:
+            with self.subTest(args=args):
+                r = ptcctest.run_recorder(*args, "-o", os.path.join(self.dir, "no.log"), env_extra=env)
+                self.assertEqual((r.returncode, r.stderr), (status, message))
+        self.assertFalse(os.path.exists(os.path.join(self.dir, "no.log")))
 
     def test_seed_changes_weights_and_same_seed_repeats(self) -> None:
         def weights(seed: str, name: str) -> bytes:
