@@ -150,7 +150,8 @@ class _Session(TorchFunctionMode):
     def tracer(self, frame, event: str, arg) -> Optional[Callable]:
         if event != "call" or frame.f_code not in self.forward_codes:
             return None
-        module = frame.f_locals.get("self")
+        code = frame.f_code  # the module is forward's first parameter, whatever its name
+        module = frame.f_locals.get(code.co_varnames[0]) if code.co_argcount else None
         name = self.module_names.get(id(module))
         if name is None or (self.scope_stack and self.scope_stack[-1] is module):
             return None  # not one of ours, or super().forward() of the module already open

@@ -270,6 +270,22 @@ output %0 "input"
         self.assertEqual(ops, ["add", "mul", "sub"])
         self.assertEqual(text.count("const $const"), 3)
 
+    def test_scope_of_a_forward_whose_first_parameter_is_not_self(self) -> None:
+        # scopes were found by the name `self`: `def forward(this, x)` lost its module's scope
+        class Inner(torch.nn.Module):
+            def __init__(this) -> None:
+                super().__init__()
+                this.fc = torch.nn.Linear(2, 2)
+
+            def forward(this, x):
+                return torch.relu(this.fc(x))
+
+        model = torch.nn.Sequential(Inner())
+        path, _ = self.record(model, torch.ones(1, 2), "this")
+        text = body(path)
+        self.assertIn('  call 0 Inner\n', text)
+        self.assertIn('    call 0.fc Linear\n', text)
+
     def test_training_mode_is_switched_to_eval_and_back(self) -> None:
         model = torch.nn.Sequential(torch.nn.Dropout(0.9), torch.nn.BatchNorm1d(3))
         model.train()
