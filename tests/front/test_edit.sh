@@ -49,6 +49,15 @@ grep -q 'warning: %8 is never used' "$T/err" || { cat "$T/err"; fail "cut networ
 sed 's/relu_(%2)/sigmoid_(%2)/' "$SRC" >"$T/d.log"
 run_ptcc --check "$T/d.log" || fail "relu_ swapped for sigmoid_"
 
+# 6b. the spec's examples (§6): max_pool2d by avg_pool2d once max pooling's own arguments are gone;
+# keeping one is an error naming it
+sed 's/max_pool2d(%2, 3, stride=2, padding=1, dilation=1, ceil_mode=false, return_indices=false)/avg_pool2d(%2, 3, stride=2, padding=1, ceil_mode=false)/' "$SRC" >"$T/e.log"
+grep -q 'avg_pool2d' "$T/e.log" || fail "test setup: no avg_pool2d"
+run_ptcc --check "$T/e.log" || fail "max_pool2d swapped for avg_pool2d"
+sed 's/= max_pool2d(/= avg_pool2d(/' "$SRC" >"$T/f.log"
+run_ptcc --check "$T/f.log" 2>"$T/err" && fail "avg_pool2d with dilation was accepted"
+grep -q "avg_pool2d has no argument 'dilation'" "$T/err" || { cat "$T/err"; fail "the argument avg_pool2d lacks"; }
+
 # 7. the LeNet example, when the recorder's example is there: without its annotations, the same
 # shapes are inferred
 LENET=$PTCC_SRCDIR/examples/lenet/lenet.log
