@@ -351,6 +351,15 @@ reshape_layer(Net *net, const Node *n, const char *role, Blob *x, const int64_t 
 	return top;
 }
 
+/* x itself when it already has the given dims, else a Reshape of x to them. */
+Blob *
+reshape_to(Net *net, const Node *n, const char *role, Blob *x, const int64_t *dims, int ndim)
+{
+	if (x->type.ndim == ndim && memcmp(x->type.dims, dims, sizeof(int64_t) * (size_t)ndim) == 0)
+		return x;
+	return reshape_layer(net, n, role, x, dims, ndim);
+}
+
 /* A blob holding a constant tensor of type t.  Caffe has no constant layer that both runtimes
  * load (DummyData and Parameter are BVLC-only, runtime-facts S1), so it is derived from an
  * activation `src`: a Reshape to (1, 1, 1, K) and a global MAX Pooling give one element;

@@ -1319,10 +1319,7 @@ reduce_blob(Net *net, Node *n, Blob *x, const bool red[MAX_DIMS], enum reduction
 		x = power_layer(net, n, "times_count", x, 1, (double)count, 0);
 	if (rank == 4 && out->ndim == 2 && !red[1] && red[2] && red[3])
 		return flatten_layer(net, n, "squeeze", x, 1, -1, *out);
-	if (x->type.ndim != out->ndim ||
-	    memcmp(x->type.dims, out->dims, sizeof(int64_t) * out->ndim) != 0)
-		x = reshape_layer(net, n, NULL, x, out->dims, out->ndim);
-	return x;
+	return reshape_to(net, n, NULL, x, out->dims, out->ndim);
 }
 
 /* reduce_blob of the value `in` into n's result. */
@@ -1620,8 +1617,7 @@ lower_resize_by_matrix(Net *net, Node *n, Blob *x, bool bilinear, bool exact, bo
 			int64_t t[4] = {nb, c, out->dims[3], h};
 
 			x = swap_blocks(net, n, x, nb, c, h, out->dims[3], 1);
-			if (memcmp(x->type.dims, t, sizeof t) != 0)
-				x = reshape_layer(net, n, "transposed", x, t, 4);
+			x = reshape_to(net, n, "transposed", x, t, 4);
 		}
 		l = net_layer(net, n, "InnerProduct", a ? "resize_w" : "resize_h");
 		p = PARAM(net, l, inner_product_param, INNER_PRODUCT_PARAMETER);
@@ -1634,8 +1630,7 @@ lower_resize_by_matrix(Net *net, Node *n, Blob *x, bool bilinear, bool exact, bo
 		x = layer_top(net, l, f32_type(net, dims, 4));
 		if (a == 0) { /* back to (N, C, H', W') */
 			x = swap_blocks(net, n, x, nb, c, out->dims[3], o, 1);
-			if (memcmp(x->type.dims, out->dims, sizeof(int64_t) * 4) != 0)
-				x = reshape_layer(net, n, NULL, x, out->dims, 4);
+			x = reshape_to(net, n, NULL, x, out->dims, 4);
 		}
 	}
 	bind(net, &n->res[0], x);
@@ -1907,10 +1902,7 @@ lower_axis_order(Net *net, Node *n, Blob *x, const Type *in, const int *perm)
 		for (int i = 0; i < rank; i++)
 			dims[i] = in->dims[cur[i]];
 	}
-	if (x->type.ndim != n->res[0].type.ndim ||
-	    memcmp(x->type.dims, n->res[0].type.dims, sizeof(int64_t) * (size_t)rank) != 0)
-		x = reshape_layer(net, n, NULL, x, n->res[0].type.dims, rank);
-	bind(net, &n->res[0], x);
+	bind(net, &n->res[0], reshape_to(net, n, NULL, x, n->res[0].type.dims, rank));
 	return true;
 }
 
@@ -2171,10 +2163,7 @@ lower_getitem(Net *net, Node *n)
 	}
 	if (strided)
 		x = strided_pick(net, n, x, step);
-	if (x->type.ndim != out->ndim ||
-	    memcmp(x->type.dims, out->dims, sizeof(int64_t) * out->ndim) != 0)
-		x = reshape_layer(net, n, NULL, x, out->dims, out->ndim);
-	bind(net, &n->res[0], x);
+	bind(net, &n->res[0], reshape_to(net, n, NULL, x, out->dims, out->ndim));
 	return true;
 }
 

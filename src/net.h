@@ -138,6 +138,8 @@ Blob *grouped_deconvolution(Net *net, const Node *n, Blob *x, const int64_t k[2]
 			    const int64_t s[2], const int64_t p[2], const float *w);
 Blob *reshape_layer(Net *net, const Node *n, const char *role, Blob *x, const int64_t *dims,
 		    int ndim);
+/* x itself when it already has the dims, else a Reshape to them */
+Blob *reshape_to(Net *net, const Node *n, const char *role, Blob *x, const int64_t *dims, int ndim);
 Blob *constant_blob(Net *net, const Node *n, Blob *src, const Type *t, const float *data);
 Blob *scale_layer(Net *net, const Node *n, const char *role, Blob *x, int axis, const float *w,
 		  bool bias, const float *b);
