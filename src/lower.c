@@ -201,6 +201,27 @@ is_param(const Value *v)
 
 
 
+/* The copies through weight-1 and one-hot layers that several lowerings share (defined with
+ * arithmetic and layouts below). */
+static Blob *broadcast_to(Net *net, const Node *n, Blob *x, const Type *out);
+static Blob *swap_blocks(Net *net, const Node *n, Blob *x, int64_t nb, int64_t p, int64_t a,
+                         int64_t b, int64_t q);
+
+/* The axes a reduction's `dim` names (an int, a list, or none/[] for all of them), as flags over
+ * a tensor of rank `rank` (the shape rule checked them). */
+static void
+reduced_axes(const Lit *dl, int rank, bool red[MAX_DIMS])
+{
+	bool all = dl->kind == L_NONE || dl->kind == L_ABSENT || (dl->kind == L_LIST && dl->n == 0);
+
+	for (int i = 0; i < MAX_DIMS; i++)
+		red[i] = all && i < rank;
+	if (dl->kind == L_INT)
+		red[axis_of(dl->u.i, rank)] = true;
+	for (uint32_t i = 0; dl->kind == L_LIST && i < dl->n; i++)
+		red[axis_of(dl->u.list[i].u.i, rank)] = true;
+}
+
 /* ---- convolution and linear ------------------------------------------------------------------ */
 
 static bool
@@ -424,10 +445,6 @@ lower_linear(Net *net, Node *n)
 	}
 	return connect_weighted(net, n, l, x, w, b);
 }
-
-static Blob *broadcast_to(Net *net, const Node *n, Blob *x, const Type *out);
-static Blob *swap_blocks(Net *net, const Node *n, Blob *x, int64_t nb, int64_t p, int64_t a,
-                         int64_t b, int64_t q);
 
 enum { MATMUL_MAX_PRODUCTS = 1 << 24 };
 
@@ -1342,21 +1359,13 @@ lower_reduce(Net *net, Node *n)
 		[OP_mean] = R_MEAN, [OP_sum] = R_SUM, [OP_amax] = R_MAX, [OP_amin] = R_MIN};
 	Value *in = arg_value(n, ARG(mean, input));
 	const Lit *dl = op_arg(n, ARG(mean, dim));
-	bool red[MAX_DIMS] = {0};
-	int rank = in->type.ndim, cnt = dl->kind == L_LIST ? (int)dl->n : 1;
+	bool red[MAX_DIMS];
 
 	if ((n->op == OP_mean || n->op == OP_sum) && !arg_is_none(n, ARG(mean, dtype)))
 		return refuse(net, n, "a dtype conversion has no Caffe form");
-	for (int i = 0; i < rank; i++)
-		red[i] = dl->kind == L_NONE || (dl->kind == L_LIST && dl->n == 0);
-	for (int i = 0; i < cnt && dl->kind != L_NONE; i++) {
-		int64_t v = dl->kind == L_INT ? dl->u.i : dl->u.list[i].u.i;
-		red[axis_of(v, rank)] = true; /* sh_reduce checked the axes */
-	}
+	reduced_axes(dl, in->type.ndim, red);
 	return lower_reduction(net, n, in, red, how[n->op]);
 }
-
-static Blob *broadcast_to(Net *net, const Node *n, Blob *x, const Type *out);
 
 /* maximum(a, b), minimum(a, b), max(a, b): both operands repeated to the result's shape
  * (broadcast_to), Eltwise MAX; the minimum is −max(−a, −b) (exact negations). */
@@ -1411,8 +1420,6 @@ lower_max(Net *net, Node *n)
 	return lower_reduction(net, n, in, red, R_MAX);
 }
 
-static Blob *broadcast_to(Net *net, const Node *n, Blob *x, const Type *out);
-
 /* var and std over the axes of `dim`: the mean (reduce_blob, kept axes), repeated back over the
  * reduced axes (broadcast_to), x − mean (Eltwise), centred once more as normalise_axis2, its
  * square (Power 2), their mean, times count/(count − 1) when unbiased (Power), and for std
@@ -1424,16 +1431,13 @@ lower_var(Net *net, Node *n)
 	Value *in = arg_value(n, ARG(var, input));
 	const Lit *dl = op_arg(n, ARG(var, dim));
 	Blob *x = blob_of(net, n, in), *m, *d;
-	bool red[MAX_DIMS] = {0};
-	int rank = in->type.ndim, cnt = dl->kind == L_LIST ? (int)dl->n : 1;
+	bool red[MAX_DIMS];
+	int rank = in->type.ndim;
 	int64_t kept[MAX_DIMS], count = 1;
 
 	if (!x)
 		return false;
-	for (int i = 0; i < rank; i++)
-		red[i] = dl->kind == L_NONE || (dl->kind == L_LIST && dl->n == 0);
-	for (int i = 0; i < cnt && dl->kind != L_NONE; i++)
-		red[axis_of(dl->kind == L_INT ? dl->u.i : dl->u.list[i].u.i, rank)] = true;
+	reduced_axes(dl, rank, red);
 	for (int i = 0; i < rank; i++) {
 		kept[i] = red[i] ? 1 : in->type.dims[i];
 		count *= red[i] ? in->type.dims[i] : 1;
@@ -1559,9 +1563,6 @@ lower_bilinear(Net *net, Node *n, Blob *x, const int64_t f[2])
 	bind(net, &n->res[0], y);
 	return true;
 }
-
-static Blob *swap_blocks(Net *net, const Node *n, Blob *x, int64_t nb, int64_t p, int64_t a,
-                         int64_t b, int64_t q);
 
 /* Row `dst` of PyTorch's bilinear interpolation matrix from `in` to `out` samples (ATen's
  * area_pixel_compute_scale and _source_index, in float as ATen computes them for float32):
