@@ -1309,10 +1309,6 @@ reduce_blob(Net *net, Node *n, Blob *x, const bool red[MAX_DIMS], enum reduction
 		refuse(net, n, "a reduction over the batch axis: Caffe pools within one sample");
 		return NULL;
 	}
-	if (out->ndim == 0) {
-		refuse(net, n, "the result has no axis; Caffe blobs have at least one");
-		return NULL;
-	}
 	if (how == R_MIN)
 		x = power_layer(net, n, "negate", x, 1, -1, 0);
 	if (rank < 4)
@@ -1411,8 +1407,6 @@ lower_max(Net *net, Node *n)
 
 	if (dl->kind == L_VALUE)
 		return elementwise_extreme(net, n, op_arg(n, ARG(max, input)), dl, false);
-	if (dl->kind != L_INT)
-		return refuse(net, n, "the result has no axis; Caffe blobs have at least one");
 	if (indices_used(n))
 		return refuse(net, n,
 			      "the indices of max(x, dim) are used; Caffe pooling gives none");
@@ -1972,10 +1966,6 @@ lower_reshape(Net *net, Node *n)
 
 	if (!x)
 		return false;
-	if (out->ndim == 0)
-		return refuse(net, n,
-			      "the result has no axis; Caffe blobs have at least one (OpenCV "
-			      "refuses a Reshape to no axes)");
 	if (type_equal(&in->type, out)) {
 		bind(net, &n->res[0], x);
 		return true;
@@ -2070,8 +2060,6 @@ lower_select(Net *net, Node *n)
 
 	if (!x)
 		return false;
-	if (out->ndim == 0)
-		return refuse(net, n, "the result has no axis; Caffe blobs have at least one");
 	axis = axis_of(arg_int(n, ARG(select, dim)), in->type.ndim);
 	if (index < 0)
 		index += in->type.dims[axis];
@@ -2128,8 +2116,6 @@ lower_getitem(Net *net, Node *n)
 
 	if (!x)
 		return false;
-	if (out->ndim == 0)
-		return refuse(net, n, "the result has no axis; Caffe blobs have at least one");
 	for (int i = 0; i < nitems; i++)
 		consumed += items[i].kind == L_INT || items[i].kind == L_SLICE;
 	for (int i = 0; i < MAX_DIMS; i++)
@@ -2209,8 +2195,6 @@ lower_unbind(Net *net, Node *n)
 
 	if (!x)
 		return false;
-	if (in->type.ndim < 2)
-		return refuse(net, n, "the parts have no axis; Caffe blobs have at least one");
 	points = arena_alloc(net->arena, sizeof(int64_t) * (n->nres ? n->nres : 1));
 	for (unsigned i = 0; i + 1 < n->nres; i++)
 		points[i] = i + 1;
@@ -2987,6 +2971,12 @@ lower(Net *net)
 			char t[TYPE_STR_MAX];
 			refuse(net, n, "a result of type %s; Caffe computes in float32 only",
 			       type_str(&n->res[0].type, t, sizeof t));
+			continue;
+		}
+		if (n->nres > 0 && n->res[0].type.ndim == 0 && n->res[0].type.dtype == DT_F32) {
+			/* OpenCV refuses a Reshape to no axes, BVLC blobs want one: no op's 0-d
+			 * result can be a blob */
+			refuse(net, n, "the result has no axis; Caffe blobs have at least one");
 			continue;
 		}
 		if (lowering_errors(net))
