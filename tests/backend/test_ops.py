@@ -321,7 +321,8 @@ class Vocabulary(OpTestCase):
     def test_powers(self) -> None:
         self.check("powers", Lambda(lambda s, x: (torch.sqrt(s.conv(x).abs() + 0.5), torch.rsqrt(s.conv(x).abs() + 1),
                                                   torch.reciprocal(s.conv(x).abs() + 1), s.conv(x) ** 2,
-                                                  torch.pow(s.conv(x).abs(), 1.5), s.conv(x).pow(3)),
+                                                  torch.pow(s.conv(x).abs(), 1.5), s.conv(x).pow(3),
+                                                  s.conv(x).clone().pow_(2)),
                                     conv=nn.Conv2d(3, 4, 1)), randn(1, 3, 4, 5))
 
     def test_squeeze_unsqueeze_expand(self) -> None:
@@ -329,7 +330,8 @@ class Vocabulary(OpTestCase):
             y = s.conv(x)
             g = y.mean((2, 3), keepdim=True)
             return (y.mean(2).unsqueeze(2), g.squeeze(-1).squeeze(-1), g.expand_as(y) * y, g.expand(1, 4, 5, 6),
-                    y.sum(1, keepdim=True).expand(-1, 4, -1, -1), y.flatten(2).unflatten(2, (5, 6)), y.view_as(y) + 1)
+                    y.sum(1, keepdim=True).expand(-1, 4, -1, -1), y.flatten(2).unflatten(2, (5, 6)), y.view_as(y) + 1,
+                    y.flatten(1).reshape_as(y) * 2)
         self.check("squeeze_expand", Lambda(f, conv=nn.Conv2d(3, 4, 1)), randn(1, 3, 5, 6))
 
     def test_refusals(self) -> None:
