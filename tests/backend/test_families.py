@@ -304,13 +304,17 @@ def randn(*shape: int) -> torch.Tensor:
     return torch.randn(*shape)
 
 
-class Families(OpTestCase):
+class FamilyCase(OpTestCase):
     group = "families"
 
     def family(self, name: str, model: nn.Module, shape: tuple[int, ...]) -> None:
+        """Calibrated, then exact at every level on every target."""
         model = calibrate(model, shape)
         torch.manual_seed(1)
         self.check(name, model, randn(*shape), targets=TARGETS)
+
+
+class Families(FamilyCase):
 
     def test_yolov5(self) -> None:
         self.family("yolov5", YoloV5(), (1, 3, 32, 32))
@@ -356,16 +360,13 @@ class Families(OpTestCase):
                 self.assertIn(f"= {op}(", open(log, encoding="utf-8").read())
 
 
-class Torchvision(OpTestCase):
-    group = "families"
+class Torchvision(FamilyCase):
 
     def test_deeplabv3_mobilenet_v3_large(self) -> None:
         import torchvision
         model = torchvision.models.segmentation.deeplabv3_mobilenet_v3_large(weights=None, weights_backbone=None,
                                                                            num_classes=4)
-        model = calibrate(model, (1, 3, 64, 64))
-        torch.manual_seed(2)
-        self.check("deeplabv3_mnv3", model, randn(1, 3, 64, 64), targets=TARGETS)
+        self.family("deeplabv3_mnv3", model, (1, 3, 64, 64))
 
     def test_ssdlite320_backbone_and_head(self) -> None:
         import torchvision
@@ -384,9 +385,7 @@ class Torchvision(OpTestCase):
                 feats = list(self.backbone(x).values())
                 return [c(f) for c, f in zip(self.cls, feats)] + [b(f) for b, f in zip(self.box, feats)]
 
-        model = calibrate(BackboneHead(), (1, 3, 320, 320))
-        torch.manual_seed(3)
-        self.check("ssdlite320", model, randn(1, 3, 320, 320), targets=TARGETS)
+        self.family("ssdlite320", BackboneHead(), (1, 3, 320, 320))
 
 
 if __name__ == "__main__":
