@@ -274,7 +274,7 @@ def products(self, x):
 def more_shapes(self, x):
     y = self.conv(x)
     return (torch.maximum(y, y.mean(1, keepdim=True)), torch.minimum(y, y * 2), torch.stack([y, y], 2),
-            F.channel_shuffle(y, 2) if hasattr(F, "channel_shuffle") else nn.ChannelShuffle(2)(y),
+            nn.ChannelShuffle(2)(y),
             F.pad(y, [1, 2, 0, 1]), F.pad(y, [2, 1, 1, 1], mode="reflect"), F.pad(y, [1, 1, 2, 0], mode="replicate"))
 
 
