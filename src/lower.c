@@ -187,6 +187,32 @@ bind(Net *net, const Value *v, Blob *b)
 	net->blob_of[v->id] = b;
 }
 
+/* An output's name becomes its Caffe blob's and layer's (name.c): it must not be an input's or
+ * an earlier output's, which would give two blobs one name. */
+static bool
+output_name_free(Net *net, size_t i)
+{
+	Graph *g = &net->c->g;
+	const Output *o = &g->outputs.v[i];
+
+	if (!o->name)
+		return true;
+	for (size_t k = 0; k < g->inputs.n; k++)
+		if (g->inputs.v[k]->name && strcmp(g->inputs.v[k]->name, o->name) == 0) {
+			error_at(net->c, o->loc,
+				 "output: \"%s\" is an input's name; a Caffe blob has one name",
+				 o->name);
+			return false;
+		}
+	for (size_t k = 0; k < i; k++)
+		if (g->outputs.v[k].name && strcmp(g->outputs.v[k].name, o->name) == 0) {
+			error_at(net->c, o->loc, "output: the name \"%s\" is taken by output %zu",
+				 o->name, k);
+			return false;
+		}
+	return true;
+}
+
 static bool
 is_param(const Value *v)
 {
@@ -3007,21 +3033,24 @@ lower(Net *net)
 					      : "it has no axis");
 			continue;
 		}
-		if (!b)
+		if (!b || !output_name_free(net, i))
 			continue;
-		if (b->is_input || (b->producer && b->producer->tops.v[0] != b)) {
+		bool again = b->is_output;
+		if (b->is_input || again || (b->producer && b->producer->tops.v[0] != b)) {
 			/* OpenCV reads an output by its layer's name, which gives the layer's
 			 * first top: a later top (a chunk's second part) gets a layer of its
 			 * own, a Reshape that keeps every axis; so does an input returned as an
-			 * output (a Dropout dropped at -O1 can leave one) */
+			 * output (a Dropout dropped at -O1 can leave one), and a value returned
+			 * twice (each output has a name of its own) */
 			Blob *own = net_identity(net, b->producer->node, "output", b);
-			if (!b->is_input) /* an input keeps its blob: name.c names it after the
-			                     trace's input */
+			if (!b->is_input && !again) /* an input keeps its blob: name.c names it
+			                               after the trace's input */
 				bind(net, v, own);
 			b = own;
 		}
 		b->is_output = true;
 		vec_push(&net->outputs, b);
+		vec_push(&net->output_names, o->name);
 	}
 	drop_unread_inputs(net);
 	return lowering_errors(net) == 0;

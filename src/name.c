@@ -6,7 +6,7 @@
  * they do: `layer1.0.bn1.scale`, `maxpool.crop_h`.  A name already taken gets `_1`, `_2`, ... in
  * trace order, so names are the same on every run.  Each blob is named after the layer that
  * produces it (its first producer, when later layers run in place); net inputs keep their trace
- * names.
+ * names, and outputs take theirs when the trace gives them one (`output %9 "out"`): blob and layer.
  */
 #include "net.h"
 
@@ -88,6 +88,18 @@ name_net(Net *net)
 		b->name = unique(&blobs, want, "", "");
 		b->producer->name = unique(&nm, b->name, "", "");
 	}
+	/* then the outputs the trace names (a dict's keys, a tuple's positions): the blob and
+	 * the layer that writes it, since BVLC reads an output by its blob's name and OpenCV by
+	 * its layer's (lower.c gave each named output a blob of its own, the first top of its
+	 * layer, and made sure no two share a name) */
+	for (size_t i = 0; i < net->outputs.n; i++) {
+		Blob *b = net->outputs.v[i];
+		const char *want = net->output_names.v[i];
+		if (!want || b->name)
+			continue;
+		b->name = unique(&blobs, want, "", "");
+		b->producer->name = unique(&nm, want, "", "");
+	}
 	for (size_t i = 0; i < net->layers.n; i++) {
 		Layer *l = net->layers.v[i];
 		if (l->dead || (!l->node && !l->role))
@@ -100,7 +112,9 @@ name_net(Net *net)
 				   : from && !from->node && from->role ? chain_base[from->idx]
 								       : l->bottoms.v[0]->name;
 		chain_base[l->idx] = base;
-		l->name = l->role ? unique(&nm, base, ".", l->role) : unique(&nm, base, "", "");
+		if (!l->name) /* else the layer of a named output, named above */
+			l->name = l->role ? unique(&nm, base, ".", l->role)
+					  : unique(&nm, base, "", "");
 		unsigned extra = 0;
 		for (size_t k = 0; k < l->tops.n; k++) {
 			Blob *b = l->tops.v[k];

@@ -31,6 +31,7 @@ net_free(Net *net)
 	free(net->layers.v);
 	free(net->blobs.v);
 	free(net->outputs.v);
+	free(net->output_names.v);
 	free(net->blob_of);
 	free(net->shuffle_at);
 }

@@ -68,6 +68,7 @@ struct Net {
 	Shuffle **shuffle_at;     /* by Node.idx: the channel shuffle the node is part of
 	                             (shuffle.c), or NULL */
 	VEC(Blob *) outputs;      /* in trace order */
+	VEC(const char *) output_names; /* the trace's name of each output, or NULL */
 	const char *name;         /* the net's name: the root module's class */
 	int errors_before;        /* Ctx.nerrors when lowering began: lowering's own errors are
 	                             the rest */

@@ -498,7 +498,7 @@ def _flatten_outputs(result: Any) -> list[tuple[torch.Tensor, str]]:
     if isinstance(result, torch.Tensor):
         return [(result, "")]
     if isinstance(result, (list, tuple)) and result and all(isinstance(r, torch.Tensor) for r in result):
-        return [(r, "") for r in result]
+        return [(r, f"output{i}") for i, r in enumerate(result)]  # the Caffe blobs' names
     if isinstance(result, dict) and result and all(
             isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in result.items()):
         return [(v, k) for k, v in result.items()]

@@ -1053,6 +1053,45 @@ class Names(OpTestCase):
                          [("x", "Input"), ("body.0", "Convolution"), ("body.1", "BatchNorm"),
                           ("body.1.scale", "Scale"), ("body.2", "ReLU"), ("body.4", "InnerProduct")])
 
+    def test_output_names(self) -> None:
+        # a dict's keys and a tuple's positions name the output blobs and the layers that write them (BVLC
+        # reads a blob by name, OpenCV a layer); a value returned twice gets a blob per name; at -O2 the
+        # BatchNorm folded into the convolution leaves the name on the convolution
+        class Heads(nn.Module):
+            def __init__(self) -> None:
+                super().__init__()
+                self.conv = nn.Conv2d(3, 4, 3)
+                self.bn = bn(4)
+
+            def forward(self, x):
+                y = self.bn(self.conv(x))
+                return {"out": F.relu(y), "aux": torch.sigmoid(y), "features": y, "again": y}
+
+        self.check("dict_outputs", Heads(), randn(1, 3, 6, 6))
+        self.check("tuple_outputs", Lambda(lambda s, x: (s.conv(x), F.relu(s.conv(x)), x), conv=nn.Conv2d(3, 2, 1)),
+                   randn(1, 3, 4, 4))
+        for name, want in (("dict_outputs", ["out", "aux", "features", "again"]),
+                           ("tuple_outputs", ["output0", "output1", "output2"])):
+            for level in ("-O0", "-O1", "-O2"):
+                prototxt = f"{self.dir}/{name}{level}.prototxt"
+                self.assertEqual(parity.declared_outputs(prototxt), want, prototxt)
+                writers = {l.top[0]: l.name for l in parity.prototxt_layers(prototxt) if l.top}
+                self.assertEqual([writers.get(b) for b in want], want, prototxt)
+
+    def test_output_name_clashes(self) -> None:
+        # a name that is an input's, or an earlier output's, would give two blobs one name
+        out = self.dir + "/clash.prototxt"
+        for text, msg in (('output %1 "x"\n', 'output: "x" is an input\'s name; a Caffe blob has one name'),
+                          ('output %1 "a"\noutput %1 "a"\n', 'output: the name "a" is taken by output 0')):
+            log = self.dir + "/clash.log"
+            with open(log, "w") as f:
+                f.write('ptcc-trace 1\nweights "clash.safetensors"\ninput %0 "x" : f32[1,2,3,3]\n'
+                        '%1 = relu(%0, inplace=false) : f32[1,2,3,3]\n' + text)
+            r = parity.compile_log(log, out, "--no-weights")
+            self.assertEqual(r.returncode, 1, r.stderr)
+            line = text.count("\n") + 4
+            self.assertEqual(r.stderr.splitlines()[0], f"{log}:{line}:8: error: {msg}")
+
 
 class Inputs(OpTestCase):
     def test_two_named_inputs(self) -> None:

@@ -94,8 +94,8 @@ call "" Mixed
   %14 = mean(%9) : f32[]
   %15 = add(%13, %14) : f32[1,8]
 return ""
-output %12
-output %15
+output %12 "output0"
+output %15 "output1"
 """)
         weights = os.path.join(self.dir, "mixed.safetensors")
         torch.testing.assert_close(read_tensor(weights, "conv.weight"), model.conv.weight.detach(), rtol=0, atol=0)
