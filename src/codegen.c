@@ -9,6 +9,7 @@
 #include "net.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <string.h>
 
@@ -81,6 +82,105 @@ blob_protos(Net *net, Layer *l)
 	return blobs;
 }
 
+/* The trace side of each layer, as a comment line above it:
+ *
+ *     # run.log:57: %41 = conv2d @ torchvision/models/resnet.py:92
+ *
+ * the trace line of the op the layer lowers, the handle whose value each top holds once the
+ * layer has run (`_` for a top that holds an intermediate; nothing before `=` when no top holds
+ * a trace value; `%2 (line 112)` for the value of another line) and the op's source position.
+ * A reader sees where each layer came from, and ptcc-verify --layers compares each top with
+ * that handle's value in PyTorch. */
+typedef struct LayerMap {
+	Net *net;
+	const char *log;      /* the trace's file name */
+	const Value **holder; /* by Blob.id: the first trace value the blob holds, or NULL */
+} LayerMap;
+
+/* Comment text: a control byte would end the comment, so bytes below 0x20, DEL and the
+ * backslash are escaped as in a string. */
+static void
+put_comment_text(FILE *fp, const char *s)
+{
+	for (; *s; s++) {
+		unsigned char ch = (unsigned char)*s;
+		if (ch < 0x20 || ch == 0x7f || ch == '\\')
+			fprintf(fp, ch == '\\' ? "\\\\" : "\\%03o", ch);
+		else
+			fputc(ch, fp);
+	}
+}
+
+static void
+note_layer(FILE *fp, const ProtobufCMessage *element, void *arg)
+{
+	const LayerMap *map = arg;
+	Ctx *c = map->net->c;
+	/* lp is a Layer's first member */
+	const Layer *l = (const Layer *)(const void *)element;
+	Blob *const *tops = l->ssa_tops ? l->ssa_tops : l->tops.v; /* as lowered: in place,
+	                                                              a top holds its own value */
+	bool holds = false;
+	uint32_t pos;
+
+	if (element->descriptor != &caffe__layer_parameter__descriptor)
+		return;
+	for (size_t k = 0; k < l->tops.n; k++)
+		holds |= map->holder[tops[k]->id] != NULL;
+	if (l->node)
+		pos = l->node->loc.begin;
+	else if (holds && l->tops.n == 1 && map->holder[tops[0]->id]->kind == VK_INPUT)
+		pos = map->holder[tops[0]->id]->pos; /* an Input layer */
+	else
+		return; /* a helper of no op: an input or a constant returned as an output */
+	uint32_t line = diag_line_of(c, pos, NULL);
+	fputs("# ", fp);
+	put_comment_text(fp, map->log);
+	fprintf(fp, ":%" PRIu32 ": ", line);
+	for (size_t k = 0; holds && k < l->tops.n; k++) {
+		const Value *v = map->holder[tops[k]->id];
+		if (!v || v->handle == NO_HANDLE) {
+			fputs(k ? ", _" : "_", fp);
+			continue;
+		}
+		fprintf(fp, "%s%%%" PRIu32, k ? ", " : "", v->handle);
+		/* a value of another line: a Convolution with the BatchNorm folded into it holds
+		 * the batch_norm's result */
+		uint32_t def = v->kind == VK_OP ? v->def->loc.begin : v->pos;
+		if (def != pos)
+			fprintf(fp, " (line %" PRIu32 ")", diag_line_of(c, def, NULL));
+	}
+	fputs(holds ? " = " : "", fp);
+	fputs(l->node ? optab[l->node->op].name : "input", fp);
+	if (l->node && l->node->src) {
+		fputs(" @ ", fp);
+		put_comment_text(fp, l->node->src);
+	}
+	fputc('\n', fp);
+}
+
+/* Which trace value each blob holds: the first value (in trace order) bound to it, so that a
+ * blob shared by an op and a view of its result (an identity lowering) names the op's. */
+static const Value **
+blob_holders(Net *net)
+{
+	Graph *g = &net->c->g;
+	const Value **holder = arena_zalloc(net->arena, sizeof *holder * (net->blobs.n + 1));
+
+	for (size_t i = 0; i < g->inputs.n; i++) {
+		Blob *b = net->blob_of[g->inputs.v[i]->id];
+		if (b && !holder[b->id])
+			holder[b->id] = g->inputs.v[i];
+	}
+	for (const Node *n = g->first; n; n = n->next)
+		for (unsigned k = 0; k < n->nres; k++) {
+			Blob *b = net->blob_of[n->res[k].id];
+			if (b && !holder[b->id])
+				holder[b->id] = &n->res[k];
+		}
+	return holder;
+}
+
 static Caffe__NetParameter *
 build(Net *net, bool with_blobs)
 {
@@ -142,7 +242,8 @@ codegen(Net *net, const char *prototxt, const char *caffemodel)
 				    strlen(net->outputs.v[i]->name));
 	}
 	fputc('\n', text.fp);
-	prototxt_write(text.fp, &np->base, skip_blobs);
+	LayerMap map = {net, log ? log + 1 : net->c->path, blob_holders(net)};
+	prototxt_write(text.fp, &np->base, skip_blobs, note_layer, &map);
 	if (!outfile_close(&text))
 		return 2;
 	if (caffemodel) {

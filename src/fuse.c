@@ -107,6 +107,9 @@ fold_batch_norm(Net *net)
 		if (scale)
 			scale->dead = true;
 		net_replace_blob(net, scale ? scale->tops.v[0] : y, c);
+		/* c now holds the normalised value, and the convolution's own value is gone */
+		net_rebind(net, c, NULL);
+		net_rebind(net, scale ? scale->tops.v[0] : y, c);
 		net_recount(net);
 	}
 }

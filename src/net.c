@@ -137,6 +137,14 @@ net_replace_blob(Net *net, Blob *from, Blob *to)
 }
 
 void
+net_rebind(Net *net, Blob *from, Blob *to)
+{
+	for (uint32_t i = 0; i <= net->c->g.nvalues; i++)
+		if (net->blob_of[i] == from)
+			net->blob_of[i] = to;
+}
+
+void
 net_recount(Net *net)
 {
 	uint32_t idx = 0;

@@ -98,6 +98,8 @@ float *net_floats(Net *net, int64_t n, float fill);
 Blob *net_identity(Net *net, const Node *n, const char *role, Blob *x);
 /* Rewire every consumer of `from` to read `to` instead. */
 void net_replace_blob(Net *net, Blob *from, Blob *to);
+/* Every trace value that `from` held is held by `to` (NULL: by no blob) from now on. */
+void net_rebind(Net *net, Blob *from, Blob *to);
 void net_recount(Net *net);   /* recompute Blob.nuse and Layer.idx over live layers */
 
 /* A channel shuffle found by match_shuffles: view(N, g, C/g, H, W), transpose(1, 2), copies,
@@ -184,7 +186,11 @@ int codegen(Net *net, const char *prototxt, const char *caffemodel);
 /* ---- prototxt.c: protobuf text format through protobuf-c's descriptors ----------------------- */
 
 typedef bool PrototxtSkip(const ProtobufCFieldDescriptor *f);
-void prototxt_write(FILE *fp, const ProtobufCMessage *msg, PrototxtSkip *skip);
+/* Called before each message element of the top-level message (each layer of a net): writes
+ * `#` comment lines, which Caffe's and OpenCV's text parsers skip. */
+typedef void PrototxtNote(FILE *fp, const ProtobufCMessage *element, void *arg);
+void prototxt_write(FILE *fp, const ProtobufCMessage *msg, PrototxtSkip *skip, PrototxtNote *note,
+		    void *arg);
 /* A string in the text format's quotes, C-escaped (octal for every byte that is not printable
  * ASCII). */
 void prototxt_put_string(FILE *fp, const char *s, size_t len);

@@ -58,18 +58,30 @@ put_real(FILE *fp, double v, int digits)
 		fprintf(fp, "%.*g", digits, v);
 }
 
-static void put_message(FILE *fp, const ProtobufCMessage *msg, int depth, PrototxtSkip *skip);
+/* What one write needs: the file, the fields to leave out, the note before each top-level
+ * message element. */
+typedef struct Printer {
+	FILE *fp;
+	PrototxtSkip *skip;
+	PrototxtNote *note;
+	void *arg;
+} Printer;
+
+static void put_message(const Printer *pr, const ProtobufCMessage *msg, int depth);
 
 /* One scalar or message element of a field; `p` points at the element. */
 static void
-put_element(FILE *fp, const ProtobufCFieldDescriptor *f, const void *p, int depth,
-			PrototxtSkip *skip)
+put_element(const Printer *pr, const ProtobufCFieldDescriptor *f, const void *p, int depth)
 {
+	FILE *fp = pr->fp;
+
+	if (f->type == PROTOBUF_C_TYPE_MESSAGE && depth == 0 && pr->note)
+		pr->note(fp, *(const ProtobufCMessage *const *)p, pr->arg);
 	indent(fp, depth);
 	fputs(f->name, fp);
 	if (f->type == PROTOBUF_C_TYPE_MESSAGE) {
 		fputs(" {\n", fp);
-		put_message(fp, *(const ProtobufCMessage *const *)p, depth + 1, skip);
+		put_message(pr, *(const ProtobufCMessage *const *)p, depth + 1);
 		indent(fp, depth);
 		fputs("}\n", fp);
 		return;
@@ -169,29 +181,29 @@ present(const ProtobufCMessage *msg, const ProtobufCFieldDescriptor *f)
 }
 
 static void
-put_message(FILE *fp, const ProtobufCMessage *msg, int depth, PrototxtSkip *skip)
+put_message(const Printer *pr, const ProtobufCMessage *msg, int depth)
 {
 	const ProtobufCMessageDescriptor *d = msg->descriptor;
 	for (unsigned i = 0; i < d->n_fields; i++) {
 		const ProtobufCFieldDescriptor *f = &d->fields[i];
-		if (skip && skip(f))
+		if (pr->skip && pr->skip(f))
 			continue;
 		const void *member = MEMBER(msg, f->offset);
 		switch (f->label) {
 		case PROTOBUF_C_LABEL_REQUIRED:
-			put_element(fp, f, member, depth, skip);
+			put_element(pr, f, member, depth);
 			break;
 		case PROTOBUF_C_LABEL_OPTIONAL:
 		case PROTOBUF_C_LABEL_NONE:
 			if (present(msg, f))
-				put_element(fp, f, member, depth, skip);
+				put_element(pr, f, member, depth);
 			break;
 		case PROTOBUF_C_LABEL_REPEATED: {
 			size_t n = *(const size_t *)MEMBER(msg, f->quantifier_offset);
 			const char *array = *(const char *const *)member;
 			size_t size = element_size(f);
 			for (size_t k = 0; k < n; k++)
-				put_element(fp, f, array + k * size, depth, skip);
+				put_element(pr, f, array + k * size, depth);
 			break;
 		}
 		}
@@ -199,7 +211,10 @@ put_message(FILE *fp, const ProtobufCMessage *msg, int depth, PrototxtSkip *skip
 }
 
 void
-prototxt_write(FILE *fp, const ProtobufCMessage *msg, PrototxtSkip *skip)
+prototxt_write(FILE *fp, const ProtobufCMessage *msg, PrototxtSkip *skip, PrototxtNote *note,
+	       void *arg)
 {
-	put_message(fp, msg, 0, skip);
+	Printer pr = {fp, skip, note, arg};
+
+	put_message(&pr, msg, 0);
 }

@@ -33,6 +33,9 @@ mkdir out || exit 99
 run_ptcc --no-weights -o out/odd.prototxt odd-names.log || fail "odd-names.log"
 [ "$(sed -n 2p out/odd.prototxt)" = '# outputs: "relu" "a\nlayer { \"b\" c.output"' ] ||
 	fail "odd-names: $(sed -n 2p out/odd.prototxt)"
+# and so do the notes above the layers (a newline would end the comment)
+grep -qxF '# odd-names.log:5: %1 = relu @ odd\012src\\x.py:3' out/odd.prototxt ||
+	fail "odd-names: the relu's note: $(grep relu out/odd.prototxt)"
 run_ptcc --no-weights -o out/const.prototxt constant-output.log || fail "constant-output.log"
 [ "$(sed -n 2p out/const.prototxt)" = '# outputs: "relu" "x.const_shape" "y.output"' ] ||
 	fail "constant-output: $(sed -n 2p out/const.prototxt)"
