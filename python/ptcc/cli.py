@@ -134,27 +134,36 @@ def make_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def prepare(spec: str, shapes: Sequence[Sequence[int]], kwargs: dict[str, Any], seed: int) -> tuple[Any, tuple]:
+    """The model SPEC names, in eval mode, and its example inputs, made exactly as ptcc-record makes them:
+    the seed is set before the model is built (its weights) and seeds the inputs' generator, so that
+    ptcc-verify, given the same arguments, rebuilds the run that was recorded.  Raises BuildError and
+    UsageError."""
+    import torch
+
+    torch.manual_seed(seed)
+    obj = load_object(spec)
+    model, example = build(obj, spec, kwargs)
+    model.eval()  # a freshly built module is in training mode; a trace is always of eval mode
+    if shapes:
+        generator = torch.Generator().manual_seed(seed)
+        example = tuple(torch.randn(*s, generator=generator) for s in shapes)
+    if example is None:
+        raise UsageError(f"{spec} gives no example inputs: pass --input SHAPE")
+    return model, example
+
+
 def run(argv: Sequence[str]) -> int:
     args = make_parser().parse_args(argv)
     shapes = [parse_shape(s) for s in args.input]
     kwargs = dict(parse_arg(a) for a in args.arg)
-    import torch
-
     from .record import RecordError, record
 
-    torch.manual_seed(args.seed)
-    obj = load_object(args.spec)
     try:
-        model, example = build(obj, args.spec, kwargs)
+        model, example = prepare(args.spec, shapes, kwargs, args.seed)
     except BuildError as e:
         print(f"ptcc-record: error: {e}", file=sys.stderr)
         return EXIT_INPUT
-    model.eval()  # a freshly built module is in training mode; a trace is always of eval mode
-    if shapes:
-        generator = torch.Generator().manual_seed(args.seed)
-        example = tuple(torch.randn(*s, generator=generator) for s in shapes)
-    if example is None:
-        raise UsageError(f"{args.spec} gives no example inputs: pass --input SHAPE")
     output = args.output or args.spec.rpartition(":")[2] + ".log"
     try:
         record(model, example, output, origin=args.spec)

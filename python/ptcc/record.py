@@ -76,6 +76,7 @@ class Value:
 
     slot: Slot
     op: Optional["OpEvent"] = None  # None for an input
+    tensor: Optional[torch.Tensor] = None  # its value, when the session keeps values
 
 
 @dataclass(eq=False)
@@ -117,8 +118,9 @@ Event = Union[OpEvent, ScopeEvent]
 class _Session(TorchFunctionMode):
     """All state of one recording.  It is the torch function mode, and owns the settrace hook."""
 
-    def __init__(self, model: torch.nn.Module) -> None:
+    def __init__(self, model: torch.nn.Module, keep_values: bool = False) -> None:
         super().__init__()
+        self.keep_values = keep_values  # copy every result (ptcc-verify --layers compares them)
         self.events: list[Event] = []
         self.slots: dict[int, Slot] = {}  # id(tensor) -> slot, while the tensor lives (a finalizer pops it)
         self.values: dict[int, Value] = {}  # id(slot) -> current value
@@ -214,6 +216,8 @@ class _Session(TorchFunctionMode):
             raise RecordError(f"{where}: {name}: {e}") from None
         for t in outs:
             event.results.append(self._define(t, event, tensors_in))
+            if self.keep_values:  # a copy: a later in-place op changes the tensor
+                event.results[-1].tensor = t.detach().clone()
         self.events.append(event)
 
     def _fold(self, t: torch.Tensor) -> None:
@@ -281,7 +285,7 @@ class _Session(TorchFunctionMode):
 
     def define_input(self, t: torch.Tensor) -> Value:
         slot = self._new_slot(t)
-        value = self.values[id(slot)] = Value(slot)
+        value = self.values[id(slot)] = Value(slot, tensor=t.detach().clone() if self.keep_values else None)
         return value
 
     # -- source positions --
@@ -405,6 +409,9 @@ class _Writer:
         self.taken = {s.name for s in session.stored.values() if not s.const}
         self.next_const = 0
         self.used: set[int] = set()  # ids of values some live line reads
+        self.op_lines: list[tuple[int, OpEvent]] = []  # (index in the body, event) of each op line
+        self.input_lines: list[int] = []  # line number of each input line, set by text()
+        self.body_start = 0  # line number of the body's first line, set by text()
 
     def handle(self, value: Value) -> str:
         if value.slot.number < 0:
@@ -460,6 +467,7 @@ class _Writer:
                 if event.call:
                     depth += 1
             elif event.live:
+                self.op_lines.append((len(lines), event))
                 lines.append("  " * depth + self.op_line(event))
         for value, label in outputs:
             ref = textlog.value(self.ref(value))
@@ -476,8 +484,21 @@ class _Writer:
             head.append(f"{keyword} ${textlog.name(stored.name)} : {textlog.tensor_type(t.dtype, t.shape)}")
         for value, label in self.inputs:
             named = f" {textlog.string(label)}" if label else ""
+            self.input_lines.append(len(head) + 1)
             head.append(f"input {self.handle(value)}{named} : {value.slot.type}")
+        self.body_start = len(head) + 1  # the first body line's number
         return "\n".join(head + body) + "\n"
+
+    def values(self) -> dict[tuple[int, int], torch.Tensor]:
+        """{(line, handle): value} of every input and every named op result, after text()."""
+        found = {}
+        for line, (value, _) in zip(self.input_lines, self.inputs):
+            found[(line, value.slot.number)] = value.tensor
+        for index, event in self.op_lines:
+            for r in event.results:
+                if r.tensor is not None and r.slot.number >= 0:
+                    found[(self.body_start + index, r.slot.number)] = r.tensor
+        return found
 
 
 # --- the public API ------------------------------------------------------------------------------------
@@ -576,9 +597,11 @@ def _indexing_seen() -> Iterator[None]:
 
 
 def record(model: torch.nn.Module, example_inputs: Union[torch.Tensor, Sequence[torch.Tensor]],
-           path: str, *, origin: str = "") -> Any:
+           path: str, *, origin: str = "", values: Optional[dict[tuple[int, int], torch.Tensor]] = None) -> Any:
     """Run `model` once on `example_inputs` and write the trace to `path` and its weights beside it
-    (`path` with the extension `.safetensors`).  Returns the model's outputs.
+    (`path` with the extension `.safetensors`).  Returns the model's outputs.  With a dict as `values`, also
+    fills it with {(trace line, handle): value} for every input and every op result the trace names (a copy
+    of each, as the run computed it).
 
     The model runs in eval mode under no_grad; a model in training mode is switched to eval for the run
     (with a warning on stderr) and switched back afterwards.  Raises RecordError, writing nothing, when
@@ -595,7 +618,7 @@ def record(model: torch.nn.Module, example_inputs: Union[torch.Tensor, Sequence[
         print(f"ptcc-record: warning: {type(model).__name__} was in training mode; recording in eval mode",
               file=sys.stderr)
         model.eval()
-    session = _Session(model)
+    session = _Session(model, keep_values=values is not None)
     try:
         input_values = [(session.define_input(t), n) for t, n in zip(inputs, _input_names(model, len(inputs)))]
     except Unrepresentable as e:
@@ -621,4 +644,6 @@ def record(model: torch.nn.Module, example_inputs: Union[torch.Tensor, Sequence[
     text = writer.text(session.events, outputs, os.path.basename(weights_path),
                        f"recorded by ptcc-record{' from ' + origin if origin else ''} with torch {torch.__version__}")
     _write_atomically(path, weights_path, text, [(s.name, s.tensor) for s in writer.declared])
+    if values is not None:
+        values.update(writer.values())
     return result
