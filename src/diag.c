@@ -203,6 +203,25 @@ io_error(Ctx *c, const char *fmt, ...)
 	c->max_errors = max_errors;
 }
 
+void
+usage_error_in(Ctx *c, const char *fmt, ...)
+{
+	int max_errors = c->max_errors;
+	va_list ap;
+
+	if (c->input_shapes.usage_error)
+		return;
+	c->stopped = false;
+	c->max_errors = 0;
+	va_start(ap, fmt);
+	vdiag(c, DIAG_ERROR, NO_LOC, "ptcc", fmt, ap);
+	va_end(ap);
+	fputs("Try 'ptcc --help' for more information.\n", stderr);
+	c->max_errors = max_errors;
+	c->input_shapes.usage_error = true;
+	c->stopped = true;
+}
+
 /* The span of a literal: from its first byte to the end of its text, found by scanning the source
  * for the comma, bracket or parenthesis that ends it at nesting depth 0. */
 Loc

@@ -28,6 +28,12 @@ usage(FILE *f)
 	      "--emit, stdout)\n"
 	      "  -w FILE            caffemodel (default: the prototxt's name with .caffemodel)\n"
 	      "  --no-weights       do not write the caffemodel\n"
+	      "  --input NAME=DIMS  give input NAME the shape DIMS, e.g. x=1x3x320x256, keeping "
+	      "its dtype;\n"
+	      "                     DIMS alone sets the inputs in order; repeatable.  Every shape "
+	      "is inferred\n"
+	      "                     again, and the annotations the new shapes contradict are "
+	      "ignored\n"
 	      "  --target=NAME      caffe (default) | caffe-master | opencv\n"
 	      "  --emit=KIND        model (default) | log (the canonical trace) | ir (the resolved "
 	      "graph)\n"
@@ -163,6 +169,63 @@ write_text(Ctx *c, const char *path, void (*fn)(Ctx *, FILE *))
 	return outfile_close(&o) && outfile_commit(&o) ? 0 : 2;
 }
 
+/* --input [NAME=]DIMS, DIMS written as ptcc-record's --input (1x3x224x224), into *s; a usage
+ * error for anything else.  The name is what comes before the last '=' (an input's name may hold
+ * any character, its dims no '='). */
+static void
+parse_input_shape(const char *arg, InputShape *s)
+{
+	const char *eq = strrchr(arg, '='), *p = eq ? eq + 1 : arg;
+	int64_t numel = 1;
+	int k;
+
+	memset(s, 0, sizeof *s);
+	s->arg = arg;
+	if (eq == arg)
+		usage_error("--input %s: the name before '=' is empty", arg);
+	if (!*p)
+		usage_error("--input %s: no shape; the argument is NAME=DIMS or DIMS, e.g. "
+			    "x=1x3x224x224",
+			    arg);
+	for (k = 0;; k++) {
+		size_t len = strcspn(p, "x");
+		long long d;
+		char *end;
+
+		if (len == 0)
+			usage_error("--input %s: dimension %d is empty; a shape is written like "
+				    "1x3x224x224",
+				    arg, k + 1);
+		errno = 0;
+		d = strtoll(p, &end, 10);
+		if (end != p + len || !(*p == '-' || (*p >= '0' && *p <= '9')))
+			usage_error("--input %s: '%.*s' is not a dimension; a shape is written "
+				    "like 1x3x224x224",
+				    arg, (int)len, p);
+		if (errno == ERANGE)
+			usage_error("--input %s: dimension %d is too large", arg, k + 1);
+		if (d <= 0)
+			usage_error("--input %s: dimension %d is %lld; every dimension must be "
+				    "positive",
+				    arg, k + 1, d);
+		if (k == MAX_DIMS)
+			usage_error("--input %s: more than %d dimensions", arg, MAX_DIMS);
+		/* 2^60 elements: the bytes of any dtype's tensor fit in 63 bits */
+		if (!ck_mul(numel, d, &numel) || numel > INT64_MAX / 8)
+			usage_error("--input %s: more than 2^60 elements", arg);
+		s->dims[k] = d;
+		p += len;
+		if (!*p++)
+			break;
+	}
+	s->ndim = k + 1;
+	if (eq) {
+		s->name = xmalloc((size_t)(eq - arg) + 1);
+		memcpy(s->name, arg, (size_t)(eq - arg));
+		s->name[eq - arg] = 0;
+	}
+}
+
 /* path with its extension (after the last '.' of the file name) replaced by ext; malloc'd */
 static char *
 with_extension(const char *path, const char *ext)
@@ -185,6 +248,7 @@ main(int argc, char **argv)
 		{"emit", required_argument, NULL, 'e'},
 		{"target", required_argument, NULL, 't'},
 		{"no-weights", no_argument, NULL, 'n'},
+		{"input", required_argument, NULL, 'i'},
 		{"check", no_argument, NULL, 'c'},
 		{"max-errors", required_argument, NULL, 'm'},
 		{"stats", no_argument, NULL, 's'},
@@ -195,6 +259,7 @@ main(int argc, char **argv)
 	const char *out = NULL, *wout = NULL, *target = "caffe", *dump_net = NULL;
 	int emit = EMIT_MODEL, opt, status = 0, max_errors = 20, olevel = 1;
 	bool stats = false, ok, io_error = false, no_weights = false;
+	VEC(InputShape) inputs = {0};
 	Ctx c;
 	double t0, t1, t2;
 	char *end, list[128];
@@ -207,6 +272,10 @@ main(int argc, char **argv)
 		case 'o': out = optarg; break;
 		case 'w': wout = optarg; break;
 		case 'n': no_weights = true; break;
+		case 'i':
+			vec_grow(&inputs);
+			parse_input_shape(optarg, &inputs.v[inputs.n++]);
+			break;
 		case 's': stats = true; break;
 		case 'L':
 			if (!ops_list(stdout, optarg ? optarg : "text"))
@@ -264,10 +333,12 @@ main(int argc, char **argv)
 	ctx_init(&c);
 	c.max_errors = max_errors;
 	c.dump_net = dump_net;
+	c.input_shapes.v = inputs.v;
+	c.input_shapes.n = inputs.n;
 	c.color = isatty(2) && !getenv("NO_COLOR");
 	if (!ctx_open(&c, argv[optind])) {
-		ctx_free(&c);
-		return 2;
+		status = 2;
+		goto out;
 	}
 	t0 = now();
 	ok = parse(&c); /* each line through frontend.c's pipeline as it is read */
@@ -286,7 +357,9 @@ main(int argc, char **argv)
 			(double)ru.ru_stime.tv_sec + 1e-6 * (double)ru.ru_stime.tv_usec,
 			c.arena.used, peak_rss_kib());
 	}
-	if (!ok) {
+	if (c.input_shapes.usage_error) {
+		status = 2; /* an --input that does not fit the trace: reported, nothing else */
+	} else if (!ok) {
 		status = 1;
 		/* the lines without errors still get their lowering errors, in the same run;
 		 * poisoned lines (those with errors, and what reads their results) are skipped.
@@ -334,7 +407,11 @@ main(int argc, char **argv)
 		}
 		}
 	}
+out:
 	ctx_free(&c);
 	ops_fini();
+	for (k = 0; k < inputs.n; k++)
+		free(inputs.v[k].name);
+	free(inputs.v);
 	return status;
 }

@@ -336,6 +336,17 @@ bool ops_list(FILE *f, const char *format);
 
 typedef enum DiagLevel { DIAG_ERROR, DIAG_WARNING, DIAG_NOTE } DiagLevel;
 
+/* An --input option: a shape that replaces an `input` line's (the dtype stays), by the input's
+ * name or, without one, by position (the k-th such option sets the k-th input).  main.c parses
+ * the option; frontend.c applies it as the input line is read. */
+typedef struct InputShape {
+	const char *arg;  /* the option's argument as given, for messages: "x=1x3x320x256" */
+	char *name;       /* the input's name, or NULL: by position */
+	int ndim;
+	int64_t dims[MAX_DIMS]; /* each positive */
+	Value *input;     /* the input it set, once read */
+} InputShape;
+
 struct Ctx {
 	Arena arena;
 	Intern strings;
@@ -385,6 +396,16 @@ struct Ctx {
 	struct Resolver *resolver;
 	const char *dump_net;  /* --dump-net=PHASE: print the back end's net after that pass, or
 	                          NULL */
+	struct {             /* --input (frontend.c) */
+		InputShape *v;       /* main.c's, in command-line order */
+		size_t n;
+		bool matched;        /* every one checked against the `input` lines */
+		bool reshaped;       /* one changed a declared shape: an op's annotation that
+		                        differs from the inferred type only in its dims is then
+		                        stale, counted in nstale, not an error */
+		uint32_t nstale;
+		bool usage_error;    /* one does not fit the trace (exit status 2) */
+	} input_shapes;
 };
 
 void ctx_init(Ctx *c);
@@ -401,6 +422,10 @@ void diag_file(Ctx *c, DiagLevel level, const char *file, const char *fmt, ...) 
 /* `ptcc: error: msg` for an I/O error (a file ptcc cannot open or write): printed past
  * --max-errors too. */
 void io_error(Ctx *c, const char *fmt, ...) PRINTF_LIKE(2, 3);
+/* `ptcc: error: msg` and the usage hint, as main.c's usage errors: for a command-line option that
+ * does not fit the trace (--input).  Sets input_shapes.usage_error (exit status 2) and stops the
+ * diagnostics: what follows from a wrong option is noise. */
+void usage_error_in(Ctx *c, const char *fmt, ...) PRINTF_LIKE(2, 3);
 #define error_at(c, loc, ...) diag((c), DIAG_ERROR, (loc), __VA_ARGS__)
 #define warning_at(c, loc, ...) diag((c), DIAG_WARNING, (loc), __VA_ARGS__)
 #define note_at(c, loc, ...) diag((c), DIAG_NOTE, (loc), __VA_ARGS__)
