@@ -385,6 +385,9 @@ struct Ctx {
 	struct Resolver *resolver;
 	const char *dump_net;  /* --dump-net=PHASE: print the back end's net after that pass, or
 	                          NULL */
+	const char *draw_net;  /* --emit=dot --after=PHASE: draw the back end's net after that
+	                          pass on draw_out (netdot.c), or NULL */
+	FILE *draw_out;
 };
 
 void ctx_init(Ctx *c);
