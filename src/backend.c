@@ -1,5 +1,6 @@
 /* backend.c: the back end's pipeline, shuffles -> lower -> barriers -> fuse -> name -> codegen,
- * the net verified after each rewrite (and printed after the pass --dump-net names). */
+ * the net verified after each rewrite (and printed after the pass --dump-net names, drawn after the
+ * one --emit=dot --after names). */
 #include "net.h"
 
 #include <string.h>
@@ -10,8 +11,12 @@ const char *const backend_phases[] = {"lower", "barriers", "fuse", NULL};
 static void
 after(Net *net, const char *phase)
 {
-	if (net->c->dump_net && strcmp(net->c->dump_net, phase) == 0)
+	Ctx *c = net->c;
+
+	if (c->dump_net && strcmp(c->dump_net, phase) == 0)
 		net_dump(net, stdout, phase);
+	if (c->draw_net && strcmp(c->draw_net, phase) == 0)
+		net_dot(net, c->draw_out, phase);
 }
 
 int
@@ -32,15 +37,18 @@ compile_model(Ctx *c, const char *prototxt, const char *caffemodel, const char *
 	net_verify(&net, "the OpenCV fusion barriers");
 	after(&net, "barriers");
 	fuse(&net);
+	/* fuse's net is the one codegen writes: drawn, it shows the names written */
+	if (prototxt || (c->draw_net && strcmp(c->draw_net, "fuse") == 0)) {
+		name_net(&net);
+		if (!net.name) {
+			const char *base = strrchr(c->path, '/');
+			net.name = base ? base + 1 : c->path;
+		}
+	}
 	after(&net, "fuse");
 	if (!prototxt) {
 		net_free(&net);
 		return 0;
-	}
-	name_net(&net);
-	if (!net.name) {
-		const char *base = strrchr(c->path, '/');
-		net.name = base ? base + 1 : c->path;
 	}
 	status = codegen(&net, prototxt, caffemodel);
 	net_free(&net);

@@ -8,6 +8,7 @@
  *                 out), every type, in-place writes and views marked; a trace in SSA form
  *                 (`ptcc-trace 1 ssa`) that parses back.
  * --emit=summary  counts.
+ * --emit=dot      the graph for Graphviz (its section below says what it draws).
  */
 #include "ptcc.h"
 
@@ -296,20 +297,62 @@ emit_summary(Ctx *c, FILE *f)
 		fprintf(f, "  %-24s %u\n", optab[counts[k].op].name, counts[k].n);
 }
 
-/* ---- --emit=dot: the resolved graph for Graphviz --------------------------------------------- */
+/* ---- --emit=dot: the resolved graph for Graphviz ---------------------------------------------
+ *
+ * One box per live op: its result handles and op as the trace writes them (`%4 = add_`), each
+ * result's type, its module scope and its trace line (`run.log:28`).  One ellipse per input
+ * (`input %0 x`, its type and line) and per output (`output logits`, or `output output0`,
+ * `output output1`, ... by position where the trace names none, its type and line), with two
+ * peripheries: the model's interface.  Edges follow the tensors; parameters have no node (an
+ * output that returns one says which).  netdot.c draws the Caffe net with the same pieces. */
 
-/* A DOT string: quotes and backslashes escaped; "\n" separates label lines. */
-static void
+/* Whether s starts with a well-formed UTF-8 sequence of n > 1 bytes (no overlong form, no
+ * surrogate, nothing past U+10FFFF); n is 0 when it does not. */
+static int
+utf8_seq(const unsigned char *s)
+{
+	int n = s[0] >= 0xc2 && s[0] <= 0xdf ? 2 : s[0] >= 0xe0 && s[0] <= 0xef ? 3
+						 : s[0] >= 0xf0 && s[0] <= 0xf4 ? 4
+										  : 0;
+	unsigned char lo = s[0] == 0xe0 ? 0xa0 : s[0] == 0xf0 ? 0x90 : 0x80;
+	unsigned char hi = s[0] == 0xed ? 0x9f : s[0] == 0xf4 ? 0x8f : 0xbf;
+
+	for (int i = 1; i < n; i++, lo = 0x80, hi = 0xbf)
+		if (s[i] < lo || s[i] > hi)
+			return 0;
+	return n;
+}
+
+void
 dot_string(FILE *f, const char *s)
 {
-	for (; *s; s++) {
-		if (*s == '"' || *s == '\\')
+	const unsigned char *p = (const unsigned char *)s;
+
+	while (*p) {
+		int n = *p >= 0x80 ? utf8_seq(p) : 1;
+		if (*p == '"' || *p == '\\') {
 			fputc('\\', f);
-		if (*s == '\n')
-			fputs("\\n", f);
-		else
-			fputc(*s, f);
+			fputc(*p++, f);
+		} else if (*p == '\n' || *p == '\r' || *p == '\t') {
+			/* shown as the trace spells it: a name's line end is not a label's */
+			fprintf(f, "\\\\%c", *p == '\n' ? 'n' : *p == '\r' ? 'r' : 't');
+			p++;
+		} else if (*p < 0x20 || *p == 0x7f || n == 0) {
+			fprintf(f, "\\\\x%02x", *p++);
+		} else {
+			fwrite(p, 1, (size_t)n, f);
+			p += n;
+		}
 	}
+}
+
+void
+dot_trace_line(Ctx *c, FILE *f, uint32_t off)
+{
+	const char *base = strrchr(c->path, '/');
+
+	dot_string(f, base ? base + 1 : c->path);
+	fprintf(f, ":%u", diag_line_of(c, off, NULL));
 }
 
 /* An edge into node `to` from the producer of every tensor in l (lists included); parameters
@@ -330,6 +373,15 @@ dot_edges(FILE *f, const Lit *l, uint32_t to)
 		fprintf(f, "  in%u -> n%u;\n", l->u.v->id, to);
 }
 
+static void
+dot_handle(FILE *f, uint32_t handle)
+{
+	if (handle == NO_HANDLE)
+		fputc('_', f);
+	else
+		fprintf(f, "%%%u", handle);
+}
+
 void
 emit_dot(Ctx *c, FILE *f)
 {
@@ -338,31 +390,56 @@ emit_dot(Ctx *c, FILE *f)
 	fputs("digraph ptcc {\n  node [shape=box, fontname=\"monospace\", fontsize=10];\n", f);
 	for (size_t i = 0; i < c->g.inputs.n; i++) {
 		Value *v = c->g.inputs.v[i];
-		fprintf(f, "  in%u [shape=ellipse, label=\"input ", v->id);
-		dot_string(f, v->name ? v->name : "");
-		fprintf(f, "\\n%s\"];\n", type_str(&v->type, t, sizeof t));
+		fprintf(f, "  in%u [shape=ellipse, peripheries=2, label=\"input ", v->id);
+		dot_handle(f, v->handle);
+		if (v->name) {
+			fputc(' ', f);
+			dot_string(f, v->name);
+		}
+		fprintf(f, "\\n%s\\n", type_str(&v->type, t, sizeof t));
+		dot_trace_line(c, f, v->pos);
+		fputs("\"];\n", f);
 	}
 	for (Node *n = c->g.first; n; n = n->next) {
-		fprintf(f, "  n%u [label=\"%s", n->idx, optab[n->op].name);
+		fprintf(f, "  n%u [label=\"", n->idx);
+		for (unsigned r = 0; r < n->nres; r++) {
+			fputs(r ? ", " : "", f);
+			dot_handle(f, n->res[r].handle);
+		}
+		fprintf(f, " = %s", optab[n->op].name);
+		for (unsigned r = 0; r < n->nres; r++)
+			fprintf(f, "\\n%s", type_str(&n->res[r].type, t, sizeof t));
 		if (n->scope && *n->scope->name) {
 			fputs("\\n", f);
 			dot_string(f, n->scope->name);
 		}
-		for (unsigned r = 0; r < n->nres; r++)
-			fprintf(f, "\\n%s", type_str(&n->res[r].type, t, sizeof t));
+		fputs("\\n", f);
+		dot_trace_line(c, f, n->loc.begin);
 		fputs("\"];\n", f);
 		for (unsigned k = 0; k < n->nslot; k++)
 			dot_edges(f, &n->arg[k], n->idx);
 	}
 	for (size_t i = 0; i < c->g.outputs.n; i++) {
 		const Output *o = &c->g.outputs.v[i];
-		fprintf(f, "  out%zu [shape=ellipse, label=\"output ", i);
-		dot_string(f, o->name ? o->name : "");
+		const Value *v = o->ref.kind == L_VALUE ? o->ref.u.v : NULL;
+		fprintf(f, "  out%zu [shape=ellipse, peripheries=2, label=\"output ", i);
+		if (o->name)
+			dot_string(f, o->name);
+		else
+			fprintf(f, "output%zu", i);
+		if (v && (v->kind == VK_PARAM || v->kind == VK_CONST)) {
+			fputs("\\n$", f); /* no edge says what it returns */
+			dot_string(f, v->name);
+		}
+		if (v)
+			fprintf(f, "\\n%s", type_str(&v->type, t, sizeof t));
+		fputs("\\n", f);
+		dot_trace_line(c, f, o->loc.begin);
 		fputs("\"];\n", f);
-		if (o->ref.kind == L_VALUE && o->ref.u.v->kind == VK_OP)
-			fprintf(f, "  n%u -> out%zu;\n", o->ref.u.v->def->idx, i);
-		else if (o->ref.kind == L_VALUE && o->ref.u.v->kind == VK_INPUT)
-			fprintf(f, "  in%u -> out%zu;\n", o->ref.u.v->id, i);
+		if (v && v->kind == VK_OP)
+			fprintf(f, "  n%u -> out%zu;\n", v->def->idx, i);
+		else if (v && v->kind == VK_INPUT)
+			fprintf(f, "  in%u -> out%zu;\n", v->id, i);
 	}
 	fputs("}\n", f);
 }

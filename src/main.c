@@ -40,6 +40,10 @@ usage(FILE *f)
 	      "                     | summary | dot (the graph for Graphviz) | none (check the "
 	      "trace\n"
 	      "                     through lowering for the target, without the weights)\n"
+	      "  --after=PHASE      with --emit=dot: draw the Caffe net, not the trace's graph, "
+	      "after the\n"
+	      "                     pass lower, barriers or fuse (the net written, with its "
+	      "names)\n"
 	      "  --check            will it deploy? every stage through lowering and the net "
 	      "verifier for\n"
 	      "                     the target, the weights file checked too; writes nothing\n"
@@ -103,6 +107,20 @@ join_names(char *buf, size_t size, const char *const *names, size_t n, const cha
 						     : ", ",
 					names[i]);
 	return buf;
+}
+
+/* The backend_phases entry named by the argument of option opt, or a usage error. */
+static const char *
+backend_phase(const char *opt, const char *arg)
+{
+	char list[128];
+	size_t k;
+
+	for (k = 0; backend_phases[k]; k++)
+		if (strcmp(arg, backend_phases[k]) == 0)
+			return backend_phases[k];
+	usage_error("%s=%s: the phase is %s", opt, arg,
+		    join_names(list, sizeof list, backend_phases, k, " or "));
 }
 
 static int
@@ -226,6 +244,34 @@ parse_input_shape(const char *arg, InputShape *s)
 	}
 }
 
+/* --emit=dot --after=PHASE: the back end draws its net after that pass, onto stdout or path (as
+ * write_text writes); a net that does not lower is not drawn, and the file is not written. */
+static int
+write_net_dot(Ctx *c, const char *path, const char *phase, const char *target, int olevel)
+{
+	OutFile o;
+	bool to_stdout = !path || strcmp(path, "-") == 0;
+	int status;
+
+	if (!to_stdout && !outfile_open(c, &o, path))
+		return 2;
+	c->draw_net = phase;
+	c->draw_out = to_stdout ? stdout : o.fp;
+	status = compile_model(c, NULL, NULL, target, olevel);
+	if (to_stdout) {
+		if (status == 0 && (fflush(stdout) != 0 || ferror(stdout))) {
+			io_error(c, "cannot write the output: %s", strerror(errno));
+			return 2;
+		}
+		return status;
+	}
+	if (status) {
+		outfile_abort(&o);
+		return status;
+	}
+	return outfile_close(&o) && outfile_commit(&o) ? 0 : 2;
+}
+
 /* path with its extension (after the last '.' of the file name) replaced by ext; malloc'd */
 static char *
 with_extension(const char *path, const char *ext)
@@ -254,16 +300,17 @@ main(int argc, char **argv)
 		{"stats", no_argument, NULL, 's'},
 		{"list-ops", optional_argument, NULL, 'L'},
 		{"dump-net", required_argument, NULL, 'D'},
+		{"after", required_argument, NULL, 'A'},
 		{NULL, 0, NULL, 0},
 	};
-	const char *out = NULL, *wout = NULL, *target = "caffe", *dump_net = NULL;
+	const char *out = NULL, *wout = NULL, *target = "caffe", *dump_net = NULL, *draw_net = NULL;
 	int emit = EMIT_MODEL, opt, status = 0, max_errors = 20, olevel = 1;
 	bool stats = false, ok, io_error = false, no_weights = false;
 	VEC(InputShape) inputs = {0};
+	size_t k;
 	Ctx c;
 	double t0, t1, t2;
 	char *end, list[128];
-	size_t k;
 
 	while ((opt = getopt_long(argc, argv, "o:w:O:", longopts, NULL)) != -1) {
 		switch (opt) {
@@ -285,15 +332,8 @@ main(int argc, char **argv)
 			ops_fini();
 			return 0;
 		case 'c': emit = EMIT_CHECK; break;
-		case 'D':
-			for (dump_net = NULL, k = 0; backend_phases[k] && !dump_net; k++)
-				if (strcmp(optarg, backend_phases[k]) == 0)
-					dump_net = backend_phases[k];
-			if (!dump_net)
-				usage_error(
-					"--dump-net=%s: the phase is %s", optarg,
-					join_names(list, sizeof list, backend_phases, k, " or "));
-			break;
+		case 'D': dump_net = backend_phase("--dump-net", optarg); break;
+		case 'A': draw_net = backend_phase("--after", optarg); break;
 		case 'O':
 			if (strcmp(optarg, "0") && strcmp(optarg, "1") && strcmp(optarg, "2"))
 				usage_error("-O%s: the optimisation level is 0, 1 or 2", optarg);
@@ -329,6 +369,8 @@ main(int argc, char **argv)
 	if (optind != argc - 1)
 		usage_error("%s", optind >= argc ? "expected one trace file"
 						 : "expected only one trace file");
+	if (draw_net && emit != EMIT_DOT)
+		usage_error("--after=%s draws the net: it goes with --emit=dot", draw_net);
 
 	ctx_init(&c);
 	c.max_errors = max_errors;
@@ -373,7 +415,10 @@ main(int argc, char **argv)
 		case EMIT_LOG: status = write_text(&c, out, emit_log); break;
 		case EMIT_IR: status = write_text(&c, out, emit_ir); break;
 		case EMIT_SUMMARY: status = write_text(&c, out, emit_summary); break;
-		case EMIT_DOT: status = write_text(&c, out, emit_dot); break;
+		case EMIT_DOT:
+			status = draw_net ? write_net_dot(&c, out, draw_net, target, olevel)
+					  : write_text(&c, out, emit_dot);
+			break;
 		case EMIT_NONE: /* every stage through lowering and verification, without the
 		                   weights */
 			status = compile_model(&c, NULL, NULL, target, olevel);

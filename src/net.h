@@ -174,6 +174,8 @@ void net_verify(const Net *net, const char *after);
 void match_shuffles(Net *net); /* shuffle.c: find the channel shuffles before lowering */
 bool lower(Net *net);         /* lower.c: false if some op has no lowering (all are reported) */
 void net_dump(Net *net, FILE *f, const char *after); /* netdump.c: the net as text (--dump-net) */
+/* netdot.c: the net in Graphviz's DOT language (--emit=dot --after=PHASE); names if named */
+void net_dot(Net *net, FILE *f, const char *after);
 bool lowering_table_check(char *msg, size_t size); /* lower.c: ops.def's back-end columns are
                                                       consistent */
 void opencv_barriers(Net *net); /* barrier.c: stop OpenCV's wrong fusions (every -O level) */

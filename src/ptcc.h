@@ -406,6 +406,9 @@ struct Ctx {
 		uint32_t nstale;
 		bool usage_error;    /* one does not fit the trace (exit status 2) */
 	} input_shapes;
+	const char *draw_net;  /* --emit=dot --after=PHASE: draw the back end's net after that
+	                          pass on draw_out (netdot.c), or NULL */
+	FILE *draw_out;
 };
 
 void ctx_init(Ctx *c);
@@ -523,6 +526,12 @@ void emit_log(Ctx *c, FILE *f);     /* the canonical trace */
 void emit_ir(Ctx *c, FILE *f);      /* the resolved graph, every slot and shape */
 void emit_summary(Ctx *c, FILE *f);
 void emit_dot(Ctx *c, FILE *f);     /* the resolved graph in Graphviz's DOT language */
+/* The text of a DOT string between its quotes, as a label shows it: `"` and `\` escaped, and what
+ * a name may hold but a label cannot show (control bytes, bytes that are not UTF-8) spelled as
+ * the trace's escapes, `\n`, `\x01`. */
+void dot_string(FILE *f, const char *s);
+/* `run.log:57`: the trace's file name (without its directory) and the line of byte offset off */
+void dot_trace_line(Ctx *c, FILE *f, uint32_t off);
 
 /* ---- outfile.c: files written atomically (temporary file, then rename) ----------------------- */
 

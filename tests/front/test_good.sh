@@ -29,8 +29,10 @@ for log in *.log; do
 		cp "$T/$name.ir" "$T/$name.ir.log"
 		run_ptcc --no-weights -o "$T/a.prototxt" "$log" 2>/dev/null || fail "$name: does not compile"
 		run_ptcc --no-weights -o "$T/b.prototxt" "$T/$name.ir.log" 2>/dev/null || fail "$name: its IR does not compile"
-		# the net name comes from the file's name when the trace has no scope; compare the layers
-		grep -v '^name:\|^# ptcc ' "$T/a.prototxt" >"$T/a" && grep -v '^name:\|^# ptcc ' "$T/b.prototxt" >"$T/b"
+		# the net name comes from the file's name when the trace has no scope, and the notes
+		# above the layers name the trace's file and lines: compare the layers
+		drop='^name:\|^# ptcc \|^# .*:[0-9]*: '
+		grep -v "$drop" "$T/a.prototxt" >"$T/a" && grep -v "$drop" "$T/b.prototxt" >"$T/b"
 		cmp -s "$T/a" "$T/b" || { diff "$T/a" "$T/b" | head; fail "$name: its IR compiles to another net"; }
 	fi
 	n=$((n + 1))

@@ -53,8 +53,9 @@ grep -q '^input %0 "x" : f32\[2,3,64,48\]$' big.log || fail "--emit=log: the inp
 grep -q '^    %8 = linear(%7, $fc.weight, $fc.bias) : f32\[2,10\]$' big.log || { cat big.log; fail "--emit=log: linear"; }
 run 0 -- big.log -o big.prototxt
 [ ! -s err ] || { cat err; fail "the re-annotated trace: diagnostics"; }
-tail -n +2 byname.prototxt >a.body
-tail -n +2 big.prototxt >b.body
+# the notes above the layers name the trace's file and lines
+tail -n +2 byname.prototxt | grep -v '^# .*:[0-9]*: ' >a.body
+tail -n +2 big.prototxt | grep -v '^# .*:[0-9]*: ' >b.body
 cmp -s a.body b.body || { diff a.body b.body; fail "the re-annotated trace compiles to another net"; }
 cmp -s byname.caffemodel big.caffemodel || fail "the re-annotated trace: another caffemodel"
 
