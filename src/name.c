@@ -118,8 +118,11 @@ name_net(Net *net)
 		unsigned extra = 0;
 		for (size_t k = 0; k < l->tops.n; k++) {
 			Blob *b = l->tops.v[k];
-			if (b->name)
-				continue; /* in place: the blob keeps its first producer's name */
+			if (b->name) { /* in place: the blob keeps its first producer's name; or a
+			                  named output, which counts as the layer's first top */
+				extra += !b->discard;
+				continue;
+			}
 			if (b->discard)
 				b->name = unique(&blobs, l->name, ".", "discard");
 			else if (extra++ == 0)
