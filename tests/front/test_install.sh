@@ -1,6 +1,6 @@
 #!/bin/sh
 # make install and make uninstall: the build tree installed into a prefix under $PTCC_TEST_OUT; the README's
-# example with the installed ptcc-record and ptcc alone, from a directory outside the tree; the installed
+# example with the installed ptcc-record, ptcc and ptcc-verify alone, from a directory outside the tree; the installed
 # script imports the installed package and never the build tree's (nor one ahead of it on PYTHONPATH); the
 # man page; a DESTDIR install whose script names the final directories; make uninstall leaves no file.
 . "$(dirname "$0")/setup.sh"
@@ -32,10 +32,10 @@ case $PYDIR in
 "$P"/*) ;;
 *) fail "pythondir $PYDIR is not under the prefix $P" ;;
 esac
-for f in bin/ptcc bin/ptcc-record share/man/man1/ptcc.1 share/doc/ptcc/README.md share/doc/ptcc/trace-format.md; do
+for f in bin/ptcc bin/ptcc-record bin/ptcc-verify share/man/man1/ptcc.1 share/doc/ptcc/README.md share/doc/ptcc/trace-format.md; do
 	[ -f "$P/$f" ] || fail "make install wrote no $P/$f"
 done
-[ -x "$P/bin/ptcc-record" ] || fail "$P/bin/ptcc-record is not executable"
+[ -x "$P/bin/ptcc-record" ] && [ -x "$P/bin/ptcc-verify" ] || fail "$P/bin/ptcc-record, ptcc-verify: not executable"
 [ -f "$PYDIR/ptcc/record.py" ] && [ -f "$PYDIR/ptcc/cli.py" ] || fail "no ptcc package in $PYDIR"
 
 echo "the installed ptcc-record names the installed package, not the source tree's"
@@ -58,9 +58,16 @@ done
 printf '# ptcc %s: lenet.log, target caffe, -O1\n# outputs: "fc3"\nname: "LeNet"\n' \
 	"$(ptcc --version | sed 's/^ptcc //')" >head.want
 head -n 3 lenet.prototxt | cmp -s - head.want || { head -n 3 lenet.prototxt; fail "lenet.prototxt's first lines"; }
-# the shipped example's net and weights, exactly
-cmp -s lenet.prototxt "$PTCC_SRCDIR/tests/golden/lenet.prototxt" || fail "lenet.prototxt differs from tests/golden's"
+# the shipped example's net and weights, exactly (but for the layer notes' Python paths, which are
+# relative to the directory the recorder ran in)
+grep -v '^# .*:[0-9]*: ' lenet.prototxt >net.got
+grep -v '^# .*:[0-9]*: ' "$PTCC_SRCDIR/tests/golden/lenet.prototxt" >net.want
+cmp -s net.got net.want || fail "lenet.prototxt differs from tests/golden's"
 cmp -s lenet.safetensors "$PTCC_SRCDIR/examples/lenet/lenet.safetensors" || fail "lenet.safetensors differs"
+ptcc-verify "$PTCC_SRCDIR/examples/lenet/lenet.py:LeNet" --input 1x1x28x28 lenet.prototxt --runtime opencv \
+	--layers >out 2>&1 || { cat out; fail "the installed ptcc-verify"; }
+cat out
+[ "$(tail -n 1 out)" = "verdict: pass (tolerance 0.0001)" ] || fail "ptcc-verify's verdict"
 # the README's `from ptcc.record import record` with this PYTHONPATH
 got=$("$PYTHON" -c 'import ptcc.record; print(ptcc.record.__file__)') || fail "import ptcc.record"
 [ "$got" = "$PYDIR/ptcc/record.py" ] || fail "PYTHONPATH=$PYDIR imports $got"
