@@ -169,6 +169,7 @@ def verify(model: Any, inputs: Sequence[Any], prototxt: str, caffemodel: Optiona
     if len(net.inputs) != len(inputs):
         raise UsageError(f"{prototxt} has {len(net.inputs)} inputs ({', '.join(net.inputs)}); "
                          f"{len(inputs)} --input shapes were given")
+    was_training = model.training
     model.eval()
     try:
         with torch.no_grad():
@@ -176,6 +177,8 @@ def verify(model: Any, inputs: Sequence[Any], prototxt: str, caffemodel: Optiona
     except Exception as e:  # the model's own code
         report.failures.append(f"the model raised {type(e).__name__}: {e}")
         return report
+    finally:
+        model.train(was_training)
     xs = [t.detach().numpy() for t in inputs]
     try:
         blobs = pair_outputs(want, net.outputs, report.notes)

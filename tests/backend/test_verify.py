@@ -187,6 +187,67 @@ class Command(unittest.TestCase):
             self.assertEqual((r.returncode, r.stderr.strip()), (2, message))
 
 
+class Convert(unittest.TestCase):
+    """ptcc.convert(): records, compiles with the given ptcc, verifies; every failure is a ConvertError."""
+
+    def setUp(self) -> None:
+        import ptcc
+
+        self.ptcc = ptcc
+        self.dir = ptcctest.out_dir("verify", "convert")
+        torch.manual_seed(0)
+
+    def test_converts_and_verifies(self) -> None:
+        model = nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 5))
+        model.train()
+        got = self.ptcc.convert(model, torch.randn(1, 3, 12, 12), f"{self.dir}/new/net.prototxt", layers=True,
+                                ptcc=parity.ptcc_binary())
+        self.assertTrue(model.training, "the model's mode is left as it was")
+        self.assertEqual((got.log, got.weights, got.caffemodel),
+                         tuple(f"{self.dir}/new/net.{e}" for e in ("log", "safetensors", "caffemodel")))
+        for path in (got.log, got.weights, got.prototxt, got.caffemodel):
+            self.assertTrue(os.path.getsize(path) > 0, path)
+        self.assertTrue(got.report.passed)
+        self.assertEqual([(o.runtime, o.verdict) for o in got.report.outputs], [(rt, "ok") for rt in RUNTIMES])
+        self.assertEqual(sorted(got.report.layers), sorted(RUNTIMES))
+        # the opencv target is verified in OpenCV alone
+        got = self.ptcc.convert(nn.Sequential(nn.Conv2d(3, 4, 1), nn.ReLU6()), torch.randn(1, 3, 5, 5),
+                                f"{self.dir}/net6.prototxt", target="opencv", ptcc=parity.ptcc_binary())
+        self.assertEqual([o.runtime for o in got.report.outputs], ["opencv"])
+
+    def test_errors(self) -> None:
+        x = torch.randn(1, 3, 4, 4)
+        conv = nn.Conv2d(3, 3, 1)
+        with self.assertRaises(self.ptcc.ConvertError) as e:
+            self.ptcc.convert(conv, x, f"{self.dir}/a.prototxt", ptcc=f"{self.dir}/no-ptcc")
+        self.assertEqual(str(e.exception), f"{self.dir}/no-ptcc: not an executable ptcc")
+        with self.assertRaises(self.ptcc.ConvertError) as e:
+            self.ptcc.convert(conv, x, f"{self.dir}/a.prototxt", target="tflite", ptcc=parity.ptcc_binary())
+        self.assertEqual(str(e.exception), "target 'tflite': expected one of caffe, caffe-master, opencv")
+        # an op ptcc refuses: the exception carries ptcc's diagnostics, and nothing is written
+        erf = Lambda(lambda x: torch.special.erf(x))
+        with self.assertRaises(self.ptcc.ConvertError) as e:
+            self.ptcc.convert(erf, x, f"{self.dir}/erf.prototxt", ptcc=parity.ptcc_binary())
+        self.assertRegex(e.exception.diagnostics, rf"^{re.escape(self.dir)}/erf\.log:\d+:\d+: error: ")
+        self.assertTrue(str(e.exception).startswith(f"ptcc could not compile {self.dir}/erf.log (exit status 1):\n"))
+        self.assertFalse(os.path.exists(f"{self.dir}/erf.prototxt"))
+        # a tolerance no float32 net meets: the report comes with the exception
+        with self.assertRaises(self.ptcc.ConvertError) as e:
+            self.ptcc.convert(nn.Sequential(nn.Conv2d(3, 8, 3), nn.Tanh()), torch.randn(1, 3, 9, 9),
+                              f"{self.dir}/strict.prototxt", tolerance=1e-12, ptcc=parity.ptcc_binary())
+        self.assertFalse(e.exception.report.passed)
+        self.assertIn(": MISMATCH (max |Δ| over 1e-12 · max(1, max |ref|))", str(e.exception))
+
+
+class Lambda(nn.Module):
+    def __init__(self, fn) -> None:
+        super().__init__()
+        self.fn = fn
+
+    def forward(self, x):
+        return self.fn(x)
+
+
 MODELS = '''
 import torch
 import torch.nn as nn
