@@ -351,7 +351,7 @@ def print_report(report: Report, verbose: bool, out=sys.stdout) -> None:
         bad = sum(1 for c in checks if c.differs)
         drift = sum(1 for c in checks if c.over and not c.differs)
         print(f"{rt}: {len(checks)} layers compared with their trace values, {bad} differ" +
-              (f"; {drift} more over the tolerance by the round-off their inputs carry" if drift else ""),
+              (f"; {drift} more over it only by the error their inputs carry" if drift else ""),
               file=out)
         if verbose:
             for c in checks:
