@@ -53,6 +53,7 @@ class NetText:
     layers: list[NetLayer]
     outputs: list[str]       # blob names from `# outputs:`
     inputs: list[str]        # the Input layers' tops
+    declared: bool = True    # outputs come from a `# outputs:` line, not from the blobs no layer reads
 
     def writer_of(self, blob: str) -> Optional[NetLayer]:
         """The layer that writes `blob` last (what the blob holds after a forward pass)."""
@@ -115,7 +116,12 @@ def read_net(prototxt: str) -> NetText:
     for layer in layers:
         layer.holds += [None] * (len(layer.tops) - len(layer.holds))
     inputs = [l.tops[0] for l in layers if l.type == "Input" and l.tops]
-    return NetText(layers, outputs, inputs)
+    declared = bool(outputs)
+    if not declared:  # not ptcc's, or its comments removed: the blobs no layer reads, in layer order
+        read = {b for l in layers for b in l.bottoms}
+        for layer in layers:  # but for the cut-off parts of ptcc's Slices
+            outputs += [t for t in layer.tops if t not in read and t not in outputs and not t.endswith(".discard")]
+    return NetText(layers, outputs, inputs, declared)
 
 
 # --- OpenCV dnn ----------------------------------------------------------------------------------------

@@ -164,7 +164,13 @@ def verify(model: Any, inputs: Sequence[Any], prototxt: str, caffemodel: Optiona
     for path in (prototxt, caffemodel):
         if not os.path.isfile(path):
             raise UsageError(f"{path}: no such file")
-    net = runtime.read_net(prototxt)
+    try:
+        net = runtime.read_net(prototxt)
+    except UnicodeDecodeError:
+        raise UsageError(f"{prototxt}: not a text prototxt (is it the caffemodel?)") from None
+    if not net.declared:
+        report.notes.append(f"{prototxt} has no '# outputs:' line: its outputs are taken to be the blobs no "
+                            f"layer reads ({', '.join(net.outputs)})")
     rts = available_runtimes(runtime_choice, report.notes)
     if len(net.inputs) != len(inputs):
         raise UsageError(f"{prototxt} has {len(net.inputs)} inputs ({', '.join(net.inputs)}); "
@@ -231,10 +237,14 @@ def _recorded_values(model: Any, inputs: Sequence[Any], net: NetText, trace: Opt
         with open(log, encoding="utf-8") as f:
             report.trace_lines = f.read().splitlines()
     names = {l.trace for l in net.layers if l.trace}
+    if not names:
+        report.notes.append(f"{prototxt} has no layer notes (`# run.log:57: %41 = conv2d`, which ptcc writes "
+                            "above each layer): --layers has nothing to compare")
     original = trace or _find_trace(names, prototxt)
     if original is None:
-        report.notes.append(f"the trace {', '.join(sorted(names)) or '?'} was not found (--trace): the layer "
-                            "map is read against a fresh recording")
+        if names:
+            report.notes.append(f"the trace {', '.join(sorted(names))} was not found (--trace): the layer map "
+                                "is read against a fresh recording")
     else:
         with open(original, encoding="utf-8") as f:
             lines = f.read().splitlines()

@@ -159,6 +159,22 @@ class Command(unittest.TestCase):
         self.assertRegex(lines[3], r"^  ok      conv \(%1, Heads\.log:\d+\) [0-9.e+-]+$")
         self.assertEqual(lines[-1], "verdict: pass (tolerance 0.0001)")
 
+    def test_a_prototxt_without_comments(self) -> None:
+        # a net whose comments were removed (or not ptcc's): outputs are the blobs no layer reads, and
+        # --layers says it has nothing to compare
+        prototxt = self.record_and_compile("Heads", "1x3x8x8")
+        bare = os.path.join(self.dir, "bare.prototxt")
+        with open(prototxt) as f, open(bare, "w") as out:
+            out.writelines(l for l in f if not l.startswith("#"))
+        shutil.copy(parity.caffemodel_of(prototxt), parity.caffemodel_of(bare))
+        r = self.run_tool("ptcc.verify", f"{self.dir}/models.py:Heads", "--input", "1x3x8x8", bare,
+                          "--runtime", "opencv", "--layers")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertEqual(r.stdout.splitlines()[:2], [
+            f"note: {bare} has no '# outputs:' line: its outputs are taken to be the blobs no layer reads (out, aux)",
+            f"note: {bare} has no layer notes (`# run.log:57: %41 = conv2d`, which ptcc writes above each layer): "
+            "--layers has nothing to compare"])
+
     def test_vanishing_and_constant_outputs_do_not_pass(self) -> None:
         for name, why in (("Tiny", "the reference is vanishing (max |ref| "),
                           ("Constant", "the reference is constant (every value within the tolerance")):
@@ -182,7 +198,10 @@ class Command(unittest.TestCase):
                 ([spec, "--input", "1x3xq", prototxt],
                  "ptcc-verify: error: --input '1x3xq': expected a shape such as 1x3x224x224"),
                 ([spec, "--input", "1x3x8x8", "--input", "1x3x8x8", prototxt],
-                 f"ptcc-verify: error: {prototxt} has 1 inputs (x); 2 --input shapes were given")):
+                 f"ptcc-verify: error: {prototxt} has 1 inputs (x); 2 --input shapes were given"),
+                ([spec, "--input", "1x3x8x8", parity.caffemodel_of(prototxt)],
+                 f"ptcc-verify: error: {parity.caffemodel_of(prototxt)}: not a text prototxt (is it the "
+                 "caffemodel?)")):
             r = self.run_tool("ptcc.verify", *args)
             self.assertEqual((r.returncode, r.stderr.strip()), (2, message))
 
