@@ -32,7 +32,7 @@ case $PYDIR in
 "$P"/*) ;;
 *) fail "pythondir $PYDIR is not under the prefix $P" ;;
 esac
-for f in bin/ptcc bin/ptcc-record bin/ptcc-verify share/man/man1/ptcc.1 share/doc/ptcc/README.md share/doc/ptcc/trace-format.md; do
+for f in bin/ptcc bin/ptcc-record bin/ptcc-verify share/man/man1/ptcc.1 share/man/man1/ptcc-record.1 share/man/man1/ptcc-verify.1 share/doc/ptcc/README.md share/doc/ptcc/trace-format.md; do
 	[ -f "$P/$f" ] || fail "make install wrote no $P/$f"
 done
 [ -x "$P/bin/ptcc-record" ] && [ -x "$P/bin/ptcc-verify" ] || fail "$P/bin/ptcc-record, ptcc-verify: not executable"
