@@ -5,6 +5,7 @@ imports: parity.require_bvlc); the trace that `--emit=log --input` writes compil
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import unittest
 
@@ -48,9 +49,11 @@ class Net(nn.Module):
 
 
 def body(prototxt: str) -> str:
-    """The prototxt without its first line (a comment naming the trace)."""
+    """The prototxt without its first line (a comment naming the trace) and the notes above its layers (which
+    name the trace's file and lines)."""
     with open(prototxt) as f:
-        return f.read().split("\n", 1)[1]
+        lines = f.read().split("\n")[1:]
+    return "\n".join(l for l in lines if not re.match(r"# .*:\d+: ", l))
 
 
 class InputShapeTest(unittest.TestCase):
