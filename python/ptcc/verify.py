@@ -197,32 +197,37 @@ def verify(model: Any, inputs: Sequence[Any], prototxt: str, caffemodel: Optiona
         report.failures.append(f"--layers: the model cannot be recorded again: {e}")
         return report
     for rt in rts:
-        try:
-            got = _run(rt, prototxt, caffemodel, net, xs, blobs)
+        tops = _layer_tops(rt, net, values) if layers else []
+        try:  # one forward pass gives the outputs and the layers
+            got = _run(rt, prototxt, caffemodel, net, xs, blobs, tops)
         except RuntimeFailure as e:
             report.failures.append(str(e))
             continue
         for (name, w), blob, g in zip(want, blobs, got):
             report.outputs.append(check_output(rt, blob, g, w, tolerance))
         if layers:
-            try:
-                _check_layers(rt, prototxt, caffemodel, net, xs, values, report)
-            except RuntimeFailure as e:
-                report.failures.append(str(e))
+            _check_layers(rt, net, tops, got[len(blobs):], values, report)
     return report
 
 
-def _run(rt: str, prototxt: str, caffemodel: str, net: NetText, xs: list, blobs: list[str]) -> list[np.ndarray]:
+def _run(rt: str, prototxt: str, caffemodel: str, net: NetText, xs: list, blobs: list[str],
+         tops: list[tuple[NetLayer, int]]) -> list[np.ndarray]:
+    """The output blobs, then the layer tops, after one forward pass."""
     if rt == "caffe":
-        return runtime.run_caffe(prototxt, caffemodel, net, xs, blobs)
-    writer = {}
-    for layer in net.layers:  # OpenCV reads an output through the layer whose first top it is
-        if layer.tops and layer.tops[0] not in writer:
-            writer[layer.tops[0]] = layer.name
-    missing = [b for b in blobs if b not in writer]
-    if missing:
-        raise RuntimeFailure(f"OpenCV cannot read {', '.join(missing)}: not the first top of any layer")
-    return runtime.run_opencv(prototxt, caffemodel, net, xs, [writer[b] for b in blobs])
+        names = blobs + [layer.tops[k] for layer, k in tops]
+    else:
+        writer = {}
+        for layer in net.layers:  # OpenCV reads an output through the layer whose first top it is
+            if layer.tops and layer.tops[0] not in writer:
+                writer[layer.tops[0]] = layer.name
+        missing = [b for b in blobs if b not in writer]
+        if missing:
+            raise RuntimeFailure(f"OpenCV cannot read {', '.join(missing)}: not the first top of any layer")
+        names = [writer[b] for b in blobs] + [layer.name for layer, _ in tops]
+    unique = list(dict.fromkeys(names))
+    run = runtime.run_caffe if rt == "caffe" else runtime.run_opencv
+    got = dict(zip(unique, run(prototxt, caffemodel, net, xs, unique)))
+    return [got[n] for n in names]
 
 
 def _recorded_values(model: Any, inputs: Sequence[Any], net: NetText, trace: Optional[str], prototxt: str,
@@ -269,11 +274,10 @@ def _find_trace(names: set, prototxt: str) -> Optional[str]:
     return None
 
 
-def _check_layers(rt: str, prototxt: str, caffemodel: str, net: NetText, xs: list, values: dict,
-                  report: Report) -> None:
-    """Compare each layer's tops that hold a trace value.  OpenCV gives each layer's own first top (in
-    place or not); BVLC gives each blob as its last writer left it, so there a top is compared only at the
-    layer that writes it last."""
+def _layer_tops(rt: str, net: NetText, values: dict) -> list[tuple[NetLayer, int]]:
+    """The (layer, top index) to compare: each top that holds a trace value.  OpenCV gives each layer's own
+    first top (in place or not); BVLC gives each blob as its last writer left it, so there a top is
+    compared only at the layer that writes it last."""
     wanted: list[tuple[NetLayer, int]] = []
     for layer in net.layers:
         for k, held in enumerate(layer.holds):
@@ -283,10 +287,12 @@ def _check_layers(rt: str, prototxt: str, caffemodel: str, net: NetText, xs: lis
                 wanted.append((layer, k))
             elif rt == "caffe" and net.writer_of(layer.tops[k]) is layer:
                 wanted.append((layer, k))
-    if rt == "opencv":
-        got = runtime.run_opencv(prototxt, caffemodel, net, xs, [l.name for l, _ in wanted])
-    else:
-        got = runtime.run_caffe(prototxt, caffemodel, net, xs, [l.tops[k] for l, k in wanted])
+    return wanted
+
+
+def _check_layers(rt: str, net: NetText, wanted: list[tuple[NetLayer, int]], got: list[np.ndarray],
+                  values: dict, report: Report) -> None:
+    """Compare each layer top with the value of the handle it holds; mark the ones that differ."""
     checks = []
     for (layer, k), g in zip(wanted, got):
         held = layer.holds[k]
