@@ -399,7 +399,9 @@ main(int argc, char **argv)
 			(double)ru.ru_stime.tv_sec + 1e-6 * (double)ru.ru_stime.tv_usec,
 			c.arena.used, peak_rss_kib());
 	}
-	if (c.input_shapes.usage_error) {
+	if (c.read_error) {
+		status = 2; /* reported by ctx_read */
+	} else if (c.input_shapes.usage_error) {
 		status = 2; /* an --input that does not fit the trace: reported, nothing else */
 	} else if (!ok) {
 		status = 1;

@@ -356,8 +356,10 @@ struct Ctx {
 
 	/* source */
 	const char *path;   /* as given on the command line */
-	FILE *fp;           /* the trace, read by the lexer */
-	int fd;             /* same file, read again by diagnostics */
+	FILE *fp;           /* the trace, read by the lexer (through ctx_read) */
+	int fd;             /* fp's descriptor, read again (pread) by diagnostics */
+	uint64_t nread;     /* bytes the lexer has read */
+	bool read_error;    /* the trace could not be read (exit status 2) */
 	uint32_t nlines;    /* lines read by the lexer */
 	uint32_t cur_off, cur_line; /* a known line start and its number, to find lines quickly */
 
@@ -411,10 +413,25 @@ struct Ctx {
 	FILE *draw_out;
 };
 
+/* The most bytes a trace may hold: every offset fits in a Loc, below NO_LOC. */
+#define TRACE_MAX_BYTES ((uint64_t)UINT32_MAX - 1)
+
 void ctx_init(Ctx *c);
 void ctx_free(Ctx *c);
-/* Open the trace; false (after a message) on I/O error. */
+/* Open the trace; false (after a message) on I/O error, and for anything but a regular file of
+ * at most TRACE_MAX_BYTES. */
 bool ctx_open(Ctx *c, const char *path);
+/* The lexer's reads (its YY_INPUT): up to max bytes into buf, 0 at the end.  The end comes early
+ * once --max-errors has stopped the diagnostics, past TRACE_MAX_BYTES (lex.overflow, for a file
+ * that grew), and on a read error (reported, read_error set). */
+size_t ctx_read(Ctx *c, char *buf, size_t max);
+struct stat;
+/* Open an input file for reading without blocking on it (a FIFO's open waits for a writer) and
+ * fstat it: the descriptor, blocking again, or -1 with errno set.  The caller checks st's type:
+ * file_kind names anything but a regular file. */
+int input_open(const char *path, struct stat *st);
+/* "a directory", "a FIFO", "a character device", ...; NULL for a regular file */
+const char *file_kind(unsigned mode);
 
 /* ---- diag.c ---------------------------------------------------------------------------------- */
 

@@ -10,7 +10,6 @@
 #include "ptcc.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
@@ -179,18 +178,21 @@ read_file(Ctx *c, Weights *w, bool *io_error)
 	Tensor **order;
 	size_t i;
 	bool ok = true;
-	int fd = open(w->path, O_RDONLY);
+	const char *kind;
+	int fd = input_open(w->path, &st); /* a FIFO would block an open() without O_NONBLOCK */
 
-	if (fd < 0 || fstat(fd, &st) < 0) {
+	if (fd < 0) {
 		diag_file(c, DIAG_ERROR, w->path, "cannot open the weights file: %s",
 			  strerror(errno));
-		if (fd >= 0)
-			close(fd);
 		*io_error = true;
 		return false;
 	}
-	if (!S_ISREG(st.st_mode)) {
-		diag_file(c, DIAG_ERROR, w->path, "the weights file is not a regular file");
+	if ((kind = file_kind(st.st_mode))) {
+		if (S_ISDIR(st.st_mode))
+			diag_file(c, DIAG_ERROR, w->path, "the weights file is a directory");
+		else
+			diag_file(c, DIAG_ERROR, w->path,
+				  "the weights file is not a regular file (%s)", kind);
 		close(fd);
 		*io_error = true;
 		return false;
