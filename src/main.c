@@ -181,7 +181,8 @@ write_text(Ctx *c, const char *path, void (*fn)(Ctx *, FILE *))
 		}
 		return 0;
 	}
-	if (!outfile_open(c, &o, path))
+	if (!outputs_check(c, (const char *const[]){"-o"}, &path, 1) ||
+	    !outfile_open(c, &o, path))
 		return 2;
 	fn(c, o.fp);
 	return outfile_close(&o) && outfile_commit(&o) ? 0 : 2;
@@ -253,7 +254,8 @@ write_net_dot(Ctx *c, const char *path, const char *phase, const char *target, i
 	bool to_stdout = !path || strcmp(path, "-") == 0;
 	int status;
 
-	if (!to_stdout && !outfile_open(c, &o, path))
+	if (!to_stdout && (!outputs_check(c, (const char *const[]){"-o"}, &path, 1) ||
+			   !outfile_open(c, &o, path)))
 		return 2;
 	c->draw_net = phase;
 	c->draw_out = to_stdout ? stdout : o.fp;
@@ -440,7 +442,14 @@ main(int argc, char **argv)
 			char *caffemodel = no_weights || wout ? NULL
 							      : with_extension(out ? out : prototxt,
 									       ".caffemodel");
-			if ((!no_weights || olevel >= 2) && !weights_load(&c, &io_error))
+			const char *what[] = {out ? "-o" : "the output",
+					      wout ? "-w" : "the caffemodel"};
+			const char *paths[] = {out ? out : prototxt, wout ? wout : caffemodel};
+
+			/* before anything is read or written: a typo must not destroy an input */
+			if (!outputs_check(&c, what, paths, no_weights ? 1 : 2))
+				status = 2;
+			else if ((!no_weights || olevel >= 2) && !weights_load(&c, &io_error))
 				status = io_error ? 2 : 1;
 			else
 				status = compile_model(&c, out ? out : prototxt,

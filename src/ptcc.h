@@ -533,6 +533,9 @@ struct Tensor {
 /* Read and validate the weights file the trace names and bind every param/const; false on error
  * (diagnosed).  *io_error is set when the failure is an I/O error (exit status 2). */
 bool weights_load(Ctx *c, bool *io_error);
+/* The path of the weights file the trace's `weights` line names (beside the trace unless
+ * absolute); malloc'd. */
+char *weights_file(Ctx *c);
 /* The tensor as float32, converting (F16, BF16, F64, integers) or copying (unaligned) when
  * needed; the memory belongs to the Weights. */
 const float *tensor_f32(Weights *w, const Tensor *t);
@@ -564,6 +567,11 @@ bool outfile_open(Ctx *c, OutFile *o, const char *path); /* false after a messag
 bool outfile_close(OutFile *o);   /* flush and close; false (file removed) after a message */
 bool outfile_commit(OutFile *o);  /* rename over the destination; false after a message */
 void outfile_abort(OutFile *o);   /* close and remove the temporary file */
+/* Whether the n outputs (path[i], named in messages as what[i] path[i]: "-o net.prototxt") may be
+ * written: each a regular file or a new name, not a symbolic link, not the trace or the weights
+ * file it names, and no two the same file (hard links and other spellings too).  False after a
+ * message for each that may not (an I/O error: exit status 2).  At most 4. */
+bool outputs_check(Ctx *c, const char *const *what, const char *const *path, size_t n);
 
 /* ---- the back end: net.h has its IR; main.c calls compile_model ------------------------------ */
 

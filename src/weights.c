@@ -30,8 +30,8 @@ struct Weights {
 	VEC(float *) converted;
 };
 
-static char *
-weights_path(Ctx *c)
+char *
+weights_file(Ctx *c)
 {
 	const char *w = c->g.weights, *slash = strrchr(c->path, '/');
 	size_t dn;
@@ -317,7 +317,7 @@ weights_load(Ctx *c, bool *io_error)
 
 	*io_error = false;
 	c->weights = w;
-	w->path = weights_path(c);
+	w->path = weights_file(c);
 	if (!read_file(c, w, io_error))
 		return false;
 	for (i = 0; i < c->g.params.n; i++) {
