@@ -1,21 +1,149 @@
-/* outfile.c: output files written atomically.
+/* outfile.c: output files written atomically, and what may not be written.
  *
  * Every file ptcc writes goes to a temporary file in the same directory first and is renamed
  * over the destination only when everything was written: a failed run never leaves a partial
  * file, and never clobbers an older one.  Write errors (a full disk, a short write) are detected
- * on every path.
+ * on every path.  A signal that can be caught (SIGINT, SIGTERM, ...) removes the temporary files
+ * before it ends ptcc as it would have; only a SIGKILL leaves a NAME.tmpXXXXXX behind, never a
+ * partial file under the final name.
  *
  * Before anything is written, outputs_check refuses an output that is an input (the trace, the
  * weights file), another output, or anything but a regular file or a new name: a typo in -o
  * must not destroy the trace it was meant to compile.
+ *
+ * The weights file is mapped (weights.c); a file that shrinks under the mapping faults with
+ * SIGBUS on the next read of a page it lost.  guard_mapping turns that fault into an error that
+ * names the file (exit status 2) and removes the temporary files: the mapping's readers
+ * (lowering, codegen's blob data) need no checks of their own, and cost nothing more.
  */
 #include "ptcc.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+/* ---- temporary files and signals ------------------------------------------------------------- */
+
+/* The temporary files being written, for the handlers.  Entries change only with the signals
+ * blocked, so a handler never sees a name being added or freed. */
+enum { MAX_PENDING = 8 };
+static char *volatile pending[MAX_PENDING];
+/* The mapping guarded against SIGBUS, and the line that then ends ptcc (made beforehand: a
+ * handler may not format or allocate). */
+static struct {
+	const char *volatile p;
+	volatile size_t size;
+	char *volatile msg;
+	const char *file;
+} guarded;
+#define SHRANK "the weights file shrank while ptcc was reading it (it had %zu bytes)"
+/* The signals whose default action ends the process, that ptcc may get while writing: from the
+ * terminal, kill and timeout, a reader gone, the CPU and file size limits (ulimit -t, -f). */
+static const int fatal_signals[] = {SIGHUP, SIGINT, SIGQUIT, SIGPIPE, SIGTERM, SIGXCPU, SIGXFSZ};
+enum { NFATAL = sizeof fatal_signals / sizeof *fatal_signals };
+
+static void
+remove_pending(void)
+{
+	for (int i = 0; i < MAX_PENDING; i++)
+		if (pending[i])
+			unlink(pending[i]); /* async-signal-safe */
+}
+
+static void
+on_fatal(int sig)
+{
+	remove_pending();
+	/* SA_RESETHAND restored the default action: the signal, blocked while this runs, ends
+	 * ptcc as soon as the handler returns, with the status the signal gives */
+	raise(sig);
+}
+
+static void
+on_sigbus(int sig, siginfo_t *si, void *uctx)
+{
+	const char *a = si->si_addr;
+
+	(void)uctx;
+	remove_pending();
+	if (si->si_code > 0 && guarded.p && a >= guarded.p &&
+	    a - guarded.p < (ptrdiff_t)guarded.size) {
+		ssize_t r = write(STDERR_FILENO, guarded.msg, strlen(guarded.msg));
+
+		(void)r;
+		_exit(2);
+	}
+	/* not the mapping's: the default action, either raised here (kill -BUS) or when the
+	 * faulting access runs again after the return */
+	if (si->si_code <= 0)
+		raise(sig);
+}
+
+static void
+block_signals(sigset_t *old)
+{
+	sigset_t set;
+
+	sigemptyset(&set);
+	for (int i = 0; i < NFATAL; i++)
+		sigaddset(&set, fatal_signals[i]);
+	sigprocmask(SIG_BLOCK, &set, old);
+}
+
+static void
+install_handlers(void)
+{
+	static bool installed;
+	struct sigaction sa, old;
+
+	if (installed)
+		return;
+	installed = true;
+	memset(&sa, 0, sizeof sa);
+	sigemptyset(&sa.sa_mask);
+	for (int i = 0; i < NFATAL; i++)
+		sigaddset(&sa.sa_mask, fatal_signals[i]);
+	sa.sa_flags = SA_RESETHAND;
+	sa.sa_handler = on_fatal;
+	for (int i = 0; i < NFATAL; i++) /* a signal the caller ignores (nohup) stays ignored */
+		if (sigaction(fatal_signals[i], NULL, &old) == 0 && old.sa_handler != SIG_IGN)
+			sigaction(fatal_signals[i], &sa, NULL);
+	sa.sa_flags = SA_RESETHAND | SA_SIGINFO;
+	sa.sa_sigaction = on_sigbus;
+	sigaction(SIGBUS, &sa, NULL);
+}
+
+void
+guard_mapping(const void *p, size_t size, const char *file)
+{
+	const char *fmt = "%s: error: " SHRANK "\n";
+	int n = snprintf(NULL, 0, fmt, file, size);
+	char *msg = xmalloc((size_t)n + 1);
+
+	snprintf(msg, (size_t)n + 1, fmt, file, size);
+	install_handlers();
+	unguard_mapping(guarded.p);
+	guarded.msg = msg;
+	guarded.size = size;
+	guarded.file = file;
+	guarded.p = p;
+}
+
+void
+unguard_mapping(const void *p)
+{
+	char *msg = guarded.msg;
+
+	if (!p || p != guarded.p)
+		return;
+	guarded.p = NULL;
+	guarded.size = 0;
+	guarded.msg = NULL;
+	free(msg);
+}
 
 /* ---- what may be written --------------------------------------------------------------------- */
 
@@ -116,16 +244,32 @@ outputs_check(Ctx *c, const char *const *what, const char *const *path, size_t n
 bool
 outfile_open(Ctx *c, OutFile *o, const char *path)
 {
+	sigset_t old;
 	mode_t mask;
-	int fd;
+	int fd, err;
 
 	memset(o, 0, sizeof *o);
 	o->c = c;
 	o->path = path;
 	o->tmp = xmalloc(strlen(path) + 16);
 	sprintf(o->tmp, "%s.tmpXXXXXX", path);
-	if ((fd = mkstemp(o->tmp)) < 0) {
-		io_error(c, "cannot create '%s': %s", path, strerror(errno));
+	install_handlers();
+	/* made and registered with the signals held: a signal in between would leave it behind */
+	block_signals(&old);
+	fd = mkstemp(o->tmp);
+	err = errno;
+	if (fd >= 0) {
+		int i;
+
+		for (i = 0; i < MAX_PENDING && pending[i]; i++)
+			;
+		if (i == MAX_PENDING)
+			ptcc_die("more than %d output files at once", MAX_PENDING);
+		pending[i] = o->tmp;
+	}
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	if (fd < 0) {
+		io_error(c, "cannot create '%s': %s", path, strerror(err));
 		free(o->tmp);
 		o->tmp = NULL;
 		return false;
@@ -136,13 +280,22 @@ outfile_open(Ctx *c, OutFile *o, const char *path)
 	if (fchmod(fd, 0666 & ~mask) != 0 || !(o->fp = fdopen(fd, "wb"))) {
 		io_error(c, "cannot create '%s': %s", path, strerror(errno));
 		close(fd);
-		unlink(o->tmp);
-		free(o->tmp);
-		o->tmp = NULL;
+		outfile_abort(o);
 		return false;
 	}
 	setvbuf(o->fp, NULL, _IOFBF, 1 << 20);
 	return true;
+}
+
+/* Forget o's temporary file (signals held by the caller). */
+static void
+unregister(OutFile *o)
+{
+	for (int i = 0; i < MAX_PENDING; i++)
+		if (pending[i] == o->tmp)
+			pending[i] = NULL;
+	free(o->tmp);
+	o->tmp = NULL;
 }
 
 bool
@@ -157,7 +310,13 @@ outfile_close(OutFile *o)
 	}
 	o->fp = NULL;
 	if (!ok) {
-		io_error(o->c, "cannot write '%s': %s", o->path, strerror(err ? err : EIO));
+		/* the kernel's copy from a page of the mapping that its file lost: not a SIGBUS
+		 * but EFAULT (ptcc's own memory never faults) */
+		if (err == EFAULT && guarded.p)
+			diag_file(o->c, DIAG_ERROR, guarded.file, SHRANK, (size_t)guarded.size);
+		else
+			io_error(o->c, "cannot write '%s': %s", o->path,
+				 strerror(err ? err : EIO));
 		outfile_abort(o);
 	}
 	return ok;
@@ -166,25 +325,34 @@ outfile_close(OutFile *o)
 bool
 outfile_commit(OutFile *o)
 {
+	sigset_t old;
+	int err;
+
+	block_signals(&old); /* renamed and forgotten at once: no handler unlinks the old name */
 	if (rename(o->tmp, o->path) != 0) {
-		io_error(o->c, "cannot write '%s': %s", o->path, strerror(errno));
+		err = errno;
+		sigprocmask(SIG_SETMASK, &old, NULL);
+		io_error(o->c, "cannot write '%s': %s", o->path, strerror(err));
 		outfile_abort(o);
 		return false;
 	}
-	free(o->tmp);
-	o->tmp = NULL;
+	unregister(o);
+	sigprocmask(SIG_SETMASK, &old, NULL);
 	return true;
 }
 
 void
 outfile_abort(OutFile *o)
 {
+	sigset_t old;
+
 	if (o->fp)
 		fclose(o->fp);
 	o->fp = NULL;
 	if (o->tmp) {
+		block_signals(&old);
 		unlink(o->tmp);
-		free(o->tmp);
-		o->tmp = NULL;
+		unregister(o);
+		sigprocmask(SIG_SETMASK, &old, NULL);
 	}
 }

@@ -563,7 +563,9 @@ typedef struct OutFile {
 	int error;        /* an errno recorded by a writer that bypasses stdio's error flag */
 } OutFile;
 
-bool outfile_open(Ctx *c, OutFile *o, const char *path); /* false after a message */
+/* false after a message; a catchable signal (SIGINT, SIGTERM, ...) until outfile_commit or
+ * outfile_abort removes the temporary file before it ends ptcc */
+bool outfile_open(Ctx *c, OutFile *o, const char *path);
 bool outfile_close(OutFile *o);   /* flush and close; false (file removed) after a message */
 bool outfile_commit(OutFile *o);  /* rename over the destination; false after a message */
 void outfile_abort(OutFile *o);   /* close and remove the temporary file */
@@ -572,6 +574,11 @@ void outfile_abort(OutFile *o);   /* close and remove the temporary file */
  * file it names, and no two the same file (hard links and other spellings too).  False after a
  * message for each that may not (an I/O error: exit status 2).  At most 4. */
 bool outputs_check(Ctx *c, const char *const *what, const char *const *path, size_t n);
+/* From now until unguard_mapping(p): a SIGBUS reading [p, p + size), a mapping of the weights
+ * file `file` that shrank, ends ptcc with `file: error: ...` and exit status 2, the temporary
+ * files removed, rather than with the signal.  One mapping at a time. */
+void guard_mapping(const void *p, size_t size, const char *file);
+void unguard_mapping(const void *p);
 
 /* ---- the back end: net.h has its IR; main.c calls compile_model ------------------------------ */
 

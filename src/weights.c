@@ -209,6 +209,8 @@ read_file(Ctx *c, Weights *w, bool *io_error)
 			return false;
 		}
 		w->map = m;
+		/* a file that shrinks from now on: an error, not a SIGBUS */
+		guard_mapping(m, w->size, w->path);
 	}
 	close(fd);
 	if (w->size < 8) {
@@ -405,8 +407,10 @@ weights_free(Weights *w)
 	for (i = 0; i < w->converted.n; i++)
 		free(w->converted.v[i]);
 	free(w->converted.v);
-	if (w->map)
+	if (w->map) {
+		unguard_mapping(w->map);
 		munmap((void *)w->map, w->size);
+	}
 	map_free(&w->byname);
 	free(w->t);
 	free(w->path);
