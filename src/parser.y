@@ -573,7 +573,7 @@ arg_push(Ctx *c, const char *name, Loc loc, Lit v)
 static Lit
 list_close(Ctx *c, size_t mark, Loc loc)
 {
-	Lit l = ir_list(c, c->parse.lits.v + mark, c->parse.lits.n - mark, loc.begin);
+	Lit l = ir_list(c, vec_from(&c->parse.lits, mark), c->parse.lits.n - mark, loc.begin);
 
 	c->parse.lits.n = mark;
 	return l;
@@ -582,7 +582,8 @@ list_close(Ctx *c, size_t mark, Loc loc)
 static Type
 type_close(Ctx *c, const char *dtype, Loc dtype_loc, size_t mark, Loc loc)
 {
-	Type t = ir_type(c, dtype, dtype_loc, c->parse.dims.v + mark, c->parse.dims.n - mark, loc);
+	Type t = ir_type(c, dtype, dtype_loc, vec_from(&c->parse.dims, mark),
+			 c->parse.dims.n - mark, loc);
 
 	c->parse.dims.n = mark;
 	return t;

@@ -59,6 +59,10 @@ void arena_free(Arena *a);
 		(vp)->v[(vp)->n++] = (x); \
 	} while (0)
 
+/* The elements from index `from` on (a parser's open list), or NULL when there are none: a
+ * vector that never grew has v == NULL, and NULL + from is undefined even when from is 0. */
+#define vec_from(vp, from) ((vp)->n > (from) ? (vp)->v + (from) : NULL)
+
 uint64_t hash_bytes(const void *p, size_t n);
 
 /* Interning table of byte strings (NUL-terminated copies in the arena). */
