@@ -123,6 +123,19 @@ arg_bool(const Node *n, int slot)
 	return l->kind == L_BOOL && l->u.i;
 }
 
+/* Caffe's kernel, stride, pad and dilation fields are uint32, read into int by every runtime:
+ * a trace's value above INT32_MAX (PyTorch takes any int64) would be truncated in the field,
+ * or overflow Caffe's own size arithmetic, so it is refused, named. */
+static bool
+fits_caffe(Net *net, const Node *n, const char *what, const int64_t v[2])
+{
+	for (int i = 0; i < 2; i++)
+		if (v[i] > INT32_MAX)
+			return refuse(net, n, "%s=%lld does not fit Caffe's 32-bit field", what,
+				      (long long)v[i]);
+	return true;
+}
+
 static bool
 arg_is_none(const Node *n, int slot)
 {
@@ -303,6 +316,9 @@ lower_conv2d(Net *net, Node *n)
 		return false;
 	lit_int_list(op_arg(n, ARG(conv2d, stride)), stride, 2);
 	lit_int_list(op_arg(n, ARG(conv2d, dilation)), dil, 2);
+	if (!fits_caffe(net, n, "stride", stride) || !fits_caffe(net, n, "dilation", dil) ||
+	    !fits_caffe(net, n, "kernel", w->type.dims + 2))
+		return false;
 	if (padding->kind == L_STR && strcmp(padding->u.s, "valid") == 0) {
 		pad[0] = pad[1] = 0;
 	} else if (padding->kind == L_STR) { /* "same": stride 1, total padding d·(k−1), split
@@ -318,6 +334,8 @@ lower_conv2d(Net *net, Node *n)
 	} else {
 		lit_int_list(padding, pad, 2);
 	}
+	if (!fits_caffe(net, n, "padding", pad))
+		return false;
 	l = net_layer(net, n, "Convolution", NULL);
 	p = PARAM(net, l, convolution_param, CONVOLUTION_PARAMETER);
 	p->has_num_output = 1;
@@ -376,6 +394,9 @@ lower_conv_transpose2d(Net *net, Node *n)
 	lit_int_list(op_arg(n, ARG(conv_transpose2d, padding)), pad, 2);
 	lit_int_list(op_arg(n, ARG(conv_transpose2d, output_padding)), opad, 2);
 	lit_int_list(op_arg(n, ARG(conv_transpose2d, dilation)), dil, 2);
+	if (!fits_caffe(net, n, "stride", stride) || !fits_caffe(net, n, "padding", pad) ||
+	    !fits_caffe(net, n, "kernel", w->type.dims + 2))
+		return false;
 	if (dil[0] != 1 || dil[1] != 1)
 		return refuse(net, n, "dilation=[%lld, %lld]: OpenCV 4.6 ignores a Deconvolution's "
 			      "dilation", (long long)dil[0], (long long)dil[1]);
@@ -1231,6 +1252,9 @@ lower_pool2d(Net *net, Node *n)
 	else
 		lit_int_list(op_arg(n, ARG(max_pool2d, stride)), s, 2);
 	lit_int_list(op_arg(n, ARG(max_pool2d, padding)), p, 2);
+	if (!fits_caffe(net, n, "kernel_size", k) || !fits_caffe(net, n, "stride", s) ||
+	    !fits_caffe(net, n, "padding", p))
+		return false;
 	if (!avg) {
 		lit_int_list(op_arg(n, ARG(max_pool2d, dilation)), d, 2);
 		if (d[0] != 1 || d[1] != 1)

@@ -98,6 +98,14 @@ CASES = {
     "shape-permute-repeat": good("shape-permute-repeat", "%1 = permute(%0, [0, 1, 1, 2])\n"),
     "shape-unknown-symbol-dtype": good("shape-unknown-symbol-dtype", "%1 = softmax(%0, dim=1, dtype=float33)\n"),
     "shape-bad-padding-string": good("shape-bad-padding-string", CONV.replace("padding=[1, 1]", 'padding="full"')),
+    # huge numbers: no signed overflow on the way to a located error
+    "shape-pool-ceil-stride-overflow": good("shape-pool-ceil-stride-overflow", "%1 = max_pool2d(%0, 2, stride=9223372036854775807, ceil_mode=true)\n"),
+    "shape-pool-stride-overflow": good("shape-pool-stride-overflow", "%1 = max_pool2d(%0, 2, stride=9223372036854775807)\n"),
+    "shape-slice-step-overflow": good("shape-slice-step-overflow", "%1 = getitem(%0, [slice(none, none, none), slice(none, none, none), slice(1, none, 9223372036854775807)])\n%2 = getitem(%1, [0, 0, 1])\n", out="output %2\n"),
+    "shape-chunk-overflow": good("shape-chunk-overflow", "%1 = chunk(%0, 9223372036854775807, dim=1)\n"),
+    "shape-expand-bytes": good("shape-expand-bytes", "%1 = expand(%0, [4611686018427387904, 3, 8, 8])\n"),
+    "shape-repeat-bytes": good("shape-repeat-bytes", "%1 = repeat(%0, [1, 1, 576460752303423488, 1])\n"),
+    "shape-convt-padding-overflow": good("shape-convt-padding-overflow", "%1 = conv_transpose2d(%0, $w, none, stride=1, padding=[4611686018427387904, 1], output_padding=0, groups=1, dilation=1)\n", params="param $w : f32[3,4,3,3]\n"),
 }
 
 W = {"dtype": "F32", "shape": [4, 3, 3, 3], "data_offsets": [0, 432]}
@@ -129,6 +137,9 @@ WEIGHTS = {
     "w-bad-metadata": st({"__metadata__": {"format": 1}, "w": W}, bytes(432)),
 }
 
+# CASES whose error comes from the lowering, which --check reaches only with the weights read
+CASES_WITH_WEIGHTS = ["shape-pool-ceil-stride-overflow", "shape-pool-stride-overflow"]
+
 
 def main():
     for name, text in CASES.items():
@@ -142,6 +153,9 @@ def main():
             f.write(good(name))
         with open(name + ".safetensors", "wb") as f:
             f.write(data)
+    for name in CASES_WITH_WEIGHTS:
+        with open(name + ".safetensors", "wb") as f:
+            f.write(st({"w": W}, bytes(432)))
     with open("w-missing-file.log", "w") as f:
         f.write(good("w-missing-file"))
 
