@@ -2035,13 +2035,14 @@ explain(Ctx *c, Node *n)
 }
 
 /* Every result as a whole: its byte size must fit in 64 bits (a rule checks each dimension it
- * computes, but expand or repeat make each fit and their product not). */
+ * computes, but expand or repeat make each fit and their product not), and Caffe has no empty
+ * blobs, so a dimension of size 0 is refused here, at the op that makes it. */
 static bool
 result_fits(Ctx *c, Node *n, const Type *out)
 {
 	char buf[TYPE_STR_MAX];
 	int64_t bytes;
-	int i;
+	int i, j;
 
 	for (i = 0; i < n->nres; i++) {
 		const Value *v = &n->res[i];
@@ -2057,6 +2058,14 @@ result_fits(Ctx *c, Node *n, const Type *out)
 				 optab[n->op].name, tstr(&out[i], buf));
 			return false;
 		}
+		for (j = 0; j < out[i].ndim; j++)
+			if (out[i].dims[j] == 0) {
+				error_at(c, n->loc,
+					 "%s of %s would have a dimension of size 0 (%s); Caffe "
+					 "cannot hold an empty blob",
+					 who, optab[n->op].name, tstr(&out[i], buf));
+				return false;
+			}
 	}
 	return true;
 }

@@ -106,6 +106,10 @@ CASES = {
     "shape-expand-bytes": good("shape-expand-bytes", "%1 = expand(%0, [4611686018427387904, 3, 8, 8])\n"),
     "shape-repeat-bytes": good("shape-repeat-bytes", "%1 = repeat(%0, [1, 1, 576460752303423488, 1])\n"),
     "shape-convt-padding-overflow": good("shape-convt-padding-overflow", "%1 = conv_transpose2d(%0, $w, none, stride=1, padding=[4611686018427387904, 1], output_padding=0, groups=1, dilation=1)\n", params="param $w : f32[3,4,3,3]\n"),
+    # empty tensors: Caffe has no empty blob
+    "shape-zero-dim-input": good("shape-zero-dim-input", inputs='input %0 "x" : f32[0,3,8,8]\n'),
+    "shape-zero-dim-param": good("shape-zero-dim-param", params="param $w : f32[0,3,3,3]\n"),
+    "shape-zero-dim-result": good("shape-zero-dim-result", "%1 = getitem(%0, [slice(0, none, none), slice(3, none, none)])\n"),
 }
 
 W = {"dtype": "F32", "shape": [4, 3, 3, 3], "data_offsets": [0, 432]}
