@@ -140,7 +140,13 @@ read_entry(Ctx *c, Weights *w, const char *key, json_t *e, Tensor *t, uint64_t d
 			  (unsigned long long)datasize);
 		return false;
 	}
-	if (!ck_mul(numel, dtype_size[d], &nbytes) || (uint64_t)nbytes != end - b) {
+	if (!ck_mul(numel, dtype_size[d], &nbytes)) {
+		diag_file(c, DIAG_ERROR, w->path,
+			  "tensor '%s': %lld elements of %s need more than 2^63 bytes", key,
+			  (long long)numel, dtype_stname[d]);
+		return false;
+	}
+	if ((uint64_t)nbytes != end - b) {
 		diag_file(c, DIAG_ERROR, w->path,
 			  "tensor '%s': %llu bytes of data, but %s with %lld elements needs %lld",
 			  key, (unsigned long long)(end - b), dtype_stname[d], (long long)numel,

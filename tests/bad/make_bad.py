@@ -139,6 +139,7 @@ WEIGHTS = {
     "w-bad-shape": st({"w": dict(W, shape=[4, -3, 3, 3])}, bytes(432)),
     "w-count-overflow": st({"w": {"dtype": "F32", "shape": [4294967296, 4294967296, 4], "data_offsets": [0, 432]}}, bytes(432)),
     "w-bad-metadata": st({"__metadata__": {"format": 1}, "w": W}, bytes(432)),
+    "w-bytes-overflow": st({"w": {"dtype": "F32", "shape": [1152921504606846976, 2], "data_offsets": [0, 432]}}, bytes(432)),
 }
 
 # CASES whose error comes from the lowering, which --check reaches only with the weights read
