@@ -140,10 +140,27 @@ WEIGHTS = {
     "w-count-overflow": st({"w": {"dtype": "F32", "shape": [4294967296, 4294967296, 4], "data_offsets": [0, 432]}}, bytes(432)),
     "w-bad-metadata": st({"__metadata__": {"format": 1}, "w": W}, bytes(432)),
     "w-bytes-overflow": st({"w": {"dtype": "F32", "shape": [1152921504606846976, 2], "data_offsets": [0, 432]}}, bytes(432)),
+    # warnings (exit status 0): values Caffe would compute NaN from
+    "w-non-finite": st({"w": W}, struct.pack("<108f", *([0.0] * 9 + [float("nan")] + [0.0] * 50 + [float("-inf")] + [0.0] * 47))),
 }
 
 # CASES whose error comes from the lowering, which --check reaches only with the weights read
 CASES_WITH_WEIGHTS = ["shape-pool-ceil-stride-overflow", "shape-pool-stride-overflow"]
+
+BN = "%1 = batch_norm(%0, $m, $v, none, none, training=false, momentum=0.1, eps=1e-05)\n"
+# traces of their own with their weights: (trace, {name: (shape, floats)})
+WEIGHT_CASES = {
+    "w-negative-var": (good("w-negative-var", BN, params="param $m : f32[3]\nparam $v : f32[3]\n"),
+                       {"m": ([3], [0.0, 0.0, 0.0]), "v": ([3], [1.0, -0.5, -2.0])}),
+}
+
+
+def f32_file(tensors):
+    header, data = {}, b""
+    for name, (shape, values) in tensors.items():
+        header[name] = {"dtype": "F32", "shape": shape, "data_offsets": [len(data), len(data) + 4 * len(values)]}
+        data += struct.pack("<%df" % len(values), *values)
+    return st(header, data)
 
 
 def main():
@@ -161,6 +178,11 @@ def main():
     for name in CASES_WITH_WEIGHTS:
         with open(name + ".safetensors", "wb") as f:
             f.write(st({"w": W}, bytes(432)))
+    for name, (text, tensors) in WEIGHT_CASES.items():
+        with open(name + ".log", "w") as f:
+            f.write(text)
+        with open(name + ".safetensors", "wb") as f:
+            f.write(f32_file(tensors))
     with open("w-missing-file.log", "w") as f:
         f.write(good("w-missing-file"))
 
