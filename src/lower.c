@@ -1767,7 +1767,7 @@ lower_pixel_shuffle(Net *net, Node *n)
 	Blob *x = blob_of(net, n, in);
 	bool up = n->op == OP_pixel_shuffle;
 	int64_t r = arg_int(n, ARG(pixel_shuffle, upscale_factor)), k[2] = {r, r}, zero[2] = {0, 0};
-	int64_t c, many;
+	int64_t c, many, wn;
 	float *w;
 
 	if (!x)
@@ -1779,9 +1779,16 @@ lower_pixel_shuffle(Net *net, Node *n)
 		bind(net, &n->res[0], x);
 		return true;
 	}
+	if (!fits_caffe(net, n, up ? "upscale_factor" : "downscale_factor", k))
+		return false;
 	c = up ? in->type.dims[1] / (r * r) : in->type.dims[1]; /* the groups */
 	many = c * r * r;                                        /* the channels on the deep side */
-	w = net_floats(net, many * r * r, 0);
+	/* r <= INT32_MAX: r * r fits; the weight's many · r² values may not */
+	if (!ck_mul(many, r * r, &wn) || wn > INT64_MAX / (int64_t)sizeof(float))
+		return refuse(net, n, "factor %lld needs a one-hot weight of %lld x %lld x %lld "
+			      "values, more than 2^63 bytes", (long long)r, (long long)many,
+			      (long long)r, (long long)r);
+	w = net_floats(net, wn, 0);
 	for (int64_t ch = 0; ch < many; ch++) /* weight (many, 1, r, r): ch at offset ch mod r² */
 		w[ch * r * r + ch % (r * r)] = 1;
 	bind(net, &n->res[0], convolution(net, n, NULL, up, x, up ? c : many, c, k, k, zero, w));
@@ -2441,6 +2448,12 @@ lower_repeat(Net *net, Node *n)
 			return refuse(net, n, "a count of 0: Caffe blobs have no empty axis");
 		if (times == 1)
 			continue;
+		/* one Concat bottom per copy; a blob axis is an int in every runtime */
+		if (out->dims[i] > INT32_MAX)
+			return refuse(net, n,
+				      "repeats=%lld makes axis %d %lld long; a Caffe blob axis "
+				      "holds at most 2147483647",
+				      (long long)times, i, (long long)out->dims[i]);
 		dims[i] *= times;
 		l = net_layer(net, n, "Concat", "copies");
 		p = PARAM(net, l, concat_param, CONCAT_PARAMETER);

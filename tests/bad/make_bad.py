@@ -106,6 +106,8 @@ CASES = {
     "shape-expand-bytes": good("shape-expand-bytes", "%1 = expand(%0, [4611686018427387904, 3, 8, 8])\n"),
     "shape-repeat-bytes": good("shape-repeat-bytes", "%1 = repeat(%0, [1, 1, 576460752303423488, 1])\n"),
     "shape-convt-padding-overflow": good("shape-convt-padding-overflow", "%1 = conv_transpose2d(%0, $w, none, stride=1, padding=[4611686018427387904, 1], output_padding=0, groups=1, dilation=1)\n", params="param $w : f32[3,4,3,3]\n"),
+    "low-repeat-axis-overflow": good("low-repeat-axis-overflow", "%1 = repeat(%0, [1, 1, 4294967296, 1])\n"),
+    "low-pixel-unshuffle-weight-overflow": good("low-pixel-unshuffle-weight-overflow", "%1 = pixel_unshuffle(%0, 65536)\n", inputs='input %0 "x" : f32[1,1,65536,65536]\n'),
     # empty tensors: Caffe has no empty blob
     "shape-zero-dim-input": good("shape-zero-dim-input", inputs='input %0 "x" : f32[0,3,8,8]\n'),
     "shape-zero-dim-param": good("shape-zero-dim-param", params="param $w : f32[0,3,3,3]\n"),
@@ -145,7 +147,8 @@ WEIGHTS = {
 }
 
 # CASES whose error comes from the lowering, which --check reaches only with the weights read
-CASES_WITH_WEIGHTS = ["shape-pool-ceil-stride-overflow", "shape-pool-stride-overflow"]
+CASES_WITH_WEIGHTS = ["shape-pool-ceil-stride-overflow", "shape-pool-stride-overflow", "low-repeat-axis-overflow",
+                      "low-pixel-unshuffle-weight-overflow"]
 
 BN = "%1 = batch_norm(%0, $m, $v, none, none, training=false, momentum=0.1, eps=1e-05)\n"
 # traces of their own with their weights: (trace, {name: (shape, floats)})
