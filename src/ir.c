@@ -505,17 +505,6 @@ ir_type(Ctx *c, const char *dtype, Loc dtype_loc, const int64_t *dims, size_t nd
 		}
 	}
 	t = type_make(c, dt, dims, (int)nd);
-	for (i = 0; i < (int)nd; i++)
-		if (dims[i] == 0) {
-			/* PyTorch has empty tensors, Caffe's blobs do not (BVLC checks every axis
-			 * is positive): refused where the trace declares one, not as a net that
-			 * fails to load */
-			char buf[TYPE_STR_MAX];
-
-			error_at(c, loc, "%s has a dimension of size 0; Caffe cannot hold an empty "
-				 "blob", type_str(&t, buf, sizeof buf));
-			return (Type){DT_UNKNOWN, 0, 0, UINT32_MAX, NULL};
-		}
 	t.pos = dtype_loc.begin;
 	return t;
 }

@@ -111,6 +111,7 @@ CASES = {
     # empty tensors: Caffe has no empty blob
     "shape-zero-dim-input": good("shape-zero-dim-input", inputs='input %0 "x" : f32[0,3,8,8]\n'),
     "shape-zero-dim-param": good("shape-zero-dim-param", params="param $w : f32[0,3,3,3]\n"),
+    "shape-zero-dim-annotated": good("shape-zero-dim-annotated", "%1 = getitem(%0, [slice(none, none, none), slice(3, 3, none)]) : f32[1,0,8,8]\n"),
     "shape-zero-dim-result": good("shape-zero-dim-result", "%1 = getitem(%0, [slice(0, none, none), slice(3, none, none)])\n"),
 }
 
