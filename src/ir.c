@@ -57,6 +57,14 @@ type_numel(const Type *t, int64_t *numel)
 	return true;
 }
 
+bool
+type_bytes(const Type *t, int64_t *bytes)
+{
+	int64_t n;
+
+	return type_numel(t, &n) && t->dtype < DT_NTYPES && ck_mul(n, dtype_size[t->dtype], bytes);
+}
+
 char *
 type_str(const Type *t, char *buf, size_t size)
 {
@@ -118,7 +126,7 @@ lit_slice(const Lit *s, int64_t size, int64_t *first, int64_t *len, int64_t *ste
 	if (stop > size)
 		stop = size;
 	*first = start;
-	*len = stop <= start ? 0 : (stop - start + *step - 1) / *step;
+	*len = stop <= start ? 0 : ceil_div(stop - start, *step);
 	return true;
 }
 

@@ -123,6 +123,19 @@ arg_bool(const Node *n, int slot)
 	return l->kind == L_BOOL && l->u.i;
 }
 
+/* Caffe's kernel, stride, pad and dilation fields are uint32, read into int by every runtime:
+ * a trace's value above INT32_MAX (PyTorch takes any int64) would be truncated in the field,
+ * or overflow Caffe's own size arithmetic, so it is refused, named. */
+static bool
+fits_caffe(Net *net, const Node *n, const char *what, const int64_t v[2])
+{
+	for (int i = 0; i < 2; i++)
+		if (v[i] > INT32_MAX)
+			return refuse(net, n, "%s=%lld does not fit Caffe's 32-bit field", what,
+				      (long long)v[i]);
+	return true;
+}
+
 static bool
 arg_is_none(const Node *n, int slot)
 {
@@ -303,6 +316,9 @@ lower_conv2d(Net *net, Node *n)
 		return false;
 	lit_int_list(op_arg(n, ARG(conv2d, stride)), stride, 2);
 	lit_int_list(op_arg(n, ARG(conv2d, dilation)), dil, 2);
+	if (!fits_caffe(net, n, "stride", stride) || !fits_caffe(net, n, "dilation", dil) ||
+	    !fits_caffe(net, n, "kernel", w->type.dims + 2))
+		return false;
 	if (padding->kind == L_STR && strcmp(padding->u.s, "valid") == 0) {
 		pad[0] = pad[1] = 0;
 	} else if (padding->kind == L_STR) { /* "same": stride 1, total padding d·(k−1), split
@@ -318,6 +334,8 @@ lower_conv2d(Net *net, Node *n)
 	} else {
 		lit_int_list(padding, pad, 2);
 	}
+	if (!fits_caffe(net, n, "padding", pad))
+		return false;
 	l = net_layer(net, n, "Convolution", NULL);
 	p = PARAM(net, l, convolution_param, CONVOLUTION_PARAMETER);
 	p->has_num_output = 1;
@@ -376,6 +394,9 @@ lower_conv_transpose2d(Net *net, Node *n)
 	lit_int_list(op_arg(n, ARG(conv_transpose2d, padding)), pad, 2);
 	lit_int_list(op_arg(n, ARG(conv_transpose2d, output_padding)), opad, 2);
 	lit_int_list(op_arg(n, ARG(conv_transpose2d, dilation)), dil, 2);
+	if (!fits_caffe(net, n, "stride", stride) || !fits_caffe(net, n, "padding", pad) ||
+	    !fits_caffe(net, n, "kernel", w->type.dims + 2))
+		return false;
 	if (dil[0] != 1 || dil[1] != 1)
 		return refuse(net, n, "dilation=[%lld, %lld]: OpenCV 4.6 ignores a Deconvolution's "
 			      "dilation", (long long)dil[0], (long long)dil[1]);
@@ -1231,6 +1252,9 @@ lower_pool2d(Net *net, Node *n)
 	else
 		lit_int_list(op_arg(n, ARG(max_pool2d, stride)), s, 2);
 	lit_int_list(op_arg(n, ARG(max_pool2d, padding)), p, 2);
+	if (!fits_caffe(net, n, "kernel_size", k) || !fits_caffe(net, n, "stride", s) ||
+	    !fits_caffe(net, n, "padding", p))
+		return false;
 	if (!avg) {
 		lit_int_list(op_arg(n, ARG(max_pool2d, dilation)), d, 2);
 		if (d[0] != 1 || d[1] != 1)
@@ -1743,7 +1767,7 @@ lower_pixel_shuffle(Net *net, Node *n)
 	Blob *x = blob_of(net, n, in);
 	bool up = n->op == OP_pixel_shuffle;
 	int64_t r = arg_int(n, ARG(pixel_shuffle, upscale_factor)), k[2] = {r, r}, zero[2] = {0, 0};
-	int64_t c, many;
+	int64_t c, many, wn;
 	float *w;
 
 	if (!x)
@@ -1755,9 +1779,16 @@ lower_pixel_shuffle(Net *net, Node *n)
 		bind(net, &n->res[0], x);
 		return true;
 	}
+	if (!fits_caffe(net, n, up ? "upscale_factor" : "downscale_factor", k))
+		return false;
 	c = up ? in->type.dims[1] / (r * r) : in->type.dims[1]; /* the groups */
 	many = c * r * r;                                        /* the channels on the deep side */
-	w = net_floats(net, many * r * r, 0);
+	/* r <= INT32_MAX: r * r fits; the weight's many · r² values may not */
+	if (!ck_mul(many, r * r, &wn) || wn > INT64_MAX / (int64_t)sizeof(float))
+		return refuse(net, n, "factor %lld needs a one-hot weight of %lld x %lld x %lld "
+			      "values, more than 2^63 bytes", (long long)r, (long long)many,
+			      (long long)r, (long long)r);
+	w = net_floats(net, wn, 0);
 	for (int64_t ch = 0; ch < many; ch++) /* weight (many, 1, r, r): ch at offset ch mod r² */
 		w[ch * r * r + ch % (r * r)] = 1;
 	bind(net, &n->res[0], convolution(net, n, NULL, up, x, up ? c : many, c, k, k, zero, w));
@@ -2417,6 +2448,12 @@ lower_repeat(Net *net, Node *n)
 			return refuse(net, n, "a count of 0: Caffe blobs have no empty axis");
 		if (times == 1)
 			continue;
+		/* one Concat bottom per copy; a blob axis is an int in every runtime */
+		if (out->dims[i] > INT32_MAX)
+			return refuse(net, n,
+				      "repeats=%lld makes axis %d %lld long; a Caffe blob axis "
+				      "holds at most 2147483647",
+				      (long long)times, i, (long long)out->dims[i]);
 		dims[i] *= times;
 		l = net_layer(net, n, "Concat", "copies");
 		p = PARAM(net, l, concat_param, CONCAT_PARAMETER);

@@ -93,8 +93,13 @@ layer_weight(Layer *l, const float *data, int64_t numel, const int64_t *dims, in
 float *
 net_floats(Net *net, int64_t n, float fill)
 {
-	float *p = arena_alloc(net->arena, sizeof(float) * (size_t)(n ? n : 1));
+	float *p;
 
+	/* a count from a wrapped product would make the size below wrap too, and the fill
+	 * write past a small block: die instead (lowerings check the counts they compute) */
+	if (n < 0 || (uint64_t)n > SIZE_MAX / sizeof(float))
+		ptcc_die("a constant blob of %lld floats", (long long)n);
+	p = arena_alloc(net->arena, sizeof(float) * (size_t)(n ? n : 1));
 	for (int64_t i = 0; i < n; i++)
 		p[i] = fill;
 	return p;

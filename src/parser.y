@@ -373,6 +373,27 @@ stmt_weights(Ctx *c, const char *path, Loc stmt, Loc path_loc)
 	c->g.weights_loc = path_loc;
 }
 
+/* PyTorch has empty tensors, Caffe's blobs do not (BVLC checks every axis is positive): a declared
+ * input, param or const with a dimension of size 0 is refused at its type, and its readers are
+ * skipped as after any bad type.  An op's result is checked by the shape pass, which names the
+ * op (its annotation says the same, later). */
+static Type
+declared_type(Ctx *c, Type t)
+{
+	char buf[TYPE_STR_MAX];
+
+	if (!type_known(&t))
+		return t;
+	for (int i = 0; i < t.ndim; i++)
+		if (t.dims[i] == 0) {
+			error_at(c, type_loc(c, &t),
+				 "%s has a dimension of size 0; Caffe cannot hold an empty blob",
+				 type_str(&t, buf, sizeof buf));
+			return (Type){DT_UNKNOWN, 0, 0, UINT32_MAX, NULL};
+		}
+	return t;
+}
+
 static void
 stmt_param(Ctx *c, const char *name, Loc loc, Type t, Loc stmt, bool is_const)
 {
@@ -392,7 +413,7 @@ stmt_param(Ctx *c, const char *name, Loc loc, Type t, Loc stmt, bool is_const)
 	v->kind = is_const ? VK_CONST : VK_PARAM;
 	v->name = name;
 	v->pos = loc.begin;
-	v->type = t;
+	v->type = declared_type(c, t);
 	v->handle = NO_HANDLE;
 	v->alias = v;
 	map_put(&c->params_by_name, (uintptr_t)name, v);
@@ -412,7 +433,7 @@ stmt_input(Ctx *c, int64_t handle, Loc loc, const char *name, Type t, Loc stmt)
 	v->kind = VK_INPUT;
 	v->name = name;
 	v->pos = loc.begin;
-	v->type = t;
+	v->type = declared_type(c, t);
 	v->handle = (uint32_t)handle;
 	v->alias = v;
 	if (v->handle > c->g.max_handle)
@@ -573,7 +594,7 @@ arg_push(Ctx *c, const char *name, Loc loc, Lit v)
 static Lit
 list_close(Ctx *c, size_t mark, Loc loc)
 {
-	Lit l = ir_list(c, c->parse.lits.v + mark, c->parse.lits.n - mark, loc.begin);
+	Lit l = ir_list(c, vec_from(&c->parse.lits, mark), c->parse.lits.n - mark, loc.begin);
 
 	c->parse.lits.n = mark;
 	return l;
@@ -582,7 +603,8 @@ list_close(Ctx *c, size_t mark, Loc loc)
 static Type
 type_close(Ctx *c, const char *dtype, Loc dtype_loc, size_t mark, Loc loc)
 {
-	Type t = ir_type(c, dtype, dtype_loc, c->parse.dims.v + mark, c->parse.dims.n - mark, loc);
+	Type t = ir_type(c, dtype, dtype_loc, vec_from(&c->parse.dims, mark),
+			 c->parse.dims.n - mark, loc);
 
 	c->parse.dims.n = mark;
 	return t;

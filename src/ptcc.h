@@ -87,6 +87,9 @@ struct Type {
 bool type_known(const Type *t);
 bool type_equal(const Type *a, const Type *b);
 bool type_numel(const Type *t, int64_t *numel); /* false on overflow */
+/* The type's size in bytes, checked as a whole (each dimension alone may fit while the product
+ * does not); false on overflow or an unknown dtype. */
+bool type_bytes(const Type *t, int64_t *bytes);
 /* Write "f32[1,3,224,224]" into buf (always NUL-terminated); returns buf. */
 char *type_str(const Type *t, char *buf, size_t size);
 enum { TYPE_STR_MAX = 64 * 21 + 16 };

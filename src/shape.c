@@ -114,6 +114,16 @@ overflow(Ctx *c, Node *n)
 	return false;
 }
 
+/* An argument whose value makes the arithmetic of the result's size overflow: named with its
+ * value, at the argument, so that the trace's huge number is found at once. */
+static bool
+overflows(Ctx *c, Node *n, int slot, int64_t v)
+{
+	error_at(c, arg_loc(c, n, slot), "%s=%lld overflows the output size of %s",
+		 optab[n->op].params[slot].name, (long long)v, optab[n->op].name);
+	return false;
+}
+
 static void
 copy_type(Ctx *c, Type *out, const Type *in)
 {
@@ -307,16 +317,20 @@ sh_group_norm(Ctx *c, Node *n, Type *out)
 }
 
 /* The spatial size of a convolution or pooling window: floor or ceil of
- * (in + 2 pad - dil (k - 1) - 1) / stride + 1. */
+ * (in + 2 pad - dil (k - 1) - 1) / stride + 1.  dslot and pslot are the dilation and padding
+ * arguments, blamed when their product or sum overflows (dslot -1: no dilation); the stride
+ * only divides, so any stride gives a size. */
 static bool
 window_out(Ctx *c, Node *n, int64_t in, int64_t k, int64_t s, int64_t p, int64_t d, bool ceil_mode,
-           int64_t *out)
+           int dslot, int pslot, int64_t *out)
 {
-	int64_t eff, num, o;
+	int64_t eff, num, o, last;
 
-	if (!ck_mul(d, k - 1, &eff) || !ck_add(eff, 1, &eff) || !ck_mul(p, 2, &num) ||
-	    !ck_add(in, num, &num) || !ck_add(num, -eff, &num))
-		return overflow(c, n);
+	if (!ck_mul(d, k - 1, &eff) || !ck_add(eff, 1, &eff))
+		return overflows(c, n, dslot, d);
+	if (!ck_mul(p, 2, &num) || !ck_add(in, num, &num))
+		return overflows(c, n, pslot, p);
+	num -= eff; /* both non-negative: no overflow */
 	if (num < 0) {
 		error_at(c, n->loc,
 			 "the window of %s (%lld with dilation) is larger than the padded input "
@@ -324,9 +338,10 @@ window_out(Ctx *c, Node *n, int64_t in, int64_t k, int64_t s, int64_t p, int64_t
 			 optab[n->op].name, (long long)eff, (long long)(in + 2 * p));
 		return false;
 	}
-	o = (ceil_mode ? (num + s - 1) / s : num / s) + 1;
-	/* PyTorch: the last window must start inside the input or the left padding */
-	if (ceil_mode && (o - 1) * s >= in + p)
+	o = (ceil_mode ? ceil_div(num, s) : num / s) + 1;
+	/* PyTorch: the last window must start inside the input or the left padding (a start
+	 * past INT64_MAX is past it too) */
+	if (ceil_mode && (!ck_mul(o - 1, s, &last) || last >= in + p))
 		o--;
 	*out = o;
 	return true;
@@ -464,7 +479,8 @@ sh_conv(Ctx *c, Node *n, Type *out)
 		if (same)
 			d[sp + i] = t->dims[sp + i];
 		else if (!window_out(c, n, t->dims[sp + i], w->dims[2 + i], stride[i], pad[i],
-				     dil[i], false, &d[sp + i]))
+				     dil[i], false, ARG(conv2d, dilation), ARG(conv2d, padding),
+				     &d[sp + i]))
 			return false;
 		if (d[sp + i] <= 0) {
 			error_at(c, n->loc, "%s gives an empty output", optab[n->op].name);
@@ -532,12 +548,16 @@ sh_conv_transpose(Ctx *c, Node *n, Type *out)
 	d[b] = cout;
 	for (i = 0; i < k; i++) {
 		/* (in - 1) stride - 2 pad + dil (k - 1) + output_padding + 1 */
-		int64_t x, y;
+		int64_t x, y, p2;
 
-		if (!ck_mul(t->dims[sp + i] - 1, stride[i], &x) ||
-		    !ck_mul(dil[i], w->dims[2 + i] - 1, &y) || !ck_add(x, y, &x) ||
-		    !ck_add(x, opad[i] + 1 - 2 * pad[i], &x))
-			return overflow(c, n);
+		if (!ck_mul(t->dims[sp + i] - 1, stride[i], &x))
+			return overflows(c, n, ARG(conv_transpose2d, stride), stride[i]);
+		if (!ck_mul(dil[i], w->dims[2 + i] - 1, &y) || !ck_add(x, y, &x))
+			return overflows(c, n, ARG(conv_transpose2d, dilation), dil[i]);
+		if (!ck_add(x, opad[i], &x) || !ck_add(x, 1, &x))
+			return overflows(c, n, ARG(conv_transpose2d, output_padding), opad[i]);
+		if (!ck_mul(pad[i], 2, &p2) || !ck_sub(x, p2, &x))
+			return overflows(c, n, ARG(conv_transpose2d, padding), pad[i]);
 		if (x <= 0) {
 			error_at(c, n->loc, "%s gives an empty output", optab[n->op].name);
 			return false;
@@ -697,6 +717,7 @@ sh_pool(Ctx *c, Node *n, Type *out)
 	memcpy(d, t->dims, (size_t)sp * sizeof *d);
 	for (i = 0; i < k; i++) {
 		if (!window_out(c, n, t->dims[sp + i], ks[i], s[i], p[i], dil[i], ceil->u.i,
+				is_max ? ARG(max_pool2d, dilation) : -1, ARG(max_pool2d, padding),
 				&d[sp + i]))
 			return false;
 		if (d[sp + i] <= 0) {
@@ -1205,7 +1226,7 @@ sh_chunk(Ctx *c, Node *n, Type *out)
 	if (!norm_dim(c, n, ARG(chunk, dim), dv, t->ndim, &dim))
 		return false;
 	size = t->dims[dim];
-	each = size == 0 ? 0 : (size + chunks - 1) / chunks;
+	each = ceil_div(size, chunks);
 	if (each == 0)
 		sizes[count++] = 0;
 	else
@@ -1509,10 +1530,12 @@ sh_rnn(Ctx *c, Node *n, Type *out)
 	h = params->u.list[1].u.v->type.dims[1];
 	o = tmp_dims(c, t->ndim);
 	memcpy(o, t->dims, sizeof(int64_t) * t->ndim);
-	o[t->ndim - 1] = d * h;
+	if (!ck_mul(d, h, &o[t->ndim - 1]))
+		return overflow(c, n);
 	out[0] = (Type){t->dtype, t->ndim, 0, UINT32_MAX, o};
 	s = tmp_dims(c, 3);
-	s[0] = d * layers;
+	if (!ck_mul(d, layers, &s[0]))
+		return overflows(c, n, ARG(lstm, num_layers), layers);
 	s[1] = batched ? t->dims[bf ? 0 : 1] : h;
 	s[2] = h;
 	for (int i = 1; i <= states; i++)
@@ -2011,6 +2034,42 @@ explain(Ctx *c, Node *n)
 		note_at(c, n->loc, "inferred by %s", optab[n->op].name);
 }
 
+/* Every result as a whole: its byte size must fit in 64 bits (a rule checks each dimension it
+ * computes, but expand or repeat make each fit and their product not), and Caffe has no empty
+ * blobs, so a dimension of size 0 is refused here, at the op that makes it. */
+static bool
+result_fits(Ctx *c, Node *n, const Type *out)
+{
+	char buf[TYPE_STR_MAX];
+	int64_t bytes;
+	int i, j;
+
+	for (i = 0; i < n->nres; i++) {
+		const Value *v = &n->res[i];
+		char who[32];
+
+		if (v->handle == NO_HANDLE)
+			snprintf(who, sizeof who, "result %d", i);
+		else
+			snprintf(who, sizeof who, "%%%u", v->handle);
+		if (!(out[i].dtype < DT_NTYPES ? type_bytes(&out[i], &bytes)
+						: type_numel(&out[i], &bytes))) {
+			error_at(c, n->loc, "%s of %s would hold more than 2^63 bytes (%s)", who,
+				 optab[n->op].name, tstr(&out[i], buf));
+			return false;
+		}
+		for (j = 0; j < out[i].ndim; j++)
+			if (out[i].dims[j] == 0) {
+				error_at(c, n->loc,
+					 "%s of %s would have a dimension of size 0 (%s); Caffe "
+					 "cannot hold an empty blob",
+					 who, optab[n->op].name, tstr(&out[i], buf));
+				return false;
+			}
+	}
+	return true;
+}
+
 bool
 shape_node(Ctx *c, Node *n)
 {
@@ -2021,7 +2080,7 @@ shape_node(Ctx *c, Node *n)
 		c->tmpdims.v = xrealloc(c->tmpdims.v, 4096 * sizeof *c->tmpdims.v);
 		c->tmpdims.cap = 4096;
 	}
-	if (!infer(c, n, out)) {
+	if (!infer(c, n, out) || !result_fits(c, n, out)) {
 		for (i = 0; i < n->nres; i++)
 			n->res[i].type.dtype = DT_UNKNOWN;
 		return false;

@@ -59,6 +59,10 @@ void arena_free(Arena *a);
 		(vp)->v[(vp)->n++] = (x); \
 	} while (0)
 
+/* The elements from index `from` on (a parser's open list), or NULL when there are none: a
+ * vector that never grew has v == NULL, and NULL + from is undefined even when from is 0. */
+#define vec_from(vp, from) ((vp)->n > (from) ? (vp)->v + (from) : NULL)
+
 uint64_t hash_bytes(const void *p, size_t n);
 
 /* Interning table of byte strings (NUL-terminated copies in the arena). */
@@ -104,7 +108,9 @@ void map_free(Map *m);
 /* Levenshtein distance, capped: returns > cap as soon as the distance exceeds cap. */
 size_t edit_distance(const char *a, const char *b, size_t cap);
 
-/* Checked 64-bit arithmetic: false on overflow. */
+/* Checked 64-bit arithmetic: false on overflow, *r then unspecified.  Sizes, indices and counts
+ * that come from a trace can be anything up to INT64_MAX, so every sum and product of them goes
+ * through these (signed overflow is undefined behaviour, and a wrapped size passes checks). */
 static inline bool
 ck_mul(int64_t a, int64_t b, int64_t *r)
 {
@@ -114,6 +120,17 @@ static inline bool
 ck_add(int64_t a, int64_t b, int64_t *r)
 {
 	return !__builtin_add_overflow(a, b, r);
+}
+static inline bool
+ck_sub(int64_t a, int64_t b, int64_t *r)
+{
+	return !__builtin_sub_overflow(a, b, r);
+}
+/* ceil(a / b) for a >= 0, b > 0, without the overflow of (a + b - 1) / b */
+static inline int64_t
+ceil_div(int64_t a, int64_t b)
+{
+	return a / b + (a % b != 0);
 }
 
 #endif

@@ -11,6 +11,7 @@
 
 #include <errno.h>
 #include <jansson.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -139,7 +140,13 @@ read_entry(Ctx *c, Weights *w, const char *key, json_t *e, Tensor *t, uint64_t d
 			  (unsigned long long)datasize);
 		return false;
 	}
-	if (!ck_mul(numel, dtype_size[d], &nbytes) || (uint64_t)nbytes != end - b) {
+	if (!ck_mul(numel, dtype_size[d], &nbytes)) {
+		diag_file(c, DIAG_ERROR, w->path,
+			  "tensor '%s': %lld elements of %s need more than 2^63 bytes", key,
+			  (long long)numel, dtype_stname[d]);
+		return false;
+	}
+	if ((uint64_t)nbytes != end - b) {
 		diag_file(c, DIAG_ERROR, w->path,
 			  "tensor '%s': %llu bytes of data, but %s with %lld elements needs %lld",
 			  key, (unsigned long long)(end - b), dtype_stname[d], (long long)numel,
@@ -310,6 +317,116 @@ read_file(Ctx *c, Weights *w, bool *io_error)
 	return ok;
 }
 
+static float half_to_float(uint16_t h);
+
+/* Element i of a float tensor as the float Caffe gets (tensor_f32's conversion, without its
+ * copy): an F64 too large for a float counts as the infinity it becomes. */
+static float
+float_at(const Tensor *t, int64_t i)
+{
+	const unsigned char *e = (const unsigned char *)t->data + i * dtype_size[t->dtype];
+	uint32_t u;
+	uint64_t q;
+	double d;
+	float f = 0;
+
+	switch (t->dtype) {
+	case DT_F32: memcpy(&f, e, 4); break;
+	case DT_F16: f = half_to_float((uint16_t)(e[0] | e[1] << 8)); break;
+	case DT_BF16: u = (uint32_t)(e[0] | e[1] << 8) << 16; memcpy(&f, &u, 4); break;
+	case DT_F64: memcpy(&q, e, 8); memcpy(&d, &q, 8); f = (float)d; break;
+	}
+	return f;
+}
+
+/* "[0,1,0,0]": the index of flat element i in t's shape. */
+static void
+index_str(const Tensor *t, int64_t i, char *buf, size_t size)
+{
+	int64_t idx[MAX_DIMS];
+	size_t len = 0;
+	int k;
+
+	for (k = t->ndim - 1; k >= 0; k--) {
+		idx[k] = t->dims[k] ? i % t->dims[k] : 0;
+		i = t->dims[k] ? i / t->dims[k] : 0;
+	}
+	len += (size_t)snprintf(buf, size, "[");
+	for (k = 0; k < t->ndim && len < size; k++)
+		len += (size_t)snprintf(buf + len, size - len, "%s%lld", k ? "," : "",
+					(long long)idx[k]);
+	if (len < size)
+		snprintf(buf + len, size - len, "]");
+}
+
+/* Values that are legal in the file but poison the net: NaN and infinities spread through every
+ * layer that reads them (and the -O2 fold), and a negative BatchNorm variance gives the square
+ * root of a negative number.  A warning per tensor, naming it and its first such value; the
+ * compile goes on, as PyTorch would run the model. */
+static void
+check_values(Ctx *c, const Value *v, bool is_var)
+{
+	const Tensor *t = v->tensor;
+	int64_t i, nonfinite = 0, negative = 0, first_nf = -1, first_neg = -1;
+	char at[MAX_DIMS * 21 + 3];
+
+	if (!t || !dtype_is_float(t->dtype))
+		return;
+	for (i = 0; i < t->numel; i++) {
+		float f = float_at(t, i);
+
+		if (!isfinite(f)) {
+			if (!nonfinite++)
+				first_nf = i;
+		} else if (is_var && f < 0 && !negative++)
+			first_neg = i;
+	}
+	if (nonfinite) {
+		float f = float_at(t, first_nf);
+
+		index_str(t, first_nf, at, sizeof at);
+		warning_at(c, value_loc(c, v),
+			   "$%s has %lld non-finite value%s (the first: %s at %s)", v->name,
+			   (long long)nonfinite, nonfinite == 1 ? "" : "s",
+			   isnan(f) ? "nan" : f > 0 ? "inf" : "-inf", at);
+	}
+	if (negative) {
+		index_str(t, first_neg, at, sizeof at);
+		warning_at(c, value_loc(c, v),
+			   "$%s has %lld negative value%s (the first: %g at %s); batch_norm of "
+			   "%s is NaN",
+			   v->name, (long long)negative, negative == 1 ? "" : "s",
+			   (double)float_at(t, first_neg), at, negative == 1 ? "it" : "them");
+	}
+}
+
+/* Every bound param and const checked once, the running variances of batch_norm and
+ * instance_norm for negative values too. */
+static void
+check_all_values(Ctx *c)
+{
+	Map vars = {0};
+	size_t i;
+
+	for (Node *n = c->g.first; n; n = n->next) {
+		const Lit *l;
+
+		if (op_base(n->op) != OP_batch_norm && op_base(n->op) != OP_instance_norm)
+			continue;
+		_Static_assert(ARG(batch_norm, running_var) == ARG(instance_norm, running_var),
+			       "instance_norm's running_var is not at batch_norm's");
+		l = op_arg(n, ARG(batch_norm, running_var));
+		if (l->kind == L_VALUE)
+			map_put(&vars, (uintptr_t)l->u.v, l->u.v);
+	}
+	for (i = 0; i < c->g.params.n; i++) {
+		Value *v = c->g.params.v[i];
+
+		check_values(c, v, map_get(&vars, (uintptr_t)v) != NULL);
+	}
+	map_free(&vars);
+}
+
 bool
 weights_load(Ctx *c, bool *io_error)
 {
@@ -342,6 +459,7 @@ weights_load(Ctx *c, bool *io_error)
 		}
 		v->tensor = t;
 	}
+	check_all_values(c);
 	return c->nerrors == errors;
 }
 

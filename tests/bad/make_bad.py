@@ -98,6 +98,21 @@ CASES = {
     "shape-permute-repeat": good("shape-permute-repeat", "%1 = permute(%0, [0, 1, 1, 2])\n"),
     "shape-unknown-symbol-dtype": good("shape-unknown-symbol-dtype", "%1 = softmax(%0, dim=1, dtype=float33)\n"),
     "shape-bad-padding-string": good("shape-bad-padding-string", CONV.replace("padding=[1, 1]", 'padding="full"')),
+    # huge numbers: no signed overflow on the way to a located error
+    "shape-pool-ceil-stride-overflow": good("shape-pool-ceil-stride-overflow", "%1 = max_pool2d(%0, 2, stride=9223372036854775807, ceil_mode=true)\n"),
+    "shape-pool-stride-overflow": good("shape-pool-stride-overflow", "%1 = max_pool2d(%0, 2, stride=9223372036854775807)\n"),
+    "shape-slice-step-overflow": good("shape-slice-step-overflow", "%1 = getitem(%0, [slice(none, none, none), slice(none, none, none), slice(1, none, 9223372036854775807)])\n%2 = getitem(%1, [0, 0, 1])\n", out="output %2\n"),
+    "shape-chunk-overflow": good("shape-chunk-overflow", "%1 = chunk(%0, 9223372036854775807, dim=1)\n"),
+    "shape-expand-bytes": good("shape-expand-bytes", "%1 = expand(%0, [4611686018427387904, 3, 8, 8])\n"),
+    "shape-repeat-bytes": good("shape-repeat-bytes", "%1 = repeat(%0, [1, 1, 576460752303423488, 1])\n"),
+    "shape-convt-padding-overflow": good("shape-convt-padding-overflow", "%1 = conv_transpose2d(%0, $w, none, stride=1, padding=[4611686018427387904, 1], output_padding=0, groups=1, dilation=1)\n", params="param $w : f32[3,4,3,3]\n"),
+    "low-repeat-axis-overflow": good("low-repeat-axis-overflow", "%1 = repeat(%0, [1, 1, 4294967296, 1])\n"),
+    "low-pixel-unshuffle-weight-overflow": good("low-pixel-unshuffle-weight-overflow", "%1 = pixel_unshuffle(%0, 65536)\n", inputs='input %0 "x" : f32[1,1,65536,65536]\n'),
+    # empty tensors: Caffe has no empty blob
+    "shape-zero-dim-input": good("shape-zero-dim-input", inputs='input %0 "x" : f32[0,3,8,8]\n'),
+    "shape-zero-dim-param": good("shape-zero-dim-param", params="param $w : f32[0,3,3,3]\n"),
+    "shape-zero-dim-annotated": good("shape-zero-dim-annotated", "%1 = getitem(%0, [slice(none, none, none), slice(3, 3, none)]) : f32[1,0,8,8]\n"),
+    "shape-zero-dim-result": good("shape-zero-dim-result", "%1 = getitem(%0, [slice(0, none, none), slice(3, none, none)])\n"),
 }
 
 W = {"dtype": "F32", "shape": [4, 3, 3, 3], "data_offsets": [0, 432]}
@@ -127,7 +142,29 @@ WEIGHTS = {
     "w-bad-shape": st({"w": dict(W, shape=[4, -3, 3, 3])}, bytes(432)),
     "w-count-overflow": st({"w": {"dtype": "F32", "shape": [4294967296, 4294967296, 4], "data_offsets": [0, 432]}}, bytes(432)),
     "w-bad-metadata": st({"__metadata__": {"format": 1}, "w": W}, bytes(432)),
+    "w-bytes-overflow": st({"w": {"dtype": "F32", "shape": [1152921504606846976, 2], "data_offsets": [0, 432]}}, bytes(432)),
+    # warnings (exit status 0): values Caffe would compute NaN from
+    "w-non-finite": st({"w": W}, struct.pack("<108f", *([0.0] * 9 + [float("nan")] + [0.0] * 50 + [float("-inf")] + [0.0] * 47))),
 }
+
+# CASES whose error comes from the lowering, which --check reaches only with the weights read
+CASES_WITH_WEIGHTS = ["shape-pool-ceil-stride-overflow", "shape-pool-stride-overflow", "low-repeat-axis-overflow",
+                      "low-pixel-unshuffle-weight-overflow"]
+
+BN = "%1 = batch_norm(%0, $m, $v, none, none, training=false, momentum=0.1, eps=1e-05)\n"
+# traces of their own with their weights: (trace, {name: (shape, floats)})
+WEIGHT_CASES = {
+    "w-negative-var": (good("w-negative-var", BN, params="param $m : f32[3]\nparam $v : f32[3]\n"),
+                       {"m": ([3], [0.0, 0.0, 0.0]), "v": ([3], [1.0, -0.5, -2.0])}),
+}
+
+
+def f32_file(tensors):
+    header, data = {}, b""
+    for name, (shape, values) in tensors.items():
+        header[name] = {"dtype": "F32", "shape": shape, "data_offsets": [len(data), len(data) + 4 * len(values)]}
+        data += struct.pack("<%df" % len(values), *values)
+    return st(header, data)
 
 
 def main():
@@ -142,6 +179,14 @@ def main():
             f.write(good(name))
         with open(name + ".safetensors", "wb") as f:
             f.write(data)
+    for name in CASES_WITH_WEIGHTS:
+        with open(name + ".safetensors", "wb") as f:
+            f.write(st({"w": W}, bytes(432)))
+    for name, (text, tensors) in WEIGHT_CASES.items():
+        with open(name + ".log", "w") as f:
+            f.write(text)
+        with open(name + ".safetensors", "wb") as f:
+            f.write(f32_file(tensors))
     with open("w-missing-file.log", "w") as f:
         f.write(good("w-missing-file"))
 

@@ -1,7 +1,7 @@
 #!/bin/sh
 # Every bad trace in tests/bad gives its expected first diagnostic, exactly, and exit status 1 (2 for
-# an I/O error: NAME.status holds the status when it is not 1).  No input crashes ptcc: run this under
-# an ASan/UBSan build, or with PTCC_VALGRIND=1.
+# an I/O error, 0 for a warning: NAME.status holds the status when it is not 1).  No input crashes
+# ptcc: run this under an ASan/UBSan build, or with PTCC_VALGRIND=1.
 . "$(dirname "$0")/setup.sh"
 cd "$PTCC_SRCDIR/tests/bad" || exit 99
 n=0
