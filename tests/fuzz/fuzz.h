@@ -4,8 +4,11 @@
  * diagnostics; the weights file mapped), so each input is written to a file in a private
  * temporary directory, made once per process and removed at exit.  A compilation's state lives
  * in its Ctx (ctx_init/ctx_free per input); the only state kept across inputs is ops.c's lookup
- * cache, which holds no input's data.  (No ptcc.h here: fuzz.c uses <dirent.h>, whose DT_UNKNOWN
- * ptcc.h's dtypes also define.) */
+ * cache, which holds no input's data.  The core exits (status 2) only when malloc or mmap fails;
+ * under the fuzzer an allocation over -rss_limit_mb (-malloc_limit_mb) is reported as an OOM
+ * first, and an exit would be reported as a crash ("fuzz target exited"), never skipped.  (No
+ * ptcc.h here: fuzz.c uses <dirent.h>, whose DT_UNKNOWN ptcc.h's dtypes also define.)
+ */
 #ifndef PTCC_FUZZ_H
 #define PTCC_FUZZ_H
 
