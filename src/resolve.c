@@ -221,8 +221,9 @@ resolve_node(Ctx *c, Node *n)
 				 v->handle);
 			continue;
 		}
-		if (c->g.ssa && n->writes && i == 0) { /* the new handle of the tensor the op
-		                                          wrote */
+		/* the new handle of the tensor the op wrote; not when its first argument did not
+		 * resolve (an undefined handle, reported): its Lit holds the handle, not a Value */
+		if (c->g.ssa && n->writes && i == 0 && first->kind == L_VALUE) {
 			old = first->u.v;
 			v->prev = old;
 			v->alias = old->alias;
