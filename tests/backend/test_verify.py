@@ -27,6 +27,7 @@ import torch.nn as nn  # noqa: E402
 
 from ptcc import safetensors, verify  # noqa: E402
 
+HEAVY = {"alexnet", "vgg11_bn"}
 RUNTIMES = ["opencv", "caffe"] if parity.bvlc_available() else ["opencv"]
 CHOICE = "auto" if parity.bvlc_available() else "opencv"
 
@@ -48,12 +49,16 @@ class Zoo(unittest.TestCase):
                 model, x, log = zoo(name)
                 prototxt = os.path.join(out, name + ".prototxt")
                 parity.compile_ok(log, prototxt, "-O1")
-                report = verify.verify(model, [x], prototxt, runtime_choice=CHOICE, layers=True, trace=log)
+                # BVLC loads alexnet's and vgg11_bn's 250 and 500 MB caffemodels slowly (CI time): their
+                # BVLC parity is test_parity's, their layers are compared in OpenCV here
+                runtimes = ["opencv"] if name in HEAVY else RUNTIMES
+                report = verify.verify(model, [x], prototxt, runtime_choice=CHOICE if name not in HEAVY else "opencv",
+                                       layers=True, trace=log)
                 self.assertEqual(report.failures, [])
                 self.assertEqual(report.notes, [], "the recording matches the trace")
-                self.assertEqual([o.verdict for o in report.outputs], ["ok"] * len(RUNTIMES),
+                self.assertEqual([o.verdict for o in report.outputs], ["ok"] * len(runtimes),
                                  [(o.runtime, o.why) for o in report.outputs])
-                self.assertEqual(sorted(report.layers), sorted(RUNTIMES))
+                self.assertEqual(sorted(report.layers), sorted(runtimes))
                 notes = sum(1 for l in parity.prototxt_layers(prototxt))
                 # OpenCV sees every layer's own first top: most layers hold a trace value
                 self.assertGreater(len(report.layers["opencv"]), notes // 3, "layers compared")
