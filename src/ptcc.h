@@ -386,6 +386,7 @@ struct Ctx {
 		uint32_t off;        /* byte offset of the next token */
 		int depth;           /* bracket nesting on the current line */
 		bool at_bol;         /* no token yet on the current line */
+		int comment_from;    /* the start condition a comment interrupted */
 		bool overflow;       /* the trace is too large for 32-bit offsets */
 	} lex;
 
