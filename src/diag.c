@@ -28,10 +28,13 @@ diag_line_of(Ctx *c, uint32_t off, uint32_t *line_start)
 	uint32_t at, line, start;
 
 	if (c->cur_line == 0 || off < c->cur_off) {
-		c->cur_off = 0;
+		c->cur_off = c->cur_scan = 0;
 		c->cur_line = 1;
 	}
-	at = start = c->cur_off;
+	/* [cur_off, cur_scan) has no line end: only what is past it needs reading, else many
+	 * diagnostics on one long line would each read it from its start again */
+	at = c->cur_scan > c->cur_off ? c->cur_scan : c->cur_off;
+	start = c->cur_off;
 	line = c->cur_line;
 	while (at < off && c->fd >= 0) {
 		size_t want = off - at < sizeof buf ? off - at : sizeof buf, i;
@@ -48,6 +51,7 @@ diag_line_of(Ctx *c, uint32_t off, uint32_t *line_start)
 	}
 	c->cur_off = start;
 	c->cur_line = line;
+	c->cur_scan = at;
 	if (line_start)
 		*line_start = start;
 	return line;

@@ -360,6 +360,7 @@ struct Ctx {
 	int fd;             /* same file, read again by diagnostics */
 	uint32_t nlines;    /* lines read by the lexer */
 	uint32_t cur_off, cur_line; /* a known line start and its number, to find lines quickly */
+	uint32_t cur_scan;          /* read up to here from cur_off without a line end */
 
 	/* diagnostics */
 	int nerrors, max_errors;
