@@ -148,6 +148,7 @@ vdiag(Ctx *c, DiagLevel level, Loc loc, const char *file, const char *fmt, va_li
 	fputc('\n', stderr);
 	if (text) {
 		size_t len = strlen(text), b = loc.begin - start, e, i;
+		char *mark, *m;
 
 		if (b > len)
 			b = len;
@@ -155,18 +156,25 @@ vdiag(Ctx *c, DiagLevel level, Loc loc, const char *file, const char *fmt, va_li
 		if (e > len)
 			e = len > b ? len : b + 1;
 		fprintf(stderr, "%s\n", text);
+		/* the marker line is built whole and written at once: stderr is unbuffered, and a
+		 * character at a time is a write per character of a long line */
+		mark = m = xmalloc(e + 1);
 		/* pad with the line's own tabs so the caret lines up */
 		for (i = 0; i < b; i++)
 			if (text[i] == '\t')
-				fputc('\t', stderr);
+				*m++ = '\t';
 			else if (((unsigned char)text[i] & 0xc0) != 0x80)
-				fputc(' ', stderr);
+				*m++ = ' ';
+		fwrite(mark, 1, (size_t)(m - mark), stderr);
 		fputs(c->color ? "\033[1;32m" : "", stderr);
-		fputc('^', stderr);
+		m = mark;
+		*m++ = '^';
 		for (i = b + 1; i < e; i++)
 			if (((unsigned char)text[i] & 0xc0) != 0x80)
-				fputc('~', stderr);
+				*m++ = '~';
+		fwrite(mark, 1, (size_t)(m - mark), stderr);
 		fprintf(stderr, "%s\n", reset);
+		free(mark);
 	}
 	free(text);
 }
