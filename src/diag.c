@@ -28,10 +28,13 @@ diag_line_of(Ctx *c, uint32_t off, uint32_t *line_start)
 	uint32_t at, line, start;
 
 	if (c->cur_line == 0 || off < c->cur_off) {
-		c->cur_off = 0;
+		c->cur_off = c->cur_scan = 0;
 		c->cur_line = 1;
 	}
-	at = start = c->cur_off;
+	/* [cur_off, cur_scan) has no line end: only what is past it needs reading, else many
+	 * diagnostics on one long line would each read it from its start again */
+	at = c->cur_scan > c->cur_off ? c->cur_scan : c->cur_off;
+	start = c->cur_off;
 	line = c->cur_line;
 	while (at < off && c->fd >= 0) {
 		size_t want = off - at < sizeof buf ? off - at : sizeof buf, i;
@@ -48,6 +51,7 @@ diag_line_of(Ctx *c, uint32_t off, uint32_t *line_start)
 	}
 	c->cur_off = start;
 	c->cur_line = line;
+	c->cur_scan = at;
 	if (line_start)
 		*line_start = start;
 	return line;
@@ -144,6 +148,7 @@ vdiag(Ctx *c, DiagLevel level, Loc loc, const char *file, const char *fmt, va_li
 	fputc('\n', stderr);
 	if (text) {
 		size_t len = strlen(text), b = loc.begin - start, e, i;
+		char *mark, *m;
 
 		if (b > len)
 			b = len;
@@ -151,18 +156,25 @@ vdiag(Ctx *c, DiagLevel level, Loc loc, const char *file, const char *fmt, va_li
 		if (e > len)
 			e = len > b ? len : b + 1;
 		fprintf(stderr, "%s\n", text);
+		/* the marker line is built whole and written at once: stderr is unbuffered, and a
+		 * character at a time is a write per character of a long line */
+		mark = m = xmalloc(e + 1);
 		/* pad with the line's own tabs so the caret lines up */
 		for (i = 0; i < b; i++)
 			if (text[i] == '\t')
-				fputc('\t', stderr);
+				*m++ = '\t';
 			else if (((unsigned char)text[i] & 0xc0) != 0x80)
-				fputc(' ', stderr);
+				*m++ = ' ';
+		fwrite(mark, 1, (size_t)(m - mark), stderr);
 		fputs(c->color ? "\033[1;32m" : "", stderr);
-		fputc('^', stderr);
+		m = mark;
+		*m++ = '^';
 		for (i = b + 1; i < e; i++)
 			if (((unsigned char)text[i] & 0xc0) != 0x80)
-				fputc('~', stderr);
+				*m++ = '~';
+		fwrite(mark, 1, (size_t)(m - mark), stderr);
 		fprintf(stderr, "%s\n", reset);
+		free(mark);
 	}
 	free(text);
 }

@@ -1,9 +1,9 @@
 /* emit.c: the text outputs of the front end.
  *
  * --emit=log      the canonical trace: one statement per line, two spaces of indentation per open
- *                 call, leading tensor arguments positional and the rest as keywords, every
- *                 result annotated with its inferred type, floats as Python's repr, no
- *                 comments.  Parsing it again gives the same IR.
+ *                 call (at most MAX_INDENT levels deep), leading tensor arguments positional
+ *                 and the rest as keywords, every result annotated with its inferred type,
+ *                 floats as Python's repr, no comments.  Parsing it again gives the same IR.
  * --emit=ir       the resolved graph: SSA numbers, every argument slot bound (defaults written
  *                 out), every type, in-place writes and views marked; a trace in SSA form
  *                 (`ptcc-trace 1 ssa`) that parses back.
@@ -23,13 +23,19 @@ print_type(FILE *f, const Type *t)
 	fputs(type_str(t, buf, sizeof buf), f);
 }
 
+/* Indentation stops growing after this many open calls: it is for people, who cannot follow 32
+ * levels anyway, and uncapped it made the output quadratic in the input (N nested calls wrote N^2
+ * spaces: 512 MB for 16,000 levels).  Capped, each line costs at most 64 more bytes. */
+enum { MAX_INDENT = 32 };
+
 static void
 indent(FILE *f, int depth)
 {
-	int i;
+	static const char spaces[2 * MAX_INDENT + 1] =
+		"                                                                ";
 
-	for (i = 0; i < depth; i++)
-		fputs("  ", f);
+	if (depth > 0)
+		fwrite(spaces, 2, depth < MAX_INDENT ? (size_t)depth : MAX_INDENT, f);
 }
 
 /* The header, weights and declarations; an IR dump (ssa) and a log of an SSA-form trace say

@@ -365,6 +365,7 @@ struct Ctx {
 	bool read_error;    /* the trace could not be read (exit status 2) */
 	uint32_t nlines;    /* lines read by the lexer */
 	uint32_t cur_off, cur_line; /* a known line start and its number, to find lines quickly */
+	uint32_t cur_scan;          /* read up to here from cur_off without a line end */
 
 	/* diagnostics */
 	int nerrors, max_errors;
@@ -391,6 +392,7 @@ struct Ctx {
 		uint32_t off;        /* byte offset of the next token */
 		int depth;           /* bracket nesting on the current line */
 		bool at_bol;         /* no token yet on the current line */
+		int comment_from;    /* the start condition a comment interrupted */
 		bool overflow;       /* the trace is too large for 32-bit offsets */
 	} lex;
 
