@@ -84,15 +84,6 @@ concatenates(const Layer *l)
 	return is(l, "Concat");
 }
 
-static bool
-reads(const Layer *l, const Blob *b)
-{
-	for (size_t k = 0; k < l->bottoms.n; k++)
-		if (l->bottoms.v[k] == b)
-			return true;
-	return false;
-}
-
 typedef bool Which(const Layer *l);
 
 /* Whether a live layer after position `at` that reads b is one of `which`. */
@@ -100,7 +91,7 @@ static bool
 read_by(const Net *net, size_t at, const Blob *b, Which *which)
 {
 	for (size_t i = at + 1; i < net->layers.n; i++)
-		if (which(net->layers.v[i]) && reads(net->layers.v[i], b))
+		if (which(net->layers.v[i]) && layer_reads(net->layers.v[i], b))
 			return true;
 	return false;
 }

@@ -141,6 +141,24 @@ net_replace_blob(Net *net, Blob *from, Blob *to)
 		}
 }
 
+bool
+layer_reads(const Layer *l, const Blob *b)
+{
+	for (size_t k = 0; k < l->bottoms.n; k++)
+		if (l->bottoms.v[k] == b)
+			return true;
+	return false;
+}
+
+bool
+layer_writes(const Layer *l, const Blob *b)
+{
+	for (size_t k = 0; k < l->tops.n; k++)
+		if (l->tops.v[k] == b)
+			return true;
+	return false;
+}
+
 void
 net_rebind(Net *net, Blob *from, Blob *to)
 {

@@ -98,6 +98,9 @@ float *net_floats(Net *net, int64_t n, float fill);
 Blob *net_identity(Net *net, const Node *n, const char *role, Blob *x);
 /* Rewire every consumer of `from` to read `to` instead. */
 void net_replace_blob(Net *net, Blob *from, Blob *to);
+/* Whether b is among l's bottoms, among its tops. */
+bool layer_reads(const Layer *l, const Blob *b);
+bool layer_writes(const Layer *l, const Blob *b);
 /* Every trace value that `from` held is held by `to` (NULL: by no blob) from now on. */
 void net_rebind(Net *net, Blob *from, Blob *to);
 void net_recount(Net *net);   /* recompute Blob.nuse and Layer.idx over live layers */

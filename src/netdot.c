@@ -33,28 +33,10 @@ typedef struct Drawing {
 } Drawing;
 
 static bool
-reads(const Layer *l, const Blob *b)
-{
-	for (size_t k = 0; k < l->bottoms.n; k++)
-		if (l->bottoms.v[k] == b)
-			return true;
-	return false;
-}
-
-static bool
-writes(const Layer *l, const Blob *b)
-{
-	for (size_t k = 0; k < l->tops.n; k++)
-		if (l->tops.v[k] == b)
-			return true;
-	return false;
-}
-
-static bool
 in_place(const Layer *l)
 {
 	for (size_t k = 0; k < l->tops.n; k++)
-		if (reads(l, l->tops.v[k]))
+		if (layer_reads(l, l->tops.v[k]))
 			return true;
 	return false;
 }
@@ -222,14 +204,14 @@ net_dot(Net *net, FILE *f, const char *after)
 				draw_blob(&d, b, ++d.version[b->id]);
 			fputs("  ", f);
 			blob_id(&d, b, d.version[b->id]);
-			fprintf(f, " -> L%zu%s;\n", i, writes(l, b) ? " [style=bold]" : "");
+			fprintf(f, " -> L%zu%s;\n", i, layer_writes(l, b) ? " [style=bold]" : "");
 		}
 		for (size_t k = 0; k < l->tops.n; k++) {
 			const Blob *b = l->tops.v[k];
 			draw_blob(&d, b, ++d.version[b->id]);
 			fprintf(f, "  L%zu -> ", i);
 			blob_id(&d, b, d.version[b->id]);
-			fputs(reads(l, b) ? " [style=bold];\n" : ";\n", f);
+			fputs(layer_reads(l, b) ? " [style=bold];\n" : ";\n", f);
 		}
 	}
 	fputs("}\n", f);
