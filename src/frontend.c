@@ -92,29 +92,27 @@ inputs_match(Ctx *c)
 	c->input_shapes.matched = true;
 	if (c->syntax_error || c->input_shapes.usage_error) /* the inputs may not all be read */
 		return;
+	if (n == 0 && c->input_shapes.n) {
+		usage_error_in(c, "--input %s: the trace has no inputs", c->input_shapes.v[0].arg);
+		return;
+	}
 	for (i = 0; i < c->input_shapes.n; i++) {
 		const InputShape *s = &c->input_shapes.v[i];
 
 		if (s->name && !s->input) {
-			if (n == 0)
-				usage_error_in(c, "--input %s: the trace has no inputs", s->arg);
-			else
-				usage_error_in(c,
-					       "--input %s: the trace has no input named \"%s\"; "
-					       "its input%s %s",
-					       s->arg, s->name, n == 1 ? " is" : "s are",
-					       input_list(c, list, sizeof list));
+			usage_error_in(c,
+				       "--input %s: the trace has no input named \"%s\"; "
+				       "its input%s %s",
+				       s->arg, s->name, n == 1 ? " is" : "s are",
+				       input_list(c, list, sizeof list));
 			return;
 		}
 		if (!s->name && ++npos > n) {
-			if (n == 0)
-				usage_error_in(c, "--input %s: the trace has no inputs", s->arg);
-			else
-				usage_error_in(c,
-					       "--input %s: a shape for input %zu by position, but "
-					       "the trace has only %zu input%s (%s)",
-					       s->arg, npos, n, n == 1 ? "" : "s",
-					       input_list(c, list, sizeof list));
+			usage_error_in(c,
+				       "--input %s: a shape for input %zu by position, but "
+				       "the trace has only %zu input%s (%s)",
+				       s->arg, npos, n, n == 1 ? "" : "s",
+				       input_list(c, list, sizeof list));
 			return;
 		}
 	}

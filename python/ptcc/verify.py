@@ -24,6 +24,7 @@ from typing import Any, Optional, Sequence
 import numpy as np
 
 from . import __version__, runtime
+from .cli import UsageError
 from .record import RecordError
 from .runtime import NetLayer, NetText, RuntimeFailure
 
@@ -146,10 +147,6 @@ def available_runtimes(choice: str, notes: list[str]) -> list[str]:
         else:
             raise UsageError(f"--runtime {rt}: {why}")
     return found
-
-
-class UsageError(Exception):
-    pass
 
 
 def verify(model: Any, inputs: Sequence[Any], prototxt: str, caffemodel: Optional[str] = None, *,
@@ -424,7 +421,7 @@ def run(argv: Sequence[str]) -> int:
         model, example = cli.prepare(args.spec, shapes, kwargs, args.seed)
         report = verify(model, example, args.prototxt, args.weights, runtime_choice=args.runtime,
                         layers=args.layers, tolerance=args.tolerance, trace=args.trace)
-    except (UsageError, cli.UsageError, OSError) as e:
+    except (UsageError, OSError) as e:
         print(f"ptcc-verify: error: {e}", file=sys.stderr)
         return EXIT_USAGE
     except cli.BuildError as e:
