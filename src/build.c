@@ -30,7 +30,7 @@ unary_layer(Net *net, const Node *n, const char *type, const char *role, Blob *i
 {
 	Layer *l = net_layer(net, n, type, role);
 
-	layer_bottom(l, in);
+	layer_bottom(net, l, in);
 	*top = layer_top(net, l, out);
 	return l;
 }
@@ -98,8 +98,8 @@ eltwise_layer(Net *net, const Node *n, const char *role, int op, Blob *a, Blob *
 	Layer *l = net_layer(net, n, "Eltwise", role);
 	Caffe__EltwiseParameter *p;
 
-	layer_bottom(l, a);
-	layer_bottom(l, b);
+	layer_bottom(net, l, a);
+	layer_bottom(net, l, b);
 	if (op == CAFFE__ELTWISE_PARAMETER__ELTWISE_OP__SUM && coeff_b == 1)
 		return layer_top(net, l, a->type); /* SUM is the default: no eltwise_param at all */
 	p = PARAM(net, l, eltwise_param, ELTWISE_PARAMETER);
@@ -163,7 +163,7 @@ slice_layer(Net *net, const Node *n, const char *role, Blob *x, int axis, const 
 	p->axis = axis;
 	p->n_slice_point = (size_t)npoints;
 	p->slice_point = arena_alloc(net->arena, sizeof(uint32_t) * (size_t)npoints);
-	layer_bottom(l, x);
+	layer_bottom(net, l, x);
 	memcpy(dims, x->type.dims, sizeof(int64_t) * x->type.ndim);
 	for (int i = 0; i <= npoints; i++) {
 		int64_t end = i < npoints ? points[i] : x->type.dims[axis];
@@ -235,7 +235,7 @@ pooling_layer(Net *net, const Node *n, const char *role, Blob *x, int method, co
 		for (int i = 0; i < 2; i++)
 			dims[2 + i] = caffe_pool_out(x->type.dims[2 + i], k[i], s[i], p[i]);
 	}
-	layer_bottom(l, x);
+	layer_bottom(net, l, x);
 	return layer_top(net, l, f32_type(net, dims, 4));
 }
 
@@ -273,9 +273,9 @@ replicate_pad(Net *net, const Node *n, Blob *x, int axis)
 	p = PARAM(net, cat, concat_param, CONCAT_PARAMETER);
 	p->has_axis = 1;
 	p->axis = axis;
-	layer_bottom(cat, first);
-	layer_bottom(cat, x);
-	layer_bottom(cat, last);
+	layer_bottom(net, cat, first);
+	layer_bottom(net, cat, x);
+	layer_bottom(net, cat, last);
 	memcpy(dims, x->type.dims, sizeof dims);
 	dims[axis] += 2;
 	return layer_top(net, cat, f32_type(net, dims, 4));
@@ -307,12 +307,12 @@ convolution(Net *net, const Node *n, const char *role, bool deconv, Blob *x, int
 		      &cp->stride_w, &cp->has_stride_w, s, 1);
 	conv_hw_field(net, &cp->pad, &cp->n_pad, &cp->pad_h, &cp->has_pad_h, &cp->pad_w,
 		      &cp->has_pad_w, p, 0);
-	layer_bottom(l, x);
+	layer_bottom(net, l, x);
 	dims[0] = deconv ? c : out_c;
 	dims[1] = (deconv ? out_c : c) / group;
 	dims[2] = k[0];
 	dims[3] = k[1];
-	layer_weight(l, w, dims[0] * dims[1] * k[0] * k[1], dims, 4);
+	layer_weight(net, l, w, dims[0] * dims[1] * k[0] * k[1], dims, 4);
 	memcpy(dims, x->type.dims, sizeof dims);
 	dims[1] = out_c;
 	for (int a = 0; a < 2; a++) {
@@ -386,8 +386,8 @@ constant_blob(Net *net, const Node *n, Blob *src, const Type *t, const float *da
 		PARAM(net, l, inner_product_param, INNER_PRODUCT_PARAMETER);
 	p->has_num_output = 1;
 	p->num_output = (uint32_t)m;
-	layer_weight(l, net->with_weights ? net_floats(net, m, 0) : NULL, m, wdims, 2);
-	layer_weight(l, data, m, &m, 1);
+	layer_weight(net, l, net->with_weights ? net_floats(net, m, 0) : NULL, m, wdims, 2);
+	layer_weight(net, l, data, m, &m, 1);
 	if (t->ndim == 2 && t->dims[0] == 1)
 		return top;
 	return reshape_layer(net, n, "const_shape", top, t->dims, t->ndim);
@@ -414,9 +414,9 @@ scale_layer(Net *net, const Node *n, const char *role, Blob *x, int axis, const 
 			p->bias_term = 1;
 		}
 	}
-	layer_weight(l, w, c, &c, 1);
+	layer_weight(net, l, w, c, &c, 1);
 	if (bias)
-		layer_weight(l, b, c, &c, 1);
+		layer_weight(net, l, b, c, &c, 1);
 	return top;
 }
 

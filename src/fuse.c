@@ -100,7 +100,7 @@ fold_batch_norm(Net *net)
 		if (conv->weights.n > 1) {
 			conv->weights.v[1].data = nb;
 		} else {
-			layer_weight(conv, nb, out, &out, 1);
+			layer_weight(net, conv, nb, out, &out, 1);
 			conv->lp.convolution_param->has_bias_term = 0;
 		}
 		bn->dead = true;

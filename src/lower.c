@@ -281,14 +281,14 @@ weight_from(Net *net, Layer *l, const Value *v)
 
 	for (int i = 0; i < v->type.ndim; i++)
 		numel *= v->type.dims[i];
-	layer_weight(l, param_data(net, v), numel, v->type.dims, v->type.ndim);
+	layer_weight(net, l, param_data(net, v), numel, v->type.dims, v->type.ndim);
 }
 
 /* The end of Convolution and InnerProduct: bottom x, blobs weight and (optional) bias, one top. */
 static bool
 connect_weighted(Net *net, Node *n, Layer *l, Blob *x, const Value *w, const Value *b)
 {
-	layer_bottom(l, x);
+	layer_bottom(net, l, x);
 	weight_from(net, l, w);
 	if (b)
 		weight_from(net, l, b);
@@ -429,7 +429,7 @@ lower_conv_transpose2d(Net *net, Node *n)
 		p->has_group = 1;
 		p->group = (uint32_t)groups;
 	}
-	layer_bottom(l, x);
+	layer_bottom(net, l, x);
 	weight_from(net, l, w);
 	if (b)
 		weight_from(net, l, b);
@@ -533,8 +533,8 @@ lower_matmul(Net *net, Node *n)
 		ip->num_output = (uint32_t)bt->dims[1];
 		ip->bias_term = 0;
 		ip->axis = ra - 1;
-		layer_bottom(l, a);
-		layer_weight(l, net->with_weights ? w : NULL, numel_of(bt), wdims, 2);
+		layer_bottom(net, l, a);
+		layer_weight(net, l, net->with_weights ? w : NULL, numel_of(bt), wdims, 2);
 		bind(net, &n->res[0], layer_top(net, l, *out));
 		return true;
 	}
@@ -616,10 +616,10 @@ lower_batch_norm(Net *net, Node *n)
 		p->has_eps = 1;
 		p->eps = (float)eps;
 	}
-	layer_bottom(l, x);
+	layer_bottom(net, l, x);
 	weight_from(net, l, mean);
 	weight_from(net, l, var);
-	layer_weight(l, net_floats(net, 1, 1), 1, &one, 1);
+	layer_weight(net, l, net_floats(net, 1, 1), 1, &one, 1);
 	y = layer_top(net, l, n->res[0].type);
 	if (w || b) {
 		Layer *s = net_layer(net, n, "Scale", "scale");
@@ -628,11 +628,11 @@ lower_batch_norm(Net *net, Node *n)
 			sp->has_bias_term = 1;
 			sp->bias_term = 1;
 		}
-		layer_bottom(s, y);
+		layer_bottom(net, s, y);
 		if (w)
 			weight_from(net, s, w);
 		else
-			layer_weight(s, net_floats(net, channels, 1), channels, &channels, 1);
+			layer_weight(net, s, net_floats(net, channels, 1), channels, &channels, 1);
 		if (b)
 			weight_from(net, s, b);
 		y = layer_top(net, s, n->res[0].type);
@@ -1076,10 +1076,10 @@ lower_prelu(Net *net, Node *n)
 		Caffe__PReLUParameter *p = PARAM(net, l, prelu_param, PRE_LUPARAMETER);
 		p->has_channel_shared = 1;
 		p->channel_shared = 1;
-		layer_weight(l, param_data(net, w), 1, NULL, -1);
+		layer_weight(net, l, param_data(net, w), 1, NULL, -1);
 	} else {
 		int64_t c = in->type.dims[1];
-		layer_weight(l, param_data(net, w), c, &c, 1);
+		layer_weight(net, l, param_data(net, w), c, &c, 1);
 	}
 	bind(net, &n->res[0], top);
 	return true;
@@ -1670,8 +1670,8 @@ lower_resize_by_matrix(Net *net, Node *n, Blob *x, bool bilinear, bool exact, bo
 		p->num_output = (uint32_t)o;
 		p->bias_term = 0;
 		p->axis = 3;
-		layer_bottom(l, x);
-		layer_weight(l, w, o * m, wdims, 2);
+		layer_bottom(net, l, x);
+		layer_weight(net, l, w, o * m, wdims, 2);
 		x = layer_top(net, l, f32_type(net, dims, 4));
 		if (a == 0) { /* back to (N, C, H', W') */
 			x = swap_blocks(net, n, x, nb, c, out->dims[3], o, 1);
@@ -2059,7 +2059,7 @@ lower_cat(Net *net, Node *n)
 		p->axis = axis;
 	}
 	for (uint32_t i = 0; i < list->n; i++)
-		layer_bottom(l, net->blob_of[list->u.list[i].u.v->id]);
+		layer_bottom(net, l, net->blob_of[list->u.list[i].u.v->id]);
 	bind(net, &n->res[0], layer_top(net, l, n->res[0].type));
 	return true;
 }
@@ -2310,7 +2310,7 @@ lower_stack(Net *net, Node *n)
 		p->axis = axis;
 	}
 	for (uint32_t i = 0; i < list->n; i++)
-		layer_bottom(l, items[i]);
+		layer_bottom(net, l, items[i]);
 	bind(net, &n->res[0], layer_top(net, l, *out));
 	return true;
 }
@@ -2339,7 +2339,7 @@ pad_by_copies(Net *net, const Node *n, Blob *x, int axis, int64_t before, int64_
 	p->has_axis = 1;
 	p->axis = axis;
 	for (int i = 0; i < nparts; i++)
-		layer_bottom(l, parts[i]);
+		layer_bottom(net, l, parts[i]);
 	return layer_top(net, l, f32_type(net, dims, x->type.ndim));
 }
 
@@ -2460,7 +2460,7 @@ lower_repeat(Net *net, Node *n)
 		p->has_axis = 1;
 		p->axis = i;
 		for (int64_t c = 0; c < times; c++)
-			layer_bottom(l, x);
+			layer_bottom(net, l, x);
 		x = layer_top(net, l, f32_type(net, dims, nd));
 	}
 	bind(net, &n->res[0], x);
@@ -2721,8 +2721,8 @@ lower_arith(Net *net, Node *n)
 					PARAM(net, l, scale_param, SCALE_PARAMETER);
 				p->has_axis = 1;
 				p->axis = 0;
-				layer_bottom(l, big);
-				layer_bottom(l, flat);
+				layer_bottom(net, l, big);
+				layer_bottom(net, l, flat);
 				bind(net, &n->res[0], layer_top(net, l, *out));
 				return true;
 			}

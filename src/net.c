@@ -22,12 +22,6 @@ net_init(Net *net, Ctx *c, int olevel, const char *target, bool with_weights)
 void
 net_free(Net *net)
 {
-	for (size_t i = 0; i < net->layers.n; i++) {
-		Layer *l = net->layers.v[i];
-		free(l->bottoms.v);
-		free(l->tops.v);
-		free(l->weights.v);
-	}
 	free(net->layers.v);
 	free(net->blobs.v);
 	free(net->outputs.v);
@@ -62,9 +56,9 @@ net_layer(Net *net, const Node *n, const char *type, const char *role)
 }
 
 void
-layer_bottom(Layer *l, Blob *b)
+layer_bottom(Net *net, Layer *l, Blob *b)
 {
-	vec_push(&l->bottoms, b);
+	arena_vec_push(net->arena, &l->bottoms, b);
 	b->nuse++;
 }
 
@@ -74,12 +68,13 @@ layer_top(Net *net, Layer *l, Type type)
 	Blob *b = net_blob(net, type);
 
 	b->producer = l;
-	vec_push(&l->tops, b);
+	arena_vec_push(net->arena, &l->tops, b);
 	return b;
 }
 
 void
-layer_weight(Layer *l, const float *data, int64_t numel, const int64_t *dims, int ndim)
+layer_weight(Net *net, Layer *l, const float *data, int64_t numel, const int64_t *dims,
+	     int ndim)
 {
 	Weight w = {.data = data, .numel = numel, .ndim = ndim};
 
@@ -87,7 +82,7 @@ layer_weight(Layer *l, const float *data, int64_t numel, const int64_t *dims, in
 		ptcc_die("weight of rank %d", ndim);
 	for (int i = 0; i < ndim; i++)
 		w.dims[i] = dims[i];
-	vec_push(&l->weights, w);
+	arena_vec_push(net->arena, &l->weights, w);
 }
 
 float *
@@ -116,7 +111,7 @@ net_identity(Net *net, const Node *n, const char *role, Blob *x)
 	p->shape->n_dim = (size_t)x->type.ndim;
 	p->shape->dim = arena_zalloc(net->arena,
 				     sizeof(int64_t) * (x->type.ndim ? (size_t)x->type.ndim : 1));
-	layer_bottom(l, x);
+	layer_bottom(net, l, x);
 	return layer_top(net, l, x->type);
 }
 

@@ -83,9 +83,10 @@ void net_init(Net *net, Ctx *c, int olevel, const char *target, bool with_weight
 void net_free(Net *net);
 Blob *net_blob(Net *net, Type type);
 Layer *net_layer(Net *net, const Node *n, const char *type, const char *role);
-void layer_bottom(Layer *l, Blob *b);
+void layer_bottom(Net *net, Layer *l, Blob *b);
 Blob *layer_top(Net *net, Layer *l, Type type);
-void layer_weight(Layer *l, const float *data, int64_t numel, const int64_t *dims, int ndim);
+void layer_weight(Net *net, Layer *l, const float *data, int64_t numel, const int64_t *dims,
+	     int ndim);
 /* A layer's param message, allocated and initialised: PARAM(net, l, convolution_param,
  * CONVOLUTION_PARAMETER) */
 #define PARAM(net, l, field, NAME)                                                  \

@@ -46,10 +46,13 @@ void arena_free(Arena *a);
 
 /* Vector of T: VEC(T) v = {0}; vec_push(&v, x); free(v.v). */
 #define VEC(T) struct { T *v; size_t n, cap; }
+/* The first block holds 64 bytes' worth (one element if larger): a net has several small
+ * vectors per layer (bottoms, tops, weights), and 16 Weights a layer cost 1.4 KB each. */
+#define VEC_FIRST(vp) (sizeof *(vp)->v < 64 ? 64 / sizeof *(vp)->v : 1)
 #define vec_grow(vp)                                                              \
 	do {                                                                      \
 		if ((vp)->n == (vp)->cap) {                                       \
-			(vp)->cap = (vp)->cap ? 2 * (vp)->cap : 16;               \
+			(vp)->cap = (vp)->cap ? 2 * (vp)->cap : VEC_FIRST(vp);    \
 			(vp)->v = xrealloc((vp)->v, (vp)->cap * sizeof *(vp)->v); \
 		}                                                                 \
 	} while (0)
@@ -57,6 +60,22 @@ void arena_free(Arena *a);
 	do {                              \
 		vec_grow(vp);             \
 		(vp)->v[(vp)->n++] = (x); \
+	} while (0)
+
+/* vec_push for a vector in an arena, never freed: from 1 element, doubling, each copy left
+ * behind in the arena (the net's layers have a few bottoms, tops and weights each, and one malloc
+ * per vector cost more than the layer). */
+#define arena_vec_push(a, vp, x)                                                        \
+	do {                                                                            \
+		if ((vp)->n == (vp)->cap) {                                             \
+			size_t cap_ = (vp)->cap ? 2 * (vp)->cap : 1;                    \
+			void *v_ = arena_alloc((a), cap_ * sizeof *(vp)->v);            \
+			if ((vp)->n)                                                    \
+				memcpy(v_, (vp)->v, (vp)->n * sizeof *(vp)->v);         \
+			(vp)->v = v_;                                                   \
+			(vp)->cap = cap_;                                               \
+		}                                                                       \
+		(vp)->v[(vp)->n++] = (x);                                               \
 	} while (0)
 
 /* The elements from index `from` on (a parser's open list), or NULL when there are none: a

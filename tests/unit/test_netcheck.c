@@ -41,7 +41,7 @@ unary(Net *net, const char *type, const char *name, Blob *in, Blob **out)
 	Layer *l = net_layer(net, NULL, type, NULL);
 
 	l->name = name;
-	layer_bottom(l, in);
+	layer_bottom(net, l, in);
 	*out = layer_top(net, l, in->type);
 	(*out)->name = name;
 	return l;
@@ -54,8 +54,8 @@ in_place(Net *net, const char *type, const char *name, Blob *b)
 	Layer *l = net_layer(net, NULL, type, NULL);
 
 	l->name = name;
-	layer_bottom(l, b);
-	vec_push(&l->tops, b);
+	layer_bottom(net, l, b);
+	arena_vec_push(net->arena, &l->tops, b);
 	return l;
 }
 
@@ -164,12 +164,12 @@ producer_rules(void)
 	a->name = "later";
 	l = net_layer(&net, NULL, "ReLU", NULL);
 	l->name = "early";
-	layer_bottom(l, a);
+	layer_bottom(&net, l, a);
 	layer_top(&net, l, a->type)->name = "early";
 	l = net_layer(&net, NULL, "Sigmoid", NULL);
 	l->name = "later";
-	layer_bottom(l, x);
-	vec_push(&l->tops, a);
+	layer_bottom(&net, l, x);
+	arena_vec_push(net.arena, &l->tops, a);
 	a->producer = l;
 	expect(&net, "a bottom produced by a later layer",
 	       "layer 'early' (ReLU): bottom 'later' is neither an input nor produced by an "
@@ -189,15 +189,15 @@ producer_rules(void)
 	l = net_layer(&net, NULL, "Convolution", NULL);
 	l->name = "conv2";
 	PARAM(&net, l, convolution_param, CONVOLUTION_PARAMETER);
-	layer_bottom(l, x);
-	vec_push(&l->tops, a);
+	layer_bottom(&net, l, x);
+	arena_vec_push(net.arena, &l->tops, a);
 	expect(&net, "a top produced twice",
 	       "layer 'conv2' (Convolution): top 'conv' names another layer");
 	x = start(&net, "caffe");
 	a = conv(&net, "conv", x);
 	b = conv(&net, "conv2", x);
 	b->producer = a->producer; /* the blob claims the first layer: still a second production */
-	vec_push(&b->producer->tops, a);
+	arena_vec_push(net.arena, &b->producer->tops, a);
 	expect(&net, "a layer producing one top twice",
 	       "top 'conv' is already produced by an earlier layer");
 
@@ -251,9 +251,9 @@ in_place_rules(void)
 	a = conv(&net, "conv", x);
 	l = net_layer(&net, NULL, "Eltwise", NULL);
 	l->name = "sum";
-	layer_bottom(l, a);
-	layer_bottom(l, x);
-	vec_push(&l->tops, a);
+	layer_bottom(&net, l, a);
+	layer_bottom(&net, l, x);
+	arena_vec_push(net.arena, &l->tops, a);
 	expect(&net, "in place with two bottoms", "Eltwise layers cannot");
 
 	/* a reader that was lowered to read the value before the in-place layer, placed after it */
