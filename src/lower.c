@@ -15,6 +15,7 @@
  */
 #include "net.h"
 
+#include <limits.h>
 #include <math.h>
 #include <stdarg.h>
 #include <string.h>
@@ -121,6 +122,60 @@ arg_bool(const Node *n, int slot)
 {
 	const Lit *l = op_arg(n, slot);
 	return l->kind == L_BOOL && l->u.i;
+}
+
+/* A constant weight that a lowering computes (one-hot and resampling matrices, fills of ones),
+ * of a × b × c values, refused before any memory is taken when Caffe could not hold it: a blob
+ * holds at most INT32_MAX elements (Blob::Reshape checks its count), and all the constants
+ * together must fit in the caffemodel, which Caffe and OpenCV read only up to 2 GiB.  A huge size
+ * in a trace is then a located error instead of an out-of-memory death.  NULL once refused: a
+ * weight with NULL data stands for no data, so a caller that only passes the buffer on needs no
+ * check (the refusal stops compilation before codegen); one that fills it does. */
+static float *
+constant_weight(Net *net, const Node *n, float fill, int64_t a, int64_t b, int64_t c)
+{
+	int64_t count, bytes;
+
+	if (!ck_mul(a, b, &count) || !ck_mul(count, c, &count) || count > INT32_MAX) {
+		char dims[64];
+
+		snprintf(dims, sizeof dims, c != 1 ? "%lld x %lld x %lld" : b != 1 ? "%lld x %lld"
+			 : "%lld", (long long)a, (long long)b, (long long)c);
+		refuse(net, n,
+		       "its lowering needs a constant weight of %s values; a Caffe blob holds at "
+		       "most 2147483647",
+		       dims);
+		return NULL;
+	}
+	if (!ck_add(net->constant_bytes, count * (int64_t)sizeof(float), &bytes) ||
+	    bytes > INT_MAX) {
+		refuse(net, n,
+		       "its lowering's constant weights bring those of the net to %lld bytes; a "
+		       "caffemodel holds at most 2 GiB",
+		       (long long)bytes);
+		return NULL;
+	}
+	net->constant_bytes = bytes;
+	return net_floats(net, count, fill);
+}
+
+/* Every result of n fits in a Caffe blob, whose element count is an int (Blob::Reshape checks
+ * it; OpenCV's importer reads shapes into ints too); checked before lowering, whose constants
+ * (a resampling matrix per output row) may grow with the result. */
+static bool
+results_fit(Net *net, const Node *n)
+{
+	for (unsigned k = 0; k < n->nres; k++) {
+		const Type *t = &n->res[k].type;
+		char ts[TYPE_STR_MAX];
+
+		if (t->dtype == DT_F32 && numel_of(t) > INT32_MAX)
+			return refuse(net, n,
+				      "a result of type %s, %lld elements; a Caffe blob holds at "
+				      "most 2147483647",
+				      type_str(t, ts, sizeof ts), (long long)numel_of(t));
+	}
+	return true;
 }
 
 /* Caffe's kernel, stride, pad and dilation fields are uint32, read into int by every runtime:
@@ -519,10 +574,10 @@ lower_matmul(Net *net, Node *n)
 		Layer *l;
 		Caffe__InnerProductParameter *ip;
 		const float *src = param_data(net, bv);
-		float *w = net_floats(net, numel_of(bt), 0);
+		float *w = constant_weight(net, n, 0, bt->dims[0], bt->dims[1], 1);
 		int64_t wdims[2] = {bt->dims[1], bt->dims[0]};
 
-		if (!(a = blob_of(net, n, av)))
+		if (!w || !(a = blob_of(net, n, av)))
 			return false;
 		for (int64_t i = 0; src && i < bt->dims[0]; i++)
 			for (int64_t j = 0; j < bt->dims[1]; j++)
@@ -550,7 +605,9 @@ lower_matmul(Net *net, Node *n)
 	m = at->dims[ra - 2];
 	k = at->dims[ra - 1];
 	p = bt->dims[rb - 1];
-	products = nb * g * m * p * k;
+	if (!ck_mul(nb, g, &products) || !ck_mul(products, m, &products) ||
+	    !ck_mul(products, p, &products) || !ck_mul(products, k, &products))
+		products = INT64_MAX;
 	if (products > MATMUL_MAX_PRODUCTS)
 		return refuse(net, n,
 			      "forming its %lld products would take more than %d floats; Caffe has "
@@ -619,7 +676,7 @@ lower_batch_norm(Net *net, Node *n)
 	layer_bottom(net, l, x);
 	weight_from(net, l, mean);
 	weight_from(net, l, var);
-	layer_weight(net, l, net_floats(net, 1, 1), 1, &one, 1);
+	layer_weight(net, l, constant_weight(net, n, 1, 1, 1, 1), 1, &one, 1);
 	y = layer_top(net, l, n->res[0].type);
 	if (w || b) {
 		Layer *s = net_layer(net, n, "Scale", "scale");
@@ -632,7 +689,8 @@ lower_batch_norm(Net *net, Node *n)
 		if (w)
 			weight_from(net, s, w);
 		else
-			layer_weight(net, s, net_floats(net, channels, 1), channels, &channels, 1);
+			layer_weight(net, s, constant_weight(net, n, 1, channels, 1, 1), channels,
+				     &channels, 1);
 		if (b)
 			weight_from(net, s, b);
 		y = layer_top(net, s, n->res[0].type);
@@ -665,7 +723,7 @@ normalise_axis2(Net *net, const Node *n, Blob *x, double eps)
 		mean = pooling_layer(net, n, pass ? "residual_mean" : "mean", d, ave, k, one, zero,
 				     false);
 		mean = convolution(net, n, pass ? "repeat_residual" : "repeat_mean", true, mean, b,
-				   b, k, one, zero, net_floats(net, b * l, 1));
+				   b, k, one, zero, constant_weight(net, n, 1, b, l, 1));
 		d = eltwise_layer(net, n, pass ? "recentre" : "centre",
 				  CAFFE__ELTWISE_PARAMETER__ELTWISE_OP__SUM, d, mean, -1);
 	}
@@ -673,7 +731,7 @@ normalise_axis2(Net *net, const Node *n, Blob *x, double eps)
 	var = pooling_layer(net, n, "variance", var, ave, k, one, zero, false);
 	r = power_layer(net, n, "rstd", var, -0.5, 1, eps);
 	r = convolution(net, n, "repeat_rstd", true, r, b, b, k, one, zero,
-			net_floats(net, b * l, 1));
+			constant_weight(net, n, 1, b, l, 1));
 	return eltwise_layer(net, n, "normalised", CAFFE__ELTWISE_PARAMETER__ELTWISE_OP__PROD, d, r,
 			     1);
 }
@@ -688,7 +746,7 @@ norm_affine(Net *net, const Node *n, Blob *y, int axis, const Value *w, const Va
 	if (!w && !b)
 		return y;
 
-	const float *wd = w ? param_data(net, w) : net_floats(net, c, 1);
+	const float *wd = w ? param_data(net, w) : constant_weight(net, n, 1, c, 1, 1);
 
 	return scale_layer(net, n, "affine", y, axis, wd, b != NULL, b ? param_data(net, b) : NULL);
 }
@@ -1581,11 +1639,13 @@ lower_bilinear(Net *net, Node *n, Blob *x, const int64_t f[2])
 		double centre = (double)(2 * f[a] - 1 - f[a] % 2) / (double)(2 * f[a]);
 		k[a] = 2 * f[a] - f[a] % 2;
 		pad[a] = f[a] / 2; /* ⌈(f − 1)/2⌉ */
-		taps[a] = net_floats(net, k[a], 0);
+		if (!(taps[a] = constant_weight(net, n, 0, k[a], 1, 1)))
+			return false;
 		for (int64_t i = 0; i < k[a]; i++)
 			taps[a][i] = (float)(1 - fabs((double)i / (double)f[a] - centre));
 	}
-	w = net_floats(net, c * k[0] * k[1], 0);
+	if (!(w = constant_weight(net, n, 0, c, k[0], k[1])))
+		return false;
 	for (int64_t ch = 0; ch < c; ch++)
 		for (int64_t i = 0; i < k[0]; i++)
 			for (int64_t j = 0; j < k[1]; j++)
@@ -1644,11 +1704,13 @@ lower_resize_by_matrix(Net *net, Node *n, Blob *x, bool bilinear, bool exact, bo
 	for (int a = 1; a >= 0; a--) { /* W, then H */
 		int64_t m = x->type.dims[2 + a], o = out->dims[2 + a], wdims[2] = {o, m};
 		int64_t dims[4] = {nb, c, a ? h : out->dims[3], o};
-		float *w = net_floats(net, o * m, 0);
+		float *w = constant_weight(net, n, 0, o, m, 1);
 		bool identity = m == o;
 		Layer *l;
 		Caffe__InnerProductParameter *p;
 
+		if (!w)
+			return false;
 		for (int64_t d = 0; d < o; d++) {
 			if (bilinear)
 				bilinear_row(w + d * m, d, m, o, factor[a], align);
@@ -1749,7 +1811,8 @@ lower_interpolate(Net *net, Node *n)
 		return lower_bilinear(net, n, x, f);
 	c = in->type.dims[1];
 	bind(net, &n->res[0],
-	     grouped_deconvolution(net, n, x, f, f, no_pad, net_floats(net, c * f[0] * f[1], 1)));
+	     grouped_deconvolution(net, n, x, f, f, no_pad,
+				   constant_weight(net, n, 1, c, f[0], f[1])));
 	return true;
 }
 
@@ -1767,7 +1830,7 @@ lower_pixel_shuffle(Net *net, Node *n)
 	Blob *x = blob_of(net, n, in);
 	bool up = n->op == OP_pixel_shuffle;
 	int64_t r = arg_int(n, ARG(pixel_shuffle, upscale_factor)), k[2] = {r, r}, zero[2] = {0, 0};
-	int64_t c, many, wn;
+	int64_t c, many;
 	float *w;
 
 	if (!x)
@@ -1784,11 +1847,8 @@ lower_pixel_shuffle(Net *net, Node *n)
 	c = up ? in->type.dims[1] / (r * r) : in->type.dims[1]; /* the groups */
 	many = c * r * r;                                        /* the channels on the deep side */
 	/* r <= INT32_MAX: r * r fits; the weight's many · r² values may not */
-	if (!ck_mul(many, r * r, &wn) || wn > INT64_MAX / (int64_t)sizeof(float))
-		return refuse(net, n, "factor %lld needs a one-hot weight of %lld x %lld x %lld "
-			      "values, more than 2^63 bytes", (long long)r, (long long)many,
-			      (long long)r, (long long)r);
-	w = net_floats(net, wn, 0);
+	if (!(w = constant_weight(net, n, 0, many, r, r)))
+		return false;
 	for (int64_t ch = 0; ch < many; ch++) /* weight (many, 1, r, r): ch at offset ch mod r² */
 		w[ch * r * r + ch % (r * r)] = 1;
 	bind(net, &n->res[0], convolution(net, n, NULL, up, x, up ? c : many, c, k, k, zero, w));
@@ -1886,8 +1946,8 @@ swap_blocks(Net *net, const Node *n, Blob *x, int64_t nb, int64_t p, int64_t a, 
 	if (q == 1 && b <= a) {
 		k[1] = b;
 		x = reshape_layer(net, n, "blocks", x, view, 4);
-		w = net_floats(net, p * b * b, 0);
-		for (int64_t i = 0; i < p * b; i++)
+		w = constant_weight(net, n, 0, p, b, b);
+		for (int64_t i = 0; w && i < p * b; i++)
 			w[i * b + i % b] = 1;
 		return convolution(net, n, "swap", false, x, p * b, p, k, one, zero, w);
 	}
@@ -1895,18 +1955,18 @@ swap_blocks(Net *net, const Node *n, Blob *x, int64_t nb, int64_t p, int64_t a, 
 		k[1] = a;
 		memcpy(view, (int64_t[4]){nb, p * a, b, 1}, sizeof view);
 		x = reshape_layer(net, n, "blocks", x, view, 4);
-		w = net_floats(net, p * a * a, 0);
-		for (int64_t i = 0; i < p * a; i++)
+		w = constant_weight(net, n, 0, p, a, a);
+		for (int64_t i = 0; w && i < p * a; i++)
 			w[i * a + i % a] = 1;
 		return convolution(net, n, "swap", true, x, p, p, k, one, zero, w);
 	}
 	memcpy(view, (int64_t[4]){nb, p * a * b, q, 1}, sizeof view);
 	x = reshape_layer(net, n, "blocks", x, view, 4);
-	w = net_floats(net, p * a * b * a * b, 0);
-	for (int64_t i = 0; i < a; i++) /* per group: output (j, i) reads input (i, j) */
+	w = constant_weight(net, n, 0, p, a * b, a * b); /* a, b: axes of a blob, a · b fits */
+	for (int64_t i = 0; w && i < a; i++) /* per group: output (j, i) reads input (i, j) */
 		for (int64_t j = 0; j < b; j++)
 			w[(j * a + i) * a * b + i * b + j] = 1;
-	for (int64_t g = 1; g < p; g++)
+	for (int64_t g = 1; w && g < p; g++)
 		memcpy(w + g * a * b * a * b, w, sizeof(float) * (size_t)(a * b * a * b));
 	return convolution(net, n, "swap", false, x, p * a * b, p, one, one, zero, w);
 }
@@ -2146,10 +2206,10 @@ strided_pick(Net *net, const Node *n, Blob *x, const int64_t step[MAX_DIMS])
 	s[1] = rank > 3 ? step[3] : 1;
 	if (step[1] == 1)
 		return convolution(net, n, "pick", false, x, c, c, one, s, zero,
-				   net_floats(net, c, 1));
+				   constant_weight(net, n, 1, c, 1, 1));
 	out_c = (c - 1) / step[1] + 1;
-	w = net_floats(net, out_c * c, 0);
-	for (int64_t j = 0; j < out_c; j++)
+	w = constant_weight(net, n, 0, out_c, c, 1);
+	for (int64_t j = 0; w && j < out_c; j++)
 		w[j * c + j * step[1]] = 1;
 	return convolution(net, n, "pick", false, x, out_c, 1, one, s, zero, w);
 }
@@ -2402,7 +2462,7 @@ lower_pad(Net *net, Node *n)
 				x = pad_by_copies(net, n, x, 2 + a, before[a], after[a], reflect);
 	} else if (before[0] || after[0] || before[1] || after[1]) {
 		int64_t c = x->type.dims[1], one[2] = {1, 1}, p[2];
-		float *w = net_floats(net, c, 1);
+		float *w = constant_weight(net, n, 1, c, 1, 1);
 
 		for (int a = 0; a < 2; a++)
 			p[a] = before[a] > after[a] ? before[a] : after[a];
@@ -2448,12 +2508,7 @@ lower_repeat(Net *net, Node *n)
 			return refuse(net, n, "a count of 0: Caffe blobs have no empty axis");
 		if (times == 1)
 			continue;
-		/* one Concat bottom per copy; a blob axis is an int in every runtime */
-		if (out->dims[i] > INT32_MAX)
-			return refuse(net, n,
-				      "repeats=%lld makes axis %d %lld long; a Caffe blob axis "
-				      "holds at most 2147483647",
-				      (long long)times, i, (long long)out->dims[i]);
+		/* one Concat bottom per copy (the result fits in a blob: results_fit) */
 		dims[i] *= times;
 		l = net_layer(net, n, "Concat", "copies");
 		p = PARAM(net, l, concat_param, CONCAT_PARAMETER);
@@ -2472,7 +2527,7 @@ lower_repeat(Net *net, Node *n)
 /* The values of the constant c broadcast to the shape `to` (NULL when the weights are not
  * loaded). */
 static float *
-broadcast_data(Net *net, const Value *c, const Type *to)
+broadcast_data(Net *net, const Node *n, const Value *c, const Type *to)
 {
 	const float *src = param_data(net, c);
 	int64_t numel = numel_of(to), stride[MAX_DIMS], at = 1;
@@ -2487,8 +2542,8 @@ broadcast_data(Net *net, const Value *c, const Type *to)
 		stride[i] = d == 1 ? 0 : at;
 		at *= d;
 	}
-	out = net_floats(net, numel, 0);
-	for (int64_t k = 0; k < numel; k++) {
+	out = constant_weight(net, n, 0, numel, 1, 1);
+	for (int64_t k = 0; out && k < numel; k++) {
 		int64_t rest = k, from = 0;
 		for (int i = to->ndim - 1; i >= 0; i--) {
 			from += (rest % to->dims[i]) * stride[i];
@@ -2534,9 +2589,11 @@ scale_by_constant(Net *net, const Node *n, Blob *x, const Value *c, bool c_first
 	const float *cv = param_data(net, c);
 	int op = op_base(n->op);
 	bool add = op != OP_mul && op != OP_div, div = op == OP_div;
-	float *w = cv ? net_floats(net, ch, 1) : NULL,
-	      *b = cv && add ? net_floats(net, ch, 0) : NULL;
+	float *w = cv ? constant_weight(net, n, 1, ch, 1, 1) : NULL,
+	      *b = cv && add ? constant_weight(net, n, 0, ch, 1, 1) : NULL;
 
+	if (cv && (!w || (add && !b)))
+		return NULL;
 	for (int64_t j = 0; cv && j < ch; j++) {
 		float v = numel_of(&c->type) == 1 ? cv[0] : cv[j];
 		if (add && !c_first) {
@@ -2597,11 +2654,14 @@ arith_with_constant(Net *net, Node *n, const Value *av, const Value *bv, bool mu
 			      type_str(out, so, sizeof so));
 	}
 	if ((axis = per_channel_axis(&x->type, &cv->type)) >= 0) {
-		bind(net, &n->res[0],
-		     scale_by_constant(net, n, x, cv, c_first, axis, mul || div ? 1 : coeff));
+		Blob *y = scale_by_constant(net, n, x, cv, c_first, axis, mul || div ? 1 : coeff);
+
+		if (!y)
+			return false;
+		bind(net, &n->res[0], y);
 		return true;
 	}
-	k = constant_blob(net, n, x, out, broadcast_data(net, cv, out));
+	k = constant_blob(net, n, x, out, broadcast_data(net, n, cv, out));
 	/* PyTorch's operand order: the coefficient s·α goes with the second operand */
 	bind(net, &n->res[0], c_first ? eltwise_arith(net, n, k, x, mul, div, coeff)
 	                              : eltwise_arith(net, n, x, k, mul, div, coeff));
@@ -2636,12 +2696,12 @@ broadcast_to(Net *net, const Node *n, Blob *x, const Type *out)
 		x = reshape_layer(net, n, "as_4d", x, d, 4);
 	if (d[1] != o[1])
 		x = convolution(net, n, "repeat_channels", false, x, o[1], 1, one, one, zero,
-				net_floats(net, o[1], 1));
+				constant_weight(net, n, 1, o[1], 1, 1));
 	if (d[2] != o[2] || d[3] != o[3]) {
 		k[0] = o[2] / d[2];
 		k[1] = o[3] / d[3];
 		x = convolution(net, n, "repeat_spatial", true, x, o[1], o[1], k, one, zero,
-				net_floats(net, o[1] * k[0] * k[1], 1));
+				constant_weight(net, n, 1, o[1], k[0], k[1]));
 	}
 	if (rank != 4)
 		x = reshape_layer(net, n, "from_4d", x, out->dims, rank);
@@ -2797,13 +2857,15 @@ target_lowers(Net *real, Node *n, const char *target)
 
 	net_init(&probe, real->c, real->olevel, target, false);
 	probe.probe = true;
+	probe.constant_bytes = real->constant_bytes; /* the caffemodel's limit holds for every
+	                                                target */
 	for (size_t i = 0; i < real->c->g.inputs.n; i++) /* constants are derived from an input */
 		if (real->blob_of[real->c->g.inputs.v[i]->id])
 			bind(&probe, real->c->g.inputs.v[i],
 			     net_blob(&probe, real->c->g.inputs.v[i]->type));
 	for (int i = 0; i < n->nslot; i++)
 		stand_in_arguments(&probe, &n->arg[i]);
-	ok = lowering[op_base(n->op)].fn(&probe, n) && !probe.refused;
+	ok = results_fit(&probe, n) && lowering[op_base(n->op)].fn(&probe, n) && !probe.refused;
 	net_free(&probe);
 	return ok;
 }
@@ -3010,6 +3072,13 @@ lower(Net *net)
 			error_at(c, value_loc(c, g->inputs.v[i]),
 				 "input of type %s: Caffe computes in float32 only",
 				 type_str(&g->inputs.v[i]->type, t, sizeof t));
+		} else if (numel_of(&g->inputs.v[i]->type) > INT32_MAX) {
+			char t[TYPE_STR_MAX];
+			error_at(c, value_loc(c, g->inputs.v[i]),
+				 "input of type %s, %lld elements: a Caffe blob holds at most "
+				 "2147483647",
+				 type_str(&g->inputs.v[i]->type, t, sizeof t),
+				 (long long)numel_of(&g->inputs.v[i]->type));
 		}
 	for (Node *n = g->first; n; n = n->next) {
 		LowerFn *fn = lowering[op_base(n->op)].fn;
@@ -3042,6 +3111,8 @@ lower(Net *net)
 			refuse(net, n, "the result has no axis; Caffe blobs have at least one");
 			continue;
 		}
+		if (!results_fit(net, n))
+			continue;
 		if (lowering_errors(net))
 			for (int i = 0; i < n->nslot; i++)
 				stand_in_arguments(net, &n->arg[i]);

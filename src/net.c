@@ -95,7 +95,8 @@ net_floats(Net *net, int64_t n, float fill)
 	if (n < 0 || (uint64_t)n > SIZE_MAX / sizeof(float))
 		ptcc_die("a constant blob of %lld floats", (long long)n);
 	p = arena_alloc(net->arena, sizeof(float) * (size_t)(n ? n : 1));
-	for (int64_t i = 0; i < n; i++)
+	/* arena memory is zero: a one-hot matrix touches only the pages of its ones */
+	for (int64_t i = 0; fill != 0 && i < n; i++)
 		p[i] = fill;
 	return p;
 }

@@ -70,6 +70,7 @@ struct Net {
 	VEC(Blob *) outputs;      /* in trace order */
 	VEC(const char *) output_names; /* the trace's name of each output, or NULL */
 	const char *name;         /* the net's name: the root module's class */
+	int64_t constant_bytes;   /* of the constant weights lowering made (constant_weight) */
 	int errors_before;        /* Ctx.nerrors when lowering began: lowering's own errors are
 	                             the rest */
 	bool probe;               /* lowering only to learn whether this target can: refusals are

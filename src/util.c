@@ -96,7 +96,9 @@ block_new(size_t size)
 		b = p;
 		b->maplen = ARENA_BLOCK;
 	} else {
-		b = xmalloc(sizeof *b + size);
+		/* calloc: fresh pages from the kernel, zero without being touched (see
+		 * arena_alloc in util.h) */
+		b = xcalloc(1, sizeof *b + size);
 		b->maplen = 0;
 	}
 	b->size = size;

@@ -37,7 +37,9 @@ typedef struct Arena {
 	size_t used; /* bytes handed out, for statistics */
 } Arena;
 
-void *arena_alloc(Arena *a, size_t n);  /* 8-byte aligned, not zeroed */
+/* 8-byte aligned; zero, as the arena's blocks come zeroed from mmap and calloc and nothing is
+ * handed out twice (net_floats relies on it; code that must not depend on it uses zalloc) */
+void *arena_alloc(Arena *a, size_t n);
 void *arena_zalloc(Arena *a, size_t n); /* zeroed */
 char *arena_strndup(Arena *a, const char *s, size_t n);
 void arena_free(Arena *a);

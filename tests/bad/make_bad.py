@@ -17,6 +17,9 @@ def good(name, body=None, params=P, inputs=INP, out=OUT):
     return HEAD.format(w=name) + params + inputs + (CONV if body is None else body) + out
 
 
+RESIZE = ('%{i} = interpolate(%{x}, size={size}, scale_factor=none, mode="nearest", align_corners=none, '
+          'recompute_scale_factor=none, antialias=false)\n')
+
 CASES = {
     # lexical
     "lex-stray-char": good("lex-stray-char", "%1 = relu(%0) ;\n"),
@@ -107,7 +110,12 @@ CASES = {
     "shape-repeat-bytes": good("shape-repeat-bytes", "%1 = repeat(%0, [1, 1, 576460752303423488, 1])\n"),
     "shape-convt-padding-overflow": good("shape-convt-padding-overflow", "%1 = conv_transpose2d(%0, $w, none, stride=1, padding=[4611686018427387904, 1], output_padding=0, groups=1, dilation=1)\n", params="param $w : f32[3,4,3,3]\n"),
     "low-repeat-axis-overflow": good("low-repeat-axis-overflow", "%1 = repeat(%0, [1, 1, 4294967296, 1])\n"),
-    "low-pixel-unshuffle-weight-overflow": good("low-pixel-unshuffle-weight-overflow", "%1 = pixel_unshuffle(%0, 65536)\n", inputs='input %0 "x" : f32[1,1,65536,65536]\n'),
+    "low-pixel-unshuffle-weight-overflow": good("low-pixel-unshuffle-weight-overflow", "%1 = pixel_unshuffle(%0, 256)\n", inputs='input %0 "x" : f32[1,1,256,256]\n'),
+    # Caffe's limits: a blob of at most INT32_MAX elements, a caffemodel of at most 2 GiB
+    "low-input-too-large": good("low-input-too-large", "%1 = relu(%0)\n", inputs='input %0 "x" : f32[1,1,65536,65536]\n'),
+    "low-result-too-large": good("low-result-too-large", "%1 = repeat(%0, [1, 1, 20000, 20000])\n"),
+    "low-resize-matrix-too-large": good("low-resize-matrix-too-large", RESIZE.format(i=1, x=0, size="[1, 50000]"), inputs='input %0 "x" : f32[1,1,1,60000]\n'),
+    "low-constants-over-2gib": good("low-constants-over-2gib", RESIZE.format(i=1, x=0, size="[1, 19000]") + RESIZE.format(i=2, x=1, size="[1, 20000]"), inputs='input %0 "x" : f32[1,1,1,20000]\n', out="output %2\n"),
     # empty tensors: Caffe has no empty blob
     "shape-zero-dim-input": good("shape-zero-dim-input", inputs='input %0 "x" : f32[0,3,8,8]\n'),
     "shape-zero-dim-param": good("shape-zero-dim-param", params="param $w : f32[0,3,3,3]\n"),
@@ -149,7 +157,8 @@ WEIGHTS = {
 
 # CASES whose error comes from the lowering, which --check reaches only with the weights read
 CASES_WITH_WEIGHTS = ["shape-pool-ceil-stride-overflow", "shape-pool-stride-overflow", "low-repeat-axis-overflow",
-                      "low-pixel-unshuffle-weight-overflow"]
+                      "low-pixel-unshuffle-weight-overflow", "low-input-too-large", "low-result-too-large",
+                      "low-resize-matrix-too-large", "low-constants-over-2gib"]
 
 BN = "%1 = batch_norm(%0, $m, $v, none, none, training=false, momentum=0.1, eps=1e-05)\n"
 # traces of their own with their weights: (trace, {name: (shape, floats)})
