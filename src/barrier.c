@@ -32,7 +32,7 @@
 static bool
 is(const Layer *l, const char *type)
 {
-	return !l->dead && strcmp(l->lp.type, type) == 0;
+	return !l->dead && strcmp(l->type, type) == 0;
 }
 
 /* A layer OpenCV may fold into the layer that produces its bottom. */
@@ -48,7 +48,7 @@ foldable(const Layer *l)
 	if (l->dead || l->bottoms.n != 1)
 		return false;
 	for (size_t i = 0; i < sizeof types / sizeof *types; i++)
-		if (strcmp(l->lp.type, types[i]) == 0)
+		if (strcmp(l->type, types[i]) == 0)
 			return true;
 	return false;
 }
@@ -57,7 +57,7 @@ foldable(const Layer *l)
 static double
 power_of(const Layer *l)
 {
-	const Caffe__PowerParameter *p = l->lp.power_param;
+	const Caffe__PowerParameter *p = LP(l, power_param);
 
 	return p && p->has_power ? p->power : 1.0;
 }
@@ -73,7 +73,7 @@ unit_power(const Layer *l)
 static bool
 bare_power(const Layer *l)
 {
-	const Caffe__PowerParameter *p = l->lp.power_param;
+	const Caffe__PowerParameter *p = LP(l, power_param);
 
 	return is(l, "Power") && power_of(l) != 1.0 && !(p && p->has_shift && p->shift != 0);
 }

@@ -1,16 +1,19 @@
-/* codegen.c: one in-memory NetParameter, written twice.
+/* codegen.c: the net written twice, layer by layer.
  *
- * The prototxt is the NetParameter without blobs, printed by prototxt.c; the caffemodel is the
- * same NetParameter with blobs (the layout Caffe's own Net::ToProto writes), streamed to the
- * file by protobuf_c_message_pack_to_buffer.  Blob data points at the weights file's mapping, so
- * F32 weights are never copied in memory: the library hands each packed float array to the
- * buffer in one piece.
+ * The prototxt is a NetParameter without blobs, printed by prototxt.c; the caffemodel is the same
+ * NetParameter with blobs (the layout Caffe's own Net::ToProto writes), streamed to the file
+ * through protobuf-c's packer.  Each layer's LayerParameter is built only while that layer is
+ * written, in buffers reused from layer to layer (a net of 10^6 layers never holds 10^6 of those
+ * 368-byte messages), and the caffemodel's repeated `layer` field is framed here, as protobuf-c
+ * would frame it.  Blob data points at the weights file's mapping, so F32 weights are never
+ * copied in memory: the library hands each packed float array to the buffer in one piece.
  */
 #include "net.h"
 
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "config.h"
@@ -41,45 +44,89 @@ file_append(ProtobufCBuffer *buffer, size_t len, const uint8_t *data)
 	}
 }
 
-static bool
-skip_blobs(const ProtobufCFieldDescriptor *f)
+/* One layer's LayerParameter and the arrays it points to, rebuilt for each layer. */
+typedef struct LayerMessage {
+	Caffe__LayerParameter lp;
+	char **names; /* the bottoms' names, then the tops' */
+	Caffe__BlobProto *protos, **blobs;
+	Caffe__BlobShape *shapes;
+	size_t names_cap, blobs_cap;
+} LayerMessage;
+
+static void
+layer_message(LayerMessage *m, const Layer *l, bool with_blobs)
 {
-	return f->type == PROTOBUF_C_TYPE_MESSAGE &&
-	       f->descriptor == &caffe__blob_proto__descriptor;
-}
+	size_t nb = l->bottoms.n, nt = l->tops.n, nw = with_blobs ? l->weights.n : 0;
 
-static char **
-blob_names(Net *net, Blob **v, size_t n, size_t *count)
-{
-	char **names = arena_alloc(net->arena, sizeof(char *) * (n ? n : 1));
+	if (nb + nt > m->names_cap) {
+		m->names_cap = nb + nt;
+		m->names = xrealloc(m->names, sizeof *m->names * m->names_cap);
+	}
+	if (nw > m->blobs_cap) {
+		m->blobs_cap = nw;
+		m->protos = xrealloc(m->protos, sizeof *m->protos * nw);
+		m->blobs = xrealloc(m->blobs, sizeof *m->blobs * nw);
+		m->shapes = xrealloc(m->shapes, sizeof *m->shapes * nw);
+	}
+	m->lp = (Caffe__LayerParameter)CAFFE__LAYER_PARAMETER__INIT;
+	m->lp.name = (char *)l->name;
+	m->lp.type = (char *)l->type;
+	for (size_t i = 0; i < nb; i++)
+		m->names[i] = (char *)l->bottoms.v[i]->name;
+	for (size_t i = 0; i < nt; i++)
+		m->names[nb + i] = (char *)l->tops.v[i]->name;
+	m->lp.n_bottom = nb;
+	m->lp.bottom = m->names;
+	m->lp.n_top = nt;
+	m->lp.top = m->names + nb;
+	if (l->param)
+		*(ProtobufCMessage **)(void *)((char *)&m->lp + l->param_offset) = l->param;
+	for (size_t i = 0; i < nw; i++) {
+		const Weight *w = &l->weights.v[i];
+		Caffe__BlobProto *b = &m->protos[i];
 
-	for (size_t i = 0; i < n; i++)
-		names[i] = (char *)v[i]->name;
-	*count = n;
-	return names;
-}
-
-static Caffe__BlobProto **
-blob_protos(Net *net, Layer *l)
-{
-	Caffe__BlobProto **blobs =
-		arena_alloc(net->arena, sizeof *blobs * (l->weights.n ? l->weights.n : 1));
-
-	for (size_t i = 0; i < l->weights.n; i++) {
-		Weight *w = &l->weights.v[i];
-		Caffe__BlobProto *b = arena_alloc(net->arena, sizeof *b);
 		*b = (Caffe__BlobProto)CAFFE__BLOB_PROTO__INIT;
 		if (w->ndim >= 0) {
-			b->shape = arena_alloc(net->arena, sizeof *b->shape);
-			*b->shape = (Caffe__BlobShape)CAFFE__BLOB_SHAPE__INIT;
-			b->shape->n_dim = (size_t)w->ndim;
-			b->shape->dim = w->dims;
+			m->shapes[i] = (Caffe__BlobShape)CAFFE__BLOB_SHAPE__INIT;
+			m->shapes[i].n_dim = (size_t)w->ndim;
+			m->shapes[i].dim = (int64_t *)w->dims;
+			b->shape = &m->shapes[i];
 		}
 		b->n_data = (size_t)w->numel;
 		b->data = (float *)w->data; /* only read by the packer */
-		blobs[i] = b;
+		m->blobs[i] = b;
 	}
-	return blobs;
+	m->lp.n_blobs = nw;
+	m->lp.blobs = nw ? m->blobs : NULL;
+}
+
+static void
+layer_message_free(LayerMessage *m)
+{
+	free(m->names);
+	free(m->protos);
+	free(m->blobs);
+	free(m->shapes);
+}
+
+enum { CAFFE_NET_LAYER_FIELD = 100 }; /* caffe.proto: repeated LayerParameter layer = 100 */
+
+/* The key of NetParameter's `layer` field (number 100, length-delimited) and a length, as
+ * protobuf varints: what precedes each packed LayerParameter in a caffemodel. */
+static size_t
+layer_frame(uint8_t *buf, size_t len)
+{
+	uint64_t v[2] = {(uint64_t)CAFFE_NET_LAYER_FIELD << 3 | 2, len};
+	size_t n = 0;
+
+	for (int k = 0; k < 2; k++) {
+		do {
+			uint8_t byte = v[k] & 0x7f;
+			v[k] >>= 7;
+			buf[n++] = byte | (v[k] ? 0x80 : 0);
+		} while (v[k]);
+	}
+	return n;
 }
 
 /* The trace side of each layer, as a comment line above it:
@@ -112,19 +159,14 @@ put_comment_text(FILE *fp, const char *s)
 }
 
 static void
-note_layer(FILE *fp, const ProtobufCMessage *element, void *arg)
+note_layer(FILE *fp, const Layer *l, const LayerMap *map)
 {
-	const LayerMap *map = arg;
 	Ctx *c = map->net->c;
-	/* lp is a Layer's first member */
-	const Layer *l = (const Layer *)(const void *)element;
 	Blob *const *tops = l->ssa_tops ? l->ssa_tops : l->tops.v; /* as lowered: in place,
 	                                                              a top holds its own value */
 	bool holds = false;
 	uint32_t pos;
 
-	if (element->descriptor != &caffe__layer_parameter__descriptor)
-		return;
 	for (size_t k = 0; k < l->tops.n; k++)
 		holds |= map->holder[tops[k]->id] != NULL;
 	if (l->node)
@@ -181,44 +223,54 @@ blob_holders(Net *net)
 	return holder;
 }
 
-static Caffe__NetParameter *
-build(Net *net, bool with_blobs)
+/* The caffemodel's size: NetParameter's own fields and each framed layer. */
+static size_t
+caffemodel_size(Net *net, const Caffe__NetParameter *head, LayerMessage *m)
 {
-	Caffe__NetParameter *np = arena_alloc(net->arena, sizeof *np);
-	size_t n = 0;
+	size_t size = protobuf_c_message_get_packed_size(&head->base);
+	uint8_t frame[20];
 
-	*np = (Caffe__NetParameter)CAFFE__NET_PARAMETER__INIT;
-	np->name = (char *)net->name;
-	np->layer =
-		arena_alloc(net->arena, sizeof *np->layer * (net->layers.n ? net->layers.n : 1));
 	for (size_t i = 0; i < net->layers.n; i++) {
-		Layer *l = net->layers.v[i];
-		if (l->dead)
+		if (net->layers.v[i]->dead)
 			continue;
-		l->lp.name = (char *)l->name;
-		l->lp.bottom = blob_names(net, l->bottoms.v, l->bottoms.n, &l->lp.n_bottom);
-		l->lp.top = blob_names(net, l->tops.v, l->tops.n, &l->lp.n_top);
-		if (with_blobs) {
-			l->lp.blobs = blob_protos(net, l);
-			l->lp.n_blobs = l->weights.n;
-		}
-		np->layer[n++] = &l->lp;
+		layer_message(m, net->layers.v[i], true);
+		size_t n = protobuf_c_message_get_packed_size(&m->lp.base);
+		size += layer_frame(frame, n) + n;
 	}
-	np->n_layer = n;
-	return np;
+	return size;
 }
 
-int
-codegen(Net *net, const char *prototxt, const char *caffemodel)
+static void
+write_caffemodel(Net *net, const Caffe__NetParameter *head, LayerMessage *m, OutFile *model)
 {
-	Caffe__NetParameter *np = build(net, caffemodel != NULL);
+	FileBuffer fb = {{NULL}, model};
+	uint8_t frame[20];
+
+	fb.base.append = file_append;
+	protobuf_c_message_pack_to_buffer(&head->base, &fb.base);
+	for (size_t i = 0; i < net->layers.n; i++) {
+		if (net->layers.v[i]->dead)
+			continue;
+		layer_message(m, net->layers.v[i], true);
+		file_append(&fb.base,
+			    layer_frame(frame, protobuf_c_message_get_packed_size(&m->lp.base)),
+			    frame);
+		protobuf_c_message_pack_to_buffer(&m->lp.base, &fb.base);
+	}
+}
+
+static int
+write_outputs(Net *net, const char *prototxt, const char *caffemodel, LayerMessage *m)
+{
+	Caffe__NetParameter head = CAFFE__NET_PARAMETER__INIT;
 	OutFile text, model;
 	const char *log = strrchr(net->c->path, '/');
 
+	head.name = (char *)net->name;
 	if (caffemodel) {
 		/* Caffe and OpenCV refuse to parse more than INT_MAX bytes: fail before writing
 		 * anything */
-		size_t size = protobuf_c_message_get_packed_size(&np->base);
+		size_t size = caffemodel_size(net, &head, m);
 		if (size > INT_MAX) {
 			diag_file(net->c, DIAG_ERROR, caffemodel,
 				  "the model would be %zu bytes; Caffe cannot read a caffemodel "
@@ -243,17 +295,23 @@ codegen(Net *net, const char *prototxt, const char *caffemodel)
 	}
 	fputc('\n', text.fp);
 	LayerMap map = {net, log ? log + 1 : net->c->path, blob_holders(net)};
-	prototxt_write(text.fp, &np->base, skip_blobs, note_layer, &map);
+	prototxt_write(text.fp, &head.base, NULL);
+	for (size_t i = 0; i < net->layers.n; i++) {
+		const Layer *l = net->layers.v[i];
+		if (l->dead)
+			continue;
+		note_layer(text.fp, l, &map);
+		layer_message(m, l, false);
+		prototxt_write_field(text.fp, "layer", &m->lp.base, NULL);
+	}
 	if (!outfile_close(&text))
 		return 2;
 	if (caffemodel) {
-		FileBuffer fb = {{NULL}, &model};
 		if (!outfile_open(net->c, &model, caffemodel)) {
 			outfile_abort(&text);
 			return 2;
 		}
-		fb.base.append = file_append;
-		protobuf_c_message_pack_to_buffer(&np->base, &fb.base);
+		write_caffemodel(net, &head, m, &model);
 		if (!outfile_close(&model)) {
 			outfile_abort(&text);
 			return 2;
@@ -264,4 +322,14 @@ codegen(Net *net, const char *prototxt, const char *caffemodel)
 		}
 	}
 	return outfile_commit(&text) ? 0 : 2;
+}
+
+int
+codegen(Net *net, const char *prototxt, const char *caffemodel)
+{
+	LayerMessage m = {0};
+	int status = write_outputs(net, prototxt, caffemodel, &m);
+
+	layer_message_free(&m);
+	return status;
 }

@@ -18,7 +18,7 @@
 static bool
 is_type(const Layer *l, const char *type)
 {
-	return l && !l->dead && strcmp(l->lp.type, type) == 0;
+	return l && !l->dead && strcmp(l->type, type) == 0;
 }
 
 /* Flatten(axis 1 .. last) or Reshape to (N, rest) feeding only an InnerProduct with axis 1. */
@@ -28,14 +28,14 @@ drop_flatten_before_inner_product(Net *net)
 	for (size_t i = 0; i < net->layers.n; i++) {
 		Layer *ip = net->layers.v[i], *f;
 		Blob *flat;
-		if (!is_type(ip, "InnerProduct") || ip->lp.inner_product_param->has_axis)
+		if (!is_type(ip, "InnerProduct") || LP(ip, inner_product_param)->has_axis)
 			continue;
 		flat = ip->bottoms.v[0];
 		f = flat->producer;
 		if (!f || flat->nuse != 1 || flat->is_output || f->bottoms.n != 1)
 			continue;
 		if (is_type(f, "Flatten")) {
-			const Caffe__FlattenParameter *p = f->lp.flatten_param;
+			const Caffe__FlattenParameter *p = LP(f, flatten_param);
 			if (p && ((p->has_axis && p->axis != 1) ||
 				  (p->has_end_axis && p->end_axis != -1)))
 				continue;
@@ -80,7 +80,7 @@ fold_batch_norm(Net *net)
 		const float *w = conv->weights.v[0].data;
 		const float *b = conv->weights.n > 1 ? conv->weights.v[1].data : NULL;
 		const float *mean = bn->weights.v[0].data, *var = bn->weights.v[1].data;
-		const Caffe__BatchNormParameter *bp = bn->lp.batch_norm_param;
+		const Caffe__BatchNormParameter *bp = LP(bn, batch_norm_param);
 		double eps = bp && bp->has_eps ? bp->eps : 1e-5f;
 		const float *gamma = scale ? scale->weights.v[0].data : NULL;
 		const float *beta = scale && scale->weights.n > 1 ? scale->weights.v[1].data : NULL;
@@ -101,7 +101,7 @@ fold_batch_norm(Net *net)
 			conv->weights.v[1].data = nb;
 		} else {
 			layer_weight(net, conv, nb, out, &out, 1);
-			conv->lp.convolution_param->has_bias_term = 0;
+			LP(conv, convolution_param)->has_bias_term = 0;
 		}
 		bn->dead = true;
 		if (scale)
@@ -117,7 +117,7 @@ fold_batch_norm(Net *net)
 static bool
 can_run_in_place(const Layer *l)
 {
-	const LayerInfo *info = layer_info(l->lp.type);
+	const LayerInfo *info = layer_info(l->type);
 
 	return info && info->in_place && l->bottoms.n == 1 && l->tops.n == 1;
 }
@@ -175,7 +175,7 @@ in_place(Net *net)
 			continue;
 		/* a Reshape or Flatten top is its bottom's memory in BVLC: writing it would
 		 * change the bottom */
-		const LayerInfo *made = b->producer ? layer_info(b->producer->lp.type) : NULL;
+		const LayerInfo *made = b->producer ? layer_info(b->producer->type) : NULL;
 		if (made && made->view)
 			continue;
 		canon[t->id] = b;

@@ -2089,7 +2089,7 @@ lower_reshape(Net *net, Node *n)
 	}
 	top = reshape_layer(net, n, NULL, x, out->dims, out->ndim);
 	if (out->ndim > 0 && in->type.ndim > 0 && out->dims[0] == in->type.dims[0])
-		top->producer->lp.reshape_param->shape->dim[0] = 0;
+		LP(top->producer, reshape_param)->shape->dim[0] = 0;
 	bind(net, &n->res[0], top);
 	return true;
 }
@@ -2999,10 +2999,10 @@ check_layer_types(const Net *net, const Node *n, size_t first)
 
 	for (size_t i = first; i < net->layers.n; i++) {
 		const Layer *l = net->layers.v[i];
-		if (!(l->role && strncmp(l->role, "const", 5) == 0) && !lists(row, l->lp.type))
+		if (!(l->role && strncmp(l->role, "const", 5) == 0) && !lists(row, l->type))
 			ptcc_die("ops.def: the lowering of %s emitted a %s layer, which its layers "
 				 "column (\"%s\") does not list",
-				 optab[n->op].name, l->lp.type, row);
+				 optab[n->op].name, l->type, row);
 	}
 }
 

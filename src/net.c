@@ -46,13 +46,28 @@ net_layer(Net *net, const Node *n, const char *type, const char *role)
 {
 	Layer *l = NEW(net->arena, Layer);
 
-	l->lp = (Caffe__LayerParameter)CAFFE__LAYER_PARAMETER__INIT;
-	l->lp.type = (char *)type;
+	l->type = type;
 	l->node = n;
 	l->role = role;
 	l->idx = (uint32_t)net->layers.n;
 	vec_push(&net->layers, l);
 	return l;
+}
+
+void *
+layer_set_param(Net *net, Layer *l, size_t offset, const void *init, size_t size)
+{
+	if (l->param)
+		ptcc_die("a second param message for a %s layer", l->type);
+	l->param = memcpy(arena_alloc(net->arena, size), init, size);
+	l->param_offset = offset;
+	return l->param;
+}
+
+void *
+layer_param(const Layer *l, size_t offset)
+{
+	return l->param && l->param_offset == offset ? l->param : NULL;
 }
 
 void
@@ -78,10 +93,9 @@ layer_weight(Net *net, Layer *l, const float *data, int64_t numel, const int64_t
 {
 	Weight w = {.data = data, .numel = numel, .ndim = ndim};
 
-	if (ndim > 8)
-		ptcc_die("weight of rank %d", ndim);
-	for (int i = 0; i < ndim; i++)
-		w.dims[i] = dims[i];
+	if (ndim > 0)
+		w.dims = memcpy(arena_alloc(net->arena, sizeof *dims * (size_t)ndim), dims,
+				sizeof *dims * (size_t)ndim);
 	arena_vec_push(net->arena, &l->weights, w);
 }
 

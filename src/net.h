@@ -35,12 +35,16 @@ struct Blob {
 typedef struct Weight {
 	const float *data;
 	int64_t numel;
-	int64_t dims[8];
-	int ndim;          /* -1: write no shape field (a scalar) */
+	const int64_t *dims; /* in the arena */
+	int ndim;            /* -1: write no shape field (a scalar) */
 } Weight;
 
 struct Layer {
-	Caffe__LayerParameter lp; /* type and *_param are set by lowering; the rest by codegen */
+	const char *type;         /* Caffe's layer type */
+	/* Its *_param message (NULL: none) and the offset of that field in a LayerParameter:
+	 * codegen builds each LayerParameter (368 bytes) only while writing the layer. */
+	ProtobufCMessage *param;
+	size_t param_offset;
 	const Node *node;         /* the op this layer lowers, NULL for an Input layer */
 	const char *role;         /* NULL for the op's main layer, else what this helper layer
 	                             does */
@@ -88,12 +92,19 @@ void layer_bottom(Net *net, Layer *l, Blob *b);
 Blob *layer_top(Net *net, Layer *l, Type type);
 void layer_weight(Net *net, Layer *l, const float *data, int64_t numel, const int64_t *dims,
 	     int ndim);
+/* The type of LayerParameter's field `field`, and its offset. */
+#define LP_TYPE(field) __typeof__(((Caffe__LayerParameter *)0)->field)
+#define LP_OFFSET(field) offsetof(Caffe__LayerParameter, field)
 /* A layer's param message, allocated and initialised: PARAM(net, l, convolution_param,
- * CONVOLUTION_PARAMETER) */
-#define PARAM(net, l, field, NAME)                                                  \
-	((l)->lp.field = memcpy(arena_alloc((net)->arena, sizeof *(l)->lp.field),   \
-				&(__typeof__(*(l)->lp.field))CAFFE__##NAME##__INIT, \
-				sizeof *(l)->lp.field))
+ * CONVOLUTION_PARAMETER).  A layer has one. */
+#define PARAM(net, l, field, NAME)                                                         \
+	((LP_TYPE(field))layer_set_param((net), (l), LP_OFFSET(field),                     \
+					 &(__typeof__(*(LP_TYPE(field))0))CAFFE__##NAME##__INIT, \
+					 sizeof(*(LP_TYPE(field))0)))
+/* The layer's param message if it is the field `field` (convolution_param, ...), else NULL. */
+#define LP(l, field) ((LP_TYPE(field))layer_param((l), LP_OFFSET(field)))
+void *layer_set_param(Net *net, Layer *l, size_t offset, const void *init, size_t size);
+void *layer_param(const Layer *l, size_t offset);
 float *net_floats(Net *net, int64_t n, float fill);
 /* A Reshape that keeps every axis (`dim: 0` for each): a layer of its own for x that computes
  * nothing and that no runtime folds into another. */
@@ -193,11 +204,11 @@ int codegen(Net *net, const char *prototxt, const char *caffemodel);
 /* ---- prototxt.c: protobuf text format through protobuf-c's descriptors ----------------------- */
 
 typedef bool PrototxtSkip(const ProtobufCFieldDescriptor *f);
-/* Called before each message element of the top-level message (each layer of a net): writes
- * `#` comment lines, which Caffe's and OpenCV's text parsers skip. */
-typedef void PrototxtNote(FILE *fp, const ProtobufCMessage *element, void *arg);
-void prototxt_write(FILE *fp, const ProtobufCMessage *msg, PrototxtSkip *skip, PrototxtNote *note,
-		    void *arg);
+/* The fields of msg, top level; `skip` (or NULL) leaves fields out. */
+void prototxt_write(FILE *fp, const ProtobufCMessage *msg, PrototxtSkip *skip);
+/* One more top-level field whose value is the message msg: `name {`, its fields, `}`. */
+void prototxt_write_field(FILE *fp, const char *name, const ProtobufCMessage *msg,
+			  PrototxtSkip *skip);
 /* A string in the text format's quotes, C-escaped (octal for every byte that is not printable
  * ASCII). */
 void prototxt_put_string(FILE *fp, const char *s, size_t len);

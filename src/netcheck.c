@@ -68,15 +68,15 @@ static void
 describe(const Check *k, const Layer *l, char *buf, size_t size)
 {
 	if (l->name) {
-		snprintf(buf, size, "layer '%s' (%s)", l->name, l->lp.type);
+		snprintf(buf, size, "layer '%s' (%s)", l->name, l->type);
 	} else if (l->node && k->net->c) {
 		uint32_t start;
 		snprintf(buf, size, "layer %u (%s%s%s, lowering '%s' at line %u)", l->idx,
-			 l->lp.type, l->role ? " " : "", l->role ? l->role : "",
+			 l->type, l->role ? " " : "", l->role ? l->role : "",
 			 optab[l->node->op].name,
 			 diag_line_of(k->net->c, l->node->loc.begin, &start));
 	} else {
-		snprintf(buf, size, "layer %u (%s)", l->idx, l->lp.type);
+		snprintf(buf, size, "layer %u (%s)", l->idx, l->type);
 	}
 }
 
@@ -115,17 +115,13 @@ check_params(Check *k, const Layer *l, const LayerInfo *info)
 {
 	const ProtobufCMessageDescriptor *d = &caffe__layer_parameter__descriptor;
 
-	for (unsigned i = 0; i < d->n_fields; i++) {
+	for (unsigned i = 0; l->param && i < d->n_fields; i++) {
 		const ProtobufCFieldDescriptor *f = &d->fields[i];
-		size_t len = strlen(f->name);
-		if (f->type != PROTOBUF_C_TYPE_MESSAGE || f->label == PROTOBUF_C_LABEL_REPEATED ||
-		    len < 6 || strcmp(f->name + len - 6, "_param") != 0)
-			continue;
-		if (*(void *const *)((const char *)&l->lp + f->offset) == NULL)
+		if (f->offset != l->param_offset)
 			continue;
 		if (strcmp(info->param, f->name) != 0)
 			return fail(k, l, "carries %s, which a %s layer does not read", f->name,
-				    l->lp.type);
+				    l->type);
 	}
 	return true;
 }
@@ -133,14 +129,14 @@ check_params(Check *k, const Layer *l, const LayerInfo *info)
 static bool
 check_layer(Check *k, const Layer *l, unsigned target)
 {
-	const LayerInfo *info = l->lp.type ? layer_info(l->lp.type) : NULL;
+	const LayerInfo *info = l->type ? layer_info(l->type) : NULL;
 	char b1[128];
 
 	if (!info)
 		return fail(k, l, "layer type '%s' is not in the target table (layers.def)",
-		            l->lp.type ? l->lp.type : "(none)");
+		            l->type ? l->type : "(none)");
 	if (!(info->targets & target))
-		return fail(k, l, "layer type %s is not in target %s", l->lp.type, k->net->target);
+		return fail(k, l, "layer type %s is not in target %s", l->type, k->net->target);
 	if (!check_params(k, l, info))
 		return false;
 	for (size_t i = 0; i < l->bottoms.n; i++) {
@@ -170,7 +166,7 @@ check_layer(Check *k, const Layer *l, unsigned target)
 		if (in_place) {
 			if (!info->in_place)
 				return fail(k, l, "runs in place on %s; %s layers cannot",
-					    blob_label(t, b1, sizeof b1), l->lp.type);
+					    blob_label(t, b1, sizeof b1), l->type);
 			if (l->bottoms.n != 1 || l->tops.n != 1)
 				return fail(k, l, "runs in place with %zu bottoms and %zu tops",
 					    l->bottoms.n, l->tops.n);
@@ -183,12 +179,12 @@ check_layer(Check *k, const Layer *l, unsigned target)
 				return fail(k, l, "runs in place on the net input %s",
 					    blob_label(t, b1, sizeof b1));
 			const LayerInfo *made =
-				t->producer ? layer_info(t->producer->lp.type) : NULL;
+				t->producer ? layer_info(t->producer->type) : NULL;
 			if (made && made->view)
 				return fail(k, l,
 					    "runs in place on %s, a %s top that shares its "
 					    "bottom's memory in BVLC",
-					    blob_label(t, b1, sizeof b1), t->producer->lp.type);
+					    blob_label(t, b1, sizeof b1), t->producer->type);
 		} else if (k->defined[t->id]) {
 			return fail(k, l, "top %s is already produced by an earlier layer",
 				    blob_label(t, b1, sizeof b1));

@@ -70,7 +70,7 @@ draw_layer(Drawing *d, const Layer *l, size_t i)
 	const Value *in = n ? NULL : input_of(d->net, l);
 
 	fprintf(f, "  L%zu [%slabel=\"", i, in_place(l) ? "style=rounded, " : "");
-	dot_string(f, l->lp.type);
+	dot_string(f, l->type);
 	fputs("\\n", f);
 	if (l->name) {
 		dot_string(f, l->name);

@@ -38,7 +38,7 @@ net_dump(Net *net, FILE *f, const char *after)
 
 		if (l->dead)
 			continue;
-		fprintf(f, "L%zu %s", i, l->lp.type);
+		fprintf(f, "L%zu %s", i, l->type);
 		if (n) {
 			fprintf(f, " %s @%u", optab[n->op].name,
 				diag_line_of(net->c, n->loc.begin, NULL));

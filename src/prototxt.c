@@ -58,13 +58,10 @@ put_real(FILE *fp, double v, int digits)
 		fprintf(fp, "%.*g", digits, v);
 }
 
-/* What one write needs: the file, the fields to leave out, the note before each top-level
- * message element. */
+/* What one write needs: the file, the fields to leave out. */
 typedef struct Printer {
 	FILE *fp;
 	PrototxtSkip *skip;
-	PrototxtNote *note;
-	void *arg;
 } Printer;
 
 static void put_message(const Printer *pr, const ProtobufCMessage *msg, int depth);
@@ -75,8 +72,6 @@ put_element(const Printer *pr, const ProtobufCFieldDescriptor *f, const void *p,
 {
 	FILE *fp = pr->fp;
 
-	if (f->type == PROTOBUF_C_TYPE_MESSAGE && depth == 0 && pr->note)
-		pr->note(fp, *(const ProtobufCMessage *const *)p, pr->arg);
 	indent(fp, depth);
 	fputs(f->name, fp);
 	if (f->type == PROTOBUF_C_TYPE_MESSAGE) {
@@ -211,10 +206,19 @@ put_message(const Printer *pr, const ProtobufCMessage *msg, int depth)
 }
 
 void
-prototxt_write(FILE *fp, const ProtobufCMessage *msg, PrototxtSkip *skip, PrototxtNote *note,
-	       void *arg)
+prototxt_write(FILE *fp, const ProtobufCMessage *msg, PrototxtSkip *skip)
 {
-	Printer pr = {fp, skip, note, arg};
+	Printer pr = {fp, skip};
 
 	put_message(&pr, msg, 0);
+}
+
+void
+prototxt_write_field(FILE *fp, const char *name, const ProtobufCMessage *msg, PrototxtSkip *skip)
+{
+	Printer pr = {fp, skip};
+
+	fprintf(fp, "%s {\n", name);
+	put_message(&pr, msg, 1);
+	fputs("}\n", fp);
 }
