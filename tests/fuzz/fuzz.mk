@@ -8,6 +8,8 @@ FUZZ_CC ?= clang
 O = $(builddir)/tests/fuzz/build
 TARGETS = trace trace_weights safetensors
 SAN = -fsanitize=address,undefined -fno-omit-frame-pointer
+# `make fuzz-coverage` builds the same targets into tests/fuzz/build-cov with O and SAN replaced:
+# clang's source-based coverage instead of the sanitizers (tests/fuzz/coverage.sh).
 # UBSan recovers, so that a campaign can go on past a known report (UBSAN_OPTIONS=halt_on_error=0);
 # tests/fuzz/run.sh makes every report fatal by default.
 FUZZ_CFLAGS = -std=c11 -D_DEFAULT_SOURCE -g -O1 $(SAN) -fsanitize=fuzzer-no-link \
