@@ -111,6 +111,10 @@ CASES = {
     "shape-convt-padding-overflow": good("shape-convt-padding-overflow", "%1 = conv_transpose2d(%0, $w, none, stride=1, padding=[4611686018427387904, 1], output_padding=0, groups=1, dilation=1)\n", params="param $w : f32[3,4,3,3]\n"),
     "low-repeat-axis-overflow": good("low-repeat-axis-overflow", "%1 = repeat(%0, [1, 1, 4294967296, 1])\n"),
     "low-pixel-unshuffle-weight-overflow": good("low-pixel-unshuffle-weight-overflow", "%1 = pixel_unshuffle(%0, 256)\n", inputs='input %0 "x" : f32[1,1,256,256]\n'),
+    # the first type with no dimensions and the first list empty: the parser's vectors are still
+    # NULL there (UBSan's pointer-overflow check on NULL + 0; scripts/check-sanitizers runs these)
+    "syn-empty-first-dims": good("syn-empty-first-dims", "%1 = relu(%0)\n", params="", inputs='input %0 "x" : f32[]\n'),
+    "syn-empty-first-list": good("syn-empty-first-list", "%1 = permute(%0, [])\n", params=""),
     # Caffe's limits: a blob of at most INT32_MAX elements, a caffemodel of at most 2 GiB
     "low-input-too-large": good("low-input-too-large", "%1 = relu(%0)\n", inputs='input %0 "x" : f32[1,1,65536,65536]\n'),
     "low-result-too-large": good("low-result-too-large", "%1 = repeat(%0, [1, 1, 20000, 20000])\n"),
@@ -158,7 +162,8 @@ WEIGHTS = {
 # CASES whose error comes from the lowering, which --check reaches only with the weights read
 CASES_WITH_WEIGHTS = ["shape-pool-ceil-stride-overflow", "shape-pool-stride-overflow", "low-repeat-axis-overflow",
                       "low-pixel-unshuffle-weight-overflow", "low-input-too-large", "low-result-too-large",
-                      "low-resize-matrix-too-large", "low-constants-over-2gib"]
+                      "low-resize-matrix-too-large", "low-constants-over-2gib", "syn-empty-first-dims",
+                      "syn-empty-first-list"]
 
 BN = "%1 = batch_norm(%0, $m, $v, none, none, training=false, momentum=0.1, eps=1e-05)\n"
 # traces of their own with their weights: (trace, {name: (shape, floats)})
