@@ -386,7 +386,8 @@ constant_blob(Net *net, const Node *n, Blob *src, const Type *t, const float *da
 		PARAM(net, l, inner_product_param, INNER_PRODUCT_PARAMETER);
 	p->has_num_output = 1;
 	p->num_output = (uint32_t)m;
-	layer_weight(net, l, net->with_weights ? net_floats(net, m, 0) : NULL, m, wdims, 2);
+	layer_weight(net, l, net->with_weights ? constant_weight(net, n, 0, m, 1, 1) : NULL, m,
+		     wdims, 2);
 	layer_weight(net, l, data, m, &m, 1);
 	if (t->ndim == 2 && t->dims[0] == 1)
 		return top;
@@ -429,9 +430,9 @@ Blob *
 channel_permutation(Net *net, const Node *n, Blob *x, int64_t groups)
 {
 	int64_t c = x->type.dims[1], per = c / groups, one[2] = {1, 1}, zero[2] = {0, 0};
-	float *w = net_floats(net, c * c, 0);
+	float *w = constant_weight(net, n, 0, c, c, 1);
 
-	for (int64_t i = 0; i < groups; i++)
+	for (int64_t i = 0; w && i < groups; i++)
 		for (int64_t j = 0; j < per; j++)
 			w[(j * groups + i) * c + i * per + j] = 1;
 	return convolution(net, n, NULL, false, x, c, 1, one, one, zero, w);

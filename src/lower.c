@@ -131,7 +131,7 @@ arg_bool(const Node *n, int slot)
  * in a trace is then a located error instead of an out-of-memory death.  NULL once refused: a
  * weight with NULL data stands for no data, so a caller that only passes the buffer on needs no
  * check (the refusal stops compilation before codegen); one that fills it does. */
-static float *
+float *
 constant_weight(Net *net, const Node *n, float fill, int64_t a, int64_t b, int64_t c)
 {
 	int64_t count, bytes;
@@ -3122,9 +3122,16 @@ lower(Net *net)
 		}
 		int errors = c->nerrors;
 		size_t first = net->layers.n;
-		if (fn(net, n))
+		int64_t constants = net->constant_bytes;
+		/* a helper that refused (constant_weight) may have let its lowering go on */
+		if (fn(net, n) && c->nerrors == errors) {
 			check_layer_types(net, n, first);
-		else if (c->nerrors > errors && !c->stopped)
+			continue;
+		}
+		/* a refused op's constants are never written: neither the probes of the other
+		 * targets nor the later ops count them */
+		net->constant_bytes = constants;
+		if (c->nerrors > errors && !c->stopped)
 			note_other_targets(net, n);
 	}
 	for (size_t i = 0; i < g->outputs.n; i++) {

@@ -189,6 +189,9 @@ void net_verify(const Net *net, const char *after);
 
 void match_shuffles(Net *net); /* shuffle.c: find the channel shuffles before lowering */
 bool lower(Net *net);         /* lower.c: false if some op has no lowering (all are reported) */
+/* lower.c: a constant weight of a × b × c values that n's lowering computes, zero-filled or
+ * `fill`; refused (an error at n's line, NULL) when Caffe could not hold it. */
+float *constant_weight(Net *net, const Node *n, float fill, int64_t a, int64_t b, int64_t c);
 void net_dump(Net *net, FILE *f, const char *after); /* netdump.c: the net as text (--dump-net) */
 /* netdot.c: the net in Graphviz's DOT language (--emit=dot --after=PHASE); names if named */
 void net_dot(Net *net, FILE *f, const char *after);

@@ -119,6 +119,7 @@ CASES = {
     "low-input-too-large": good("low-input-too-large", "%1 = relu(%0)\n", inputs='input %0 "x" : f32[1,1,65536,65536]\n'),
     "low-result-too-large": good("low-result-too-large", "%1 = repeat(%0, [1, 1, 20000, 20000])\n"),
     "low-resize-matrix-too-large": good("low-resize-matrix-too-large", RESIZE.format(i=1, x=0, size="[1, 50000]"), inputs='input %0 "x" : f32[1,1,1,60000]\n'),
+    "low-permutation-too-large": good("low-permutation-too-large", "%1 = channel_shuffle(%0, groups=2)\n", inputs='input %0 "x" : f32[1,100000,1,1]\n'),
     "low-constants-over-2gib": good("low-constants-over-2gib", RESIZE.format(i=1, x=0, size="[1, 19000]") + RESIZE.format(i=2, x=1, size="[1, 20000]"), inputs='input %0 "x" : f32[1,1,1,20000]\n', out="output %2\n"),
     # empty tensors: Caffe has no empty blob
     "shape-zero-dim-input": good("shape-zero-dim-input", inputs='input %0 "x" : f32[0,3,8,8]\n'),
@@ -163,7 +164,7 @@ WEIGHTS = {
 CASES_WITH_WEIGHTS = ["shape-pool-ceil-stride-overflow", "shape-pool-stride-overflow", "low-repeat-axis-overflow",
                       "low-pixel-unshuffle-weight-overflow", "low-input-too-large", "low-result-too-large",
                       "low-resize-matrix-too-large", "low-constants-over-2gib", "syn-empty-first-dims",
-                      "syn-empty-first-list"]
+                      "syn-empty-first-list", "low-permutation-too-large"]
 
 BN = "%1 = batch_norm(%0, $m, $v, none, none, training=false, momentum=0.1, eps=1e-05)\n"
 # traces of their own with their weights: (trace, {name: (shape, floats)})
