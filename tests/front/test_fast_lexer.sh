@@ -20,6 +20,19 @@ awk 'BEGIN {
 	print "output %60000"
 }' >"$T/in/long.log"
 n=0
+# runs of 64 and 65 blanks inside the one-token forms (a type, a list, a source position): 64 is
+# the most either lexer keeps in one token, a longer run splits the form into tokens in both
+for k in 64 65; do
+	b=$(printf "%${k}s" "")
+	for form in "f32[1,${b}3,8,8]" "[1,${b}3]" "[${b}1, 3${b}]" "f32[${b}]" "@${b}\"m.py:1\""; do
+		n=$((n + 1))
+		printf 'ptcc-trace 1\nweights "x.safetensors"\ninput %%0 "x" : f32[1,3,8,8]\n' \
+			>"$T/in/blanks-$k-$n.log"
+		printf '%%1 = view(%%0, %s) : %s\n%%2 = relu(%s)\noutput %%1\n' "$form" "$form" "$form" \
+			>>"$T/in/blanks-$k-$n.log"
+	done
+done
+n=0
 bad=0
 for f in "$T"/in/*.log; do
 	for emit in log ir; do
