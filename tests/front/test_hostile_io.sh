@@ -34,6 +34,8 @@ expect 2 "ptcc: error: 'fifo.log' is not a regular file (a FIFO)" -- timeout 10 
 expect 2 "ptcc: error: 'dir.log' is a directory" -- "$PTCC" dir.log
 expect 2 "ptcc: error: '/dev/zero' is not a regular file (a character device)" \
 	-- timeout 10 "$PTCC" /dev/zero
+expect 2 "ptcc: error: '/dev/urandom' is not a regular file (a character device)" \
+	-- timeout 10 "$PTCC" /dev/urandom
 expect 2 "fifo.safetensors: error: the weights file is not a regular file (a FIFO)" \
 	-- timeout 10 "$PTCC" fifo-w.log -o fifo-w.prototxt
 expect 2 "fifo.safetensors: error: the weights file is not a regular file (a FIFO)" \
