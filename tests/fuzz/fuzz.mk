@@ -62,17 +62,21 @@ $(O)/trace.dict: $(srcdir)/tests/fuzz/trace.dict $(builddir)/src/ptcc
 	mv $@.tmp $@
 
 # Seed corpora: the test traces for the trace targets; for the safetensors reader, gen_seeds.py's
-# files (every dtype) and the test traces' small weights files.  And the weights files that
+# files (every dtype) and the test traces' small weights files; for each target, the corpus the
+# past campaigns grew (tests/fuzz/corpus/TARGET.tar.gz, README there).  And the weights files that
 # fuzz_trace_weights links beside its input.
+CORPORA = $(patsubst %,$(srcdir)/tests/fuzz/corpus/%.tar.gz,$(TARGETS))
 seeds: $(O)/seeds/.stamp
-$(O)/seeds/.stamp: $(srcdir)/tests/fuzz/gen_seeds.py $(srcdir)/tests/fuzz/fuzz.mk
-	rm -rf $(O)/seeds && mkdir -p $(O)/seeds/trace $(O)/seeds/safetensors
+$(O)/seeds/.stamp: $(srcdir)/tests/fuzz/gen_seeds.py $(srcdir)/tests/fuzz/fuzz.mk $(CORPORA)
+	rm -rf $(O)/seeds && mkdir -p $(patsubst %,$(O)/seeds/%,$(TARGETS))
 	cp $(srcdir)/tests/traces/*.log $(srcdir)/tests/bad/*.log $(srcdir)/tests/check/*.log \
 		$(srcdir)/examples/lenet/lenet.log $(O)/seeds/trace/
+	cp $(O)/seeds/trace/* $(O)/seeds/trace_weights/
 	python3 $(srcdir)/tests/fuzz/gen_seeds.py $(O)/seeds/safetensors
 	cp $(srcdir)/tests/traces/*.safetensors $(srcdir)/tests/check/*.safetensors \
 		$(srcdir)/tests/bad/*.safetensors $(O)/seeds/safetensors/
-	ln -sfn trace $(O)/seeds/trace_weights
+	for t in $(TARGETS); do gzip -dc $(srcdir)/tests/fuzz/corpus/$$t.tar.gz | \
+		tar -xf - -C $(O)/seeds/$$t || exit 1; done
 	touch $@
 weights: $(O)/weights/.stamp
 $(O)/weights/.stamp: $(srcdir)/tests/fuzz/fuzz.mk
