@@ -151,22 +151,25 @@ net_replace_blob(Net *net, Blob *from, Blob *to)
 		}
 }
 
-bool
-layer_reads(const Layer *l, const Blob *b)
+static bool
+blob_among(Blob *const *v, size_t n, const Blob *b)
 {
-	for (size_t k = 0; k < l->bottoms.n; k++)
-		if (l->bottoms.v[k] == b)
+	for (size_t k = 0; k < n; k++)
+		if (v[k] == b)
 			return true;
 	return false;
 }
 
 bool
+layer_reads(const Layer *l, const Blob *b)
+{
+	return blob_among(l->bottoms.v, l->bottoms.n, b);
+}
+
+bool
 layer_writes(const Layer *l, const Blob *b)
 {
-	for (size_t k = 0; k < l->tops.n; k++)
-		if (l->tops.v[k] == b)
-			return true;
-	return false;
+	return blob_among(l->tops.v, l->tops.n, b);
 }
 
 void

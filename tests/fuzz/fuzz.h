@@ -28,4 +28,8 @@ void fuzz_link_dir(const char *from);
 /* /dev/null opened for writing, for the emitters' output. */
 FILE *fuzz_null(void);
 
+/* libFuzzer's entry points, which each target defines. */
+int LLVMFuzzerInitialize(int *argc, char ***argv);
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
 #endif

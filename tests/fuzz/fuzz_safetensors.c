@@ -30,9 +30,6 @@ static const char trace[] =
 	"input %0 \"x\" : f32[1,3]\n"
 	"output %0\n";
 
-int LLVMFuzzerInitialize(int *argc, char ***argv);
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
 int
 LLVMFuzzerInitialize(int *argc, char ***argv)
 {

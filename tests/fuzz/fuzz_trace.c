@@ -55,7 +55,7 @@ print_mode(const Mode *m, size_t size)
 	static const char *const emit[] = {"log", "ir", "summary", "dot", "dot", "none", "model"};
 
 	fprintf(stderr, "fuzz: %zu bytes: like ptcc --emit=%s%s%s --target=%s -O%d%s IN.log\n",
-		size, 		emit[m->mode], m->mode == FM_DRAW ? " --after=" : "",
+		size, emit[m->mode], m->mode == FM_DRAW ? " --after=" : "",
 		m->mode == FM_DRAW ? m->phase : "", target_name[m->target], m->olevel,
 		m->mode == FM_MODEL && !WITH_WEIGHTS ? " --no-weights" : "");
 }
@@ -63,9 +63,6 @@ print_mode(const Mode *m, size_t size)
 #define STR2(x) #x
 #define STR(x) STR2(x)
 
-
-int LLVMFuzzerInitialize(int *argc, char ***argv);
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int
 LLVMFuzzerInitialize(int *argc, char ***argv)
