@@ -1,5 +1,5 @@
 /* ctx.c: a compilation's context: made, opened on a trace file, freed. */
-#include "ptcc.h"
+#include "onnx.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -134,6 +134,7 @@ ctx_free(Ctx *c)
 	else if (c->fd >= 0)
 		close(c->fd);
 	weights_free(c->weights);
+	onnx_free(c->onnx);
 	resolve_free(c);
 	free(c->parse.args.v);
 	free(c->parse.lits.v);

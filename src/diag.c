@@ -9,7 +9,7 @@
  * Columns count characters (UTF-8 sequences count one).  Colour only when stderr is a terminal
  * and NO_COLOR is unset.
  */
-#include "ptcc.h"
+#include "onnx.h"
 
 #include <stdarg.h>
 #include <stdlib.h>
@@ -27,6 +27,11 @@ diag_line_of(Ctx *c, uint32_t off, uint32_t *line_start)
 	char buf[65536];
 	uint32_t at, line, start;
 
+	if (c->onnx) { /* an ONNX model has no lines: a position is a node's index */
+		if (line_start)
+			*line_start = off;
+		return off;
+	}
 	if (c->cur_line == 0 || off < c->cur_off) {
 		c->cur_off = c->cur_scan = 0;
 		c->cur_line = 1;
@@ -106,7 +111,7 @@ utf8_count(const char *s, size_t n)
 }
 
 static void
-vdiag(Ctx *c, DiagLevel level, Loc loc, const char *file, const char *fmt, va_list ap)
+vdiag_in(Ctx *c, DiagLevel level, Loc loc, const char *file, const char *fmt, va_list ap)
 {
 	uint32_t line = 0, col = 0, start = 0;
 	char *text = NULL;
@@ -124,6 +129,17 @@ vdiag(Ctx *c, DiagLevel level, Loc loc, const char *file, const char *fmt, va_li
 	if (level == DIAG_ERROR)
 		c->nerrors++;
 
+	if (!file && loc.begin != UINT32_MAX && c->onnx) {
+		char where[1200];
+
+		fprintf(stderr, "%s%s: %s:%s %s%s:%s ", bold, c->path,
+			onnx_origin(c, loc.begin, where, sizeof where), reset,
+			c->color ? level_color[level] : "", level_name[level], reset);
+		vfprintf(stderr, fmt, ap);
+		fputc('\n', stderr);
+		onnx_origin_context(c, loc.begin, stderr);
+		return;
+	}
 	if (!file && loc.begin != UINT32_MAX) {
 		line = diag_line_of(c, loc.begin, &start);
 		text = read_line(c, start);
@@ -180,12 +196,18 @@ vdiag(Ctx *c, DiagLevel level, Loc loc, const char *file, const char *fmt, va_li
 }
 
 void
+vdiag(Ctx *c, DiagLevel level, Loc loc, const char *fmt, va_list ap)
+{
+	vdiag_in(c, level, loc, NULL, fmt, ap);
+}
+
+void
 diag(Ctx *c, DiagLevel level, Loc loc, const char *fmt, ...)
 {
 	va_list ap;
 
 	va_start(ap, fmt);
-	vdiag(c, level, loc, NULL, fmt, ap);
+	vdiag_in(c, level, loc, NULL, fmt, ap);
 	va_end(ap);
 }
 
@@ -195,7 +217,7 @@ diag_file(Ctx *c, DiagLevel level, const char *file, const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	vdiag(c, level, NO_LOC, file, fmt, ap);
+	vdiag_in(c, level, NO_LOC, file, fmt, ap);
 	va_end(ap);
 }
 
@@ -209,7 +231,7 @@ io_error(Ctx *c, const char *fmt, ...)
 	c->stopped = false;
 	c->max_errors = 0;
 	va_start(ap, fmt);
-	vdiag(c, DIAG_ERROR, NO_LOC, "ptcc", fmt, ap);
+	vdiag_in(c, DIAG_ERROR, NO_LOC, "ptcc", fmt, ap);
 	va_end(ap);
 	c->stopped = stopped;
 	c->max_errors = max_errors;
@@ -226,7 +248,7 @@ usage_error_in(Ctx *c, const char *fmt, ...)
 	c->stopped = false;
 	c->max_errors = 0;
 	va_start(ap, fmt);
-	vdiag(c, DIAG_ERROR, NO_LOC, "ptcc", fmt, ap);
+	vdiag_in(c, DIAG_ERROR, NO_LOC, "ptcc", fmt, ap);
 	va_end(ap);
 	fputs("Try 'ptcc --help' for more information.\n", stderr);
 	c->max_errors = max_errors;

@@ -4,7 +4,7 @@
  *
  * Exit status: 0 done; 1 errors in the input; 2 usage or I/O errors.
  */
-#include "ptcc.h"
+#include "onnx.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -21,8 +21,9 @@
 static void
 usage(FILE *f)
 {
-	fputs("usage: ptcc [options] TRACE.log\n"
-	      "Compile a PyTorch trace log (docs/trace-format.md) to a Caffe model.\n"
+	fputs("usage: ptcc [options] TRACE.log | MODEL.onnx\n"
+	      "Compile a PyTorch trace log (docs/trace-format.md) or an ONNX model to a Caffe "
+	      "model.\n"
 	      "\n"
 	      "  -o FILE            output file (default: TRACE's name with .prototxt; with "
 	      "--emit, stdout)\n"
@@ -380,12 +381,23 @@ main(int argc, char **argv)
 	c.input_shapes.v = inputs.v;
 	c.input_shapes.n = inputs.n;
 	c.color = isatty(2) && !getenv("NO_COLOR");
-	if (!ctx_open(&c, argv[optind])) {
-		status = 2;
-		goto out;
+	if (onnx_is_model(argv[optind])) {
+		/* an ONNX model: read, then each node through frontend.c's pipeline */
+		c.path = argv[optind];
+		t0 = now();
+		if (!onnx_read(&c, c.path, &io_error)) {
+			status = io_error ? 2 : 1;
+			goto out;
+		}
+		ok = onnx_import(&c);
+	} else {
+		if (!ctx_open(&c, argv[optind])) {
+			status = 2;
+			goto out;
+		}
+		t0 = now();
+		ok = parse(&c); /* each line through frontend.c's pipeline as it is read */
 	}
-	t0 = now();
-	ok = parse(&c); /* each line through frontend.c's pipeline as it is read */
 	t1 = now();
 	ok = frontend_finish(&c) && ok;
 	t2 = now();

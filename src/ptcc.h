@@ -26,6 +26,7 @@
 #ifndef PTCC_H
 #define PTCC_H
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -416,6 +417,8 @@ struct Ctx {
 	const char *draw_net;  /* --emit=dot --after=PHASE: draw the back end's net after that
 	                          pass on draw_out (netdot.c), or NULL */
 	FILE *draw_out;
+	struct OnnxModel *onnx; /* the ONNX model being compiled (onnx.h), or NULL for a trace:
+	                           positions are then origin indices, not byte offsets */
 };
 
 /* The most bytes a trace may hold: every offset fits in a Loc, below NO_LOC. */
@@ -442,6 +445,7 @@ const char *file_kind(unsigned mode);
 
 /* `file:line:col: error: msg`, the source line and a caret under loc. */
 void diag(Ctx *c, DiagLevel level, Loc loc, const char *fmt, ...) PRINTF_LIKE(4, 5);
+void vdiag(Ctx *c, DiagLevel level, Loc loc, const char *fmt, va_list ap);
 /* `file: error: msg` for a file with no line (the weights file, I/O). */
 void diag_file(Ctx *c, DiagLevel level, const char *file, const char *fmt, ...) PRINTF_LIKE(4, 5);
 /* `ptcc: error: msg` for an I/O error (a file ptcc cannot open or write): printed past
@@ -538,6 +542,10 @@ struct Tensor {
 /* Read and validate the weights file the trace names and bind every param/const; false on error
  * (diagnosed).  *io_error is set when the failure is an I/O error (exit status 2). */
 bool weights_load(Ctx *c, bool *io_error);
+/* A tensor of the model that another front end holds (the ONNX model's initializers and
+ * constants): weights_load binds the params and consts to these instead of reading a file.
+ * t NULL: the (empty) table only. */
+void weights_adopt(Ctx *c, const Tensor *t);
 /* The path of the weights file the trace's `weights` line names (beside the trace unless
  * absolute); malloc'd. */
 char *weights_file(Ctx *c);

@@ -28,6 +28,7 @@ struct Weights {
 	Tensor *t;
 	size_t n;
 	Map byname;        /* interned name -> Tensor* */
+	bool adopted;      /* the tensors are a front end's (weights_adopt), not a file's */
 	VEC(float *) converted;
 };
 
@@ -427,18 +428,35 @@ check_all_values(Ctx *c)
 	map_free(&vars);
 }
 
+void
+weights_adopt(Ctx *c, const Tensor *t)
+{
+	Weights *w = c->weights;
+
+	if (!w) {
+		w = c->weights = xcalloc(1, sizeof *w);
+		w->path = xmalloc(strlen(c->path) + 1);
+		strcpy(w->path, c->path);
+		w->adopted = true;
+	}
+	if (t)
+		map_put(&w->byname, (uintptr_t)t->name, (void *)t);
+}
+
 bool
 weights_load(Ctx *c, bool *io_error)
 {
-	Weights *w = xcalloc(1, sizeof *w);
+	Weights *w = c->weights;
 	size_t i;
 	int errors = c->nerrors;
 
 	*io_error = false;
-	c->weights = w;
-	w->path = weights_file(c);
-	if (!read_file(c, w, io_error))
-		return false;
+	if (!w || !w->adopted) {
+		w = c->weights = xcalloc(1, sizeof *w);
+		w->path = weights_file(c);
+		if (!read_file(c, w, io_error))
+			return false;
+	}
 	for (i = 0; i < c->g.params.n; i++) {
 		Value *v = c->g.params.v[i];
 		const Tensor *t = map_get(&w->byname, (uintptr_t)v->name);

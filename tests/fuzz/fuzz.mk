@@ -3,7 +3,7 @@
 # $(O) (tests/fuzz/build under the build tree).  Run by `make fuzz-build` and `make fuzz`, which
 # pass srcdir, builddir, CORE (its .c files are used), DEPS_CFLAGS and DEPS_LIBS; the generated
 # parser, lexer and protobuf code are the normal build's (src/parser.c, src/lexer.c,
-# src/proto/caffe.pb-c.c).
+# src/proto/caffe.pb-c.c, src/proto/onnx.pb-c.c).
 FUZZ_CC ?= clang
 O = $(builddir)/tests/fuzz/build
 TARGETS = trace trace_weights safetensors
@@ -14,10 +14,12 @@ SAN = -fsanitize=address,undefined -fno-omit-frame-pointer
 # tests/fuzz/run.sh makes every report fatal by default.
 FUZZ_CFLAGS = -std=c11 -D_DEFAULT_SOURCE -g -O1 $(SAN) -fsanitize=fuzzer-no-link \
 	-I$(srcdir)/src -I$(builddir)/src -I$(builddir) $(DEPS_CFLAGS)
-GEN = $(builddir)/src/parser.c $(builddir)/src/lexer.c $(builddir)/src/proto/caffe.pb-c.c
+GEN = $(builddir)/src/parser.c $(builddir)/src/lexer.c $(builddir)/src/proto/caffe.pb-c.c \
+	$(builddir)/src/proto/onnx.pb-c.c
 
 CORE_OBJS = $(patsubst src/%.c,$(O)/obj/%.o,$(filter %.c,$(CORE)))
-GEN_OBJS = $(O)/obj/gen/parser.o $(O)/obj/gen/lexer.o $(O)/obj/gen/caffe.pb-c.o
+GEN_OBJS = $(O)/obj/gen/parser.o $(O)/obj/gen/lexer.o $(O)/obj/gen/caffe.pb-c.o \
+	$(O)/obj/gen/onnx.pb-c.o
 HARNESS_OBJS = $(O)/obj/fuzz.o
 
 all: $(patsubst %,$(O)/fuzz_%,$(TARGETS)) $(O)/trace.dict seeds weights
@@ -28,7 +30,7 @@ $(O)/obj/%.o: $(srcdir)/src/%.c
 $(O)/obj/gen/%.o: $(builddir)/src/%.c
 	@mkdir -p $(@D)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -w -MMD -MP -c $< -o $@
-$(O)/obj/gen/caffe.pb-c.o: $(builddir)/src/proto/caffe.pb-c.c
+$(O)/obj/gen/%.pb-c.o: $(builddir)/src/proto/%.pb-c.c
 	@mkdir -p $(@D)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -w -MMD -MP -c $< -o $@
 $(O)/obj/fuzz.o: $(srcdir)/tests/fuzz/fuzz.c
