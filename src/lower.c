@@ -1042,36 +1042,65 @@ lower_celu(Net *net, Node *n)
 	return true;
 }
 
-/* gelu(x) = x·Φ(x) = 0.5·x + 0.5·|x|·erf(|x|/√2), with no sign to take.  No Caffe layer computes
- * erf; Abramowitz and Stegun's 7.1.26, erf(u) = 1 − (a1·t + … + a5·t⁵)·e^(−u²), t = 1/(1 + p·u)
- * for u ≥ 0, is within 1.5e-7 of it (about one float32 ulp of erf's range), so the result is
- * within rounding of PyTorch's (runtime-facts S15): AbsVal, Power for t, Horner's rule in Power and
- * Eltwise PROD, Power and Exp for e^(−u²), Eltwise for the rest. */
-static bool
-gelu_erf(Net *net, Node *n, Blob *x)
+/* erf(scale·|x|) for the blob ax = |x|.  No Caffe layer computes erf; Abramowitz and Stegun's
+ * 7.1.26, erf(u) = 1 − (a1·t + … + a5·t⁵)·e^(−u²), t = 1/(1 + p·u) for u ≥ 0, is within 1.5e-7
+ * of it (about one float32 ulp of erf's range), so results are within rounding of PyTorch's
+ * (runtime-facts S15): Power for t, Horner's rule in Power and Eltwise PROD, Power and Exp for
+ * e^(−u²), Power for 1 − the rest. */
+static Blob *
+erf_of_abs(Net *net, Node *n, Blob *ax, double scale)
 {
 	static const double p = 0.3275911, a[5] = {0.254829592, -0.284496736, 1.421413741,
 						   -1.453152027, 1.061405429};
-	const double inv_sqrt2 = 0.70710678118654752;
 	int prod = CAFFE__ELTWISE_PARAMETER__ELTWISE_OP__PROD;
-	Blob *ax, *t, *q, *e;
+	Blob *t, *q, *e;
 
-	unary_layer(net, n, "AbsVal", "abs", x, x->type, &ax);
-	t = power_layer(net, n, "t", ax, -1, p * inv_sqrt2, 1);
+	t = power_layer(net, n, "t", ax, -1, p * scale, 1);
 	q = power_layer(net, n, "horner", t, 1, a[4], a[3]);
 	for (int i = 2; i >= 0; i--) {
 		q = eltwise_layer(net, n, "horner_times_t", prod, q, t, 1);
 		q = power_layer(net, n, "horner", q, 1, 1, a[i]);
 	}
 	q = eltwise_layer(net, n, "polynomial", prod, q, t, 1);
-	e = power_layer(net, n, "half_square", ax, 2, inv_sqrt2, 0);
+	e = power_layer(net, n, "half_square", ax, 2, scale, 0);
 	e = power_layer(net, n, "negated", e, 1, -1, 0);
-	unary_layer(net, n, "Exp", "gauss", e, x->type, &e);
+	unary_layer(net, n, "Exp", "gauss", e, ax->type, &e);
 	q = eltwise_layer(net, n, "tail", prod, q, e, 1);
-	q = power_layer(net, n, "erf", q, 1, -1, 1);                  /* erf(|x|/√2) */
+	return power_layer(net, n, "erf", q, 1, -1, 1);
+}
+
+/* gelu(x) = x·Φ(x) = 0.5·x + 0.5·|x|·erf(|x|/√2), with no sign to take: AbsVal, erf_of_abs,
+ * Eltwise for the rest. */
+static bool
+gelu_erf(Net *net, Node *n, Blob *x)
+{
+	int prod = CAFFE__ELTWISE_PARAMETER__ELTWISE_OP__PROD;
+	Blob *ax, *q;
+
+	unary_layer(net, n, "AbsVal", "abs", x, x->type, &ax);
+	q = erf_of_abs(net, n, ax, 0.70710678118654752);              /* erf(|x|/√2) */
 	q = eltwise_layer(net, n, "abs_times_erf", prod, ax, q, 1);
 	q = eltwise_layer(net, n, "sum", CAFFE__ELTWISE_PARAMETER__ELTWISE_OP__SUM, x, q, 1);
 	bind(net, &n->res[0], power_layer(net, n, NULL, q, 1, 0.5, 0));
+	return true;
+}
+
+/* erf(x) = sign(x)·erf(|x|), erf odd.  Caffe has no sign; x·(|x| + 1e-30)^−1 is sign(x) to
+ * within an ulp for |x| ≥ 1e-23 and 0 at 0, and below that erf(|x|)·it differs from erf(x) by
+ * under 2e-23: AbsVal, erf_of_abs, Power{power: −1, shift: 1e-30} and two Eltwise PRODs. */
+static bool
+lower_erf(Net *net, Node *n)
+{
+	int prod = CAFFE__ELTWISE_PARAMETER__ELTWISE_OP__PROD;
+	Blob *x = blob_of(net, n, arg_value(n, ARG(erf, input))), *ax, *q, *r;
+
+	if (!x)
+		return false;
+	unary_layer(net, n, "AbsVal", "abs", x, x->type, &ax);
+	q = erf_of_abs(net, n, ax, 1);
+	r = power_layer(net, n, "inverse_abs", ax, -1, 1, 1e-30);
+	r = eltwise_layer(net, n, "sign", prod, x, r, 1);
+	bind(net, &n->res[0], eltwise_layer(net, n, NULL, prod, q, r, 1));
 	return true;
 }
 
@@ -2966,7 +2995,6 @@ static const char *const no_lowering_reason[OP_COUNT] = {
 	[OP_rnn_tanh_cell] = "recurrent cells are not lowered (a cell is one step of Caffe's RNN, "
 			     "whose exactness is unproven here)",
 	[OP_rnn_relu_cell] = "Caffe's RNN layer has no ReLU form",
-	[OP_erf] = "no Caffe layer computes the error function",
 };
 
 /* The lowering column of an op that has none yet (lower() reports it before calling anything). */

@@ -1,6 +1,6 @@
 """Back-end errors: exact first diagnostic line and exit status, and nothing written or clobbered.
 
-- an op the `caffe` target cannot lower (glu), and two of them in one log (erf and glu: both
+- an op the `caffe` target cannot lower (glu), and two of them in one log (threshold and glu: both
   reported, each at its own line);
 - a weight of the wrong shape in a hand-edited log (declaration and weights file edited to agree, so that
   the op no longer fits), for a linear and a conv;
@@ -44,14 +44,14 @@ class Glu(nn.Module):
         return F.glu(self.conv(x), 1)
 
 
-class ErfGlu(nn.Module):
+class ThresholdGlu(nn.Module):
     def __init__(self) -> None:
         super().__init__()
         self.conv = nn.Conv2d(3, 4, 3)
         self.fc = nn.Linear(5, 5)
 
     def forward(self, x):
-        y = torch.erf(self.conv(x))
+        y = torch.threshold(self.conv(x), 0.1, -1.0)
         return self.fc(F.glu(y, 1))
 
 
@@ -86,18 +86,18 @@ class UnsupportedOps(OpTestCase):
                          "nothing written, no temporary file left")
 
     def test_two_unsupported_ops_both_reported(self) -> None:
-        log, _ = self.record("two", ErfGlu(), torch.randn(1, 3, 7, 7))
-        (tline,) = self.log_line(log, "= erf(")
+        log, _ = self.record("two", ThresholdGlu(), torch.randn(1, 3, 7, 7))
+        (tline,) = self.log_line(log, "= threshold(")
         (gline,) = self.log_line(log, "= glu(")
         for level in ("-O0", "-O1", "-O2"):
             r = ptcc(self.dir, "two.log", "-o", "two.prototxt", level)
             self.assertEqual(r.returncode, 1, r.stderr)
             diags = diagnostics(r.stderr)
             self.assertEqual([(d[0], d[1]) for d in diags], [("two.log", tline), ("two.log", gline)], r.stderr)
-            self.assertIn("erf", diags[0][3])
+            self.assertIn("threshold", diags[0][3])
             self.assertIn("glu", diags[1][3])
             self.assertEqual(first_line(r.stderr),
-                             EXPECT["erf"].format(line=tline, col=col_of(log, tline, "erf")))
+                             EXPECT["threshold"].format(line=tline, col=col_of(log, tline, "threshold")))
             self.assertIn(EXPECT["glu"].format(line=gline, col=col_of(log, gline, "glu"))
                           .replace("glu.log", "two.log") + "\n", r.stderr)
             self.assertFalse(os.path.exists(os.path.join(self.dir, "two.prototxt")))
@@ -254,7 +254,7 @@ class Unwritable(OpTestCase):
             text = f.read()
         with open(os.path.join(self.dir, "bad.log"), "w", encoding="utf-8") as f:
             self.assertIn("%2 = relu(%1, inplace=false)", text)
-            f.write(text.replace("%2 = relu(%1, inplace=false)", "%2 = erf(%1)"))
+            f.write(text.replace("%2 = relu(%1, inplace=false)", "%2 = glu(%1)"))
         r = ptcc(self.dir, "bad.log", "-o", "out/NET.prototxt")
         self.assertEqual(r.returncode, 1, r.stderr)
         self.assert_untouched()
@@ -300,12 +300,10 @@ class TooLarge(OpTestCase):
         self.assertEqual(parity.validate(os.path.join(self.dir, "big.prototxt")), [])
 
 
-ERF_MSG = "erf: not lowered for any target: no Caffe layer computes the error function"
-
 # The exact first diagnostic lines ({line} and {col} filled in by each test).
 EXPECT = {
     "glu": "glu.log:{line}:{col}: error: glu: ptcc does not lower this op yet, for any target",
-    "erf": "two.log:{line}:{col}: error: " + ERF_MSG,
+    "threshold": "two.log:{line}:{col}: error: threshold: ptcc does not lower this op yet, for any target",
     "fc1": "fc1.log:{line}:{col}: error: weight of linear has type f32[120,250], but the input f32[1,256] has "
            "256 features",
     "conv2": "conv2.log:{line}:{col}: error: weight of conv2d has type f32[16,4,5,5]: 4 input channels x 1 "

@@ -300,6 +300,17 @@ class Vocabulary(OpTestCase):
         self.check("gelu_erf", Lambda(lambda s, x: (F.gelu(x * 1.0), nn.GELU()(s.conv(x)), F.gelu(s.conv(x) * 0.01)),
                                       conv=nn.Conv2d(6, 4, 1)), x)
 
+    def test_erf(self) -> None:
+        # erf(x) = sign(x)·erf(|x|), the same Abramowitz-Stegun form (an ONNX export writes GELU as Erf)
+        x = torch.cat([torch.linspace(-9, 9, 455), torch.tensor([0.0, 1e-30, -1e-30, 1e-20, -1e-20, 1e-8,
+                                                                       -1e-8, 3e-4, -3e-4, 1e30, -1e30,
+                                                                       0.47, -0.47, 2.5, -2.5, 5e-39,
+                                                                       -5e-39, 1e-3, -1e-3, 0.1, -0.1,
+                                                                       40.0, -40.0, 0.9, -0.9])
+                       ]).reshape(1, 6, 8, 10)
+        self.check("erf", Lambda(lambda s, x: (torch.erf(x * 1.0), torch.erf(s.conv(x))),
+                                 conv=nn.Conv2d(6, 4, 1)), x)
+
     def test_power_then_scale(self) -> None:
         # OpenCV misfolds a unit Power after a Power with power != 1 and no shift (x ** 2 * -1 gave x ** 2):
         # a barrier keeps them apart (runtime-facts, OpenCV table)
