@@ -1754,10 +1754,36 @@ cv_transpose(Imp *im, const OnnxOp *row)
 	return set_value(im, 0, emit_op(im, "permute", 1)) != NULL || !im->failed;
 }
 
+/* Python's clamping of a slice [start, end) with a positive step over n elements */
+static void
+slice_bounds(int64_t n, int64_t *start, int64_t *end)
+{
+	*start = *start < 0 ? (*start + n < 0 ? 0 : *start + n) : *start > n ? n : *start;
+	*end = *end < 0 ? (*end + n < 0 ? 0 : *end + n) : *end > n ? n : *end;
+}
+
+static bool
+fold_slice(Imp *im, const OnnxTensor *k, int64_t start, int64_t end, int64_t step)
+{
+	int64_t n = 0;
+	OnnxTensor *t;
+
+	slice_bounds(k->dims[0], &start, &end);
+	if (end > start)
+		n = (end - start + step - 1) / step;
+	t = konst_new(im, k->dtype, 1, &n);
+	for (int64_t i = 0; i < n; i++)
+		memcpy((unsigned char *)t->data + i * dtype_size[k->dtype],
+		       (const unsigned char *)k->data + (start + i * step) * dtype_size[k->dtype],
+		       dtype_size[k->dtype]);
+	set_const(im, 0, t);
+	return true;
+}
+
 static bool
 cv_slice(Imp *im, const OnnxOp *row)
 {
-	Val *x = in_rt(im, 0);
+	Val *x = in_req(im, 0);
 	int64_t st[MAX_DIMS], en[MAX_DIMS], ax[MAX_DIMS], sp[MAX_DIMS];
 	int ns, ne, na = -1, np = -1, rank, last = -1;
 	Lit idx[MAX_DIMS];
@@ -1767,7 +1793,10 @@ cv_slice(Imp *im, const OnnxOp *row)
 	(void)row;
 	if (!x)
 		return false;
-	rank = x->v->type.ndim;
+	if (x->k && x->k->ndim != 1)
+		return fail(im, "Slice of a constant of rank %d is not supported (only 1)",
+			    x->k->ndim);
+	rank = x->k ? 1 : x->v->type.ndim;
 	if (im->m->opset < 10) {
 		ns = attr_ints(im, "starts", st, MAX_DIMS);
 		ne = attr_ints(im, "ends", en, MAX_DIMS);
@@ -1801,6 +1830,9 @@ cv_slice(Imp *im, const OnnxOp *row)
 		if (a > last)
 			last = (int)a;
 	}
+	if (x->k) /* a constant list (a shape, say): sliced here */
+		return fold_slice(im, x->k, have[0] ? s[0] : 0, have[0] ? e[0] : INT64_MAX,
+				  have[0] ? step[0] : 1);
 	for (int a = 0; a <= last; a++) {
 		Lit *sl = NEWARRAY(&im->c->arena, Lit, 3);
 		int64_t d = x->v->type.dims[a];
@@ -2030,6 +2062,26 @@ cv_resize(Imp *im, const OnnxOp *row)
 	return set_value(im, 0, emit_op(im, "interpolate", 1)) != NULL || !im->failed;
 }
 
+/* DepthToSpace in CRD mode is torch's pixel_shuffle (DCR, the default, orders the channels
+ * the other way) */
+static bool
+cv_depth_to_space(Imp *im, const OnnxOp *row)
+{
+	Val *x = in_rt(im, 0);
+	int64_t bs = attr_int(im, "blocksize", 0);
+	const char *mode = attr_str(im, "mode", "DCR");
+
+	(void)row;
+	if (!x || im->failed)
+		return false;
+	if (strcmp(mode, "CRD") != 0)
+		return fail(im, "DepthToSpace mode '%s' is not supported (CRD is: PyTorch's "
+			    "pixel_shuffle)", mode);
+	a_val(im, x);
+	a_int(im, bs);
+	return set_value(im, 0, emit_op(im, "pixel_shuffle", 1)) != NULL || !im->failed;
+}
+
 static bool
 cv_lrn(Imp *im, const OnnxOp *row)
 {
@@ -2063,6 +2115,7 @@ static const OnnxOp onnx_ops[] = {
 	{"ConstantOfShape", cv_constant_of_shape, NULL},
 	{"Conv", cv_conv, NULL},
 	{"ConvTranspose", cv_conv_transpose, NULL},
+	{"DepthToSpace", cv_depth_to_space, NULL},
 	{"Div", cv_arith, "div"},
 	{"Dropout", cv_identity, NULL},
 	{"Elu", cv_leaky, "elu"},
