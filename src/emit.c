@@ -10,7 +10,7 @@
  * --emit=summary  counts.
  * --emit=dot      the graph for Graphviz (its section below says what it draws).
  */
-#include "ptcc.h"
+#include "onnx.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -46,6 +46,15 @@ print_decls(Ctx *c, FILE *f, bool ssa)
 	size_t i;
 
 	fprintf(f, "ptcc-trace %lld%s\n", (long long)c->g.version, ssa || c->g.ssa ? " ssa" : "");
+	if (c->onnx) {
+		const char *base = strrchr(c->path, '/');
+
+		fprintf(f, "# converted by ptcc from %s (ONNX opset %lld", base ? base + 1 : c->path,
+			(long long)c->onnx->opset);
+		if (c->onnx->producer && *c->onnx->producer)
+			fprintf(f, ", written by %s", c->onnx->producer);
+		fputs(")\n", f);
+	}
 	if (ssa) /* params are numbered after the values */
 		fprintf(f, "# ptcc IR: %u nodes, %u values, %zu params\n", c->g.nnodes,
 		        c->g.nvalues - (uint32_t)c->g.params.n, c->g.params.n);

@@ -3071,7 +3071,8 @@ drop_unread_inputs(Net *net)
 		Blob *b = net->blob_of[g->inputs.v[i]->id];
 		if (!b || b->nuse || b->is_output)
 			continue;
-		if (!lowering_errors(net))
+		/* after an error an op that reads it may just have been skipped */
+		if (!lowering_errors(net) && net->c->nerrors == 0)
 			warning_at(net->c, value_loc(net->c, g->inputs.v[i]),
 				   "input %%%u is not read by any op; the Caffe net leaves it out",
 				   g->inputs.v[i]->handle);

@@ -288,6 +288,55 @@ with_extension(const char *path, const char *ext)
 	return s;
 }
 
+/* --emit=log of an ONNX model: the trace, and its weights in a safetensors file beside it (named
+ * after -o, or after the model beside the model when the trace goes to stdout), which the trace's
+ * `weights` line names.  Both written atomically, after outputs_check; nothing on an error. */
+static int
+write_onnx_log(Ctx *c, const char *out)
+{
+	bool to_stdout = !out || strcmp(out, "-") == 0, io = false, ok;
+	char *st = with_extension(to_stdout ? c->path : out, ".safetensors");
+	const char *base = strrchr(st, '/');
+	const char *what[] = {"the weights file", "-o"}, *paths[] = {st, out};
+	OutFile w, o;
+	int status = 2;
+
+	c->g.weights = base ? base + 1 : st;
+	if (!outputs_check(c, what, paths, to_stdout ? 1 : 2))
+		goto done;
+	if (!weights_load(c, &io)) {
+		status = io ? 2 : 1;
+		goto done;
+	}
+	if (!outfile_open(c, &w, st))
+		goto done;
+	if (!to_stdout && !outfile_open(c, &o, out)) {
+		outfile_abort(&w);
+		goto done;
+	}
+	ok = weights_write(c, w.fp, st);
+	emit_log(c, to_stdout ? stdout : o.fp);
+	if (to_stdout && (fflush(stdout) != 0 || ferror(stdout))) {
+		io_error(c, "cannot write the output: %s", strerror(errno));
+		ok = false;
+	}
+	ok = (to_stdout || outfile_close(&o)) && ok;
+	ok = outfile_close(&w) && ok;
+	/* the trace last: a trace is never left naming weights that were not written */
+	if (ok && outfile_commit(&w) && (to_stdout || outfile_commit(&o)))
+		status = 0;
+	outfile_abort(&w); /* nothing, once committed */
+	if (!to_stdout)
+		outfile_abort(&o);
+	if (status == 0 && to_stdout)
+		fprintf(stderr, "ptcc: note: the trace's weights are in %s (its 'weights' line names "
+			"'%s', beside the trace)\n", st, c->g.weights);
+done:
+	c->g.weights = NULL;
+	free(st);
+	return status;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -428,7 +477,9 @@ main(int argc, char **argv)
 			compile_model(&c, NULL, NULL, target, olevel);
 	} else {
 		switch (emit) {
-		case EMIT_LOG: status = write_text(&c, out, emit_log); break;
+		case EMIT_LOG:
+			status = c.onnx ? write_onnx_log(&c, out) : write_text(&c, out, emit_log);
+			break;
 		case EMIT_IR: status = write_text(&c, out, emit_ir); break;
 		case EMIT_SUMMARY: status = write_text(&c, out, emit_summary); break;
 		case EMIT_DOT:

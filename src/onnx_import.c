@@ -38,6 +38,7 @@ typedef struct Imp {
 	Ctx *c;
 	OnnxModel *m;
 	Map vals;             /* interned name -> Val* */
+	Map writers;          /* interned name -> 1 + the index of the node that writes it */
 	uint32_t next_handle;
 	uint32_t nconst;
 	/* the node being read */
@@ -2403,9 +2404,18 @@ read_node(Imp *im)
 			continue;
 		x = map_get(&im->vals, (uintptr_t)str(im, n->input[i]));
 		if (!x) {
-			fail(im, "input %zu ('%s') is not defined before this node (a missing "
-			     "initializer, or the nodes are not in order)",
-			     i, n->input[i]);
+			uintptr_t later = (uintptr_t)map_get(&im->writers,
+							     (uintptr_t)str(im, n->input[i]));
+
+			if (later)
+				fail(im, "input %zu ('%s') is written by a later node, #%zu ('%s'): "
+				     "the nodes are not in topological order, or they form a cycle",
+				     i, n->input[i], (size_t)later - 1,
+				     im->m->nodes.v[later - 1]->name ? im->m->nodes.v[later - 1]->name
+								     : "");
+			else
+				fail(im, "input %zu ('%s') is not defined: no initializer, graph "
+				     "input or node writes it", i, n->input[i]);
 			goto poison;
 		}
 		skip |= x->poisoned;
@@ -2423,6 +2433,17 @@ read_node(Imp *im)
 		}
 	return;
 poison:
+	/* as the parser does for a line that fails: its computed inputs count as read (no
+	 * "not read by any op" after the error) */
+	im->args.n = 0;
+	for (size_t i = 0; i < n->n_input; i++) {
+		Val *x = *n->input[i] ? map_get(&im->vals, (uintptr_t)str(im, n->input[i])) : NULL;
+
+		if (x && x->v && !x->poisoned)
+			a_val(im, x);
+	}
+	frontend_poison(im->c, im->args.v, im->args.n, NULL, 0);
+	im->args.n = 0;
 	for (size_t i = 0; i < n->n_output; i++)
 		if (*n->output[i]) {
 			Val *x = map_get(&im->vals, (uintptr_t)str(im, n->output[i]));
@@ -2444,13 +2465,17 @@ onnx_import(Ctx *c)
 	im.c = c;
 	im.m = m;
 	c->g.version = 1;
-	c->g.weights = "";
+	weights_adopt(c, NULL); /* the model's tensors, bound where they lie */
 	for (size_t i = 0; i < m->initializers.n; i++) {
 		Val *x = val_new(&im, m->initializers.v[i].name ? m->initializers.v[i].name : "");
 
 		x->k = &m->initializers.v[i];
 		x->is_init = true;
 	}
+	for (size_t k = 0; k < m->nodes.n; k++)
+		for (size_t i = 0; i < m->nodes.v[k]->n_output; i++)
+			map_put(&im.writers, (uintptr_t)str(&im, m->nodes.v[k]->output[i]),
+				(void *)(uintptr_t)(k + 1));
 	read_inputs(&im);
 	/* the root scope, as the recorder's `call "" Model` */
 	{
@@ -2474,6 +2499,7 @@ onnx_import(Ctx *c)
 	im.k = m->nodes.n;
 	read_outputs(&im);
 	map_free(&im.vals);
+	map_free(&im.writers);
 	free(im.args.v);
 	free(im.path.v);
 	return c->nerrors == errors;

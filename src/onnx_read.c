@@ -509,7 +509,7 @@ onnx_read(Ctx *c, const char *path, bool *io_failed)
 	struct stat st;
 	const char *kind;
 	Wire w;
-	WireField f, graph = {0};
+	WireField f, graph = {0}, producer = {0}, version = {0};
 	int r, fd;
 	bool have_opset = false;
 
@@ -552,9 +552,10 @@ onnx_read(Ctx *c, const char *path, bool *io_failed)
 			m->ir_version = (int64_t)f.u;
 			break;
 		case 2:
+		case 3: /* producer_name, producer_version: "pytorch 1.13.0" */
 			if (f.type != WIRE_LEN)
 				goto corrupt;
-			m->producer = intern(&c->strings, (const char *)f.data, (size_t)f.u);
+			*(f.num == 2 ? &producer : &version) = f;
 			break;
 		case 7:
 			if (f.type != WIRE_LEN)
@@ -572,6 +573,16 @@ onnx_read(Ctx *c, const char *path, bool *io_failed)
 	}
 	if (r < 0)
 		goto corrupt;
+	if (producer.data) {
+		char *p = arena_alloc(&c->arena, producer.u + version.u + 2);
+
+		memcpy(p, producer.data, producer.u);
+		p[producer.u] = ' ';
+		if (version.data)
+			memcpy(p + producer.u + 1, version.data, version.u);
+		p[producer.u + (version.data ? 1 + version.u : 0)] = 0;
+		m->producer = p;
+	}
 	if (!graph.data) {
 		diag_file(c, DIAG_ERROR, path,
 			  m->size ? "not an ONNX model: it has no graph" : "empty file: not an "

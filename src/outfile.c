@@ -185,13 +185,14 @@ bool
 outputs_check(Ctx *c, const char *const *what, const char *const *path, size_t n)
 {
 	struct stat log, weights, st[4];
-	bool have_log = c->fd >= 0 && fstat(c->fd, &log) == 0, have_weights = false, ok = true,
-	     exists[4];
+	/* the input: the trace (open), or the ONNX model (mapped) */
+	bool have_log = c->fd >= 0 ? fstat(c->fd, &log) == 0 : c->onnx && stat(c->path, &log) == 0,
+	     have_weights = false, ok = true, exists[4];
 	const char *kind;
 
 	if (n > 4)
 		ptcc_die("outputs_check: %zu outputs", n);
-	if (c->g.weights) { /* not read yet: what matters is the file it names */
+	if (c->g.weights && !c->onnx) { /* not read yet: what matters is the file it names */
 		char *w = weights_file(c);
 
 		have_weights = stat(w, &weights) == 0;
@@ -216,8 +217,8 @@ outputs_check(Ctx *c, const char *const *what, const char *const *path, size_t n
 				 what[i], path[i], kind);
 			ok = false;
 		} else if (have_log && st[i].st_dev == log.st_dev && st[i].st_ino == log.st_ino) {
-			io_error(c, "%s %s is the input trace; ptcc never writes over its input",
-				 what[i], path[i]);
+			io_error(c, "%s %s is the input %s; ptcc never writes over its input",
+				 what[i], path[i], c->onnx ? "model" : "trace");
 			ok = false;
 		} else if (have_weights && st[i].st_dev == weights.st_dev &&
 			   st[i].st_ino == weights.st_ino) {

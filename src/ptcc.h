@@ -553,6 +553,9 @@ char *weights_file(Ctx *c);
  * needed; the memory belongs to the Weights. */
 const float *tensor_f32(Weights *w, const Tensor *t);
 void weights_free(Weights *w);
+/* weights_write.c: every param and const (bound by weights_load) as a safetensors file, to f
+ * (path names it in messages); false after an I/O error (reported). */
+bool weights_write(Ctx *c, FILE *f, const char *path);
 
 /* ---- emit.c ---------------------------------------------------------------------------------- */
 void emit_log(Ctx *c, FILE *f);     /* the canonical trace */
