@@ -369,7 +369,7 @@ reshape_to(Net *net, const Node *n, const char *role, Blob *x, const int64_t *di
  * values travel in the caffemodel like any weight.  (A Slice would be cheaper than the pooling
  * but leaves an unused top, which BVLC Caffe counts among the net's outputs.) */
 Blob *
-constant_blob(Net *net, const Node *n, Blob *src, const Type *t, const float *data)
+constant_blob(Net *net, const Node *n, Blob *src, const Type *t, const void *data)
 {
 	int64_t m = numel_of(t), row[4] = {1, 1, 1, -1}, wdims[2] = {m, 1}; /* -1: any input size */
 	int64_t flat[2] = {1, m};
@@ -397,8 +397,8 @@ constant_blob(Net *net, const Node *n, Blob *src, const Type *t, const float *da
 /* A one-bottom Scale on `axis` with per-channel weight w and, when `bias`, bias b (blobs of x's
  * extent there; the data is NULL when the weights are not loaded). */
 Blob *
-scale_layer(Net *net, const Node *n, const char *role, Blob *x, int axis, const float *w, bool bias,
-            const float *b)
+scale_layer(Net *net, const Node *n, const char *role, Blob *x, int axis, const void *w, bool bias,
+            const void *b)
 {
 	int64_t c = x->type.dims[axis];
 	Blob *top;

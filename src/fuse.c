@@ -77,23 +77,24 @@ fold_batch_norm(Net *net)
 			}
 		int64_t out = conv->weights.v[0].dims[0];
 		int64_t per = conv->weights.v[0].numel / out;
-		const float *w = conv->weights.v[0].data;
-		const float *b = conv->weights.n > 1 ? conv->weights.v[1].data : NULL;
-		const float *mean = bn->weights.v[0].data, *var = bn->weights.v[1].data;
+		const Weight *w = &conv->weights.v[0], *b = conv->weights.n > 1 ? &conv->weights.v[1]
+										  : NULL;
+		const Weight *mean = &bn->weights.v[0], *var = &bn->weights.v[1];
 		const Caffe__BatchNormParameter *bp = LP(bn, batch_norm_param);
 		double eps = bp && bp->has_eps ? bp->eps : 1e-5f;
-		const float *gamma = scale ? scale->weights.v[0].data : NULL;
-		const float *beta = scale && scale->weights.n > 1 ? scale->weights.v[1].data : NULL;
+		const Weight *gamma = scale ? &scale->weights.v[0] : NULL;
+		const Weight *beta = scale && scale->weights.n > 1 ? &scale->weights.v[1] : NULL;
 		float *nw = NULL, *nb = NULL;
-		if (w && mean && var) {
+		if (w->data && mean->data && var->data) {
 			nw = net_floats(net, out * per, 0);
 			nb = net_floats(net, out, 0);
 			for (int64_t o = 0; o < out; o++) {
-				double a = (gamma ? gamma[o] : 1.0) / sqrt((double)var[o] + eps);
+				double a = (gamma ? weight_at(gamma, o) : 1.0) /
+					   sqrt((double)weight_at(var, o) + eps);
 				for (int64_t k = 0; k < per; k++)
-					nw[o * per + k] = (float)(a * w[o * per + k]);
-				nb[o] = (float)(a * ((b ? b[o] : 0.0) - mean[o]) +
-						(beta ? beta[o] : 0.0));
+					nw[o * per + k] = (float)(a * weight_at(w, o * per + k));
+				nb[o] = (float)(a * ((b ? weight_at(b, o) : 0.0) - weight_at(mean, o)) +
+						(beta ? weight_at(beta, o) : 0.0));
 			}
 		}
 		conv->weights.v[0].data = nw;

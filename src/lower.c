@@ -206,11 +206,22 @@ axis_of(int64_t dim, int rank)
 }
 
 
-/* The float data of a parameter (NULL when the weights are not loaded). */
+/* The float data of a parameter, aligned, for computing with (NULL when the weights are not
+ * loaded). */
 static const float *
 param_data(Net *net, const Value *v)
 {
 	return net->with_weights && v->tensor ? tensor_f32(net->c->weights, v->tensor) : NULL;
+}
+
+/* The same as the bytes of a Weight (Weight.data): an F32 tensor where it lies, aligned or not
+ * (an ONNX file's raw_data), so that a weight passed through is never copied. */
+static const void *
+param_bytes(Net *net, const Value *v)
+{
+	if (!net->with_weights || !v->tensor)
+		return NULL;
+	return v->tensor->dtype == DT_F32 ? v->tensor->data : tensor_f32(net->c->weights, v->tensor);
 }
 
 /* The blob holding the value v for the op n (NULL for an output).  A parameter or constant used
@@ -244,7 +255,7 @@ blob_of(Net *net, const Node *n, const Value *v)
 			       v->name);
 		return NULL;
 	}
-	b = constant_blob(net, n, b, &v->type, param_data(net, v));
+	b = constant_blob(net, n, b, &v->type, param_bytes(net, v));
 	net->blob_of[v->id] = b;
 	return b;
 }
@@ -336,7 +347,7 @@ weight_from(Net *net, Layer *l, const Value *v)
 
 	for (int i = 0; i < v->type.ndim; i++)
 		numel *= v->type.dims[i];
-	layer_weight(net, l, param_data(net, v), numel, v->type.dims, v->type.ndim);
+	layer_weight(net, l, param_bytes(net, v), numel, v->type.dims, v->type.ndim);
 }
 
 /* The end of Convolution and InnerProduct: bottom x, blobs weight and (optional) bias, one top. */
@@ -746,9 +757,9 @@ norm_affine(Net *net, const Node *n, Blob *y, int axis, const Value *w, const Va
 	if (!w && !b)
 		return y;
 
-	const float *wd = w ? param_data(net, w) : constant_weight(net, n, 1, c, 1, 1);
+	const void *wd = w ? param_bytes(net, w) : constant_weight(net, n, 1, c, 1, 1);
 
-	return scale_layer(net, n, "affine", y, axis, wd, b != NULL, b ? param_data(net, b) : NULL);
+	return scale_layer(net, n, "affine", y, axis, wd, b != NULL, b ? param_bytes(net, b) : NULL);
 }
 
 /* group_norm and instance_norm (its groups are the channels) of (N, C, *): x viewed as (N, G,
@@ -1163,10 +1174,10 @@ lower_prelu(Net *net, Node *n)
 		Caffe__PReLUParameter *p = PARAM(net, l, prelu_param, PRE_LUPARAMETER);
 		p->has_channel_shared = 1;
 		p->channel_shared = 1;
-		layer_weight(net, l, param_data(net, w), 1, NULL, -1);
+		layer_weight(net, l, param_bytes(net, w), 1, NULL, -1);
 	} else {
 		int64_t c = in->type.dims[1];
-		layer_weight(net, l, param_data(net, w), c, &c, 1);
+		layer_weight(net, l, param_bytes(net, w), c, &c, 1);
 	}
 	bind(net, &n->res[0], top);
 	return true;

@@ -88,7 +88,7 @@ layer_top(Net *net, Layer *l, Type type)
 }
 
 void
-layer_weight(Net *net, Layer *l, const float *data, int64_t numel, const int64_t *dims,
+layer_weight(Net *net, Layer *l, const void *data, int64_t numel, const int64_t *dims,
 	     int ndim)
 {
 	Weight w = {.data = data, .numel = numel, .ndim = ndim};

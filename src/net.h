@@ -14,6 +14,8 @@
 #include "ptcc.h"
 #include "proto/caffe.pb-c.h"
 
+#include <string.h>
+
 typedef struct Blob Blob;
 typedef struct Layer Layer;
 typedef struct Net Net;
@@ -33,11 +35,23 @@ struct Blob {
 /* A weight blob of a layer: shape plus float data (pointing into the weights mapping when
  * possible). */
 typedef struct Weight {
-	const float *data;
+	const void *data;    /* numel float32s, little-endian: in the weights file's mapping
+	                        (maybe unaligned, as an ONNX file's raw_data is) or computed;
+	                        read with weight_at, written out as bytes; NULL without weights */
 	int64_t numel;
 	const int64_t *dims; /* in the arena */
 	int ndim;            /* -1: write no shape field (a scalar) */
 } Weight;
+
+/* Element i of a weight (its data may be unaligned). */
+static inline float
+weight_at(const Weight *w, int64_t i)
+{
+	float f;
+
+	memcpy(&f, (const unsigned char *)w->data + i * (int64_t)sizeof f, sizeof f);
+	return f;
+}
 
 struct Layer {
 	const char *type;         /* Caffe's layer type */
@@ -90,7 +104,7 @@ Blob *net_blob(Net *net, Type type);
 Layer *net_layer(Net *net, const Node *n, const char *type, const char *role);
 void layer_bottom(Net *net, Layer *l, Blob *b);
 Blob *layer_top(Net *net, Layer *l, Type type);
-void layer_weight(Net *net, Layer *l, const float *data, int64_t numel, const int64_t *dims,
+void layer_weight(Net *net, Layer *l, const void *data, int64_t numel, const int64_t *dims,
 	     int ndim);
 /* The type of LayerParameter's field `field`, and its offset. */
 #define LP_TYPE(field) __typeof__(((Caffe__LayerParameter *)0)->field)
@@ -159,9 +173,10 @@ Blob *reshape_layer(Net *net, const Node *n, const char *role, Blob *x, const in
 		    int ndim);
 /* x itself when it already has the dims, else a Reshape to them */
 Blob *reshape_to(Net *net, const Node *n, const char *role, Blob *x, const int64_t *dims, int ndim);
-Blob *constant_blob(Net *net, const Node *n, Blob *src, const Type *t, const float *data);
-Blob *scale_layer(Net *net, const Node *n, const char *role, Blob *x, int axis, const float *w,
-		  bool bias, const float *b);
+/* (data, w, b: float32s as in Weight.data, maybe unaligned) */
+Blob *constant_blob(Net *net, const Node *n, Blob *src, const Type *t, const void *data);
+Blob *scale_layer(Net *net, const Node *n, const char *role, Blob *x, int axis, const void *w,
+		  bool bias, const void *b);
 /* The channel shuffle of x in `groups` groups as one 1x1 Convolution with a permutation weight. */
 Blob *channel_permutation(Net *net, const Node *n, Blob *x, int64_t groups);
 
