@@ -543,6 +543,10 @@ onnx_read(Ctx *c, const char *path, bool *io_failed)
 	}
 	close(fd);
 	*io_failed = false;
+	if (!m->size) {
+		diag_file(c, DIAG_ERROR, path, "empty file: not an ONNX model");
+		return false;
+	}
 	w = (Wire){m->map, m->map + m->size};
 	while ((r = wire_next(&w, &f)) > 0) {
 		switch (f.num) {
@@ -584,9 +588,7 @@ onnx_read(Ctx *c, const char *path, bool *io_failed)
 		m->producer = p;
 	}
 	if (!graph.data) {
-		diag_file(c, DIAG_ERROR, path,
-			  m->size ? "not an ONNX model: it has no graph" : "empty file: not an "
-			  "ONNX model");
+		diag_file(c, DIAG_ERROR, path, "not an ONNX model: it has no graph");
 		return false;
 	}
 	if (!have_opset || m->opset == 0) {

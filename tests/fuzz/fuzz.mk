@@ -6,7 +6,7 @@
 # src/proto/caffe.pb-c.c, src/proto/onnx.pb-c.c).
 FUZZ_CC ?= clang
 O = $(builddir)/tests/fuzz/build
-TARGETS = trace trace_weights safetensors
+TARGETS = trace trace_weights safetensors onnx
 SAN = -fsanitize=address,undefined -fno-omit-frame-pointer
 # `make fuzz-coverage` builds the same targets into tests/fuzz/build-cov with O and SAN replaced:
 # clang's source-based coverage instead of the sanitizers (tests/fuzz/coverage.sh).
@@ -22,7 +22,7 @@ GEN_OBJS = $(O)/obj/gen/parser.o $(O)/obj/gen/lexer.o $(O)/obj/gen/caffe.pb-c.o 
 	$(O)/obj/gen/onnx.pb-c.o
 HARNESS_OBJS = $(O)/obj/fuzz.o
 
-all: $(patsubst %,$(O)/fuzz_%,$(TARGETS)) $(O)/trace.dict seeds weights
+all: $(patsubst %,$(O)/fuzz_%,$(TARGETS)) $(O)/trace.dict $(O)/onnx.dict seeds weights
 
 $(O)/obj/%.o: $(srcdir)/src/%.c
 	@mkdir -p $(@D)
@@ -45,6 +45,9 @@ $(O)/obj/fuzz_trace_weights.o: $(srcdir)/tests/fuzz/fuzz_trace.c
 $(O)/obj/fuzz_safetensors.o: $(srcdir)/tests/fuzz/fuzz_safetensors.c
 	@mkdir -p $(@D)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -Wall -Wextra -MMD -MP -c $< -o $@
+$(O)/obj/fuzz_onnx.o: $(srcdir)/tests/fuzz/fuzz_onnx.c
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -Wall -Wextra -MMD -MP -c $< -o $@
 
 # An archive, as src/libptcccore.a: a target that defines a member's symbols itself
 # (fuzz_safetensors.c includes weights.c) does not get that member.
@@ -63,8 +66,13 @@ $(O)/trace.dict: $(srcdir)/tests/fuzz/trace.dict $(builddir)/src/ptcc
 	      if (p ~ /^[a-z_0-9]+$$/) print "\"" p "=\"" } }' | sort -u; } >$@.tmp
 	mv $@.tmp $@
 
+$(O)/onnx.dict: $(srcdir)/tests/fuzz/onnx.dict
+	@mkdir -p $(@D)
+	cp $(srcdir)/tests/fuzz/onnx.dict $@
+
 # Seed corpora: the test traces for the trace targets; for the safetensors reader, gen_seeds.py's
-# files (every dtype) and the test traces' small weights files; for each target, the corpus the
+# files (every dtype) and the test traces' small weights files; for the ONNX reader, its corpus
+# alone (ONNX files made with python3-onnx and torch, tests/fuzz/corpus/README); for each target, the corpus the
 # past campaigns grew (tests/fuzz/corpus/TARGET.tar.gz, README there).  And the weights files that
 # fuzz_trace_weights links beside its input.
 CORPORA = $(patsubst %,$(srcdir)/tests/fuzz/corpus/%.tar.gz,$(TARGETS))

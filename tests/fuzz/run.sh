@@ -25,12 +25,16 @@ for t in "$@"; do
 	[ -x "$bin" ] || { echo "fuzz: no $bin (make fuzz-build)"; exit 2; }
 	mkdir -p "$dir/corpus/$t" "$dir/crashers/$t" "$dir/logs"
 	dict=
-	case $t in trace*) dict=-dict=$dir/trace.dict ;; esac
+	maxlen=8192
+	case $t in
+	trace*) dict=-dict=$dir/trace.dict ;;
+	onnx) dict=-dict=$dir/onnx.dict; maxlen=131072 ;; # (the seed exports are up to 90 KB)
+	esac
 	log=$dir/logs/$t.log
 	# -close_fd_mask=3: the diagnostics of every input would cost more than the input; the
 	# sanitizers' reports still come through (libFuzzer hands them its copy of stderr)
 	# shellcheck disable=SC2086
-	"$bin" $dict -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -max_len=8192 \
+	"$bin" $dict -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -max_len="$maxlen" \
 		-close_fd_mask=3 -print_final_stats=1 -artifact_prefix="$dir/crashers/$t/" \
 		${FUZZ_FLAGS:-} "$dir/corpus/$t" "$dir/seeds/$t" >"$log" 2>&1
 	rc=$?
