@@ -49,8 +49,8 @@ print_decls(Ctx *c, FILE *f, bool ssa)
 	if (c->onnx) {
 		const char *base = strrchr(c->path, '/');
 
-		fprintf(f, "# converted by ptcc from %s (ONNX opset %lld", base ? base + 1 : c->path,
-			(long long)c->onnx->opset);
+		fprintf(f, "# converted by ptcc from %s (ONNX opset %lld",
+			base ? base + 1 : c->path, (long long)c->onnx->opset);
 		if (c->onnx->producer && *c->onnx->producer)
 			fprintf(f, ", written by %s", c->onnx->producer);
 		fputs(")\n", f);

@@ -77,8 +77,8 @@ fold_batch_norm(Net *net)
 			}
 		int64_t out = conv->weights.v[0].dims[0];
 		int64_t per = conv->weights.v[0].numel / out;
-		const Weight *w = &conv->weights.v[0], *b = conv->weights.n > 1 ? &conv->weights.v[1]
-										  : NULL;
+		const Weight *w = &conv->weights.v[0];
+		const Weight *b = conv->weights.n > 1 ? &conv->weights.v[1] : NULL;
 		const Weight *mean = &bn->weights.v[0], *var = &bn->weights.v[1];
 		const Caffe__BatchNormParameter *bp = LP(bn, batch_norm_param);
 		double eps = bp && bp->has_eps ? bp->eps : 1e-5f;
@@ -93,7 +93,9 @@ fold_batch_norm(Net *net)
 					   sqrt((double)weight_at(var, o) + eps);
 				for (int64_t k = 0; k < per; k++)
 					nw[o * per + k] = (float)(a * weight_at(w, o * per + k));
-				nb[o] = (float)(a * ((b ? weight_at(b, o) : 0.0) - weight_at(mean, o)) +
+				double shift = b ? weight_at(b, o) : 0.0;
+
+				nb[o] = (float)(a * (shift - weight_at(mean, o)) +
 						(beta ? weight_at(beta, o) : 0.0));
 			}
 		}

@@ -6,7 +6,7 @@
  *   markdown  the spec's op table, docs/trace-format.md §4.2
  *   python    python/ptcc/optable.py, the recorder's vocabulary
  * The spec's table and optable.py leave out the F_OVERLOADED ops (recorded as called). */
-#include "ptcc.h"
+#include "onnx.h"
 
 #include <string.h>
 
@@ -105,6 +105,8 @@ ops_list(FILE *f, const char *format)
 		list_markdown(f);
 	else if (strcmp(format, "python") == 0)
 		list_python(f);
+	else if (strcmp(format, "onnx") == 0)
+		onnx_list_ops(f);
 	else
 		return false;
 	return true;

@@ -221,7 +221,9 @@ param_bytes(Net *net, const Value *v)
 {
 	if (!net->with_weights || !v->tensor)
 		return NULL;
-	return v->tensor->dtype == DT_F32 ? v->tensor->data : tensor_f32(net->c->weights, v->tensor);
+	if (v->tensor->dtype == DT_F32)
+		return v->tensor->data;
+	return tensor_f32(net->c->weights, v->tensor);
 }
 
 /* The blob holding the value v for the op n (NULL for an output).  A parameter or constant used
@@ -759,7 +761,8 @@ norm_affine(Net *net, const Node *n, Blob *y, int axis, const Value *w, const Va
 
 	const void *wd = w ? param_bytes(net, w) : constant_weight(net, n, 1, c, 1, 1);
 
-	return scale_layer(net, n, "affine", y, axis, wd, b != NULL, b ? param_bytes(net, b) : NULL);
+	return scale_layer(net, n, "affine", y, axis, wd, b != NULL,
+			   b ? param_bytes(net, b) : NULL);
 }
 
 /* group_norm and instance_norm (its groups are the channels) of (N, C, *): x viewed as (N, G,

@@ -25,7 +25,7 @@ usage(FILE *f)
 	      "Compile a PyTorch trace log (docs/trace-format.md) or an ONNX model to a Caffe "
 	      "model.\n"
 	      "\n"
-	      "  -o FILE            output file (default: TRACE's name with .prototxt; with "
+	      "  -o FILE            output file (default: the input's name with .prototxt; with "
 	      "--emit, stdout)\n"
 	      "  -w FILE            caffemodel (default: the prototxt's name with .caffemodel)\n"
 	      "  --no-weights       do not write the caffemodel\n"
@@ -58,7 +58,7 @@ usage(FILE *f)
 	      "view,\n"
 	      "                     parameters) | lowering (targets, layer types) | markdown (the "
 	      "spec's\n"
-	      "                     table) | python (ptcc/optable.py)\n"
+	      "                     table) | python (ptcc/optable.py) | onnx (the ONNX ops read)\n"
 	      "  --help             print this help\n"
 	      "  --version          print the version\n"
 	      "\n"
@@ -329,8 +329,10 @@ write_onnx_log(Ctx *c, const char *out)
 	if (!to_stdout)
 		outfile_abort(&o);
 	if (status == 0 && to_stdout)
-		fprintf(stderr, "ptcc: note: the trace's weights are in %s (its 'weights' line names "
-			"'%s', beside the trace)\n", st, c->g.weights);
+		fprintf(stderr,
+			"ptcc: note: the trace's weights are in %s (its 'weights' line names "
+			"'%s', beside the trace)\n",
+			st, c->g.weights);
 done:
 	c->g.weights = NULL;
 	free(st);
@@ -378,8 +380,8 @@ main(int argc, char **argv)
 		case 's': stats = true; break;
 		case 'L':
 			if (!ops_list(stdout, optarg ? optarg : "text"))
-				usage_error("--list-ops=%s: the format is text, lowering, markdown "
-					    "or python",
+				usage_error("--list-ops=%s: the format is text, lowering, "
+					    "markdown, python or onnx",
 					    optarg);
 			ops_fini();
 			return 0;

@@ -98,6 +98,8 @@ void onnx_free(OnnxModel *m);
 /* What frontend.c does for a parsed trace, for c->onnx: inputs, params, consts, scopes from
  * node names, every node's ops; false if there were errors.  frontend_finish follows. */
 bool onnx_import(Ctx *c);
+/* The ONNX ops with a row in the table, one a line (--list-ops=onnx). */
+void onnx_list_ops(FILE *f);
 /* "node '/conv1/Conv' (#3, Conv)", "input 'x'", ... for an origin index; into buf */
 const char *onnx_origin(const Ctx *c, uint32_t pos, char *buf, size_t size);
 /* The line diag.c prints under a diagnostic at a node: its inputs and outputs. */

@@ -218,14 +218,24 @@ only_first_output(Imp *im)
 
 /* ---- constants --------------------------------------------------------------------------- */
 
+/* The most elements a constant computed here may have: folding is for shapes and small
+ * constants, and a bigger one would be a Caffe constant blob of that size anyway. */
+enum { FOLD_MAX = 1 << 24 };
+
+/* A new constant of that shape (zeroed), or NULL after an error (too large, negative dims). */
 static OnnxTensor *
 konst_new(Imp *im, int dtype, int ndim, const int64_t *dims)
 {
-	OnnxTensor *t = NEW(&im->c->arena, OnnxTensor);
+	OnnxTensor *t;
 	int64_t n = 1;
 
 	for (int i = 0; i < ndim; i++)
-		n *= dims[i];
+		if (dims[i] < 0 || !ck_mul(n, dims[i], &n) || n > FOLD_MAX) {
+			fail(im, "a constant computed here would have more than %d elements, or a "
+			     "negative dimension", FOLD_MAX);
+			return NULL;
+		}
+	t = NEW(&im->c->arena, OnnxTensor);
 	t->dtype = dtype;
 	t->onnx_type = dtype == DT_I64 ? ONNX_INT64 : dtype == DT_F32 ? ONNX_FLOAT : 0;
 	t->ndim = ndim;
@@ -258,6 +268,19 @@ kf(const OnnxTensor *t, int64_t i)
 	}
 }
 
+/* A double as an int64, as ONNX's Cast leaves it undefined: NaN as 0, the rest saturated. */
+static int64_t
+to_i64(double d)
+{
+	if (isnan(d))
+		return 0;
+	if (d >= 9223372036854775807.0)
+		return INT64_MAX;
+	if (d <= -9223372036854775808.0)
+		return INT64_MIN;
+	return (int64_t)d;
+}
+
 static int64_t
 ki(const OnnxTensor *t, int64_t i)
 {
@@ -267,7 +290,7 @@ ki(const OnnxTensor *t, int64_t i)
 		memcpy(&q, (const unsigned char *)t->data + i * 8, 8);
 		return q;
 	}
-	return (int64_t)kf(t, i);
+	return to_i64(kf(t, i));
 }
 
 static void
@@ -657,23 +680,30 @@ fold_arith(Imp *im, const OnnxOp *row)
 		return false;
 	if (!bcast(a, b, dims, &nd))
 		return fail(im, "the constants' shapes do not broadcast");
-	t = konst_new(im, a->dtype, nd, dims);
+	if (!(t = konst_new(im, a->dtype, nd, dims)))
+		return false;
 	for (int64_t i = 0; i < t->numel; i++) {
 		int64_t ia = bindex(a, dims, nd, i), ib = bindex(b, dims, nd, i);
 
 		if (is_int(t)) {
 			int64_t x = ki(a, ia), y = ki(b, ib), r = 0;
+			bool ok = true;
 
 			switch (op) {
-			case 'a': r = x + y; break;
-			case 's': r = x - y; break;
-			case 'm': r = x * y; break;
+			case 'a': ok = ck_add(x, y, &r); break;
+			case 's': ok = !__builtin_sub_overflow(x, y, &r); break;
+			case 'm': ok = ck_mul(x, y, &r); break;
 			case 'd':
 				if (y == 0)
 					return fail(im, "integer division by zero in a constant");
-				r = x / y; /* ONNX's integer Div truncates, as C's */
+				ok = !(x == INT64_MIN && y == -1);
+				r = ok ? x / y : 0; /* ONNX's integer Div truncates, as C's */
 				break;
+			case 'p':
+				return fail(im, "Pow of integer constants is not supported");
 			}
+			if (!ok)
+				return fail(im, "integer overflow in a constant");
 			kset(t, i, (double)r, r);
 		} else {
 			double x = kf(a, ia), y = kf(b, ib), r = 0;
@@ -685,7 +715,7 @@ fold_arith(Imp *im, const OnnxOp *row)
 			case 'd': r = x / y; break;
 			case 'p': r = pow(x, y); break;
 			}
-			kset(t, i, r, (int64_t)r);
+			kset(t, i, r, 0);
 		}
 	}
 	set_const(im, 0, t);
@@ -704,7 +734,8 @@ fold_shape(Imp *im, const Type *ty, int ndim, const int64_t *dims)
 	start = start < 0 ? 0 : start > ndim ? ndim : start;
 	end = end < start ? start : end > ndim ? ndim : end;
 	n = end - start;
-	t = konst_new(im, DT_I64, 1, &n);
+	if (!(t = konst_new(im, DT_I64, 1, &n)))
+		return false;
 	for (int64_t i = 0; i < n; i++)
 		kset(t, i, 0, dims[start + i]);
 	set_const(im, 0, t);
@@ -740,15 +771,17 @@ fold_gather(Imp *im, const OnnxTensor *d, const OnnxTensor *ix, int64_t axis)
 		dims[nd++] = ix->dims[i];
 	for (int i = (int)axis + 1; i < d->ndim; i++)
 		dims[nd++] = d->dims[i], inner *= d->dims[i];
-	t = konst_new(im, d->dtype, nd, dims);
+	if (!(t = konst_new(im, d->dtype, nd, dims)))
+		return false;
 	for (int64_t o = 0; o < outer; o++)
 		for (int64_t j = 0; j < ix->numel; j++) {
 			int64_t q = ki(ix, j);
 
 			q = q < 0 ? q + d->dims[axis] : q;
 			if (q < 0 || q >= d->dims[axis])
-				return fail(im, "index %lld is out of range for a dimension of %lld",
-					    (long long)ki(ix, j), (long long)d->dims[axis]);
+				return fail(im, "index %lld is out of range for a dimension "
+					    "of %lld", (long long)ki(ix, j),
+					    (long long)d->dims[axis]);
 			for (int64_t r = 0; r < inner; r++) {
 				int64_t src = (o * d->dims[axis] + q) * inner + r,
 					dst = (o * ix->numel + j) * inner + r;
@@ -802,7 +835,8 @@ unsqueeze_dims(Imp *im, const int64_t *dims, int nd, const int64_t *axes, int na
 		int64_t a = norm_axis(axes[i], n);
 
 		if (a < 0 || a >= n || mark[a])
-			return fail(im, "axis %lld is out of range or repeated", (long long)axes[i]);
+			return fail(im, "axis %lld is out of range or repeated",
+				    (long long)axes[i]);
 		mark[a] = true;
 	}
 	for (int i = 0; i < n; i++)
@@ -960,8 +994,8 @@ cv_reshape(Imp *im, const OnnxOp *row)
 			minus = i;
 		} else if (shape[i] < 0) {
 			return fail(im, "shape[%d] is %lld", i, (long long)shape[i]);
-		} else {
-			known *= shape[i];
+		} else if (!ck_mul(known, shape[i], &known)) {
+			return fail(im, "the shape's elements overflow");
 		}
 	}
 	if (minus >= 0)
@@ -999,11 +1033,13 @@ cv_concat(Imp *im, const OnnxOp *row)
 
 			if (!b || b->ndim != a->ndim || b->dtype != a->dtype)
 				return fail(im, "the constants do not concatenate");
-			total += b->dims[axis];
+			if (!ck_add(total, b->dims[axis], &total))
+				return fail(im, "the constants are too large to concatenate");
 		}
 		memcpy(dims, a->dims, (size_t)a->ndim * sizeof *dims);
 		dims[axis] = total;
-		t = konst_new(im, a->dtype, a->ndim, dims);
+		if (!(t = konst_new(im, a->dtype, a->ndim, dims)))
+			return false;
 		for (int i = 0; i < axis; i++)
 			outer *= dims[i];
 		for (int64_t o = 0; o < outer; o++)
@@ -1046,22 +1082,22 @@ cv_constant(Imp *im, const OnnxOp *row)
 		if (!onnx_tensor(im->c, a->t.data, a->t.len, t, (uint32_t)im->k))
 			return im->failed = true, false;
 	} else if ((a = attr(im, "value_float", ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__FLOAT))) {
-		t = konst_new(im, DT_F32, 0, NULL);
-		kset(t, 0, a->f, 0);
+		if ((t = konst_new(im, DT_F32, 0, NULL)))
+			kset(t, 0, a->f, 0);
 	} else if ((a = attr(im, "value_int", ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INT))) {
-		t = konst_new(im, DT_I64, 0, NULL);
-		kset(t, 0, 0, a->i);
+		if ((t = konst_new(im, DT_I64, 0, NULL)))
+			kset(t, 0, 0, a->i);
 	} else if ((a = attr(im, "value_ints", ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INTS))) {
 		one = (int64_t)a->n_ints;
-		t = konst_new(im, DT_I64, 1, &one);
-		for (size_t i = 0; i < a->n_ints; i++)
-			kset(t, (int64_t)i, 0, a->ints[i]);
+		if ((t = konst_new(im, DT_I64, 1, &one)))
+			for (size_t i = 0; i < a->n_ints; i++)
+				kset(t, (int64_t)i, 0, a->ints[i]);
 	} else if ((a = attr(im, "value_floats",
 			     ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__FLOATS))) {
 		one = (int64_t)a->n_floats;
-		t = konst_new(im, DT_F32, 1, &one);
-		for (size_t i = 0; i < a->n_floats; i++)
-			kset(t, (int64_t)i, a->floats[i], 0);
+		if ((t = konst_new(im, DT_F32, 1, &one)))
+			for (size_t i = 0; i < a->n_floats; i++)
+				kset(t, (int64_t)i, a->floats[i], 0);
 	}
 	if (im->failed)
 		return false;
@@ -1088,9 +1124,13 @@ cv_constant_of_shape(Imp *im, const OnnxOp *row)
 	if (a) {
 		if (!onnx_tensor(im->c, a->t.data, a->t.len, &tv, (uint32_t)im->k))
 			return im->failed = true, false;
+		if (tv.numel != 1)
+			return fail(im, "ConstantOfShape's value must have one element, not %lld",
+				    (long long)tv.numel);
 		v = &tv;
 	}
-	t = konst_new(im, v ? v->dtype : DT_F32, n, dims);
+	if (!(t = konst_new(im, v ? v->dtype : DT_F32, n, dims)))
+		return false;
 	for (int64_t i = 0; i < t->numel; i++)
 		kset(t, i, v ? kf(v, 0) : 0, v ? ki(v, 0) : 0);
 	set_const(im, 0, t);
@@ -1132,7 +1172,8 @@ cv_cast(Imp *im, const OnnxOp *row)
 
 		if (dt < 0)
 			return fail(im, "Cast of a constant to type %d is not supported", to);
-		t = konst_new(im, dt, x->k->ndim, x->k->dims);
+		if (!(t = konst_new(im, dt, x->k->ndim, x->k->dims)))
+			return false;
 		for (int64_t i = 0; i < t->numel; i++)
 			kset(t, i, kf(x->k, i), dt == DT_BOOL ? kf(x->k, i) != 0 : ki(x->k, i));
 		set_const(im, 0, t);
@@ -1337,6 +1378,12 @@ window(Imp *im, Val **x, Val *tmp, int n, int64_t *k, int64_t *s, int64_t *d, in
 	}
 	if ((ns >= 0 && ns != n) || (nd >= 0 && nd != n) || (np >= 0 && np != 2 * n))
 		return fail(im, "strides, dilations or pads do not match %d spatial axes", n);
+	for (int i = 0; i < n; i++)
+		if (k[i] < 1 || s[i] < 1 || d[i] < 1 || pads[i] < 0 || pads[n + i] < 0 ||
+		    k[i] > INT32_MAX || s[i] > INT32_MAX || d[i] > INT32_MAX ||
+		    pads[i] > INT32_MAX || pads[n + i] > INT32_MAX)
+			return fail(im, "kernel_shape, strides and dilations must be positive and "
+				    "pads not negative (and each below 2^31)");
 	if (!auto_pads(im, mode, (*x)->v->type.dims + 2, k, s, d, n, pads))
 		return false;
 	if (symmetric(pads, n, sym))
@@ -1394,7 +1441,8 @@ cv_conv_transpose(Imp *im, const OnnxOp *row)
 		return false;
 	n = x->v->type.ndim - 2;
 	if (n != 2)
-		return fail(im, "ConvTranspose of a rank %d input is not supported (only 4)", n + 2);
+		return fail(im, "ConvTranspose of a rank %d input is not supported (only 4)",
+			    n + 2);
 	nop = attr_ints(im, "output_padding", op, n);
 	nos = attr_ints(im, "output_shape", os, n);
 	if (im->failed)
@@ -1532,7 +1580,8 @@ weight_t(Imp *im, const OnnxTensor *w, bool transpose, double scale)
 	}
 	dims[0] = transpose ? w->dims[1] : w->dims[0];
 	dims[1] = transpose ? w->dims[0] : w->dims[1];
-	t = konst_new(im, DT_F32, 2, dims);
+	if (!(t = konst_new(im, DT_F32, 2, dims)))
+		return NULL;
 	for (int64_t i = 0; i < dims[0]; i++)
 		for (int64_t j = 0; j < dims[1]; j++)
 			kset(t, i * dims[1] + j,
@@ -1558,14 +1607,16 @@ cv_gemm(Imp *im, const OnnxOp *row)
 		return fail(im, "Gemm is supported with a constant 2-D B (a Linear layer's "
 			    "weight)");
 	n = tb ? b->k->dims[0] : b->k->dims[1];
-	w = weight_t(im, b->k, !tb, alpha);
+	if (!(w = weight_t(im, b->k, !tb, alpha)))
+		return false;
 	if (c) {
 		OnnxTensor *t;
 
 		if (!c->k || c->k->numel != n || (c->k->ndim == 2 && c->k->dims[1] != n))
 			return fail(im, "Gemm is supported with a constant C of N (%lld) elements",
 				    (long long)n);
-		t = konst_new(im, DT_F32, 1, &n);
+		if (!(t = konst_new(im, DT_F32, 1, &n)))
+			return false;
 		for (int64_t i = 0; i < n; i++)
 			kset(t, i, beta * kf(c->k, i), 0);
 		bias = NEW(&im->c->arena, Val);
@@ -1591,7 +1642,11 @@ cv_matmul(Imp *im, const OnnxOp *row)
 		return false;
 	a_val(im, a);
 	if (b->k && b->k->ndim == 2 && dtype_is_float(b->k->dtype)) {
-		a_val(im, weight_t(im, b->k, true, 1.0));
+		Val *w = weight_t(im, b->k, true, 1.0);
+
+		if (!w)
+			return false;
+		a_val(im, w);
 		a_none(im);
 		return set_value(im, 0, emit_op(im, "linear", 1)) != NULL || !im->failed;
 	}
@@ -1771,8 +1826,9 @@ fold_slice(Imp *im, const OnnxTensor *k, int64_t start, int64_t end, int64_t ste
 
 	slice_bounds(k->dims[0], &start, &end);
 	if (end > start)
-		n = (end - start + step - 1) / step;
-	t = konst_new(im, k->dtype, 1, &n);
+		n = (end - start - 1) / step + 1;
+	if (!(t = konst_new(im, k->dtype, 1, &n)))
+		return false;
 	for (int64_t i = 0; i < n; i++)
 		memcpy((unsigned char *)t->data + i * dtype_size[k->dtype],
 		       (const unsigned char *)k->data + (start + i * step) * dtype_size[k->dtype],
@@ -2188,6 +2244,13 @@ op_row(const char *name)
 	return NULL;
 }
 
+void
+onnx_list_ops(FILE *f)
+{
+	for (size_t i = 0; i < sizeof onnx_ops / sizeof *onnx_ops; i++)
+		fprintf(f, "%s\n", onnx_ops[i].name);
+}
+
 /* ---- scopes from node names -------------------------------------------------------------- */
 
 static void
@@ -2324,6 +2387,14 @@ read_inputs(Imp *im)
 		v->pos = loc.begin;
 		v->type = type_make(c, dt, dims, nd);
 		v->type.pos = loc.begin;
+		{
+			int64_t bytes;
+
+			if (!type_bytes(&v->type, &bytes)) {
+				error_at(c, loc, "the input's size overflows");
+				continue;
+			}
+		}
 		v->handle = im->next_handle++;
 		v->alias = v;
 		c->g.max_handle = im->next_handle;
@@ -2406,13 +2477,13 @@ read_node(Imp *im)
 		if (!x) {
 			uintptr_t later = (uintptr_t)map_get(&im->writers,
 							     (uintptr_t)str(im, n->input[i]));
+			const Onnx__NodeProto *w = later ? im->m->nodes.v[later - 1] : NULL;
 
-			if (later)
-				fail(im, "input %zu ('%s') is written by a later node, #%zu ('%s'): "
-				     "the nodes are not in topological order, or they form a cycle",
-				     i, n->input[i], (size_t)later - 1,
-				     im->m->nodes.v[later - 1]->name ? im->m->nodes.v[later - 1]->name
-								     : "");
+			if (w)
+				fail(im, "input %zu ('%s') is written by a later node, #%zu "
+				     "('%s'): the nodes are not in topological order, or they form "
+				     "a cycle",
+				     i, n->input[i], (size_t)later - 1, w->name ? w->name : "");
 			else
 				fail(im, "input %zu ('%s') is not defined: no initializer, graph "
 				     "input or node writes it", i, n->input[i]);
@@ -2489,6 +2560,10 @@ onnx_import(Ctx *c)
 		im.scope = root;
 		vec_push(&im.path, root->name);
 		scope_event(&im, root, false);
+	}
+	if ((uint64_t)m->nodes.n + m->inputs.n + m->initializers.n + m->outputs.n >= UINT32_MAX) {
+		diag_file(c, DIAG_ERROR, c->path, "the model has too many nodes and values");
+		return false;
 	}
 	for (im.k = 0; im.k < m->nodes.n && !c->stopped; im.k++) {
 		im.node = m->nodes.v[im.k];

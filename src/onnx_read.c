@@ -74,18 +74,43 @@ tensor_desc(const OnnxTensor *t, char *buf, size_t size)
 	return buf;
 }
 
-/* The varints of fields `num` (packed or not) into the arena as dtype elements. */
-static bool
-gather_varints(Ctx *c, const uint8_t *p, size_t n, uint32_t num, OnnxTensor *t, int esize)
+/* The varints of fields `num` (packed or not), counted: -1 when the bytes are not protobuf. */
+static int64_t
+count_varints(const uint8_t *p, size_t n, uint32_t num)
 {
 	Wire w = {p, p + n};
 	WireField f;
 	int r;
 	int64_t k = 0;
-	unsigned char *out = t->numel ? arena_alloc(&c->arena, (size_t)t->numel * (size_t)esize)
-				      : NULL;
 
 	while ((r = wire_next(&w, &f)) > 0) {
+		if (f.num != num)
+			continue;
+		if (f.type == WIRE_VARINT)
+			k++;
+		else if (f.type != WIRE_LEN)
+			return -1;
+		else
+			for (uint64_t i = 0; i < f.u; i++) /* a varint ends at a byte below 0x80 */
+				k += f.data[i] < 0x80;
+	}
+	return r == 0 ? k : -1;
+}
+
+/* The varints of fields `num` (packed or not) into the arena as dtype elements, once their count
+ * is known to be the tensor's (so that a tensor's dims never size an allocation alone). */
+static bool
+gather_varints(Ctx *c, const uint8_t *p, size_t n, uint32_t num, OnnxTensor *t, int esize)
+{
+	Wire w = {p, p + n};
+	WireField f;
+	int64_t k = 0;
+	unsigned char *out;
+
+	if (count_varints(p, n, num) != t->numel)
+		return false;
+	out = arena_alloc(&c->arena, (size_t)t->numel * (size_t)esize + 1);
+	while (wire_next(&w, &f) > 0) {
 		const uint8_t *q, *end;
 		uint64_t v;
 
@@ -104,12 +129,10 @@ gather_varints(Ctx *c, const uint8_t *p, size_t n, uint32_t num, OnnxTensor *t, 
 				out[k * esize + b] = (unsigned char)(v >> (8 * b));
 			k++;
 		}
-		if (f.type != WIRE_VARINT && f.type != WIRE_LEN)
-			return false;
 	}
 	t->data = out;
 	t->nbytes = (uint64_t)k * (uint64_t)esize;
-	return r == 0 && k == t->numel;
+	return k == t->numel;
 }
 
 /* The fixed-size elements of field `num`: packed, used in place; one per field, gathered. */
@@ -144,14 +167,26 @@ gather_fixed(Ctx *c, const uint8_t *p, size_t n, uint32_t num, OnnxTensor *t, in
 		t->nbytes = len;
 		return len == (uint64_t)t->numel * (uint64_t)esize;
 	}
-	/* unpacked, or several packed runs: gathered into the arena */
+	/* unpacked, or several packed runs: gathered into the arena, once the count is right */
+	{
+		uint64_t total = (uint64_t)single;
+
+		w = (Wire){p, p + n};
+		while (wire_next(&w, &f) > 0)
+			if (f.num == num && f.type == WIRE_LEN)
+				total += f.u / (uint64_t)esize;
+		if (total != (uint64_t)t->numel)
+			return false;
+	}
 	out = arena_alloc(&c->arena, (size_t)t->numel * (size_t)esize + 1);
 	w = (Wire){p, p + n};
 	while (wire_next(&w, &f) > 0) {
 		if (f.num != num)
 			continue;
 		if (f.type == WIRE_LEN) {
-			if (f.u % (uint64_t)esize || f.u / (uint64_t)esize > (uint64_t)(t->numel - k))
+			uint64_t count = f.u / (uint64_t)esize;
+
+			if (f.u % (uint64_t)esize || count > (uint64_t)(t->numel - k))
 				return false;
 			memcpy(out + k * esize, f.data, f.u);
 			k += (int64_t)(f.u / (uint64_t)esize);
@@ -477,10 +512,12 @@ read_graph(Ctx *c, OnnxModel *m, const uint8_t *p, size_t n)
 		case 12:
 		case 13:
 			if (!(msg = onnx__value_info_proto__unpack(NULL, f.u, f.data))) {
+				static const char *const what[] = {"input", "output",
+								   "value_info"};
+
 				diag_file(c, DIAG_ERROR, m->path,
 					  "a graph %s is not a valid ValueInfoProto (at byte %td)",
-					  f.num == 11 ? "input" : f.num == 12 ? "output" : "value_info",
-					  f.at - m->map);
+					  what[f.num - 11], f.at - m->map);
 				return false;
 			}
 			if (f.num == 11)

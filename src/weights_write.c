@@ -31,8 +31,8 @@ weights_write(Ctx *c, FILE *f, const char *path)
 			json_array_append_new(shape, json_integer(t->dims[d]));
 		json_object_set_new(e, "dtype", json_string(dtype_stname[t->dtype]));
 		json_object_set_new(e, "shape", shape);
-		json_object_set_new(e, "data_offsets",
-				    json_pack("[II]", (json_int_t)at, (json_int_t)(at + t->nbytes)));
+		json_object_set_new(e, "data_offsets", json_pack("[II]", (json_int_t)at,
+								 (json_int_t)(at + t->nbytes)));
 		json_object_set_new(root, v->name, e);
 		at += t->nbytes;
 	}

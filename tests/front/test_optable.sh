@@ -14,5 +14,5 @@ diff -u "$T/spec.md" "$T/table.md" || { echo "docs/trace-format.md §4.2 is stal
 diff -u "$PTCC_SRCDIR/python/ptcc/optable.py" "$T/optable.py" || { echo "python/ptcc/optable.py is stale"; bad=1; }
 [ $bad = 0 ] || fail "regenerate with 'make update-optable'"
 "$PTCC" --list-ops=yaml 2>"$T/err" && fail "--list-ops=yaml was accepted"
-grep -q "the format is text, lowering, markdown or python" "$T/err" || fail "--list-ops=yaml: $(cat "$T/err")"
+grep -q "the format is text, lowering, markdown, python or onnx" "$T/err" || fail "--list-ops=yaml: $(cat "$T/err")"
 echo "$(($(wc -l <"$T/table.md") - 2)) ops: the spec's table and optable.py follow ops.def"

@@ -1,7 +1,8 @@
 #!/bin/sh
 # Every crasher and hang the fuzzers found and that is fixed, replayed with ptcc (under
 # scripts/check-sanitizers, ptcc built with ASan and UBSan): tests/fuzz/crashers/NAME.log is the
-# trace (a weights-file finding: a trace naming NAME.safetensors beside it), NAME.args ptcc's
+# trace (a weights-file finding: a trace naming NAME.safetensors beside it), or NAME.onnx the
+# model (fuzz_onnx's findings), NAME.args ptcc's
 # options (default --check), NAME.err the exact diagnostics expected on stderr, NAME.status the exit
 # status when it is not 1.  Each runs in a copy of its files, under a 30-second limit (a hang
 # fails).  Unfixed findings wait in tests/fuzz/open/, which this test does not read.
@@ -9,9 +10,9 @@
 cd "$PTCC_SRCDIR/tests/fuzz/crashers" || exit 99
 n=0
 bad=0
-for log in *.log; do
+for log in *.log *.onnx; do
 	[ -f "$log" ] || continue
-	name=${log%.log}
+	name=${log%.*}
 	[ -f "$name.err" ] || fail "$name.err is missing"
 	want_status=1
 	[ -f "$name.status" ] && want_status=$(cat "$name.status")
