@@ -84,6 +84,8 @@ typedef struct OnnxModel {
 	VEC(OnnxMapping) externals; /* the external data files' mappings */
 } OnnxModel;
 
+/* The dtype ptcc gives an ONNX element type, or DT_UNKNOWN */
+int onnx_dtype(int onnx_type);
 /* Whether path names an ONNX model: its extension is .onnx, or its first bytes are a
  * ModelProto's (field 1, ir_version, as every exporter writes first). */
 bool onnx_is_model(const char *path);

@@ -39,6 +39,7 @@ typedef struct Imp {
 	OnnxModel *m;
 	Map vals;             /* interned name -> Val* */
 	Map writers;          /* interned name -> 1 + the index of the node that writes it */
+	Map vinfo;            /* interned name -> its ValueInfoProto (value_info, graph outputs) */
 	uint32_t next_handle;
 	uint32_t nconst;
 	/* the node being read */
@@ -574,6 +575,50 @@ emit_op(Imp *im, const char *opname, int nres)
 	return &n->res[0];
 }
 
+/* A value_info (or graph output) annotation checked as a trace's annotation is: the inferred type
+ * must be the annotated one, but for dims the annotation leaves symbolic; after --input changed a
+ * shape, a difference in dims alone is the exported size's and is counted (frontend_finish's note). */
+static void
+check_value_info(Imp *im, const Val *x)
+{
+	const Onnx__ValueInfoProto *vi = map_get(&im->vinfo, (uintptr_t)x->name);
+	const Onnx__TypeProto__Tensor *tt = vi && vi->type ? vi->type->tensor_type : NULL;
+	const Type *t = &x->v->type;
+	bool same = true;
+	int dt;
+	char a[TYPE_STR_MAX], b[TYPE_STR_MAX], *p = a;
+
+	if (!tt || !tt->elem_type)
+		return;
+	dt = onnx_dtype(tt->elem_type);
+	if (tt->shape) {
+		same = (int)tt->shape->n_dim == t->ndim;
+		for (size_t d = 0; same && d < tt->shape->n_dim; d++)
+			same = !tt->shape->dim[d]->has_dim_value ||
+			       tt->shape->dim[d]->dim_value == t->dims[d];
+	}
+	if (dt == t->dtype && same)
+		return;
+	if (dt == t->dtype && im->c->input_shapes.reshaped) {
+		im->c->input_shapes.nstale++;
+		return;
+	}
+	p += snprintf(p, sizeof a, "%s[", dt == DT_UNKNOWN ? "?" : dtype_name[dt]);
+	for (size_t d = 0; tt->shape && d < tt->shape->n_dim && p < a + sizeof a - 24; d++) {
+		const Onnx__TensorShapeProto__Dimension *dim = tt->shape->dim[d];
+
+		p += snprintf(p, (size_t)(a + sizeof a - p), "%s", d ? "," : "");
+		if (dim->has_dim_value)
+			p += snprintf(p, (size_t)(a + sizeof a - p), "%lld", (long long)dim->dim_value);
+		else
+			p += snprintf(p, (size_t)(a + sizeof a - p), "%s",
+				      dim->dim_param && *dim->dim_param ? dim->dim_param : "?");
+	}
+	snprintf(p, (size_t)(a + sizeof a - p), "]");
+	fail(im, "'%s' is annotated %s (value_info), but its inferred type is %s", x->name, a,
+	     type_str(t, b, sizeof b));
+}
+
 static Val *
 set_value(Imp *im, size_t i, Value *v)
 {
@@ -582,6 +627,7 @@ set_value(Imp *im, size_t i, Value *v)
 	if (x && v) {
 		x->v = v;
 		x->handle = v->handle;
+		check_value_info(im, x);
 	}
 	return x;
 }
@@ -2547,6 +2593,13 @@ onnx_import(Ctx *c)
 		for (size_t i = 0; i < m->nodes.v[k]->n_output; i++)
 			map_put(&im.writers, (uintptr_t)str(&im, m->nodes.v[k]->output[i]),
 				(void *)(uintptr_t)(k + 1));
+	for (size_t i = 0; i < m->value_info.n; i++)
+		if (m->value_info.v[i]->name)
+			map_put(&im.vinfo, (uintptr_t)str(&im, m->value_info.v[i]->name),
+				m->value_info.v[i]);
+	for (size_t i = 0; i < m->outputs.n; i++)
+		if (m->outputs.v[i]->name)
+			map_put(&im.vinfo, (uintptr_t)str(&im, m->outputs.v[i]->name), m->outputs.v[i]);
 	read_inputs(&im);
 	/* the root scope, as the recorder's `call "" Model` */
 	{
@@ -2575,6 +2628,7 @@ onnx_import(Ctx *c)
 	read_outputs(&im);
 	map_free(&im.vals);
 	map_free(&im.writers);
+	map_free(&im.vinfo);
 	free(im.args.v);
 	free(im.path.v);
 	return c->nerrors == errors;

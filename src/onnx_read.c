@@ -17,8 +17,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* The dtype ptcc gives an ONNX element type, or DT_UNKNOWN */
-static int
+int
 onnx_dtype(int t)
 {
 	switch (t) {

@@ -150,6 +150,24 @@ def training_dropout(d: str) -> str:
     return save(d, "training_dropout", graph(nodes, [x_info()], [y_info()]))
 
 
+def annotated(d: str, name: str, dims) -> str:
+    """A Relu whose value_info and output annotations say dims; the output's is the input's shape."""
+    nodes = [helper.make_node("Relu", ["x"], ["r"], name="/act/Relu"),
+             helper.make_node("Sigmoid", ["r"], ["y"], name="/act/Sigmoid")]
+    m = graph(nodes, [x_info()], [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 3, 4, 4])])
+    m.graph.value_info.append(helper.make_tensor_value_info("r", TensorProto.FLOAT, list(dims)))
+    return save(d, name, m)
+
+
+def value_info_mismatch(d: str) -> str:
+    return annotated(d, "value_info_mismatch", [1, 3, 4, "w", 5])
+
+
+def value_info_stale(d: str) -> str:
+    """--input gives x another size: the annotations of the exported size are counted, not errors."""
+    return annotated(d, "value_info_stale", [1, 3, 4, 4])
+
+
 # name, writer, ptcc arguments (after the model), exit status
 CASES: list[tuple[str, Callable[[str], str], list[str], int]] = [
     ("truncated", truncated, [], 1),
@@ -168,4 +186,6 @@ CASES: list[tuple[str, Callable[[str], str], list[str], int]] = [
     ("conv_channels", conv_channels, [], 1),
     ("dynamic_batch", dynamic_batch, ["--emit=summary"], 0),
     ("training_dropout", training_dropout, [], 1),
+    ("value_info_mismatch", value_info_mismatch, [], 1),
+    ("value_info_stale", value_info_stale, ["--input", "x=1x3x8x8"], 0),
 ]
