@@ -2418,6 +2418,8 @@ lower_stack(Net *net, Node *n)
 	return true;
 }
 
+enum { PAD_COPIES_MAX = 1024 };
+
 /* pad's `before` and `after` rows of x along `axis` (both ≥ 0): copies of the edge row
  * (replicate) or of the rows next to it (reflect), Concatenated around x. */
 static Blob *
@@ -2500,6 +2502,15 @@ lower_pad(Net *net, Node *n)
 					      "refuses it too",
 					      (long long)x->type.dims[2 + a]);
 	if (!constant) {
+		/* one Slice per padded row: a net of a layer per row past this is no deployment */
+		for (int a = 0; a < 2; a++)
+			if (before[a] > PAD_COPIES_MAX || after[a] > PAD_COPIES_MAX)
+				return refuse(net, n,
+					      "%s padding of %lld rows: each is a layer of its own, "
+					      "and ptcc lowers at most %d on a side",
+					      reflect ? "reflect" : "replicate",
+					      (long long)(before[a] > after[a] ? before[a] : after[a]),
+					      PAD_COPIES_MAX);
 		for (int a = 0; a < 2; a++)
 			if (before[a] || after[a])
 				x = pad_by_copies(net, n, x, 2 + a, before[a], after[a], reflect);

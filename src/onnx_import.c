@@ -575,9 +575,10 @@ emit_op(Imp *im, const char *opname, int nres)
 	return &n->res[0];
 }
 
-/* A value_info (or graph output) annotation checked as a trace's annotation is: the inferred type
- * must be the annotated one, but for dims the annotation leaves symbolic; after --input changed a
- * shape, a difference in dims alone is the exported size's and is counted (frontend_finish's note). */
+/* A value_info (or graph output) annotation checked as a trace's annotation is: the inferred
+ * type must be the annotated one, but for dims the annotation leaves symbolic; after --input
+ * changed a shape, a difference in dims alone is the exported size's and is counted
+ * (frontend_finish's note). */
 static void
 check_value_info(Imp *im, const Val *x)
 {
@@ -609,7 +610,8 @@ check_value_info(Imp *im, const Val *x)
 
 		p += snprintf(p, (size_t)(a + sizeof a - p), "%s", d ? "," : "");
 		if (dim->has_dim_value)
-			p += snprintf(p, (size_t)(a + sizeof a - p), "%lld", (long long)dim->dim_value);
+			p += snprintf(p, (size_t)(a + sizeof a - p), "%lld",
+				      (long long)dim->dim_value);
 		else
 			p += snprintf(p, (size_t)(a + sizeof a - p), "%s",
 				      dim->dim_param && *dim->dim_param ? dim->dim_param : "?");
@@ -2599,7 +2601,8 @@ onnx_import(Ctx *c)
 				m->value_info.v[i]);
 	for (size_t i = 0; i < m->outputs.n; i++)
 		if (m->outputs.v[i]->name)
-			map_put(&im.vinfo, (uintptr_t)str(&im, m->outputs.v[i]->name), m->outputs.v[i]);
+			map_put(&im.vinfo, (uintptr_t)str(&im, m->outputs.v[i]->name),
+				m->outputs.v[i]);
 	read_inputs(&im);
 	/* the root scope, as the recorder's `call "" Model` */
 	{
