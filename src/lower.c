@@ -2503,14 +2503,16 @@ lower_pad(Net *net, Node *n)
 					      (long long)x->type.dims[2 + a]);
 	if (!constant) {
 		/* one Slice per padded row: a net of a layer per row past this is no deployment */
-		for (int a = 0; a < 2; a++)
-			if (before[a] > PAD_COPIES_MAX || after[a] > PAD_COPIES_MAX)
+		for (int a = 0; a < 2; a++) {
+			int64_t most = before[a] > after[a] ? before[a] : after[a];
+
+			if (most > PAD_COPIES_MAX)
 				return refuse(net, n,
-					      "%s padding of %lld rows: each is a layer of its own, "
-					      "and ptcc lowers at most %d on a side",
-					      reflect ? "reflect" : "replicate",
-					      (long long)(before[a] > after[a] ? before[a] : after[a]),
+					      "%s padding of %lld rows: each is a layer of its "
+					      "own, and ptcc lowers at most %d on a side",
+					      reflect ? "reflect" : "replicate", (long long)most,
 					      PAD_COPIES_MAX);
+		}
 		for (int a = 0; a < 2; a++)
 			if (before[a] || after[a])
 				x = pad_by_copies(net, n, x, 2 + a, before[a], after[a], reflect);
