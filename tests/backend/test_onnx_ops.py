@@ -193,6 +193,11 @@ def cases() -> list[Case]:
                   lambda x: [F.hardswish(x)], opset=14))
     c.append(Case("instance_norm", [node("InstanceNormalization", ["x", "s", "b"], ["y"], epsilon=1e-3)], X, ["y"],
                   lambda x: [F.instance_norm(x, weight=T(S3), bias=T(B3), eps=1e-3)], {"s": S3, "b": B3}))
+    c.append(Case("conv_batchnorm", [node("Conv", ["x", "W", "b"], ["c"], kernel_shape=[3, 3], pads=[1, 1, 1, 1]),
+                                     node("BatchNormalization", ["c", "s4", "b4", "m4", "v4"], ["y"])], X, ["y"],
+                  lambda x: [F.batch_norm(F.conv2d(x, T(W33), T(B4), padding=1), T(M4), T(V4), T(S4), T(BB4),
+                                          False, 0.0, 1e-5)],
+                  {"W": W33, "b": B4, "s4": S4, "b4": BB4, "m4": M4, "v4": V4}))
     c.append(Case("batchnorm_opset9", [node("BatchNormalization", ["x", "s", "b", "m", "v"], ["y"], epsilon=1e-4)],
                   X, ["y"], lambda x: [F.batch_norm(x, T(M3), T(V3), T(S3), T(B3), False, 0.0, 1e-4)],
                   {"s": S3, "b": B3, "m": M3, "v": V3}, opset=9))
@@ -241,8 +246,11 @@ WT = rand(3, 4, 3, 3, scale=0.3)
 SLOPE = rand(3, 1, 1, scale=0.3)
 S3, B3, M3, V3 = rand(3) + 1.5, rand(3), rand(3), np.abs(rand(3)) + 0.5
 KC = rand(3, 1, 1)
+S4, BB4, M4, V4 = rand(4) + 1.5, rand(4), rand(4), np.abs(rand(4)) + 0.5
 W16 = rand(16, 3, 1, 1, scale=0.5)
 TOLERANCE = 1e-4
+ALL_LEVELS = {"conv_batchnorm", "batchnorm_opset9", "conv_asymmetric_pads", "activations", "arith_with_constants",
+              "gemm_alpha_beta", "matmul_const"}
 
 
 def opencv_forward(prototxt: str, caffemodel: str, x: np.ndarray, outputs: list[str]) -> list[np.ndarray]:
@@ -262,16 +270,23 @@ class OnnxOps(unittest.TestCase):
         path = os.path.join(d, case.name + ".onnx")
         with open(path, "wb") as f:
             f.write(case.model_bytes())
-        prototxt = path[:-5] + ".prototxt"
-        r = subprocess.run([parity.ptcc_binary(), path, "-o", prototxt], capture_output=True, text=True)
-        self.assertEqual(r.returncode, 0, r.stderr)
-        self.assertEqual(r.stderr, "")
-        caffemodel = parity.caffemodel_of(prototxt)
-        self.assertEqual(parity.validate(prototxt, caffemodel), [])
         with torch.no_grad():
             want = [np.asarray(w, dtype=np.float64) for w in case.ref(T(case.x))]
         for w in want:  # a reference that is constant or vanishes proves nothing
             self.assertGreater(float(np.ptp(w)), 1e-3, f"{case.name}: degenerate reference")
+        # every level where fusion has something to do (-O2 folds a BatchNorm into weights read in
+        # place, -O1 makes neurons in place); -O1 alone elsewhere (CI time)
+        for level in ("-O0", "-O1", "-O2") if case.name in ALL_LEVELS else ("-O1",):
+            with self.subTest(level=level):
+                self.run_level(case, path, level, want)
+
+    def run_level(self, case: Case, path: str, level: str, want: list) -> None:
+        prototxt = path[:-5] + level + ".prototxt"
+        r = subprocess.run([parity.ptcc_binary(), path, "-o", prototxt, level], capture_output=True, text=True)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stderr, "")
+        caffemodel = parity.caffemodel_of(prototxt)
+        self.assertEqual(parity.validate(prototxt, caffemodel), [])
         for runtime in parity.runtimes():
             if runtime == "opencv":  # by name: an output another layer reads is not "unconnected"
                 names, got = case.outputs, opencv_forward(prototxt, caffemodel, case.x, case.outputs)
@@ -283,7 +298,7 @@ class OnnxOps(unittest.TestCase):
                 g = by_name[o]
                 self.assertIsNone(parity.shape_error(g, w, runtime), f"{runtime} {o}")
                 err = parity.error(g, w)
-                self.assertLessEqual(err, TOLERANCE, f"{case.name} {runtime} {o}: max |Δ| {err:.3e}")
+                self.assertLessEqual(err, TOLERANCE, f"{case.name} {level} {runtime} {o}: max |Δ| {err:.3e}")
 
 
 for _case in cases():
