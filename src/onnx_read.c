@@ -11,6 +11,7 @@
 #include "onnx.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -339,11 +340,24 @@ external_data(Ctx *c, const uint8_t *p, size_t n, OnnxTensor *t)
 	return true;
 }
 
+/* An error about a tensor: at the node whose attribute holds it, or the file's for an initializer
+ * (origin UINT32_MAX). */
+static void terr(Ctx *c, uint32_t origin, const char *fmt, ...) PRINTF_LIKE(3, 4);
+
+static void
+terr(Ctx *c, uint32_t origin, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vdiag(c, DIAG_ERROR, origin == UINT32_MAX ? NO_LOC : (Loc){origin, origin + 1}, fmt, ap);
+	va_end(ap);
+}
+
 bool
 onnx_tensor(Ctx *c, const uint8_t *p, size_t n, OnnxTensor *t, uint32_t origin)
 {
-	const char *path = c->onnx->path;
-	Wire w = {p, p + n};
+	Wire w;
 	WireField f;
 	int64_t dims[MAX_DIMS];
 	int r, ndim = 0, esize;
@@ -352,8 +366,10 @@ onnx_tensor(Ctx *c, const uint8_t *p, size_t n, OnnxTensor *t, uint32_t origin)
 	bool ok;
 	char what[600];
 
-	(void)origin;
 	memset(t, 0, sizeof *t);
+	if (!p) /* protobuf-c's empty bytes (a Constant's empty value) */
+		p = (const uint8_t *)"";
+	w = (Wire){p, p + n};
 	while ((r = wire_next(&w, &f)) > 0) {
 		switch (f.num) {
 		case 1: /* dims: varints, packed or not */
@@ -382,7 +398,7 @@ onnx_tensor(Ctx *c, const uint8_t *p, size_t n, OnnxTensor *t, uint32_t origin)
 			t->onnx_type = (int)(int32_t)f.u;
 			break;
 		case 3:
-			diag_file(c, DIAG_ERROR, path, "a tensor in segments is not supported");
+			terr(c, origin, "a tensor in segments is not supported");
 			return false;
 		case 8:
 			if (f.type != WIRE_LEN)
@@ -407,7 +423,7 @@ onnx_tensor(Ctx *c, const uint8_t *p, size_t n, OnnxTensor *t, uint32_t origin)
 	tensor_desc(t, what, sizeof what);
 	t->dtype = onnx_dtype(t->onnx_type);
 	if (t->dtype == DT_UNKNOWN) {
-		diag_file(c, DIAG_ERROR, path, "%s: element type %s (%d) is not supported", what,
+		terr(c, origin, "%s: element type %s (%d) is not supported", what,
 			  onnx_type_name(t->onnx_type), t->onnx_type);
 		return false;
 	}
@@ -415,7 +431,7 @@ onnx_tensor(Ctx *c, const uint8_t *p, size_t n, OnnxTensor *t, uint32_t origin)
 	for (int i = 0; i < ndim; i++)
 		if (dims[i] < 0 || !ck_mul(t->numel, dims[i], &t->numel) ||
 		    t->numel > INT64_MAX / 8) {
-			diag_file(c, DIAG_ERROR, path,
+			terr(c, origin,
 				  "%s: dimension %d is %lld, or the element count overflows", what,
 				  i, (long long)dims[i]);
 			return false;
@@ -428,7 +444,7 @@ onnx_tensor(Ctx *c, const uint8_t *p, size_t n, OnnxTensor *t, uint32_t origin)
 		return external_data(c, p, n, t);
 	if (raw) {
 		if (rawlen != t->nbytes) {
-			diag_file(c, DIAG_ERROR, path,
+			terr(c, origin,
 				  "%s: %llu bytes of raw_data, but %s with %lld elements needs "
 				  "%llu",
 				  what, (unsigned long long)rawlen, onnx_type_name(t->onnx_type),
@@ -445,17 +461,17 @@ onnx_tensor(Ctx *c, const uint8_t *p, size_t n, OnnxTensor *t, uint32_t origin)
 	default: ok = gather_varints(c, p, n, 5, t, esize); break; /* int32_data */
 	}
 	if (!ok) {
-		diag_file(c, DIAG_ERROR, path,
+		terr(c, origin,
 			  "%s: its data does not hold the %lld elements of %s its dims give", what,
 			  (long long)t->numel, onnx_type_name(t->onnx_type));
 		return false;
 	}
 	return true;
 too_many:
-	diag_file(c, DIAG_ERROR, path, "a tensor has more than %d dimensions", MAX_DIMS);
+	terr(c, origin, "a tensor has more than %d dimensions", MAX_DIMS);
 	return false;
 corrupt:
-	diag_file(c, DIAG_ERROR, path, "a TensorProto is corrupt (at byte %td of the file)",
+	terr(c, origin, "a TensorProto is corrupt (at byte %td of the file)",
 		  (f.at ? f.at : p) - c->onnx->map);
 	return false;
 }

@@ -168,6 +168,13 @@ def value_info_stale(d: str) -> str:
     return annotated(d, "value_info_stale", [1, 3, 4, 4])
 
 
+def constant_empty_value(d: str) -> str:
+    """A Constant whose value is an empty TensorProto (fuzz_onnx's finding: its bytes were NULL)."""
+    k = helper.make_node("Constant", [], ["k"], name="k", value=TensorProto())
+    nodes = [k, helper.make_node("Add", ["x", "k"], ["y"], name="add")]
+    return save(d, "constant_empty_value", graph(nodes, [x_info()], [y_info()]))
+
+
 # name, writer, ptcc arguments (after the model), exit status
 CASES: list[tuple[str, Callable[[str], str], list[str], int]] = [
     ("truncated", truncated, [], 1),
@@ -188,4 +195,5 @@ CASES: list[tuple[str, Callable[[str], str], list[str], int]] = [
     ("training_dropout", training_dropout, [], 1),
     ("value_info_mismatch", value_info_mismatch, [], 1),
     ("value_info_stale", value_info_stale, ["--input", "x=1x3x8x8"], 0),
+    ("constant_empty_value", constant_empty_value, [], 1),
 ]
