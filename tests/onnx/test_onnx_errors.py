@@ -77,6 +77,47 @@ class BadModels(unittest.TestCase):
         self.assertEqual((r.returncode, r.stderr), (0, ""))
         self.assertIn("f32[2,3,4,4]", r.stdout)
 
+    def small_net(self, name: str = "net.onnx") -> str:
+        w = bad_models.weight("w", (4, 3, 3, 3))
+        b = bad_models.weight("b", (4,))
+        nodes = [helper.make_node("Conv", ["x", "w", "b"], ["c"], name="/features/conv/Conv", kernel_shape=[3, 3],
+                                  pads=[1, 1, 1, 1]),
+                 helper.make_node("Relu", ["c"], ["y"], name="/features/act/Relu")]
+        model = bad_models.graph(nodes, [bad_models.x_info()], [bad_models.y_info()], [w, b])
+        with open(os.path.join(self.dir, name), "wb") as f:
+            f.write(model.SerializeToString())
+        return name
+
+    def test_every_option_as_for_a_trace(self) -> None:
+        """--check, --target, -O, -w, --emit=ir/summary/dot/none, --dump-net, --after; and a model file
+        without the .onnx extension is known by its first bytes."""
+        model = self.small_net("net.bin")
+        for args, files in ((["--check"], []), (["--emit=none", "--target=opencv"], []),
+                            (["-o", "a.prototxt", "-w", "b.caffemodel", "-O2", "--target=caffe-master"],
+                             ["a.prototxt", "b.caffemodel"]),
+                            (["-o", "c.prototxt", "--no-weights", "-O0"], ["c.prototxt"])):
+            with self.subTest(args=args):
+                r = ptcc(self.dir, model, *args)
+                self.assertEqual((r.returncode, r.stderr), (0, ""))
+                self.assertEqual(sorted(os.listdir(self.dir)), sorted(["net.bin", *files]))
+                for f in files:
+                    os.unlink(os.path.join(self.dir, f))
+        r = ptcc(self.dir, model, "--emit=ir")
+        self.assertEqual((r.returncode, r.stderr), (0, ""))
+        self.assertTrue(r.stdout.startswith("ptcc-trace 1 ssa\n# converted by ptcc from net.bin (ONNX opset 13"))
+        self.assertIn("%1 = conv2d(input=%0, weight=$w, bias=$b, stride=[1, 1], padding=[1, 1], dilation=[1, 1], "
+                      "groups=1) : f32[1,4,4,4] @ \"/features/conv/Conv\"", r.stdout)
+        r = ptcc(self.dir, model, "--emit=dot")
+        self.assertEqual((r.returncode, r.stderr), (0, ""))
+        self.assertTrue(r.stdout.startswith("digraph"))
+        r = ptcc(self.dir, model, "--emit=dot", "--after=fuse")
+        self.assertEqual((r.returncode, r.stderr), (0, ""))
+        self.assertIn("features.conv", r.stdout)
+        self.assertIn("conv2d net.bin:0", r.stdout)  # an ONNX model's "line" is the node's index
+        r = ptcc(self.dir, model, "--dump-net=lower", "--no-weights", "-o", "d.prototxt")
+        self.assertEqual((r.returncode, r.stderr), (0, ""))
+        self.assertIn("Convolution", r.stdout)
+
     def test_emit_log_compiles_to_the_same_net(self) -> None:
         w = bad_models.weight("w", (4, 3, 3, 3))
         b = bad_models.weight("b", (4,))
