@@ -40,6 +40,15 @@ indent(FILE *f, int depth)
 
 /* The header, weights and declarations; an IR dump (ssa) and a log of an SSA-form trace say
  * `ssa`. */
+/* Text from the input (a file name, an ONNX producer) in a comment, which runs to the line's
+ * end: no byte of it may end the line. */
+static void
+comment_text(FILE *f, const char *s)
+{
+	for (; *s; s++)
+		fputc((unsigned char)*s < 0x20 || *s == 0x7f ? '?' : *s, f);
+}
+
 static void
 print_decls(Ctx *c, FILE *f, bool ssa)
 {
@@ -49,10 +58,13 @@ print_decls(Ctx *c, FILE *f, bool ssa)
 	if (c->onnx) {
 		const char *base = strrchr(c->path, '/');
 
-		fprintf(f, "# converted by ptcc from %s (ONNX opset %lld",
-			base ? base + 1 : c->path, (long long)c->onnx->opset);
-		if (c->onnx->producer && *c->onnx->producer)
-			fprintf(f, ", written by %s", c->onnx->producer);
+		fputs("# converted by ptcc from ", f);
+		comment_text(f, base ? base + 1 : c->path);
+		fprintf(f, " (ONNX opset %lld", (long long)c->onnx->opset);
+		if (c->onnx->producer && *c->onnx->producer) {
+			fputs(", written by ", f);
+			comment_text(f, c->onnx->producer);
+		}
 		fputs(")\n", f);
 	}
 	if (ssa) /* params are numbered after the values */

@@ -65,8 +65,10 @@ typedef struct OnnxTensor {
 } OnnxTensor;
 
 typedef struct OnnxMapping {
+	const char *location; /* interned, as the model names it */
 	void *p;
 	size_t size;
+	uint64_t dev, ino;    /* the file's, for outputs_check */
 } OnnxMapping;
 
 typedef struct OnnxModel {

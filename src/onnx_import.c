@@ -76,17 +76,22 @@ onnx_origin(const Ctx *c, uint32_t pos, char *buf, size_t size)
 	}
 	k -= m->nodes.n;
 	if (k < m->inputs.n) {
-		snprintf(buf, size, "input '%s'", m->inputs.v[k]->name);
+		const char *name = m->inputs.v[k]->name;
+
+		snprintf(buf, size, "input '%s'", name ? name : "");
 		return buf;
 	}
 	k -= m->inputs.n;
 	if (k < m->initializers.n) {
-		snprintf(buf, size, "initializer '%s'", m->initializers.v[k].name);
+		snprintf(buf, size, "initializer '%s'",
+			 m->initializers.v[k].name ? m->initializers.v[k].name : "");
 		return buf;
 	}
 	k -= m->initializers.n;
 	if (k < m->outputs.n) {
-		snprintf(buf, size, "output '%s'", m->outputs.v[k]->name);
+		const char *name = m->outputs.v[k]->name;
+
+		snprintf(buf, size, "output '%s'", name ? name : "");
 		return buf;
 	}
 	snprintf(buf, size, "the graph");
@@ -236,6 +241,8 @@ konst_new(Imp *im, int dtype, int ndim, const int64_t *dims)
 			     "negative dimension", FOLD_MAX);
 			return NULL;
 		}
+	if (dtype == DT_F16 || dtype == DT_BF16) /* what is computed here is float32 */
+		dtype = DT_F32;
 	t = NEW(&im->c->arena, OnnxTensor);
 	t->dtype = dtype;
 	t->onnx_type = dtype == DT_I64 ? ONNX_INT64 : dtype == DT_F32 ? ONNX_FLOAT : 0;
@@ -265,6 +272,11 @@ kf(const OnnxTensor *t, int64_t i)
 	case DT_I16: memcpy(&h, e, 2); return h;
 	case DT_I8: return (int8_t)e[0];
 	case DT_U8: case DT_BOOL: return e[0];
+	case DT_F16: return half_to_float((uint16_t)(e[0] | e[1] << 8));
+	case DT_BF16:
+		w = (int32_t)((uint32_t)(e[0] | e[1] << 8) << 16);
+		memcpy(&f, &w, 4);
+		return f;
 	default: return NAN;
 	}
 }
@@ -722,7 +734,9 @@ fold_arith(Imp *im, const OnnxOp *row)
 	int64_t dims[MAX_DIMS];
 	int nd;
 	OnnxTensor *t;
-	char op = row->ir[0];
+	/* the row's IR op names the arithmetic: add sub mul div pow maximum minimum */
+	char op = strcmp(row->ir, "maximum") == 0 ? 'M' : strcmp(row->ir, "minimum") == 0 ? 'N'
+										     : row->ir[0];
 
 	if (!a || !b)
 		return false;
@@ -747,6 +761,8 @@ fold_arith(Imp *im, const OnnxOp *row)
 				ok = !(x == INT64_MIN && y == -1);
 				r = ok ? x / y : 0; /* ONNX's integer Div truncates, as C's */
 				break;
+			case 'M': r = x > y ? x : y; break;
+			case 'N': r = x < y ? x : y; break;
 			case 'p':
 				return fail(im, "Pow of integer constants is not supported");
 			}
@@ -762,6 +778,8 @@ fold_arith(Imp *im, const OnnxOp *row)
 			case 'm': r = x * y; break;
 			case 'd': r = x / y; break;
 			case 'p': r = pow(x, y); break;
+			case 'M': r = isnan(x) || isnan(y) ? NAN : x > y ? x : y; break;
+			case 'N': r = isnan(x) || isnan(y) ? NAN : x < y ? x : y; break;
 			}
 			kset(t, i, r, 0);
 		}
@@ -946,8 +964,10 @@ cv_unsqueeze(Imp *im, const OnnxOp *row)
 	const int64_t *dims;
 
 	(void)row;
-	if (!x || (na = axes_of(im, axes, 13)) < 0)
+	if (!x || ((na = axes_of(im, axes, 13)) < 0 && im->failed))
 		return false;
+	if (na < 0)
+		return fail(im, "Unsqueeze without axes");
 	dims_of(x, &dims, &nd);
 	if (!unsqueeze_dims(im, dims, nd, axes, na, o, &on))
 		return false;
@@ -968,10 +988,10 @@ cv_squeeze(Imp *im, const OnnxOp *row)
 	bool drop[MAX_DIMS] = {0};
 
 	(void)row;
-	if (!x || (na = axes_of(im, axes, 13)) < 0)
+	if (!x || ((na = axes_of(im, axes, 13)) < 0 && im->failed))
 		return false;
 	dims_of(x, &dims, &nd);
-	for (int i = 0; i < nd; i++)
+	for (int i = 0; i < nd; i++) /* without axes: every axis of size 1 */
 		drop[i] = na < 0 && dims[i] == 1;
 	for (int i = 0; i < na; i++) {
 		int64_t a = norm_axis(axes[i], nd);
@@ -1046,8 +1066,15 @@ cv_reshape(Imp *im, const OnnxOp *row)
 			return fail(im, "the shape's elements overflow");
 		}
 	}
-	if (minus >= 0)
-		shape[minus] = known ? numel / known : 0;
+	if (minus >= 0) {
+		if (!known || numel % known)
+			return fail(im, "%lld elements do not reshape to the shape with -1",
+				    (long long)numel);
+		shape[minus] = numel / known;
+	} else if (known != numel) {
+		return fail(im, "%lld elements do not reshape to a shape of %lld",
+			    (long long)numel, (long long)known);
+	}
 	if (x->k)
 		return reshape_to(im, x, shape, n);
 	a_val(im, x);
@@ -1081,6 +1108,10 @@ cv_concat(Imp *im, const OnnxOp *row)
 
 			if (!b || b->ndim != a->ndim || b->dtype != a->dtype)
 				return fail(im, "the constants do not concatenate");
+			for (int j = 0; j < a->ndim; j++)
+				if (j != axis && b->dims[j] != a->dims[j])
+					return fail(im, "the constants do not concatenate: their "
+						    "dims differ off the axis");
 			if (!ck_add(total, b->dims[axis], &total))
 				return fail(im, "the constants are too large to concatenate");
 		}
@@ -1499,6 +1530,12 @@ cv_conv_transpose(Imp *im, const OnnxOp *row)
 		return fail(im, "ConvTranspose with output_shape is not supported; give pads");
 	if (nop < 0)
 		op[0] = op[1] = 0;
+	if (strcmp(attr_str(im, "auto_pad", "NOTSET"), "NOTSET") &&
+	    strcmp(attr_str(im, "auto_pad", "NOTSET"), "VALID"))
+		return fail(im, "ConvTranspose with auto_pad SAME_UPPER or SAME_LOWER is not "
+			    "supported; give pads");
+	for (int i = 0; i < n; i++) /* the kernel from the weight when kernel_shape is absent */
+		k[i] = w->k && i + 2 < w->k->ndim ? w->k->dims[i + 2] : 1;
 	if (!window(im, &x, NULL, n, k, s, d, p, false))
 		return false;
 	a_val(im, x);
@@ -1540,6 +1577,17 @@ cv_pool(Imp *im, const OnnxOp *row)
 		for (int i = 0; i < n; i++)
 			if (d[i] != 1)
 				return fail(im, "AveragePool with dilations is not supported");
+	/* ceil_mode: PyTorch drops a last window that would start in the padding, ONNX before
+	 * opset 19 keeps it.  Where the two differ, no net is right for both: refused. */
+	for (int i = 0; ceil && i < n; i++) {
+		int64_t in = x->v->type.dims[2 + i], ext = (k[i] - 1) * d[i] + 1,
+			out = (in + 2 * p[i] - ext + s[i] - 1) / s[i] + 1;
+
+		if (in + 2 * p[i] >= ext && (out - 1) * s[i] >= in + p[i])
+			return fail(im, "%s with ceil_mode: its last window along axis %d would "
+				    "start in the padding, which ONNX before opset 19 keeps and "
+				    "PyTorch drops; not lowered", row->name, 2 + i);
+	}
 	a_val(im, x);
 	a_ints(im, k, n);
 	a_ints(im, s, n);
@@ -1713,11 +1761,18 @@ cv_prelu(Imp *im, const OnnxOp *row)
 		return false;
 	if (!s->k)
 		return fail(im, "PRelu's slope must be a constant");
-	/* ONNX's slope broadcasts ([C, 1, 1], [1]); torch's weight is [C] or [1] */
-	for (int i = 1; i < s->k->ndim; i++)
-		if (s->k->dims[i] != 1)
-			return fail(im, "a PRelu slope of shape other than [C, 1, ...] or [1] is "
-				    "not supported");
+	/* ONNX's slope broadcasts against x from the right: per channel (torch's [C]) only
+	 * when its dims, aligned to x's last ones, are 1 but at axis 1 ([C, 1, 1] for NCHW) */
+	if (s->k->numel != 1) {
+		int rank = x->v->type.ndim, off = rank - s->k->ndim;
+
+		if (off < 0 || rank < 2)
+			return fail(im, "a PRelu slope of more dims than its input");
+		for (int i = 0; i < s->k->ndim; i++)
+			if (s->k->dims[i] != 1 && i + off != 1)
+				return fail(im, "a PRelu slope that varies along an axis other "
+					    "than the channels (1) is not supported");
+	}
 	w = NEW(&im->c->arena, Val);
 	t = NEW(&im->c->arena, OnnxTensor);
 	*t = *s->k;
@@ -1997,6 +2052,9 @@ cv_split(Imp *im, const OnnxOp *row)
 	if (n < 0) { /* equal parts, the last smaller (opset 18) */
 		int64_t part = (d + nout - 1) / nout;
 
+		if (im->m->opset < 18 && d % nout)
+			return fail(im, "Split of %lld into %d equal parts", (long long)d, nout);
+
 		for (int i = 0; i < nout; i++)
 			sizes[i] = i + 1 < nout ? part : d - part * (nout - 1);
 		n = nout;
@@ -2085,7 +2143,9 @@ cv_resize(Imp *im, const OnnxOp *row)
 	ctm = upsample ? "asymmetric"
 		       : attr_str(im, "coordinate_transformation_mode",
 				  im->m->opset >= 11 ? "half_pixel" : "asymmetric");
-	nm = upsample ? "floor" : attr_str(im, "nearest_mode", "round_prefer_floor");
+	/* before opset 11 Resize has Upsample's rules: asymmetric, floor */
+	nm = upsample || im->m->opset < 11 ? "floor"
+					    : attr_str(im, "nearest_mode", "round_prefer_floor");
 	attr_float(im, "cubic_coeff_a", -0.75);
 	attr_int(im, "exclude_outside", 0);
 	attr_float(im, "extrapolation_value", 0.0);
@@ -2130,6 +2190,14 @@ cv_resize(Imp *im, const OnnxOp *row)
 	if (!ns && (sz[0] != x->v->type.dims[0] || sz[1] != x->v->type.dims[1]))
 		return fail(im, "%s of the batch or channel axis is not supported", row->name);
 	linear = strcmp(mode, "linear") == 0 || strcmp(mode, "bilinear") == 0;
+	if (strcmp(ctm, "pytorch_half_pixel") == 0)
+		for (int i = 2; i < 4; i++) {
+			int64_t o = ns ? (int64_t)floor((double)x->v->type.dims[i] * sc[i]) : sz[i];
+
+			if (o == 1 && x->v->type.dims[i] != 1)
+				return fail(im, "pytorch_half_pixel to a size of 1 samples the "
+					    "first row, PyTorch the middle one: not lowered");
+		}
 	if (strcmp(mode, "nearest") == 0) {
 		if (strcmp(ctm, "asymmetric") || strcmp(nm, "floor"))
 			return fail(im, "nearest Resize with coordinate_transformation_mode '%s' "
@@ -2503,6 +2571,7 @@ read_node(Imp *im)
 	Onnx__NodeProto *n = im->node;
 	const OnnxOp *row;
 	bool skip = false;
+	int errors;
 
 	im->attr_read = 0;
 	im->failed = false;
@@ -2510,6 +2579,10 @@ read_node(Imp *im)
 	if (n->domain && *n->domain && strcmp(n->domain, "ai.onnx")) {
 		fail(im, "op %s of domain '%s' is not supported (only the default domain)",
 		     n->op_type ? n->op_type : "?", n->domain);
+		goto poison;
+	}
+	if (n->n_attribute > 64) {
+		fail(im, "a node with %zu attributes (at most 64)", n->n_attribute);
 		goto poison;
 	}
 	if (!n->op_type || !(row = op_row(n->op_type))) {
@@ -2542,9 +2615,14 @@ read_node(Imp *im)
 	if (skip)
 		goto poison;
 	scopes_for(im, n->name);
-	if (!row->fn(im, row) || im->failed)
+	errors = im->c->nerrors;
+	if (!row->fn(im, row) || im->failed) {
+		if (im->c->nerrors == errors && !im->c->stopped)
+			fail(im, "internal error: the node was not converted, and no reason was "
+			     "given (please report this)");
 		goto poison;
-	for (size_t i = 0; i < n->n_attribute && i < 64; i++)
+	}
+	for (size_t i = 0; i < n->n_attribute; i++)
 		if (!(im->attr_read >> i & 1)) {
 			fail(im, "attribute '%s' of %s is not supported",
 			     n->attribute[i]->name ? n->attribute[i]->name : "", n->op_type);
@@ -2580,6 +2658,10 @@ onnx_import(Ctx *c)
 	Imp im = {0};
 	int errors = c->nerrors;
 
+	if ((uint64_t)m->nodes.n + m->inputs.n + m->initializers.n + m->outputs.n >= UINT32_MAX) {
+		diag_file(c, DIAG_ERROR, c->path, "the model has too many nodes and values");
+		return false;
+	}
 	ops_init();
 	im.c = c;
 	im.m = m;
@@ -2616,10 +2698,6 @@ onnx_import(Ctx *c)
 		im.scope = root;
 		vec_push(&im.path, root->name);
 		scope_event(&im, root, false);
-	}
-	if ((uint64_t)m->nodes.n + m->inputs.n + m->initializers.n + m->outputs.n >= UINT32_MAX) {
-		diag_file(c, DIAG_ERROR, c->path, "the model has too many nodes and values");
-		return false;
 	}
 	for (im.k = 0; im.k < m->nodes.n && !c->stopped; im.k++) {
 		im.node = m->nodes.v[im.k];

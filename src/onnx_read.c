@@ -203,8 +203,32 @@ gather_fixed(Ctx *c, const uint8_t *p, size_t n, uint32_t num, OnnxTensor *t, in
 	return k == t->numel;
 }
 
+/* Whether path, its links resolved, lies in the model's directory (resolved too); a path that
+ * does not resolve is left to open() to report. */
+static bool
+inside_model_dir(const OnnxModel *m, const char *path)
+{
+	const char *slash = strrchr(m->path, '/');
+	char *dir = slash ? xmalloc((size_t)(slash - m->path) + 2) : NULL, *rd, *rp;
+	bool inside;
+
+	if (dir) {
+		memcpy(dir, m->path, (size_t)(slash - m->path) + 1);
+		dir[slash - m->path + 1] = 0;
+	}
+	rd = realpath(dir ? dir : ".", NULL);
+	rp = realpath(path, NULL);
+	inside = !rd || !rp ||
+		 (strncmp(rp, rd, strlen(rd)) == 0 &&
+		  (rp[strlen(rd)] == '/' || strcmp(rd, "/") == 0));
+	free(dir);
+	free(rd);
+	free(rp);
+	return inside;
+}
+
 /* An external data file, confined to the model's directory: a relative path without "..",
- * a regular file.  Mapped once per model. */
+ * a regular file.  Mapped once per model (loc is interned), and guarded against shrinking. */
 static const uint8_t *
 external_map(Ctx *c, OnnxModel *m, const char *loc, size_t *size, const char *what)
 {
@@ -216,6 +240,11 @@ external_map(Ctx *c, OnnxModel *m, const char *loc, size_t *size, const char *wh
 	void *p;
 	const char *kind;
 
+	for (size_t i = 0; i < m->externals.n; i++)
+		if (m->externals.v[i].location == loc) {
+			*size = m->externals.v[i].size;
+			return m->externals.v[i].p;
+		}
 	if (!*loc || loc[0] == '/') {
 		diag_file(c, DIAG_ERROR, m->path,
 			  "%s: external data location '%s' must be a path relative to the model's "
@@ -235,6 +264,13 @@ external_map(Ctx *c, OnnxModel *m, const char *loc, size_t *size, const char *wh
 	path = xmalloc(dn + strlen(loc) + 1);
 	memcpy(path, m->path, dn);
 	strcpy(path + dn, loc);
+	if (!inside_model_dir(m, path)) {
+		diag_file(c, DIAG_ERROR, m->path,
+			  "%s: external data location '%s' leads out of the model's directory "
+			  "(through a symbolic link)", what, loc);
+		free(path);
+		return NULL;
+	}
 	fd = input_open(path, &st);
 	if (fd < 0) {
 		diag_file(c, DIAG_ERROR, m->path, "%s: cannot open external data file '%s': %s",
@@ -257,10 +293,12 @@ external_map(Ctx *c, OnnxModel *m, const char *loc, size_t *size, const char *wh
 		free(path);
 		return NULL;
 	}
+	guard_mapping(p, (size_t)st.st_size, intern(&c->strings, path, strlen(path)));
 	free(path);
 	vec_grow(&m->externals);
-	m->externals.v[m->externals.n].p = p;
-	m->externals.v[m->externals.n++].size = (size_t)st.st_size;
+	m->externals.v[m->externals.n] = (OnnxMapping){loc, p, (size_t)st.st_size,
+						       (uint64_t)st.st_dev, (uint64_t)st.st_ino};
+	m->externals.n++;
 	*size = (size_t)st.st_size;
 	return p;
 }
@@ -471,8 +509,12 @@ too_many:
 	terr(c, origin, "a tensor has more than %d dimensions", MAX_DIMS);
 	return false;
 corrupt:
-	terr(c, origin, "a TensorProto is corrupt (at byte %td of the file)",
-		  (f.at ? f.at : p) - c->onnx->map);
+	if (origin == UINT32_MAX) /* an initializer: in the file's mapping */
+		terr(c, origin, "a TensorProto is corrupt (at byte %td of the file)",
+		     (f.at ? f.at : p) - c->onnx->map);
+	else
+		terr(c, origin, "its tensor is corrupt (at byte %td of the attribute)",
+		     (f.at ? f.at : p) - p);
 	return false;
 }
 
@@ -675,8 +717,10 @@ onnx_free(OnnxModel *m)
 		onnx__value_info_proto__free_unpacked(m->outputs.v[i], NULL);
 	for (i = 0; i < m->value_info.n; i++)
 		onnx__value_info_proto__free_unpacked(m->value_info.v[i], NULL);
-	for (i = 0; i < m->externals.n; i++)
+	for (i = 0; i < m->externals.n; i++) {
+		unguard_mapping(m->externals.v[i].p);
 		munmap(m->externals.v[i].p, m->externals.v[i].size);
+	}
 	if (m->map) {
 		unguard_mapping(m->map);
 		munmap((void *)m->map, m->size);

@@ -16,7 +16,7 @@
  * names the file (exit status 2) and removes the temporary files: the mapping's readers
  * (lowering, codegen's blob data) need no checks of their own, and cost nothing more.
  */
-#include "ptcc.h"
+#include "onnx.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -31,14 +31,16 @@
  * blocked, so a handler never sees a name being added or freed. */
 enum { MAX_PENDING = 8 };
 static char *volatile pending[MAX_PENDING];
-/* The mapping guarded against SIGBUS, and the line that then ends ptcc (made beforehand: a
- * handler may not format or allocate). */
+/* The mappings guarded against SIGBUS (the weights file, or an ONNX model and its external data
+ * files), each with the line that then ends ptcc (made beforehand: a handler may not format or
+ * allocate).  A slot changes only with the mapping's pages untouched. */
+enum { MAX_GUARDED = 16 };
 static struct {
 	const char *volatile p;
 	volatile size_t size;
 	char *volatile msg;
 	const char *file;
-} guarded;
+} guarded[MAX_GUARDED];
 #define SHRANK "the weights file shrank while ptcc was reading it (it had %zu bytes)"
 /* The signals whose default action ends the process, that ptcc may get while writing: from the
  * terminal, kill and timeout, a reader gone, the CPU and file size limits (ulimit -t, -f). */
@@ -69,13 +71,14 @@ on_sigbus(int sig, siginfo_t *si, void *uctx)
 
 	(void)uctx;
 	remove_pending();
-	if (si->si_code > 0 && guarded.p && a >= guarded.p &&
-	    a - guarded.p < (ptrdiff_t)guarded.size) {
-		ssize_t r = write(STDERR_FILENO, guarded.msg, strlen(guarded.msg));
+	for (int i = 0; si->si_code > 0 && i < MAX_GUARDED; i++)
+		if (guarded[i].p && a >= guarded[i].p &&
+		    a - guarded[i].p < (ptrdiff_t)guarded[i].size) {
+			ssize_t r = write(STDERR_FILENO, guarded[i].msg, strlen(guarded[i].msg));
 
-		(void)r;
-		_exit(2);
-	}
+			(void)r;
+			_exit(2);
+		}
 	/* not the mapping's: the default action, either raised here (kill -BUS) or when the
 	 * faulting access runs again after the return */
 	if (si->si_code <= 0)
@@ -125,24 +128,50 @@ guard_mapping(const void *p, size_t size, const char *file)
 
 	snprintf(msg, (size_t)n + 1, fmt, file, size);
 	install_handlers();
-	unguard_mapping(guarded.p);
-	guarded.msg = msg;
-	guarded.size = size;
-	guarded.file = file;
-	guarded.p = p;
+	unguard_mapping(p);
+	for (int i = 0; i < MAX_GUARDED; i++)
+		if (!guarded[i].p) {
+			guarded[i].msg = msg;
+			guarded[i].size = size;
+			guarded[i].file = file;
+			guarded[i].p = p;
+			return;
+		}
+	free(msg); /* past MAX_GUARDED mappings: a shrinking file is a SIGBUS */
 }
 
 void
 unguard_mapping(const void *p)
 {
-	char *msg = guarded.msg;
+	for (int i = 0; p && i < MAX_GUARDED; i++)
+		if (guarded[i].p == p) {
+			char *msg = guarded[i].msg;
 
-	if (!p || p != guarded.p)
-		return;
-	guarded.p = NULL;
-	guarded.size = 0;
-	guarded.msg = NULL;
-	free(msg);
+			guarded[i].p = NULL;
+			guarded[i].size = 0;
+			guarded[i].msg = NULL;
+			free(msg);
+		}
+}
+
+/* The guarded mapping whose file is now shorter than its mapping (the first guarded one if none
+ * is), or -1 when none is guarded: a write() from a mapping that failed with EFAULT met a page
+ * its file lost. */
+static int
+shrunk_guard(void)
+{
+	int first = -1;
+	struct stat st;
+
+	for (int i = 0; i < MAX_GUARDED; i++) {
+		if (!guarded[i].p)
+			continue;
+		if (first < 0)
+			first = i;
+		if (stat(guarded[i].file, &st) == 0 && (size_t)st.st_size < guarded[i].size)
+			return i;
+	}
+	return first;
 }
 
 /* ---- what may be written --------------------------------------------------------------------- */
@@ -179,6 +208,17 @@ same_new_file(const char *a, const char *b)
 	free(da);
 	free(db);
 	return same;
+}
+
+/* Whether st is one of the ONNX model's external data files. */
+static bool
+is_external(const Ctx *c, const struct stat *st)
+{
+	for (size_t i = 0; c->onnx && i < c->onnx->externals.n; i++)
+		if ((uint64_t)st->st_dev == c->onnx->externals.v[i].dev &&
+		    (uint64_t)st->st_ino == c->onnx->externals.v[i].ino)
+			return true;
+	return false;
 }
 
 bool
@@ -219,6 +259,10 @@ outputs_check(Ctx *c, const char *const *what, const char *const *path, size_t n
 		} else if (have_log && st[i].st_dev == log.st_dev && st[i].st_ino == log.st_ino) {
 			io_error(c, "%s %s is the input %s; ptcc never writes over its input",
 				 what[i], path[i], c->onnx ? "model" : "trace");
+			ok = false;
+		} else if (is_external(c, &st[i])) {
+			io_error(c, "%s %s is an external data file of the model; ptcc never "
+				 "writes over its input", what[i], path[i]);
 			ok = false;
 		} else if (have_weights && st[i].st_dev == weights.st_dev &&
 			   st[i].st_ino == weights.st_ino) {
@@ -313,8 +357,11 @@ outfile_close(OutFile *o)
 	if (!ok) {
 		/* the kernel's copy from a page of the mapping that its file lost: not a SIGBUS
 		 * but EFAULT (ptcc's own memory never faults) */
-		if (err == EFAULT && guarded.p)
-			diag_file(o->c, DIAG_ERROR, guarded.file, SHRANK, (size_t)guarded.size);
+		int g = err == EFAULT ? shrunk_guard() : -1;
+
+		if (g >= 0)
+			diag_file(o->c, DIAG_ERROR, guarded[g].file, SHRANK,
+				  (size_t)guarded[g].size);
 		else
 			io_error(o->c, "cannot write '%s': %s", o->path,
 				 strerror(err ? err : EIO));

@@ -552,6 +552,7 @@ char *weights_file(Ctx *c);
 /* The tensor as float32, converting (F16, BF16, F64, integers) or copying (unaligned) when
  * needed; the memory belongs to the Weights. */
 const float *tensor_f32(Weights *w, const Tensor *t);
+float half_to_float(uint16_t h); /* IEEE binary16, as F16 tensors hold it */
 void weights_free(Weights *w);
 /* weights_write.c: every param and const (bound by weights_load) as a safetensors file, to f
  * (path names it in messages); false after an I/O error (reported). */
@@ -592,7 +593,8 @@ void outfile_abort(OutFile *o);   /* close and remove the temporary file */
 bool outputs_check(Ctx *c, const char *const *what, const char *const *path, size_t n);
 /* From now until unguard_mapping(p): a SIGBUS reading [p, p + size), a mapping of the weights
  * file `file` that shrank, ends ptcc with `file: error: ...` and exit status 2, the temporary
- * files removed, rather than with the signal.  One mapping at a time. */
+ * files removed, rather than with the signal.  Up to 16 mappings at a time (the weights file, or
+ * an ONNX model and its external data files). */
 void guard_mapping(const void *p, size_t size, const char *file);
 void unguard_mapping(const void *p);
 

@@ -318,7 +318,6 @@ read_file(Ctx *c, Weights *w, bool *io_error)
 	return ok;
 }
 
-static float half_to_float(uint16_t h);
 
 /* Element i of a float tensor as the float Caffe gets (tensor_f32's conversion, without its
  * copy): an F64 too large for a float counts as the infinity it becomes. */
@@ -481,7 +480,7 @@ weights_load(Ctx *c, bool *io_error)
 	return c->nerrors == errors;
 }
 
-static float
+float
 half_to_float(uint16_t h)
 {
 	uint32_t sign = (uint32_t)(h >> 15) << 31, exp = (h >> 10) & 0x1f, man = h & 0x3ff, bits;

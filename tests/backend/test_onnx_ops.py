@@ -174,6 +174,21 @@ def cases() -> list[Case]:
     c.append(Case("squeeze_unsqueeze_opset13", [node("Unsqueeze", ["x", "a"], ["u"]), node("Relu", ["u"], ["r"]),
                                                 node("Squeeze", ["r", "a"], ["y"])],
                   X, ["y"], lambda x: [x.relu()], {"a": i64(-1)}))
+    # the review's findings that were wrong nets: Squeeze without axes, Max/Min of constants folded,
+    # float16 constants, ConvTranspose without kernel_shape
+    c.append(Case("squeeze_opset13_no_axes", [node("Unsqueeze", ["x", "a"], ["u"]), node("Squeeze", ["u"], ["y"])],
+                  X, ["y"], lambda x: [x.squeeze()], {"a": i64(0, 3)}))
+    c.append(Case("max_min_of_constants", [node("Max", ["k1", "k2"], ["M"]), node("Min", ["k1", "k2"], ["N"]),
+                                           node("Add", ["x", "M"], ["a"]), node("Mul", ["x", "N"], ["b"])],
+                  X, ["a", "b"], lambda x: [x + T(np.maximum(K1, K2)), x * T(np.minimum(K1, K2))],
+                  {"k1": K1, "k2": K2}))
+    c.append(Case("float16_constants", [node("Cast", ["h"], ["hf"], to=TensorProto.FLOAT),
+                                        node("Mul", ["x", "hf"], ["a"]),
+                                        node("Conv", ["x", "Wh"], ["b"], kernel_shape=[3, 3])], X, ["a", "b"],
+                  lambda x: [x * T(H3.astype(np.float32)), F.conv2d(x, T(W33.astype(np.float16).astype(np.float32)))],
+                  {"h": H3, "Wh": W33.astype(np.float16)}))
+    c.append(Case("conv_transpose_no_kernel_shape", [node("ConvTranspose", ["x", "Wt"], ["y"], strides=[2, 2])], X,
+                  ["y"], lambda x: [F.conv_transpose2d(x, T(WT), None, 2)], {"Wt": WT}))
     c.append(Case("reduce_mean_max_min", [node("ReduceMean", ["x"], ["m"], axes=[2, 3], keepdims=0),
                                           node("ReduceMax", ["x"], ["M"], axes=[1]),
                                           node("ReduceMin", ["x"], ["n"], axes=[3], keepdims=1)], X, ["m", "M", "n"],
@@ -246,6 +261,8 @@ WT = rand(3, 4, 3, 3, scale=0.3)
 SLOPE = rand(3, 1, 1, scale=0.3)
 S3, B3, M3, V3 = rand(3) + 1.5, rand(3), rand(3), np.abs(rand(3)) + 0.5
 KC = rand(3, 1, 1)
+K1, K2 = rand(3, 1, 1), rand(3, 1, 1)
+H3 = rand(3, 1, 1).astype(np.float16)
 S4, BB4, M4, V4 = rand(4) + 1.5, rand(4), rand(4), np.abs(rand(4)) + 0.5
 W16 = rand(16, 3, 1, 1, scale=0.5)
 TOLERANCE = 1e-4

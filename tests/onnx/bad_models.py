@@ -175,6 +175,65 @@ def constant_empty_value(d: str) -> str:
     return save(d, "constant_empty_value", graph(nodes, [x_info()], [y_info()]))
 
 
+# The review's findings (each was a wrong net or a crash): now refused at the node.
+def prelu_slope_per_width(d: str) -> str:
+    """A slope of [C] broadcasts along the last axis (W), not the channels."""
+    nodes = [helper.make_node("PRelu", ["x", "s"], ["y"], name="/act/PRelu")]
+    return save(d, "prelu_slope_per_width", graph(nodes, [x_info()], [y_info()],
+                                                  [numpy_helper.from_array(np.full(4, 0.25, np.float32), "s")]))
+
+
+def conv_transpose_same(d: str) -> str:
+    nodes = [helper.make_node("ConvTranspose", ["x", "w"], ["y"], name="/up/ConvTranspose", strides=[2, 2],
+                              auto_pad="SAME_UPPER")]
+    return save(d, "conv_transpose_same", graph(nodes, [x_info()], [y_info()], [weight("w", (3, 2, 3, 3))]))
+
+
+def reshape_wrong_count(d: str) -> str:
+    nodes = [helper.make_node("Reshape", ["x", "s"], ["y"], name="/Reshape")]
+    return save(d, "reshape_wrong_count", graph(nodes, [x_info()], [y_info()],
+                                                [numpy_helper.from_array(np.array([1, 50], np.int64), "s")]))
+
+
+def concat_constants_mismatch(d: str) -> str:
+    a = numpy_helper.from_array(np.ones((1, 2), np.int64), "a")
+    b = numpy_helper.from_array(np.ones((1, 3), np.int64), "b")
+    nodes = [helper.make_node("Concat", ["a", "b"], ["k"], name="/Concat", axis=0),
+             helper.make_node("Relu", ["x"], ["y"], name="relu")]
+    return save(d, "concat_constants_mismatch", graph(nodes, [x_info()], [y_info()], [a, b]))
+
+
+def maxpool_ceil_into_padding(d: str) -> str:
+    """in 4, kernel 2, stride 3, pads 1: the last window starts in the padding (ONNX keeps it)."""
+    nodes = [helper.make_node("MaxPool", ["x"], ["y"], name="/pool/MaxPool", kernel_shape=[2, 2], strides=[3, 3],
+                              pads=[1, 1, 1, 1], ceil_mode=1)]
+    return save(d, "maxpool_ceil_into_padding", graph(nodes, [x_info()], [y_info()]))
+
+
+def split_uneven(d: str) -> str:
+    nodes = [helper.make_node("Split", ["x"], ["a", "b", "c"], name="/Split", axis=3)]
+    return save(d, "split_uneven", graph(nodes, [x_info()], [y_info("a"), y_info("b"), y_info("c")]))
+
+
+def resize_pytorch_half_pixel_to_one(d: str) -> str:
+    sizes = numpy_helper.from_array(np.array([1, 3, 1, 8], np.int64), "sz")
+    nodes = [helper.make_node("Resize", ["x", "", "", "sz"], ["y"], name="/Resize", mode="linear",
+                              coordinate_transformation_mode="pytorch_half_pixel")]
+    return save(d, "resize_pytorch_half_pixel_to_one", graph(nodes, [x_info()], [y_info()], [sizes]))
+
+
+def external_symlink(d: str) -> str:
+    """A location inside the directory that is a link out of it."""
+    outside = os.path.join(os.path.dirname(os.path.abspath(d)), "outside.bin")
+    with open(outside, "wb") as f:
+        f.write(bytes(216))
+    link = os.path.join(d, "w.bin")
+    if os.path.lexists(link):
+        os.unlink(link)
+    os.symlink(outside, link)
+    return external(d, "external_symlink", "w.bin")
+
+
 # name, writer, ptcc arguments (after the model), exit status
 CASES: list[tuple[str, Callable[[str], str], list[str], int]] = [
     ("truncated", truncated, [], 1),
@@ -196,4 +255,12 @@ CASES: list[tuple[str, Callable[[str], str], list[str], int]] = [
     ("value_info_mismatch", value_info_mismatch, [], 1),
     ("value_info_stale", value_info_stale, ["--input", "x=1x3x8x8"], 0),
     ("constant_empty_value", constant_empty_value, [], 1),
+    ("prelu_slope_per_width", prelu_slope_per_width, [], 1),
+    ("conv_transpose_same", conv_transpose_same, [], 1),
+    ("reshape_wrong_count", reshape_wrong_count, [], 1),
+    ("concat_constants_mismatch", concat_constants_mismatch, [], 1),
+    ("maxpool_ceil_into_padding", maxpool_ceil_into_padding, [], 1),
+    ("split_uneven", split_uneven, [], 1),
+    ("resize_pytorch_half_pixel_to_one", resize_pytorch_half_pixel_to_one, [], 1),
+    ("external_symlink", external_symlink, [], 1),
 ]

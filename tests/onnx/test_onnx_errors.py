@@ -118,6 +118,19 @@ class BadModels(unittest.TestCase):
         self.assertEqual((r.returncode, r.stderr), (0, ""))
         self.assertIn("Convolution", r.stdout)
 
+    def test_producer_cannot_add_lines(self) -> None:
+        """The header comment names the model and its producer: their line ends cannot end it."""
+        model = bad_models.relu_model()
+        model.producer_name = 'evil)\ninput %9 "z" : f32[2]\n#'
+        bad_models.save(self.dir, "evil\nname", model)
+        r = ptcc(self.dir, "evil\nname.onnx", "--emit=log", "-o", "run.log")
+        self.assertEqual((r.returncode, r.stderr), (0, ""))
+        with open(os.path.join(self.dir, "run.log"), encoding="utf-8") as f:
+            self.assertEqual(f.read().splitlines()[1], '# converted by ptcc from evil?name.onnx (ONNX opset 13, '
+                                                       'written by evil)?input %9 "z" : f32[2]?#)')
+        r = ptcc(self.dir, "run.log", "-o", "run.prototxt")
+        self.assertEqual((r.returncode, r.stderr), (0, ""))
+
     def test_emit_log_compiles_to_the_same_net(self) -> None:
         w = bad_models.weight("w", (4, 3, 3, 3))
         b = bad_models.weight("b", (4,))
