@@ -52,17 +52,19 @@ onnx_is_model(const char *path)
 {
 	size_t n = strlen(path);
 	unsigned char b = 0;
-	FILE *f;
+	struct stat st;
+	int fd;
 
 	if (n > 5 && strcmp(path + n - 5, ".onnx") == 0)
 		return true;
 	/* the first field of every exporter's ModelProto is ir_version: key 0x08 (a trace
-	 * starts with text) */
-	if (!(f = fopen(path, "rb")))
+	 * starts with text).  Only a regular file is read: a FIFO would block (ctx_open then
+	 * refuses anything else, as it always has). */
+	if ((fd = input_open(path, &st)) < 0)
 		return false;
-	if (fread(&b, 1, 1, f) != 1)
+	if (!S_ISREG(st.st_mode) || read(fd, &b, 1) != 1)
 		b = 0;
-	fclose(f);
+	close(fd);
 	return b == 0x08;
 }
 

@@ -71,6 +71,18 @@ class BadModels(unittest.TestCase):
                     self.assertEqual(f.read(), data)
                 self.assertEqual(sorted(os.listdir(self.dir)), ["m.onnx"])
 
+    def test_not_a_regular_file(self) -> None:
+        """A FIFO or a directory, named .onnx or not, is refused without being waited on."""
+        os.mkfifo(os.path.join(self.dir, "pipe.onnx"))
+        os.mkfifo(os.path.join(self.dir, "pipe.bin"))
+        os.mkdir(os.path.join(self.dir, "dir.onnx"))
+        for name, want in (("pipe.onnx", "'pipe.onnx' is not a regular file (a FIFO)"),
+                           ("pipe.bin", "'pipe.bin' is not a regular file (a FIFO)"),
+                           ("dir.onnx", "'dir.onnx' is a directory")):
+            with self.subTest(name=name):
+                r = subprocess.run([PTCC, name], cwd=self.dir, capture_output=True, text=True, timeout=10)
+                self.assertEqual((r.returncode, r.stderr), (2, f"ptcc: error: {want}\n"))
+
     def test_input_sets_a_symbolic_dim(self) -> None:
         model = bad_models.dynamic_batch(self.dir)
         r = ptcc(self.dir, model, "--input", "x=2x3x4x4", "--emit=summary")
