@@ -250,12 +250,13 @@ class Convert(unittest.TestCase):
             self.ptcc.convert(conv, x, f"{self.dir}/a.prototxt", target="tflite", ptcc=parity.ptcc_binary())
         self.assertEqual(str(e.exception), "target 'tflite': expected one of caffe, caffe-master, opencv")
         # an op ptcc refuses: the exception carries ptcc's diagnostics, and nothing is written
-        erf = Lambda(lambda x: torch.special.erf(x))
+        refused = Lambda(lambda x: torch.threshold(x, 0.1, -1.0))
         with self.assertRaises(self.ptcc.ConvertError) as e:
-            self.ptcc.convert(erf, x, f"{self.dir}/erf.prototxt", ptcc=parity.ptcc_binary())
-        self.assertRegex(e.exception.diagnostics, rf"^{re.escape(self.dir)}/erf\.log:\d+:\d+: error: ")
-        self.assertTrue(str(e.exception).startswith(f"ptcc could not compile {self.dir}/erf.log (exit status 1):\n"))
-        self.assertFalse(os.path.exists(f"{self.dir}/erf.prototxt"))
+            self.ptcc.convert(refused, x, f"{self.dir}/refused.prototxt", ptcc=parity.ptcc_binary())
+        self.assertRegex(e.exception.diagnostics, rf"^{re.escape(self.dir)}/refused\.log:\d+:\d+: error: ")
+        self.assertTrue(str(e.exception).startswith(
+            f"ptcc could not compile {self.dir}/refused.log (exit status 1):\n"))
+        self.assertFalse(os.path.exists(f"{self.dir}/refused.prototxt"))
         # a tolerance no float32 net meets: the report comes with the exception
         with self.assertRaises(self.ptcc.ConvertError) as e:
             self.ptcc.convert(nn.Sequential(nn.Conv2d(3, 8, 3), nn.Tanh()), torch.randn(1, 3, 9, 9),
