@@ -4,7 +4,7 @@
 # output).  Each target's corpus grows in DIR/corpus/TARGET (the seeds are read from
 # DIR/seeds/TARGET, not written); crashers, leaks, hangs (-timeout) and OOMs go to
 # DIR/crashers/TARGET/, the libFuzzer log to DIR/logs/TARGET.log.  One process and one worker per
-# target, one target at a time.  The status is 1 if any target found something; a summary line per
+# target, FUZZ_JOBS targets at a time (default 1).  The status is 1 if any target found something; a summary line per
 # target gives libFuzzer's final numbers.
 #
 # Every sanitizer report is fatal unless UBSAN_OPTIONS/ASAN_OPTIONS say otherwise; a campaign that
@@ -19,10 +19,11 @@ shift 2
 : "${UBSAN_OPTIONS:=halt_on_error=1:print_stacktrace=1}"
 : "${ASAN_OPTIONS:=detect_leaks=1}"
 export UBSAN_OPTIONS ASAN_OPTIONS
-status=0
-for t in "$@"; do
+# One target: its campaign, then its summary line (and what it found) in DIR/logs/TARGET.summary and
+# its exit status in DIR/logs/TARGET.rc.
+run_one() {
+	t=$1
 	bin=$dir/fuzz_$t
-	[ -x "$bin" ] || { echo "fuzz: no $bin (make fuzz-build)"; exit 2; }
 	mkdir -p "$dir/corpus/$t" "$dir/crashers/$t" "$dir/logs"
 	dict=
 	maxlen=8192
@@ -45,12 +46,33 @@ for t in "$@"; do
 	ft=$(echo "$last" | sed -n 's/.* ft: \([0-9]*\).*/\1/p')
 	corp=$(echo "$last" | sed -n 's/.* corp: \([0-9]*\/[^ ]*\).*/\1/p')
 	found=$(find "$dir/crashers/$t" -type f | wc -l)
-	echo "fuzz_$t: ${seconds}s, ${execs:-?} execs (${speed:-?}/s), cov ${cov:-?} ft ${ft:-?}," \
-		"corpus ${corp:-?}, exit $rc, $found file(s) in $dir/crashers/$t"
-	if [ "$rc" -ne 0 ]; then
-		status=1
-		grep -E 'ERROR: |SUMMARY: |runtime error|^MS: |Test unit written' "$log" |
+	{
+		echo "fuzz_$t: ${seconds}s, ${execs:-?} execs (${speed:-?}/s), cov ${cov:-?} ft ${ft:-?}," \
+			"corpus ${corp:-?}, exit $rc, $found file(s) in $dir/crashers/$t"
+		[ "$rc" -eq 0 ] || grep -E 'ERROR: |SUMMARY: |runtime error|^MS: |Test unit written' "$log" |
 			head -n 20
+	} >"$dir/logs/$t.summary"
+	echo "$rc" >"$dir/logs/$t.rc"
+}
+
+for t in "$@"; do
+	[ -x "$dir/fuzz_$t" ] || { echo "fuzz: no $dir/fuzz_$t (make fuzz-build)"; exit 2; }
+done
+# FUZZ_JOBS targets at a time (default 1; CI runs its smokes 2 at a time, one per core)
+jobs=${FUZZ_JOBS:-1}
+running=0
+for t in "$@"; do
+	run_one "$t" &
+	running=$((running + 1))
+	if [ "$running" -ge "$jobs" ]; then
+		wait
+		running=0
 	fi
+done
+wait
+status=0
+for t in "$@"; do
+	cat "$dir/logs/$t.summary"
+	[ "$(cat "$dir/logs/$t.rc")" = 0 ] || status=1
 done
 exit "$status"
