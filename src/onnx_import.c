@@ -257,28 +257,7 @@ konst_new(Imp *im, int dtype, int ndim, const int64_t *dims)
 static double
 kf(const OnnxTensor *t, int64_t i)
 {
-	const unsigned char *e = (const unsigned char *)t->data + i * dtype_size[t->dtype];
-	float f;
-	double d;
-	int64_t q;
-	int32_t w;
-	int16_t h;
-
-	switch (t->dtype) {
-	case DT_F32: memcpy(&f, e, 4); return f;
-	case DT_F64: memcpy(&d, e, 8); return d;
-	case DT_I64: memcpy(&q, e, 8); return (double)q;
-	case DT_I32: memcpy(&w, e, 4); return w;
-	case DT_I16: memcpy(&h, e, 2); return h;
-	case DT_I8: return (int8_t)e[0];
-	case DT_U8: case DT_BOOL: return e[0];
-	case DT_F16: return half_to_float((uint16_t)(e[0] | e[1] << 8));
-	case DT_BF16:
-		w = (int32_t)((uint32_t)(e[0] | e[1] << 8) << 16);
-		memcpy(&f, &w, 4);
-		return f;
-	default: return NAN;
-	}
+	return dtype_value(t->dtype, (const unsigned char *)t->data + i * dtype_size[t->dtype]);
 }
 
 /* A double as an int64, as ONNX's Cast leaves it undefined: NaN as 0, the rest saturated. */
@@ -321,6 +300,22 @@ kset(OnnxTensor *t, int64_t i, double v, int64_t iv)
 	case DT_I16: { int16_t h = (int16_t)iv; memcpy(e, &h, 2); break; }
 	default: break;
 	}
+}
+
+/* Elements [j, j + n) of k into t from element i: copied, or converted where t's dtype is not k's
+ * (a float16 constant's folds are float32, konst_new) */
+static void
+kcopy(OnnxTensor *t, int64_t i, const OnnxTensor *k, int64_t j, int64_t n)
+{
+	size_t e = dtype_size[k->dtype];
+
+	if (t->dtype == k->dtype) {
+		memcpy((unsigned char *)t->data + i * (int64_t)e,
+		       (const unsigned char *)k->data + j * (int64_t)e, (size_t)n * e);
+		return;
+	}
+	for (int64_t m = 0; m < n; m++)
+		kset(t, i + m, kf(k, j + m), ki(k, j + m));
 }
 
 static bool
@@ -549,6 +544,16 @@ a_val(Imp *im, Val *x)
 	push(im, l);
 }
 
+/* An intermediate value of the node's own op lines as the next argument */
+static void
+a_value(Imp *im, const Value *v)
+{
+	Lit l = lit(im, L_HANDLE);
+
+	l.u.i = v->handle;
+	push(im, l);
+}
+
 static void
 a_opt(Imp *im, Val *x)
 {
@@ -644,6 +649,17 @@ set_value(Imp *im, size_t i, Value *v)
 		check_value_info(im, x);
 	}
 	return x;
+}
+
+/* The op line built so far as the node's output 0: whether it was written (an error is
+ * reported, and the node failed, otherwise). */
+static bool
+emit_result(Imp *im, const char *opname)
+{
+	Value *v = emit_op(im, opname, 1);
+
+	set_value(im, 0, v);
+	return v != NULL;
 }
 
 /* A runtime input's type (NULL for a constant) */
@@ -848,14 +864,8 @@ fold_gather(Imp *im, const OnnxTensor *d, const OnnxTensor *ix, int64_t axis)
 				return fail(im, "index %lld is out of range for a dimension "
 					    "of %lld", (long long)ki(ix, j),
 					    (long long)d->dims[axis]);
-			for (int64_t r = 0; r < inner; r++) {
-				int64_t src = (o * d->dims[axis] + q) * inner + r,
-					dst = (o * ix->numel + j) * inner + r;
-
-				memcpy((unsigned char *)t->data + dst * dtype_size[t->dtype],
-				       (const unsigned char *)d->data + src * dtype_size[d->dtype],
-				       dtype_size[t->dtype]);
-			}
+			kcopy(t, (o * ix->numel + j) * inner, d, (o * d->dims[axis] + q) * inner,
+			      inner);
 		}
 	set_const(im, 0, t);
 	return true;
@@ -884,7 +894,7 @@ cv_gather(Imp *im, const OnnxOp *row)
 	a_val(im, d);
 	a_int(im, axis);
 	a_int(im, ki(ix, 0));
-	return set_value(im, 0, emit_op(im, "select", 1)) != NULL || !im->failed;
+	return emit_result(im, "select");
 }
 
 /* the result shape of Unsqueeze / Squeeze / Flatten / Reshape on dims */
@@ -945,7 +955,7 @@ reshape_to(Imp *im, Val *x, const int64_t *dims, int nd)
 	}
 	a_val(im, x);
 	a_ints(im, dims, nd);
-	return set_value(im, 0, emit_op(im, "reshape", 1)) != NULL || !im->failed;
+	return emit_result(im, "reshape");
 }
 
 static void
@@ -975,7 +985,7 @@ cv_unsqueeze(Imp *im, const OnnxOp *row)
 		return reshape_to(im, x, o, on);
 	a_val(im, x);
 	a_int(im, norm_axis(axes[0], on));
-	return set_value(im, 0, emit_op(im, "unsqueeze", 1)) != NULL || !im->failed;
+	return emit_result(im, "unsqueeze");
 }
 
 static bool
@@ -1028,7 +1038,7 @@ cv_flatten(Imp *im, const OnnxOp *row)
 		a_val(im, x);
 		a_int(im, 1);
 		a_int(im, -1);
-		return set_value(im, 0, emit_op(im, "flatten", 1)) != NULL || !im->failed;
+		return emit_result(im, "flatten");
 	}
 	return reshape_to(im, x, o, 2);
 }
@@ -1079,7 +1089,7 @@ cv_reshape(Imp *im, const OnnxOp *row)
 		return reshape_to(im, x, shape, n);
 	a_val(im, x);
 	a_ints(im, shape, n);
-	return set_value(im, 0, emit_op(im, "reshape", 1)) != NULL || !im->failed;
+	return emit_result(im, "reshape");
 }
 
 static bool
@@ -1096,7 +1106,7 @@ cv_concat(Imp *im, const OnnxOp *row)
 		const OnnxTensor *a = in_const(im, 0, false);
 		int64_t dims[MAX_DIMS], total = 0, outer = 1, inner;
 		OnnxTensor *t;
-		size_t at = 0;
+		int64_t at = 0;
 
 		if (!a)
 			return false;
@@ -1124,13 +1134,10 @@ cv_concat(Imp *im, const OnnxOp *row)
 		for (int64_t o = 0; o < outer; o++)
 			for (size_t i = 0; i < n; i++) {
 				const OnnxTensor *b = in_const(im, i, false);
-				size_t bytes;
 
 				inner = b->numel / (outer ? outer : 1);
-				bytes = (size_t)inner * dtype_size[b->dtype];
-				memcpy((unsigned char *)t->data + at,
-				       (const unsigned char *)b->data + (size_t)o * bytes, bytes);
-				at += bytes;
+				kcopy(t, at, b, o * inner, inner);
+				at += inner;
 			}
 		set_const(im, 0, t);
 		return true;
@@ -1145,7 +1152,7 @@ cv_concat(Imp *im, const OnnxOp *row)
 	}
 	push(im, ir_list(im->c, items, n, (uint32_t)im->k));
 	a_int(im, axis);
-	return set_value(im, 0, emit_op(im, "cat", 1)) != NULL || !im->failed;
+	return emit_result(im, "cat");
 }
 
 static bool
@@ -1289,7 +1296,7 @@ cv_unary(Imp *im, const OnnxOp *row)
 	if (!x)
 		return false;
 	a_val(im, x);
-	return set_value(im, 0, emit_op(im, row->ir, 1)) != NULL || !im->failed;
+	return emit_result(im, row->ir);
 }
 
 static bool
@@ -1302,7 +1309,7 @@ cv_leaky(Imp *im, const OnnxOp *row)
 		return false;
 	a_val(im, x);
 	a_float(im, alpha);
-	return set_value(im, 0, emit_op(im, row->ir, 1)) != NULL || !im->failed;
+	return emit_result(im, row->ir);
 }
 
 static bool
@@ -1311,30 +1318,25 @@ cv_hardsigmoid(Imp *im, const OnnxOp *row)
 	Val *x = in_rt(im, 0);
 	double alpha = attr_float(im, "alpha", 0.2), beta = attr_float(im, "beta", 0.5);
 	Value *v;
-	Val tmp = {0};
 
 	(void)row;
 	if (!x || im->failed)
 		return false;
 	a_val(im, x);
 	if ((float)alpha == (float)(1.0 / 6) && beta == 0.5)
-		return set_value(im, 0, emit_op(im, "hardsigmoid", 1)) != NULL || !im->failed;
+		return emit_result(im, "hardsigmoid");
 	/* max(0, min(1, alpha * x + beta)) */
 	a_float(im, alpha);
 	if (!(v = emit_op(im, "mul", 1)))
 		return false;
-	tmp.handle = v->handle;
-	tmp.v = v;
-	a_val(im, &tmp);
+	a_value(im, v);
 	a_float(im, beta);
 	if (!(v = emit_op(im, "add", 1)))
 		return false;
-	tmp.handle = v->handle;
-	tmp.v = v;
-	a_val(im, &tmp);
+	a_value(im, v);
 	a_float(im, 0.0);
 	a_float(im, 1.0);
-	return set_value(im, 0, emit_op(im, "clamp", 1)) != NULL || !im->failed;
+	return emit_result(im, "clamp");
 }
 
 /* Add, Sub, Mul, Div, Pow: a constant of one element is a scalar argument */
@@ -1362,7 +1364,7 @@ cv_arith(Imp *im, const OnnxOp *row)
 			a_val(im, xs[i]);
 		}
 	}
-	return set_value(im, 0, emit_op(im, row->ir, 1)) != NULL || !im->failed;
+	return emit_result(im, row->ir);
 }
 
 static bool
@@ -1504,7 +1506,7 @@ cv_conv(Imp *im, const OnnxOp *row)
 	a_ints(im, p, n);
 	a_ints(im, d, n);
 	a_int(im, group);
-	return set_value(im, 0, emit_op(im, ops[n - 1], 1)) != NULL || !im->failed;
+	return emit_result(im, ops[n - 1]);
 }
 
 static bool
@@ -1513,6 +1515,7 @@ cv_conv_transpose(Imp *im, const OnnxOp *row)
 	Val *x = in_rt(im, 0), *w = in_req(im, 1), *b = in(im, 2);
 	int64_t k[MAX_DIMS], s[MAX_DIMS], d[MAX_DIMS], p[MAX_DIMS], op[MAX_DIMS] = {0};
 	int64_t group = attr_int(im, "group", 1), os[MAX_DIMS];
+	const char *pad = attr_str(im, "auto_pad", "NOTSET");
 	int n, nop, nos;
 
 	(void)row;
@@ -1530,8 +1533,7 @@ cv_conv_transpose(Imp *im, const OnnxOp *row)
 		return fail(im, "ConvTranspose with output_shape is not supported; give pads");
 	if (nop < 0)
 		op[0] = op[1] = 0;
-	if (strcmp(attr_str(im, "auto_pad", "NOTSET"), "NOTSET") &&
-	    strcmp(attr_str(im, "auto_pad", "NOTSET"), "VALID"))
+	if (strcmp(pad, "NOTSET") && strcmp(pad, "VALID"))
 		return fail(im, "ConvTranspose with auto_pad SAME_UPPER or SAME_LOWER is not "
 			    "supported; give pads");
 	for (int i = 0; i < n; i++) /* the kernel from the weight when kernel_shape is absent */
@@ -1546,7 +1548,7 @@ cv_conv_transpose(Imp *im, const OnnxOp *row)
 	a_ints(im, op, n);
 	a_int(im, group);
 	a_ints(im, d, n);
-	return set_value(im, 0, emit_op(im, "conv_transpose2d", 1)) != NULL || !im->failed;
+	return emit_result(im, "conv_transpose2d");
 }
 
 static bool
@@ -1597,7 +1599,7 @@ cv_pool(Imp *im, const OnnxOp *row)
 	a_bool(im, ceil != 0);
 	if (!is_max)
 		a_bool(im, cip != 0);
-	return set_value(im, 0, emit_op(im, row->ir, 1)) != NULL || !im->failed;
+	return emit_result(im, row->ir);
 }
 
 static bool
@@ -1613,7 +1615,7 @@ cv_global_pool(Imp *im, const OnnxOp *row)
 			    x->v->type.ndim);
 	a_val(im, x);
 	a_ints(im, one, 2);
-	return set_value(im, 0, emit_op(im, row->ir, 1)) != NULL || !im->failed;
+	return emit_result(im, row->ir);
 }
 
 static bool
@@ -1639,7 +1641,7 @@ cv_batch_norm(Imp *im, const OnnxOp *row)
 	a_bool(im, false);
 	a_float(im, 0.1);
 	a_float(im, (float)eps);
-	return set_value(im, 0, emit_op(im, "batch_norm", 1)) != NULL || !im->failed;
+	return emit_result(im, "batch_norm");
 }
 
 static bool
@@ -1659,7 +1661,7 @@ cv_instance_norm(Imp *im, const OnnxOp *row)
 	a_bool(im, true);
 	a_float(im, 0.1);
 	a_float(im, (float)eps);
-	return set_value(im, 0, emit_op(im, "instance_norm", 1)) != NULL || !im->failed;
+	return emit_result(im, "instance_norm");
 }
 
 /* A constant transposed ([K, N] -> [N, K]) and scaled, for Gemm and MatMul's weights */
@@ -1725,7 +1727,7 @@ cv_gemm(Imp *im, const OnnxOp *row)
 	a_val(im, a);
 	a_val(im, w);
 	a_opt(im, bias);
-	return set_value(im, 0, emit_op(im, "linear", 1)) != NULL || !im->failed;
+	return emit_result(im, "linear");
 }
 
 static bool
@@ -1744,10 +1746,10 @@ cv_matmul(Imp *im, const OnnxOp *row)
 			return false;
 		a_val(im, w);
 		a_none(im);
-		return set_value(im, 0, emit_op(im, "linear", 1)) != NULL || !im->failed;
+		return emit_result(im, "linear");
 	}
 	a_val(im, b);
-	return set_value(im, 0, emit_op(im, "matmul", 1)) != NULL || !im->failed;
+	return emit_result(im, "matmul");
 }
 
 static bool
@@ -1783,13 +1785,13 @@ cv_prelu(Imp *im, const OnnxOp *row)
 	w->handle = NO_HANDLE;
 	a_val(im, x);
 	a_val(im, w);
-	return set_value(im, 0, emit_op(im, "prelu", 1)) != NULL || !im->failed;
+	return emit_result(im, "prelu");
 }
 
 static bool
 cv_softmax(Imp *im, const OnnxOp *row)
 {
-	Val *x = in_rt(im, 0), tmp = {0};
+	Val *x = in_rt(im, 0);
 	int64_t axis = attr_int(im, "axis", im->m->opset >= 13 ? -1 : 1), flat[2] = {1, 1};
 	const Type *t;
 	Value *v;
@@ -1806,7 +1808,7 @@ cv_softmax(Imp *im, const OnnxOp *row)
 	if (im->m->opset >= 13 || tail_ones) {
 		a_val(im, x);
 		a_int(im, axis);
-		return set_value(im, 0, emit_op(im, row->ir, 1)) != NULL || !im->failed;
+		return emit_result(im, row->ir);
 	}
 	/* before opset 13: over all the axes from `axis` on, as one */
 	for (int i = 0; i < t->ndim; i++)
@@ -1815,17 +1817,13 @@ cv_softmax(Imp *im, const OnnxOp *row)
 	a_ints(im, flat, 2);
 	if (!(v = emit_op(im, "reshape", 1)))
 		return false;
-	tmp.handle = v->handle;
-	tmp.v = v;
-	a_val(im, &tmp);
+	a_value(im, v);
 	a_int(im, 1);
 	if (!(v = emit_op(im, row->ir, 1)))
 		return false;
-	tmp.handle = v->handle;
-	tmp.v = v;
-	a_val(im, &tmp);
+	a_value(im, v);
 	a_ints(im, t->dims, t->ndim);
-	return set_value(im, 0, emit_op(im, "reshape", 1)) != NULL || !im->failed;
+	return emit_result(im, "reshape");
 }
 
 static bool
@@ -1866,7 +1864,7 @@ cv_clip(Imp *im, const OnnxOp *row)
 		a_float(im, hi);
 	else
 		a_none(im);
-	return set_value(im, 0, emit_op(im, "clamp", 1)) != NULL || !im->failed;
+	return emit_result(im, "clamp");
 }
 
 static bool
@@ -1887,7 +1885,7 @@ cv_reduce(Imp *im, const OnnxOp *row)
 	else
 		a_none(im);
 	a_bool(im, keep != 0);
-	return set_value(im, 0, emit_op(im, row->ir, 1)) != NULL || !im->failed;
+	return emit_result(im, row->ir);
 }
 
 static bool
@@ -1910,7 +1908,7 @@ cv_transpose(Imp *im, const OnnxOp *row)
 	}
 	a_val(im, x);
 	a_ints(im, perm, n);
-	return set_value(im, 0, emit_op(im, "permute", 1)) != NULL || !im->failed;
+	return emit_result(im, "permute");
 }
 
 /* Python's clamping of a slice [start, end) with a positive step over n elements */
@@ -1933,9 +1931,7 @@ fold_slice(Imp *im, const OnnxTensor *k, int64_t start, int64_t end, int64_t ste
 	if (!(t = konst_new(im, k->dtype, 1, &n)))
 		return false;
 	for (int64_t i = 0; i < n; i++)
-		memcpy((unsigned char *)t->data + i * dtype_size[k->dtype],
-		       (const unsigned char *)k->data + (start + i * step) * dtype_size[k->dtype],
-		       dtype_size[k->dtype]);
+		kcopy(t, i, k, start + i * step, 1);
 	set_const(im, 0, t);
 	return true;
 }
@@ -2018,7 +2014,7 @@ cv_slice(Imp *im, const OnnxOp *row)
 	}
 	a_val(im, x);
 	push(im, ir_list(im->c, idx, (size_t)last + 1, (uint32_t)im->k));
-	return set_value(im, 0, emit_op(im, "getitem", 1)) != NULL || !im->failed;
+	return emit_result(im, "getitem");
 }
 
 static bool
@@ -2121,7 +2117,7 @@ cv_pad(Imp *im, const OnnxOp *row)
 		a_float(im, value);
 	else
 		a_none(im);
-	return set_value(im, 0, emit_op(im, "pad", 1)) != NULL || !im->failed;
+	return emit_result(im, "pad");
 }
 
 /* Resize (opset 10+) and Upsample: torch's interpolate where the coordinate rules agree */
@@ -2232,7 +2228,7 @@ cv_resize(Imp *im, const OnnxOp *row)
 		a_bool(im, align);
 	else
 		a_none(im);
-	return set_value(im, 0, emit_op(im, "interpolate", 1)) != NULL || !im->failed;
+	return emit_result(im, "interpolate");
 }
 
 /* DepthToSpace in CRD mode is torch's pixel_shuffle (DCR, the default, orders the channels
@@ -2252,7 +2248,7 @@ cv_depth_to_space(Imp *im, const OnnxOp *row)
 			    "pixel_shuffle)", mode);
 	a_val(im, x);
 	a_int(im, bs);
-	return set_value(im, 0, emit_op(im, "pixel_shuffle", 1)) != NULL || !im->failed;
+	return emit_result(im, "pixel_shuffle");
 }
 
 static bool
@@ -2271,7 +2267,7 @@ cv_lrn(Imp *im, const OnnxOp *row)
 	a_float(im, alpha);
 	a_float(im, beta);
 	a_float(im, bias);
-	return set_value(im, 0, emit_op(im, "local_response_norm", 1)) != NULL || !im->failed;
+	return emit_result(im, "local_response_norm");
 }
 
 /* The op table: one row per ONNX op (sorted by name for the reader). */

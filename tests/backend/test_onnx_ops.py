@@ -187,6 +187,15 @@ def cases() -> list[Case]:
                                         node("Conv", ["x", "Wh"], ["b"], kernel_shape=[3, 3])], X, ["a", "b"],
                   lambda x: [x * T(H3.astype(np.float32)), F.conv2d(x, T(W33.astype(np.float16).astype(np.float32)))],
                   {"h": H3, "Wh": W33.astype(np.float16)}))
+    # folds of float16 constants (Concat, Gather, Slice) are float32: element by element, not bytes
+    hcat = np.concatenate([H3.reshape(3), H3.reshape(3)[:1]]).astype(np.float32)
+    c.append(Case("float16_constants_folded",
+                  [node("Concat", ["ha", "hb"], ["hc"], axis=0), node("Gather", ["hc", "ix"], ["hg"], axis=0),
+                   node("Slice", ["hg", "st", "en"], ["hs"]), node("Reshape", ["hs", "sh"], ["hr"]),
+                   node("Cast", ["hr"], ["hf"], to=TensorProto.FLOAT), node("Mul", ["x", "hf"], ["y"])], X, ["y"],
+                  lambda x: [x * T(hcat[[3, 0, 2, 1]][1:4].reshape(3, 1, 1))],
+                  {"ha": H3.reshape(3), "hb": H3.reshape(3)[:1], "ix": i64(3, 0, 2, 1), "st": i64(1),
+                   "en": i64(4), "sh": i64(3, 1, 1)}))
     c.append(Case("conv_transpose_no_kernel_shape", [node("ConvTranspose", ["x", "Wt"], ["y"], strides=[2, 2])], X,
                   ["y"], lambda x: [F.conv_transpose2d(x, T(WT), None, 2)], {"Wt": WT}))
     c.append(Case("reduce_mean_max_min", [node("ReduceMean", ["x"], ["m"], axes=[2, 3], keepdims=0),
@@ -270,17 +279,6 @@ ALL_LEVELS = {"conv_batchnorm", "batchnorm_opset9", "conv_asymmetric_pads", "act
               "gemm_alpha_beta", "matmul_const"}
 
 
-def opencv_forward(prototxt: str, caffemodel: str, x: np.ndarray, outputs: list[str]) -> list[np.ndarray]:
-    """The named outputs (an ONNX output names its blob and the layer writing it) in OpenCV dnn."""
-    import cv2
-
-    net = cv2.dnn.readNetFromCaffe(prototxt, caffemodel)
-    net.setPreferableBackend(cv2.dnn.DNN_BACKEND_OPENCV)
-    net.setPreferableTarget(cv2.dnn.DNN_TARGET_CPU)
-    net.setInput(np.ascontiguousarray(x), "x")
-    return [np.array(o) for o in net.forward(outputs)]
-
-
 class OnnxOps(unittest.TestCase):
     def run_case(self, case: Case) -> None:
         d = ptcctest.out_dir("onnx-ops")
@@ -306,7 +304,8 @@ class OnnxOps(unittest.TestCase):
         self.assertEqual(parity.validate(prototxt, caffemodel), [])
         for runtime in parity.runtimes():
             if runtime == "opencv":  # by name: an output another layer reads is not "unconnected"
-                names, got = case.outputs, opencv_forward(prototxt, caffemodel, case.x, case.outputs)
+                names, got = case.outputs, parity.run_opencv_outputs(prototxt, caffemodel, [case.x], ["x"],
+                                                                     case.outputs)
             else:
                 names, got = parity.run_caffe_named(prototxt, caffemodel, [case.x], ["x"], case.outputs)
             by_name = dict(zip(names, got))
