@@ -57,29 +57,39 @@ fail:
 	return -1;
 }
 
-bool
-ctx_open(Ctx *c, const char *path)
+int
+input_open_regular(Ctx *c, const char *path, struct stat *st)
 {
-	struct stat st;
 	const char *kind;
 	int fd;
 
-	c->path = path;
-	if ((fd = input_open(path, &st)) < 0) {
+	if ((fd = input_open(path, st)) < 0) {
 		io_error(c, "cannot open '%s': %s", path, strerror(errno));
-		return false;
+		return -1;
 	}
 	/* A FIFO, a device (/dev/zero never ends) or a socket would be read without end; a
-	 * directory fails on the first read.  Diagnostics read the trace's lines again, which
-	 * only a regular file allows. */
-	if ((kind = file_kind(st.st_mode))) {
-		if (S_ISDIR(st.st_mode))
+	 * directory fails on the first read.  Diagnostics read the trace's lines again, and a
+	 * model is mapped, which only a regular file allows. */
+	if ((kind = file_kind(st->st_mode))) {
+		if (S_ISDIR(st->st_mode))
 			io_error(c, "'%s' is a directory", path);
 		else
 			io_error(c, "'%s' is not a regular file (%s)", path, kind);
 		close(fd);
-		return false;
+		return -1;
 	}
+	return fd;
+}
+
+bool
+ctx_open(Ctx *c, const char *path)
+{
+	struct stat st;
+	int fd;
+
+	c->path = path;
+	if ((fd = input_open_regular(c, path, &st)) < 0)
+		return false;
 	if ((uint64_t)st.st_size > TRACE_MAX_BYTES) {
 		io_error(c, "'%s' is larger than 4 GiB (%llu bytes), the most a trace may hold",
 			 path, (unsigned long long)st.st_size);

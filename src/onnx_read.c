@@ -603,7 +603,6 @@ onnx_read(Ctx *c, const char *path, bool *io_failed)
 {
 	OnnxModel *m = xcalloc(1, sizeof *m);
 	struct stat st;
-	const char *kind;
 	Wire w;
 	WireField f, graph = {0}, producer = {0}, version = {0};
 	int r, fd;
@@ -612,18 +611,8 @@ onnx_read(Ctx *c, const char *path, bool *io_failed)
 	c->onnx = m;
 	m->path = path;
 	*io_failed = true;
-	if ((fd = input_open(path, &st)) < 0) {
-		io_error(c, "cannot open '%s': %s", path, strerror(errno));
+	if ((fd = input_open_regular(c, path, &st)) < 0)
 		return false;
-	}
-	if ((kind = file_kind(st.st_mode))) {
-		if (S_ISDIR(st.st_mode))
-			io_error(c, "'%s' is a directory", path);
-		else
-			io_error(c, "'%s' is not a regular file (%s)", path, kind);
-		close(fd);
-		return false;
-	}
 	m->size = (size_t)st.st_size;
 	if (m->size) {
 		void *p = mmap(NULL, m->size, PROT_READ, MAP_PRIVATE, fd, 0);

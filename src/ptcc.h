@@ -438,6 +438,9 @@ struct stat;
  * fstat it: the descriptor, blocking again, or -1 with errno set.  The caller checks st's type:
  * file_kind names anything but a regular file. */
 int input_open(const char *path, struct stat *st);
+/* input_open for an input that is read whole (the trace, an ONNX model): the descriptor of a
+ * regular file, or -1 after an I/O error naming anything else ("'x' is a directory"). */
+int input_open_regular(Ctx *c, const char *path, struct stat *st);
 /* "a directory", "a FIFO", "a character device", ...; NULL for a regular file */
 const char *file_kind(unsigned mode);
 
@@ -553,6 +556,9 @@ char *weights_file(Ctx *c);
  * needed; the memory belongs to the Weights. */
 const float *tensor_f32(Weights *w, const Tensor *t);
 float half_to_float(uint16_t h); /* IEEE binary16, as F16 tensors hold it */
+/* The element of that dtype at p (little-endian, maybe unaligned) as a double; NaN for an
+ * unknown dtype. */
+double dtype_value(int dtype, const void *p);
 void weights_free(Weights *w);
 /* weights_write.c: every param and const (bound by weights_load) as a safetensors file, to f
  * (path names it in messages); false after an I/O error (reported). */

@@ -321,22 +321,36 @@ read_file(Ctx *c, Weights *w, bool *io_error)
 
 /* Element i of a float tensor as the float Caffe gets (tensor_f32's conversion, without its
  * copy): an F64 too large for a float counts as the infinity it becomes. */
+double
+dtype_value(int dtype, const void *p)
+{
+	const unsigned char *e = p;
+	float f;
+	double d;
+	int64_t q;
+	int32_t w;
+	int16_t h;
+	uint32_t u;
+
+	switch (dtype) {
+	case DT_F32: memcpy(&f, e, 4); return f;
+	case DT_F64: memcpy(&d, e, 8); return d;
+	case DT_F16: return half_to_float((uint16_t)(e[0] | e[1] << 8));
+	case DT_BF16: u = (uint32_t)(e[0] | e[1] << 8) << 16; memcpy(&f, &u, 4); return f;
+	case DT_I64: memcpy(&q, e, 8); return (double)q;
+	case DT_I32: memcpy(&w, e, 4); return w;
+	case DT_I16: memcpy(&h, e, 2); return h;
+	case DT_I8: return (int8_t)e[0];
+	case DT_U8: case DT_BOOL: return e[0];
+	default: return NAN;
+	}
+}
+
 static float
 float_at(const Tensor *t, int64_t i)
 {
-	const unsigned char *e = (const unsigned char *)t->data + i * dtype_size[t->dtype];
-	uint32_t u;
-	uint64_t q;
-	double d;
-	float f = 0;
-
-	switch (t->dtype) {
-	case DT_F32: memcpy(&f, e, 4); break;
-	case DT_F16: f = half_to_float((uint16_t)(e[0] | e[1] << 8)); break;
-	case DT_BF16: u = (uint32_t)(e[0] | e[1] << 8) << 16; memcpy(&f, &u, 4); break;
-	case DT_F64: memcpy(&q, e, 8); memcpy(&d, &q, 8); f = (float)d; break;
-	}
-	return f;
+	return (float)dtype_value(t->dtype, (const unsigned char *)t->data +
+						    i * dtype_size[t->dtype]);
 }
 
 /* "[0,1,0,0]": the index of flat element i in t's shape. */
