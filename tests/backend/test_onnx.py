@@ -99,18 +99,6 @@ def export(name: str, opset: int, variant: str, out: str):
     return path, x.numpy(), expected, names
 
 
-def opencv_forward(prototxt: str, caffemodel: str, x, outputs: list[str]) -> list:
-    """The named outputs (an ONNX output names its blob and the layer writing it) in OpenCV dnn."""
-    import cv2
-    import numpy as np
-
-    net = cv2.dnn.readNetFromCaffe(prototxt, caffemodel)
-    net.setPreferableBackend(cv2.dnn.DNN_BACKEND_OPENCV)
-    net.setPreferableTarget(cv2.dnn.DNN_TARGET_CPU)
-    net.setInput(np.ascontiguousarray(x), "x")
-    return [np.array(o) for o in net.forward(outputs)]
-
-
 class OnnxParity(unittest.TestCase):
     rows: list[str] = []
 
@@ -136,7 +124,7 @@ class OnnxParity(unittest.TestCase):
         cells = []
         for runtime in parity.runtimes():
             if runtime == "opencv":  # by name: an output that another layer reads is not "unconnected"
-                got = opencv_forward(prototxt, caffemodel, x, names)
+                got = parity.run_opencv_outputs(prototxt, caffemodel, [x], ["x"], names)
             else:
                 got = parity.run_caffe(prototxt, caffemodel, [x], ["x"], names)
             self.assertEqual(len(got), len(wants))

@@ -481,6 +481,21 @@ def run_opencv_named(prototxt: str, caffemodel: Optional[str], inputs: Sequence[
     return names, [np.array(o) for o in outs]
 
 
+def run_opencv_outputs(prototxt: str, caffemodel: Optional[str], inputs: Sequence[np.ndarray],
+                       input_names: Sequence[str], outputs: Sequence[str]) -> list[np.ndarray]:
+    """The named outputs in OpenCV dnn, whether or not another layer reads them (run_opencv has the
+    unconnected ones only); a name is a layer's, whose first top it returns (an ONNX output names its
+    blob and the layer writing it)."""
+    import cv2
+
+    net = cv2.dnn.readNetFromCaffe(prototxt, caffemodel) if caffemodel else cv2.dnn.readNetFromCaffe(prototxt)
+    net.setPreferableBackend(cv2.dnn.DNN_BACKEND_OPENCV)
+    net.setPreferableTarget(cv2.dnn.DNN_TARGET_CPU)
+    for name, x in zip(input_names, inputs):
+        net.setInput(np.ascontiguousarray(x, dtype=np.float32), name)
+    return [np.array(o) for o in net.forward(list(outputs))]
+
+
 def error(got: np.ndarray, want: np.ndarray) -> float:
     """max |Δ| relative to max(1, max |reference|); inf when the shapes differ."""
     got = np.asarray(got, dtype=np.float32)
