@@ -7,6 +7,7 @@
 #include "onnx.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <fcntl.h>
 #include <stdarg.h>
 #include <getopt.h>
@@ -51,7 +52,8 @@ usage(FILE *f)
 	      "  -O0 | -O1 | -O2    no fusion | default fusions | also fold BatchNorm into "
 	      "Convolution\n"
 	      "  --max-errors=N     stop after N errors (default 20; 0: no limit)\n"
-	      "  --stats            print time and memory use of the front end on stderr\n"
+	      "  --stats            print time and memory use of the front end, and the\n"
+	      "                     caffemodel's bytes copied by the kernel, on stderr\n"
 	      "  --dump-net=PHASE   print the back end's net after lower, barriers or fuse "
 	      "(stdout)\n"
 	      "  --list-ops[=FMT]   print the op table: text (default: name, positional count, "
@@ -528,6 +530,15 @@ main(int argc, char **argv)
 		}
 		}
 	}
+	/* the weights' value check ran beside the compile: its warnings now, and a file that it
+	 * could not read to the end is an I/O error */
+	if (!weights_report(&c))
+		status = 2;
+	if (stats && c.model_bytes)
+		fprintf(stderr,
+			"ptcc: stats: caffemodel %" PRIu64 " bytes, %" PRIu64
+			" copied by the kernel (splice)\n",
+			c.model_bytes, c.model_copied);
 out:
 	ctx_free(&c);
 	ops_fini();

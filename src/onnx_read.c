@@ -288,14 +288,15 @@ external_map(Ctx *c, OnnxModel *m, const char *loc, size_t *size, const char *wh
 		return NULL;
 	}
 	p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
-	close(fd);
 	if (p == MAP_FAILED) {
 		diag_file(c, DIAG_ERROR, m->path, "%s: cannot map external data file '%s': %s",
 			  what, path, strerror(errno));
+		close(fd);
 		free(path);
 		return NULL;
 	}
-	guard_mapping(p, (size_t)st.st_size, intern(&c->strings, path, strlen(path)));
+	guard_mapping(p, (size_t)st.st_size, intern(&c->strings, path, strlen(path)), fd);
+	close(fd);
 	free(path);
 	vec_grow(&m->externals);
 	m->externals.v[m->externals.n] = (OnnxMapping){loc, p, (size_t)st.st_size,
@@ -624,7 +625,7 @@ onnx_read(Ctx *c, const char *path, bool *io_failed)
 		}
 		m->map = p;
 		/* the tensors are read from the mapping until the caffemodel is written */
-		guard_mapping(p, m->size, path);
+		guard_mapping(p, m->size, path, fd);
 	}
 	close(fd);
 	*io_failed = false;

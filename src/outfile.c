@@ -19,6 +19,7 @@
 #include "onnx.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,6 +41,7 @@ static struct {
 	volatile size_t size;
 	char *volatile msg;
 	const char *file;
+	int fd; /* the file, open for reading: the kernel copies from it (outfile_copy_range) */
 } guarded[MAX_GUARDED];
 #define SHRANK "the weights file shrank while ptcc was reading it (it had %zu bytes)"
 /* The signals whose default action ends the process, that ptcc may get while writing: from the
@@ -120,7 +122,7 @@ install_handlers(void)
 }
 
 void
-guard_mapping(const void *p, size_t size, const char *file)
+guard_mapping(const void *p, size_t size, const char *file, int fd)
 {
 	const char *fmt = "%s: error: " SHRANK "\n";
 	int n = snprintf(NULL, 0, fmt, file, size);
@@ -134,6 +136,8 @@ guard_mapping(const void *p, size_t size, const char *file)
 			guarded[i].msg = msg;
 			guarded[i].size = size;
 			guarded[i].file = file;
+			/* -1 if it cannot be kept open: then the mapping is read as memory */
+			guarded[i].fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
 			guarded[i].p = p;
 			return;
 		}
@@ -151,7 +155,26 @@ unguard_mapping(const void *p)
 			guarded[i].size = 0;
 			guarded[i].msg = NULL;
 			free(msg);
+			if (guarded[i].fd >= 0)
+				close(guarded[i].fd);
+			guarded[i].fd = -1;
 		}
+}
+
+bool
+mapping_source(const void *p, size_t len, int *fd, uint64_t *offset)
+{
+	const char *a = p;
+
+	for (int i = 0; i < MAX_GUARDED; i++)
+		if (guarded[i].p && guarded[i].fd >= 0 && a >= guarded[i].p &&
+		    (size_t)(a - guarded[i].p) <= guarded[i].size &&
+		    len <= guarded[i].size - (size_t)(a - guarded[i].p)) {
+			*fd = guarded[i].fd;
+			*offset = (uint64_t)(a - guarded[i].p);
+			return true;
+		}
+	return false;
 }
 
 /* The guarded mapping whose file is now shorter than its mapping (the first guarded one if none
@@ -172,6 +195,19 @@ shrunk_guard(void)
 			return i;
 	}
 	return first;
+}
+
+bool
+report_shrunk_input(Ctx *c)
+{
+	int g = shrunk_guard();
+
+	if (g < 0)
+		return false;
+	if (!c->shrink_reported)
+		diag_file(c, DIAG_ERROR, guarded[g].file, SHRANK, (size_t)guarded[g].size);
+	c->shrink_reported = true;
+	return true;
 }
 
 /* ---- what may be written --------------------------------------------------------------------- */
@@ -294,6 +330,7 @@ outfile_open(Ctx *c, OutFile *o, const char *path)
 	int fd, err;
 
 	memset(o, 0, sizeof *o);
+	kcopy_init(o);
 	o->c = c;
 	o->path = path;
 	o->tmp = xmalloc(strlen(path) + 16);
@@ -349,6 +386,7 @@ outfile_close(OutFile *o)
 	bool ok = o->fp && !o->error && fflush(o->fp) == 0 && !ferror(o->fp);
 	int err = o->error ? o->error : errno;
 
+	kcopy_fini(o);
 	if (o->fp && fclose(o->fp) != 0 && ok) {
 		ok = false;
 		err = errno;
@@ -357,12 +395,7 @@ outfile_close(OutFile *o)
 	if (!ok) {
 		/* the kernel's copy from a page of the mapping that its file lost: not a SIGBUS
 		 * but EFAULT (ptcc's own memory never faults) */
-		int g = err == EFAULT ? shrunk_guard() : -1;
-
-		if (g >= 0)
-			diag_file(o->c, DIAG_ERROR, guarded[g].file, SHRANK,
-				  (size_t)guarded[g].size);
-		else
+		if (!(err == EFAULT && report_shrunk_input(o->c)))
 			io_error(o->c, "cannot write '%s': %s", o->path,
 				 strerror(err ? err : EIO));
 		outfile_abort(o);
@@ -394,6 +427,7 @@ outfile_abort(OutFile *o)
 {
 	sigset_t old;
 
+	kcopy_fini(o);
 	if (o->fp)
 		fclose(o->fp);
 	o->fp = NULL;

@@ -364,6 +364,9 @@ struct Ctx {
 	int fd;             /* fp's descriptor, read again (pread) by diagnostics */
 	uint64_t nread;     /* bytes the lexer has read */
 	bool read_error;    /* the trace could not be read (exit status 2) */
+	bool shrink_reported; /* a mapped input shrank, and report_shrunk_input said so */
+	uint64_t model_bytes, model_copied; /* the caffemodel written, and how much of it the
+	                                       kernel copied (for --stats) */
 	uint32_t nlines;    /* lines read by the lexer */
 	uint32_t cur_off, cur_line; /* a known line start and its number, to find lines quickly */
 	uint32_t cur_scan;          /* read up to here from cur_off without a line end */
@@ -545,6 +548,11 @@ struct Tensor {
 /* Read and validate the weights file the trace names and bind every param/const; false on error
  * (diagnosed).  *io_error is set when the failure is an I/O error (exit status 2). */
 bool weights_load(Ctx *c, bool *io_error);
+/* weights_load starts checking every float weight's values (NaN, infinities; a negative running
+ * variance) on a thread of its own, which reads the file while the net is lowered and written.
+ * This waits for it and gives its warnings, one per tensor; false (after an error: exit status
+ * 2) when the file could not be read to the end.  True at once when nothing was loaded. */
+bool weights_report(Ctx *c);
 /* A tensor of the model that another front end holds (the ONNX model's initializers and
  * constants): weights_load binds the params and consts to these instead of reading a file.
  * t NULL: the (empty) table only. */
@@ -584,6 +592,10 @@ typedef struct OutFile {
 	char *tmp;        /* the temporary file beside it */
 	FILE *fp;
 	int error;        /* an errno recorded by a writer that bypasses stdio's error flag */
+	/* kcopy.c: weights copied by the kernel (outfile_copy_range) */
+	bool no_copy;     /* never: PTCC_NO_KERNEL_COPY, or the kernel refused once */
+	int pipe[2];      /* the splice pipe, made at the first copy */
+	uint64_t copied;  /* bytes the kernel copied from an input file */
 } OutFile;
 
 /* false after a message; a catchable signal (SIGINT, SIGTERM, ...) until outfile_commit or
@@ -592,6 +604,16 @@ bool outfile_open(Ctx *c, OutFile *o, const char *path);
 bool outfile_close(OutFile *o);   /* flush and close; false (file removed) after a message */
 bool outfile_commit(OutFile *o);  /* rename over the destination; false after a message */
 void outfile_abort(OutFile *o);   /* close and remove the temporary file */
+/* kcopy.c: append [p, p + len) when it lies in a guarded mapping, without touching the mapping's
+ * pages (on a VM, the first touch of a mapped page costs more than a copy): from 16 KiB on the
+ * kernel splices it from the mapped file into the output, so the bytes never cross into ptcc's
+ * memory; a smaller range is read from the file into stdio's buffer.  Returns how many bytes
+ * were appended, from the start: 0 when p is in no mapping or the kernel cannot copy between
+ * these files; the caller writes the rest itself.  A file found shorter than its mapping is an
+ * error for outfile_close.  kcopy_init and kcopy_fini: by outfile_open and outfile_close. */
+size_t outfile_copy_range(OutFile *o, const void *p, size_t len);
+void kcopy_init(OutFile *o);
+void kcopy_fini(OutFile *o);
 /* Whether the n outputs (path[i], named in messages as what[i] path[i]: "-o net.prototxt") may be
  * written: each a regular file or a new name, not a symbolic link, not the trace or the weights
  * file it names, and no two the same file (hard links and other spellings too).  False after a
@@ -600,9 +622,19 @@ bool outputs_check(Ctx *c, const char *const *what, const char *const *path, siz
 /* From now until unguard_mapping(p): a SIGBUS reading [p, p + size), a mapping of the weights
  * file `file` that shrank, ends ptcc with `file: error: ...` and exit status 2, the temporary
  * files removed, rather than with the signal.  Up to 16 mappings at a time (the weights file, or
- * an ONNX model and its external data files). */
-void guard_mapping(const void *p, size_t size, const char *file);
+ * an ONNX model and its external data files).  fd is the mapped file, duplicated and kept open
+ * until unguard_mapping. */
+void guard_mapping(const void *p, size_t size, const char *file, int fd);
 void unguard_mapping(const void *p);
+/* Whether [p, p + len) lies in a guarded mapping: then *fd reads its file (a descriptor
+ * guard_mapping keeps open until unguard_mapping) and *offset is p's place in it.  Readers of
+ * a whole weight use the descriptor: pread and splice are cheaper than touching the
+ * mapping's pages. */
+bool mapping_source(const void *p, size_t len, int *fd, uint64_t *offset);
+/* An input that shrank under its mapping: `FILE: error: the weights file shrank ...`, naming
+ * the guarded file now shorter than its mapping (the first one if none is), said once per run.
+ * False when no mapping is guarded. */
+bool report_shrunk_input(Ctx *c);
 
 /* ---- the back end: net.h has its IR; main.c calls compile_model ------------------------------ */
 

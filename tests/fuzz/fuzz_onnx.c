@@ -35,6 +35,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		ok = frontend_finish(&c) && ok;
 		if (ok && weights_load(&c, &io_error))
 			compile_model(&c, NULL, NULL, size % 2 ? "caffe" : "opencv", (int)(size % 3));
+		weights_report(&c); /* the value check's warnings, as main gives them */
 	}
 	ctx_free(&c);
 	return 0;

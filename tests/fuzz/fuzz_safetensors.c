@@ -55,6 +55,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();
 	}
 	weights_load(&c, &io_error);
+	weights_report(&c); /* the value check's warnings, as main gives them */
 	/* the tensors read, whether or not the parameters bound */
 	if (c.weights)
 		for (size_t i = 0; i < c.weights->n; i++) {
