@@ -6,7 +6,9 @@
  *        Caffe allows it (layers.def's in_place column, S7), the layer is its bottom's sole
  *        reader, and the bottom is not a Reshape's or Flatten's top (their `view` column: BVLC
  *        shares the memory).  Dropout was already left out by lower.c.
- *   -O2  also fold BatchNorm (and its Scale) into the Convolution before it.
+ *   -O2  also fold BatchNorm (and its Scale) into the Convolution before it, then a linear
+ *        Power or a per-channel Scale into the Convolution (a Power also into the
+ *        InnerProduct) before it.
  *
  * netcheck.c verifies the net after each rewrite.
  */
@@ -117,6 +119,83 @@ fold_batch_norm(Net *net)
 	}
 }
 
+/* The bias of a Convolution or InnerProduct (numel `out`), made when it has none. */
+static const Weight *
+ensure_bias(Net *net, Layer *l, int64_t out)
+{
+	if (l->weights.n < 2) {
+		layer_weight(net, l, net_floats(net, out, 0), out, &out, 1);
+		if (is_type(l, "Convolution"))
+			LP(l, convolution_param)->has_bias_term = 0; /* the default: a bias */
+		else
+			LP(l, inner_product_param)->has_bias_term = 0;
+	}
+	return &l->weights.v[1];
+}
+
+/* Fold an affine layer into the Convolution or InnerProduct before it, which only it reads:
+ *   Power{power 1, scale s, shift t}          W' = s·W,        b' = s·b + t
+ *   Scale{1 bottom, per output channel γ, β}  W'[o] = γ[o]·W[o], b'[o] = γ[o]·b[o] + β[o]
+ * (a hardsigmoid's x + 3 after a squeeze-excitation convolution; x · c or x + c of a constant
+ * after a layer).  The weights' layout does not matter to a Power; a Scale folds only into a
+ * Convolution, whose output channels are axis 1, as the Scale's.  Computed in double. */
+static void
+fold_affine(Net *net)
+{
+	for (size_t i = 0; i < net->layers.n; i++) {
+		Layer *f = net->layers.v[i], *prod;
+		Blob *c;
+		bool power = is_type(f, "Power");
+		if ((!power && !is_type(f, "Scale")) || f->bottoms.n != 1)
+			continue;
+		c = f->bottoms.v[0];
+		prod = c->producer;
+		if (!(is_type(prod, "Convolution") || (power && is_type(prod, "InnerProduct"))) ||
+		    c->nuse != 1 || c->is_output || prod->tops.n != 1)
+			continue;
+		const Weight *w = &prod->weights.v[0], *gamma = NULL, *beta = NULL;
+		int64_t out = w->dims[0], per = w->numel / out;
+		double s = 1, t = 0;
+		if (power) {
+			const Caffe__PowerParameter *p = LP(f, power_param);
+			if (p && p->has_power && p->power != 1)
+				continue;
+			s = p && p->has_scale ? p->scale : 1;
+			t = p && p->has_shift ? p->shift : 0;
+		} else {
+			const Caffe__ScaleParameter *p = LP(f, scale_param);
+			if ((p && ((p->has_axis && p->axis != 1) ||
+				   (p->has_num_axes && p->num_axes != 1))) ||
+			    f->weights.n < 1 || f->weights.v[0].numel != out)
+				continue;
+			gamma = &f->weights.v[0];
+			beta = f->weights.n > 1 ? &f->weights.v[1] : NULL;
+		}
+		const Weight *b = ensure_bias(net, prod, out);
+		float *nw = NULL, *nb = NULL;
+		if (w->data && b->data && (!gamma || gamma->data)) {
+			nw = net_floats(net, out * per, 0);
+			nb = net_floats(net, out, 0);
+			for (int64_t o = 0; o < out; o++) {
+				double a = gamma ? weight_at(gamma, o) : s;
+				double shift = gamma ? (beta ? weight_at(beta, o) : 0) : t;
+
+				for (int64_t k = 0; k < per; k++)
+					nw[o * per + k] = (float)(a * weight_at(w, o * per + k));
+				nb[o] = (float)(a * weight_at(b, o) + shift);
+			}
+		}
+		prod->weights.v[0].data = nw;
+		prod->weights.v[1].data = nb;
+		f->dead = true;
+		net_replace_blob(net, f->tops.v[0], c);
+		/* c now holds the affine layer's value, and the producer's own value is gone */
+		net_rebind(net, c, NULL);
+		net_rebind(net, f->tops.v[0], c);
+		net_recount(net);
+	}
+}
+
 static bool
 can_run_in_place(const Layer *l)
 {
@@ -199,6 +278,8 @@ fuse(Net *net)
 	if (net->olevel >= 2) {
 		fold_batch_norm(net);
 		net_verify(net, "folding BatchNorm into Convolution");
+		fold_affine(net);
+		net_verify(net, "folding Power and Scale into Convolution and InnerProduct");
 	}
 	in_place(net);
 	net_recount(net);

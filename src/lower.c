@@ -1224,15 +1224,18 @@ lower_silu(Net *net, Node *n)
 	return true;
 }
 
-/* hardsigmoid(x) = relu6(x + 3) / 6 on stock layers (docs/runtime-facts.md); `role` names the
- * last. */
+/* hardsigmoid(x) = relu6(x + 3) / 6 on stock layers (docs/runtime-facts.md), the clamp as ReLU6
+ * where the target has it; `role` names the last. */
 static Blob *
 hard_sigmoid_chain(Net *net, const Node *n, Blob *x, const char *role)
 {
-	Blob *t = power_layer(net, n, "plus3", x, 1, 1, 3);
+	Blob *t = power_layer(net, n, "plus3", x, 1, 1, 3), *clip;
 
-	t = clamp_chain(net, n, t, 0, 6, "clip");
-	return power_layer(net, n, role, t, 1, 1.0 / 6, 0);
+	if (target_has(net, "ReLU6")) /* OpenCV's clamp to [0, 6]: one layer for clamp_chain's 4 */
+		unary_layer(net, n, "ReLU6", "clip", t, t->type, &clip);
+	else
+		clip = clamp_chain(net, n, t, 0, 6, "clip");
+	return power_layer(net, n, role, clip, 1, 1.0 / 6, 0);
 }
 
 static bool

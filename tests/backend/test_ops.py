@@ -517,6 +517,33 @@ class BatchNorm(OpTestCase):
         self.check("gconv_bn", Seq(nn.Conv2d(6, 6, 3, groups=3, bias=False), bn(6, affine=False)),
                    randn(1, 6, 8, 8))
 
+    def test_affine_folds(self) -> None:
+        # -O2 folds a linear Power (x * a + b of a scalar, a hardsigmoid's x + 3) and a per-channel Scale
+        # (x * c of a constant) into the Convolution or InnerProduct before it, a bias made where there
+        # was none (issue 14); in both runtimes, for both targets
+        m = Lambda(lambda s, x: (s.conv(x) * 2 + 1, F.hardsigmoid(s.se(x.mean((2, 3), keepdim=True))),
+                                 s.nobias(x) * s.c - 0.25, s.fc(x.flatten(1)) * 0.5 - 3),
+                   conv=nn.Conv2d(3, 6, 3), se=nn.Conv2d(3, 6, 1), nobias=nn.Conv2d(3, 6, 3, bias=False),
+                   fc=nn.Linear(48, 5))
+        m.register_buffer("c", torch.rand(1, 6, 1, 1) + 0.5)
+        types = self.check("affine_fold", m, randn(1, 3, 4, 4), targets=("caffe", "opencv"))
+        for key in ("-O1", "opencv -O1"):
+            self.assertEqual(types[key].count("Power"), types[key.replace("-O1", "-O2")].count("Power") + 6,
+                             f"{key}: six Powers fold at -O2 (conv's two, se's +3, nobias's -0.25, fc's two)")
+        self.assertIn("Scale", types["-O1"])
+        self.assertNotIn("Scale", types["-O2"], "the per-channel Scale folds into the convolution")
+        self.assertEqual(types["opencv -O2"].count("ReLU6"), 1, "hardsigmoid's clamp is OpenCV's ReLU6")
+
+    def test_affine_not_folded(self) -> None:
+        # no fold where the convolution's output is also read elsewhere or is an output, nor of x ** 2
+        def fn(s, x):
+            y, z = s.conv(x), s.conv3(x)
+            return y * 2 + 1, y, s.conv2(x) ** 2 * 3, z + z * 2
+
+        m = Lambda(fn, conv=nn.Conv2d(3, 4, 1), conv2=nn.Conv2d(3, 4, 1), conv3=nn.Conv2d(3, 4, 1))
+        types = self.check("affine_not_fold", m, randn(1, 3, 4, 4))
+        self.assertEqual(types["-O1"].count("Power"), types["-O2"].count("Power"))
+
     def test_bn_after_linear_is_not_2d(self) -> None:
         # batch_norm on (N, C) after an InnerProduct: BatchNorm1d
         m = nn.BatchNorm1d(5)
