@@ -1,0 +1,243 @@
+"""Benchmark: how fast the nets ptcc writes run in OpenCV dnn, against PyTorch and OpenCV's own ONNX import.
+
+    make bench-runtime
+    PYTHONPATH=python:tests/lib /usr/bin/python3 bench/net_speed.py [--model resnet50 ...] [--repeat 7]
+        [--size 320]
+
+For each model (default: resnet50, mobilenet_v2, efficientnet_b0 from torchvision, with calibrated BatchNorm
+statistics as the tests use, and a YOLOv5s-style detector built here: Focus, Conv-BN-SiLU, C3, SPPF, FPN,
+three detect heads) it records a trace with ptcc.record, compiles it at -O0, -O1 and -O2 for target caffe and
+target opencv, and times, all in this one run:
+
+- PyTorch's forward of the model (torch.no_grad), with 1 thread and with torch's default thread count;
+- each net's forward in OpenCV dnn (readNetFromCaffe, the OpenCV backend on the CPU), with 1 thread and with
+  OpenCV's default thread count, after checking that its outputs match PyTorch's (max |Δ| / max(1, |ref|)
+  printed beside the time: a fast wrong net does not count);
+- OpenCV's import of torch.onnx.export's file of the same model (opset 13), where OpenCV 4.6 takes it, or
+  the first line of its refusal.
+
+Each time is the median of --repeat forward calls after two untimed ones.  The table also has each net's
+layer count (layers in the prototxt).  Nothing is asserted: the numbers are for the closing notes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from typing import Callable
+
+HERE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path[:0] = [os.path.join(HERE, "python"), os.path.join(HERE, "tests", "lib")]
+
+import cv2  # noqa: E402
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+import torch.nn as nn  # noqa: E402
+
+import parity  # noqa: E402
+import ptcctest  # noqa: E402
+from ptcc.record import record  # noqa: E402
+
+LEVELS = ("-O0", "-O1", "-O2")
+TARGETS = ("caffe", "opencv")
+
+
+# --- a YOLOv5s-style detector (width 0.5, depth 0.33 of YOLOv5l, as v5s is) ------------------------------
+
+def conv_bn(cin: int, cout: int, k: int = 1, s: int = 1) -> nn.Sequential:
+    return nn.Sequential(nn.Conv2d(cin, cout, k, s, k // 2, bias=False), nn.BatchNorm2d(cout), nn.SiLU())
+
+
+class Bottleneck(nn.Module):
+    def __init__(self, c: int, shortcut: bool = True) -> None:
+        super().__init__()
+        self.cv1, self.cv2, self.add = conv_bn(c, c), conv_bn(c, c, 3), shortcut
+
+    def forward(self, x):
+        y = self.cv2(self.cv1(x))
+        return x + y if self.add else y
+
+
+class C3(nn.Module):
+    def __init__(self, cin: int, cout: int, n: int = 1, shortcut: bool = True) -> None:
+        super().__init__()
+        h = cout // 2
+        self.cv1, self.cv2, self.cv3 = conv_bn(cin, h), conv_bn(cin, h), conv_bn(2 * h, cout)
+        self.m = nn.Sequential(*[Bottleneck(h, shortcut) for _ in range(n)])
+
+    def forward(self, x):
+        return self.cv3(torch.cat([self.m(self.cv1(x)), self.cv2(x)], 1))
+
+
+class SPPF(nn.Module):
+    def __init__(self, cin: int, cout: int) -> None:
+        super().__init__()
+        self.cv1, self.cv2, self.m = conv_bn(cin, cin // 2), conv_bn(cin * 2, cout), nn.MaxPool2d(5, 1, 2)
+
+    def forward(self, x):
+        x = self.cv1(x)
+        y1 = self.m(x)
+        y2 = self.m(y1)
+        return self.cv2(torch.cat([x, y1, y2, self.m(y2)], 1))
+
+
+class Yolo5s(nn.Module):
+    def __init__(self, classes: int = 80, anchors: int = 3) -> None:
+        super().__init__()
+        self.backbone = nn.ModuleList([
+            conv_bn(3, 32, 6, 2), conv_bn(32, 64, 3, 2), C3(64, 64, 1), conv_bn(64, 128, 3, 2), C3(128, 128, 2),
+            conv_bn(128, 256, 3, 2), C3(256, 256, 3), conv_bn(256, 512, 3, 2), C3(512, 512, 1), SPPF(512, 512)])
+        self.up = nn.Upsample(scale_factor=2, mode="nearest")
+        self.lat1, self.c3_up1 = conv_bn(512, 256), C3(512, 256, 1, False)
+        self.lat2, self.c3_up2 = conv_bn(256, 128), C3(256, 128, 1, False)
+        self.down1, self.c3_down1 = conv_bn(128, 128, 3, 2), C3(256, 256, 1, False)
+        self.down2, self.c3_down2 = conv_bn(256, 256, 3, 2), C3(512, 512, 1, False)
+        self.detect = nn.ModuleList(nn.Conv2d(c, anchors * (classes + 5), 1) for c in (128, 256, 512))
+
+    def forward(self, x):
+        feats = []
+        for i, m in enumerate(self.backbone):
+            x = m(x)
+            if i in (4, 6):
+                feats.append(x)
+        p3, p4 = feats
+        l1 = self.lat1(x)
+        u1 = self.c3_up1(torch.cat([self.up(l1), p4], 1))
+        l2 = self.lat2(u1)
+        o3 = self.c3_up2(torch.cat([self.up(l2), p3], 1))
+        o4 = self.c3_down1(torch.cat([self.down1(o3), l2], 1))
+        o5 = self.c3_down2(torch.cat([self.down2(o4), l1], 1))
+        return [torch.sigmoid(conv(f)) for conv, f in zip(self.detect, (o3, o4, o5))]
+
+
+def model_and_input(name: str, size: int) -> tuple[nn.Module, torch.Tensor]:
+    if name == "yolov5s":
+        torch.manual_seed(0)
+        shape = (1, 3, size, size)
+        return ptcctest.calibrate(Yolo5s(), shape), torch.randn(*shape, generator=torch.Generator().manual_seed(1))
+    return ptcctest.zoo_model(name), torch.randn(*ptcctest.ZOO[name], generator=torch.Generator().manual_seed(1))
+
+
+# --- timing -----------------------------------------------------------------------------------------------
+
+def median_ms(fn: Callable[[], object], repeat: int) -> float:
+    fn()
+    fn()
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times) * 1000
+
+
+def torch_ms(model: nn.Module, x: torch.Tensor, threads: int, repeat: int) -> float:
+    saved = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        with torch.no_grad():
+            return median_ms(lambda: model(x), repeat)
+    finally:
+        torch.set_num_threads(saved)
+
+
+def opencv_ms(net, threads: int, repeat: int, run: Callable[[], object]) -> float:
+    cv2.setNumThreads(threads)
+    try:
+        return median_ms(run, repeat)
+    finally:
+        cv2.setNumThreads(-1)
+
+
+def caffe_row(log: str, work: str, level: str, target: str, inputs: list[np.ndarray],
+              expected: list[np.ndarray], repeat: int, all_threads: int) -> tuple[str, int, float, float, float]:
+    stem = os.path.join(work, f"net{level}-{target}")
+    parity.compile_ok(log, stem + ".prototxt", level, f"--target={target}", check=False)
+    layers = len(parity.prototxt_layers(stem + ".prototxt"))
+    names = parity.trace_inputs(log)
+    blobs = parity.declared_outputs(stem + ".prototxt")
+    net = cv2.dnn.readNetFromCaffe(stem + ".prototxt", stem + ".caffemodel")
+    net.setPreferableBackend(cv2.dnn.DNN_BACKEND_OPENCV)
+    net.setPreferableTarget(cv2.dnn.DNN_TARGET_CPU)
+    first_top = {l.top[0]: l.name for l in parity.prototxt_layers(stem + ".prototxt") if l.top}
+    outs = [first_top[b] for b in blobs]
+
+    def run():
+        for n, x in zip(names, inputs):
+            net.setInput(x, n)
+        return net.forward(outs)
+
+    got = [np.array(o) for o in run()]
+    err = max(parity.error(g.reshape(e.shape), e) for g, e in zip(got, expected))
+    return (f"ptcc {level} --target={target}", layers, err, opencv_ms(net, 1, repeat, run),
+            opencv_ms(net, all_threads, repeat, run))
+
+
+def onnx_row(model: nn.Module, x: torch.Tensor, work: str, expected: list[np.ndarray], repeat: int,
+             all_threads: int) -> tuple[str, str, str, str, str]:
+    path = os.path.join(work, "model.onnx")
+    torch.onnx.export(model, x, path, opset_version=13)
+    try:
+        net = cv2.dnn.readNetFromONNX(path)
+        net.setPreferableBackend(cv2.dnn.DNN_BACKEND_OPENCV)
+        net.setPreferableTarget(cv2.dnn.DNN_TARGET_CPU)
+        names = list(net.getUnconnectedOutLayersNames())
+
+        def run():
+            net.setInput(x.numpy())
+            return net.forward(names)
+
+        got = [np.array(o) for o in run()]
+        err = max(parity.error(g.reshape(e.shape), e) for g, e in zip(got, expected)) \
+            if len(got) == len(expected) else float("nan")
+        return ("OpenCV's ONNX import", "", f"{err:.1e}", f"{opencv_ms(net, 1, repeat, run):.1f}",
+                f"{opencv_ms(net, all_threads, repeat, run):.1f}")
+    except cv2.error as e:
+        lines = [line.strip() for line in str(e).splitlines() if line.strip()]
+        why = next((line for line in lines if "Node [" in line or "parse error" in line), lines[-1] if lines else "")
+        return ("OpenCV's ONNX import", "", "refused: " + why.replace("|", "/")[:120], "", "")
+
+
+def bench(name: str, args: argparse.Namespace, work: str) -> list[tuple]:
+    model, x = model_and_input(name, args.size)
+    with torch.no_grad():
+        ref = model(x.clone())
+    expected = [t.numpy() for t in (ref if isinstance(ref, (list, tuple)) else [ref])]
+    log = os.path.join(work, name + ".log")
+    record(model, x, log)
+    all_threads = os.cpu_count() or 1
+    rows: list[tuple] = [(name, "PyTorch", "", "", f"{torch_ms(model, x, 1, args.repeat):.1f}",
+                          f"{torch_ms(model, x, all_threads, args.repeat):.1f}")]
+    rows.append((name,) + onnx_row(model, x, work, expected, args.repeat, all_threads))
+    for target in TARGETS:
+        for level in LEVELS:
+            what, layers, err, one, many = caffe_row(log, work, level, target, [x.numpy()], expected,
+                                                     args.repeat, all_threads)
+            rows.append((name, what, str(layers), f"{err:.1e}", f"{one:.1f}", f"{many:.1f}"))
+    return rows
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", action="append",
+                        help="resnet50, mobilenet_v2, efficientnet_b0, yolov5s or another zoo model; repeatable")
+    parser.add_argument("--repeat", type=int, default=7)
+    parser.add_argument("--size", type=int, default=320, help="the YOLOv5s-style net's input side")
+    args = parser.parse_args()
+    print(f"OpenCV {cv2.__version__}, torch {torch.__version__}, {os.cpu_count()} CPUs; medians of "
+          f"{args.repeat} forward passes, ms")
+    print("| model | net | layers | max |Δ| vs PyTorch | 1 thread | all threads |")
+    print("|---|---|---|---|---|---|")
+    with tempfile.TemporaryDirectory(prefix="ptcc-net-speed-") as work:
+        for name in args.model or ["resnet50", "mobilenet_v2", "efficientnet_b0", "yolov5s"]:
+            for row in bench(name, args, work):
+                print("| " + " | ".join(row) + " |", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
