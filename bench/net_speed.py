@@ -48,8 +48,9 @@ TARGETS = ("caffe", "opencv")
 
 # --- a YOLOv5s-style detector (width 0.5, depth 0.33 of YOLOv5l, as v5s is) ------------------------------
 
-def conv_bn(cin: int, cout: int, k: int = 1, s: int = 1) -> nn.Sequential:
-    return nn.Sequential(nn.Conv2d(cin, cout, k, s, k // 2, bias=False), nn.BatchNorm2d(cout), nn.SiLU())
+def conv_bn(cin: int, cout: int, k: int = 1, s: int = 1, p: int | None = None) -> nn.Sequential:
+    return nn.Sequential(nn.Conv2d(cin, cout, k, s, k // 2 if p is None else p, bias=False), nn.BatchNorm2d(cout),
+                         nn.SiLU())
 
 
 class Bottleneck(nn.Module):
@@ -89,7 +90,7 @@ class Yolo5s(nn.Module):
     def __init__(self, classes: int = 80, anchors: int = 3) -> None:
         super().__init__()
         self.backbone = nn.ModuleList([
-            conv_bn(3, 32, 6, 2), conv_bn(32, 64, 3, 2), C3(64, 64, 1), conv_bn(64, 128, 3, 2), C3(128, 128, 2),
+            conv_bn(3, 32, 6, 2, 2), conv_bn(32, 64, 3, 2), C3(64, 64, 1), conv_bn(64, 128, 3, 2), C3(128, 128, 2),
             conv_bn(128, 256, 3, 2), C3(256, 256, 3), conv_bn(256, 512, 3, 2), C3(512, 512, 1), SPPF(512, 512)])
         self.up = nn.Upsample(scale_factor=2, mode="nearest")
         self.lat1, self.c3_up1 = conv_bn(512, 256), C3(512, 256, 1, False)
