@@ -13,6 +13,7 @@
 #include <jansson.h>
 #include <math.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -388,14 +389,18 @@ typedef struct ValueScan {
 	bool is_var; /* a running variance: negative values count too */
 	int64_t nonfinite, negative, first_nf, first_neg;
 	float nf_value, neg_value;
+	int read_error; /* an errno from pread, or -1: the file ended early (it shrank) */
 } ValueScan;
 
+/* The tensors are handed out one at a time (`next`) to the check's thread and, once it has
+ * written the net, to the main thread, which helps finish rather than wait: on 2 cores the
+ * check otherwise ends after the caffemodel in about half the runs of resnet50. */
 struct ValueCheck {
 	ValueScan *scans;
 	size_t n;
+	atomic_size_t next;
 	pthread_t thread;
 	bool threaded;
-	int read_error; /* an errno from pread, or -1: the file ended early (it shrank) */
 	const char *read_file;
 };
 
@@ -467,9 +472,9 @@ scan_elements(ValueScan *s, const unsigned char *p, int64_t base, int64_t n)
 }
 
 /* One tensor: from its file when it lies in a mapping, else (a front end's constant, a
- * conversion) from memory.  False when the file could not be read (k->read_error says why). */
+ * conversion) from memory.  False when the file could not be read (s->read_error says why). */
 static bool
-scan_tensor(struct ValueCheck *k, ValueScan *s, unsigned char *buf)
+scan_tensor(ValueScan *s, unsigned char *buf)
 {
 	const Tensor *t = s->t;
 	int size = dtype_size[t->dtype];
@@ -487,7 +492,7 @@ scan_tensor(struct ValueCheck *k, ValueScan *s, unsigned char *buf)
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r != (ssize_t)want) { /* short: the file ends before its mapping */
-			k->read_error = r < 0 ? errno : -1;
+			s->read_error = r < 0 ? errno : -1;
 			return false;
 		}
 		scan_elements(s, buf, (int64_t)(done / (uint64_t)size),
@@ -497,15 +502,23 @@ scan_tensor(struct ValueCheck *k, ValueScan *s, unsigned char *buf)
 	return true;
 }
 
+/* Scan tensors until none is left; a file that cannot be read stops every scanner. */
+static void
+scan_some(struct ValueCheck *k)
+{
+	unsigned char *buf = malloc(SCAN_CHUNK); /* NULL: read through the mappings */
+	size_t i;
+
+	while ((i = atomic_fetch_add(&k->next, 1)) < k->n)
+		if (!scan_tensor(&k->scans[i], buf))
+			atomic_store(&k->next, k->n);
+	free(buf);
+}
+
 static void *
 scan_all(void *arg)
 {
-	struct ValueCheck *k = arg;
-	unsigned char *buf = malloc(SCAN_CHUNK); /* NULL: read through the mappings */
-
-	for (size_t i = 0; i < k->n && scan_tensor(k, &k->scans[i], buf); i++)
-		;
-	free(buf);
+	scan_some(arg);
 	return NULL;
 }
 
@@ -533,13 +546,18 @@ warn_values(Ctx *c, const ValueScan *s)
 	}
 }
 
-/* Wait for the check; its results, or NULL when none was started. */
+/* Wait for the check, helping it finish (or, without `help`, stopping it after the tensors it
+ * has begun); its results, or NULL when none was started. */
 static struct ValueCheck *
-check_join(Weights *w)
+check_join(Weights *w, bool help)
 {
 	struct ValueCheck *k = w ? w->check : NULL;
 
 	if (k && k->threaded) {
+		if (help)
+			scan_some(k);
+		else
+			atomic_store(&k->next, k->n);
 		pthread_join(k->thread, NULL);
 		k->threaded = false;
 	}
@@ -549,7 +567,7 @@ check_join(Weights *w)
 static void
 check_free(Weights *w)
 {
-	struct ValueCheck *k = check_join(w);
+	struct ValueCheck *k = check_join(w, false);
 
 	if (k) {
 		free(k->scans);
@@ -588,6 +606,7 @@ check_start(Ctx *c, Weights *w)
 	}
 	map_free(&vars);
 	k->read_file = w->path;
+	atomic_init(&k->next, 0);
 	w->check = k;
 	/* without a thread (none to be had), the same work now */
 	k->threaded = k->n && pthread_create(&k->thread, NULL, scan_all, k) == 0;
@@ -598,21 +617,25 @@ check_start(Ctx *c, Weights *w)
 bool
 weights_report(Ctx *c)
 {
-	struct ValueCheck *k = check_join(c->weights);
+	struct ValueCheck *k = check_join(c->weights, true);
 	bool ok;
 
 	if (!k)
 		return true;
-	for (size_t i = 0; i < k->n; i++)
+	int err = 0;
+
+	for (size_t i = 0; i < k->n; i++) {
 		warn_values(c, &k->scans[i]);
+		err = err ? err : k->scans[i].read_error;
+	}
 	/* a file that shrank: said once, by whoever found it first (this, or the caffemodel's
 	 * writer) */
-	ok = !k->read_error;
-	if (k->read_error == -1 && !report_shrunk_input(c))
+	ok = !err;
+	if (err == -1 && !report_shrunk_input(c))
 		diag_file(c, DIAG_ERROR, k->read_file, "the file shrank while ptcc was reading it");
-	else if (k->read_error > 0)
+	else if (err > 0)
 		diag_file(c, DIAG_ERROR, k->read_file, "cannot read the weights: %s",
-			  strerror(k->read_error));
+			  strerror(err));
 	check_free(c->weights);
 	return ok;
 }
