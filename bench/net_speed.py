@@ -16,7 +16,9 @@ target opencv, and times, all in this one run:
 - OpenCV's import of torch.onnx.export's file of the same model (opset 13), where OpenCV 4.6 takes it, or
   the first line of its refusal.
 
-Each time is the median of --repeat forward calls after two untimed ones.  The table also has each net's
+Each time is the median of --repeat forward calls after two untimed ones, the rows of a model timed in
+interleaved rounds (each row once per round, the thread count set once for all) so that the machine's drift
+affects them alike.  The table also has each net's
 layer count (layers in the prototxt).  Nothing is asserted: the numbers are for the closing notes.
 """
 
@@ -125,47 +127,47 @@ def model_and_input(name: str, size: int) -> tuple[nn.Module, torch.Tensor]:
 
 # --- timing -----------------------------------------------------------------------------------------------
 
-def median_ms(fn: Callable[[], object], repeat: int) -> float:
-    fn()
-    fn()
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times) * 1000
+class Job:
+    """One row: a forward pass to time with 1 thread and with all, and what the table says of it."""
+
+    def __init__(self, what: str, layers: str, err: str, run: Callable[[], object] | None) -> None:
+        self.what, self.layers, self.err, self.run = what, layers, err, run
+        self.times: dict[int, list[float]] = {}
 
 
-def torch_ms(model: nn.Module, x: torch.Tensor, threads: int, repeat: int) -> float:
-    saved = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
-        with torch.no_grad():
-            return median_ms(lambda: model(x), repeat)
-    finally:
-        torch.set_num_threads(saved)
+def time_jobs(jobs: list[Job], repeat: int, thread_counts: tuple[int, ...]) -> None:
+    """For each thread count (set once, for torch and OpenCV alike: changing it between calls costs
+    more than some forward passes), interleaved rounds: every job once per round, so that drift in
+    the machine's speed affects every row alike; two untimed runs of each first."""
+    for threads in thread_counts:
+        torch.set_num_threads(threads)
+        cv2.setNumThreads(threads)
+        live = [job for job in jobs if job.run]
+        for job in live:
+            job.run()
+            job.run()
+        for _ in range(repeat):
+            for job in live:
+                start = time.perf_counter()
+                job.run()
+                job.times.setdefault(threads, []).append(time.perf_counter() - start)
 
 
-def opencv_ms(net, threads: int, repeat: int, run: Callable[[], object]) -> float:
-    cv2.setNumThreads(threads)
-    try:
-        return median_ms(run, repeat)
-    finally:
-        cv2.setNumThreads(-1)
-
-
-def caffe_row(log: str, work: str, level: str, target: str, inputs: list[np.ndarray],
-              expected: list[np.ndarray], repeat: int, all_threads: int) -> tuple[str, int, float, float, float]:
-    stem = os.path.join(work, f"net{level}-{target}")
-    parity.compile_ok(log, stem + ".prototxt", level, f"--target={target}", check=False)
-    layers = len(parity.prototxt_layers(stem + ".prototxt"))
-    names = parity.trace_inputs(log)
-    blobs = parity.declared_outputs(stem + ".prototxt")
-    net = cv2.dnn.readNetFromCaffe(stem + ".prototxt", stem + ".caffemodel")
+def opencv_net(net) -> None:
     net.setPreferableBackend(cv2.dnn.DNN_BACKEND_OPENCV)
     net.setPreferableTarget(cv2.dnn.DNN_TARGET_CPU)
-    first_top = {l.top[0]: l.name for l in parity.prototxt_layers(stem + ".prototxt") if l.top}
-    outs = [first_top[b] for b in blobs]
+
+
+def caffe_job(log: str, work: str, level: str, target: str, inputs: list[np.ndarray],
+              expected: list[np.ndarray]) -> Job:
+    stem = os.path.join(work, f"net{level}-{target}")
+    parity.compile_ok(log, stem + ".prototxt", level, f"--target={target}", check=False)
+    layers = parity.prototxt_layers(stem + ".prototxt")
+    names = parity.trace_inputs(log)
+    first_top = {l.top[0]: l.name for l in layers if l.top}
+    outs = [first_top[b] for b in parity.declared_outputs(stem + ".prototxt")]
+    net = cv2.dnn.readNetFromCaffe(stem + ".prototxt", stem + ".caffemodel")
+    opencv_net(net)
 
     def run():
         for n, x in zip(names, inputs):
@@ -174,18 +176,15 @@ def caffe_row(log: str, work: str, level: str, target: str, inputs: list[np.ndar
 
     got = [np.array(o) for o in run()]
     err = max(parity.error(g.reshape(e.shape), e) for g, e in zip(got, expected))
-    return (f"ptcc {level} --target={target}", layers, err, opencv_ms(net, 1, repeat, run),
-            opencv_ms(net, all_threads, repeat, run))
+    return Job(f"ptcc {level} --target={target}", str(len(layers)), f"{err:.1e}", run)
 
 
-def onnx_row(model: nn.Module, x: torch.Tensor, work: str, expected: list[np.ndarray], repeat: int,
-             all_threads: int) -> tuple[str, str, str, str, str]:
+def onnx_job(model: nn.Module, x: torch.Tensor, work: str, expected: list[np.ndarray]) -> Job:
     path = os.path.join(work, "model.onnx")
     torch.onnx.export(model, x, path, opset_version=13)
     try:
         net = cv2.dnn.readNetFromONNX(path)
-        net.setPreferableBackend(cv2.dnn.DNN_BACKEND_OPENCV)
-        net.setPreferableTarget(cv2.dnn.DNN_TARGET_CPU)
+        opencv_net(net)
         names = list(net.getUnconnectedOutLayersNames())
 
         def run():
@@ -195,12 +194,11 @@ def onnx_row(model: nn.Module, x: torch.Tensor, work: str, expected: list[np.nda
         got = [np.array(o) for o in run()]
         err = max(parity.error(g.reshape(e.shape), e) for g, e in zip(got, expected)) \
             if len(got) == len(expected) else float("nan")
-        return ("OpenCV's ONNX import", "", f"{err:.1e}", f"{opencv_ms(net, 1, repeat, run):.1f}",
-                f"{opencv_ms(net, all_threads, repeat, run):.1f}")
+        return Job("OpenCV's ONNX import", "", f"{err:.1e}", run)
     except cv2.error as e:
         lines = [line.strip() for line in str(e).splitlines() if line.strip()]
         why = next((line for line in lines if "Node [" in line or "parse error" in line), lines[-1] if lines else "")
-        return ("OpenCV's ONNX import", "", "refused: " + why.replace("|", "/")[:120], "", "")
+        return Job("OpenCV's ONNX import", "", "refused: " + why.replace("|", "/")[:120], None)
 
 
 def bench(name: str, args: argparse.Namespace, work: str) -> list[tuple]:
@@ -210,16 +208,25 @@ def bench(name: str, args: argparse.Namespace, work: str) -> list[tuple]:
     expected = [t.numpy() for t in (ref if isinstance(ref, (list, tuple)) else [ref])]
     log = os.path.join(work, name + ".log")
     record(model, x, log)
+
+    def forward():
+        with torch.no_grad():
+            return model(x)
+
+    jobs = [Job("PyTorch", "", "", forward), onnx_job(model, x, work, expected)]
+    jobs += [caffe_job(log, work, level, target, [x.numpy()], expected) for target in TARGETS for level in LEVELS]
     all_threads = os.cpu_count() or 1
-    rows: list[tuple] = [(name, "PyTorch", "", "", f"{torch_ms(model, x, 1, args.repeat):.1f}",
-                          f"{torch_ms(model, x, all_threads, args.repeat):.1f}")]
-    rows.append((name,) + onnx_row(model, x, work, expected, args.repeat, all_threads))
-    for target in TARGETS:
-        for level in LEVELS:
-            what, layers, err, one, many = caffe_row(log, work, level, target, [x.numpy()], expected,
-                                                     args.repeat, all_threads)
-            rows.append((name, what, str(layers), f"{err:.1e}", f"{one:.1f}", f"{many:.1f}"))
-    return rows
+    saved = torch.get_num_threads()
+    try:
+        time_jobs(jobs, args.repeat, (1, all_threads))
+    finally:
+        torch.set_num_threads(saved)
+        cv2.setNumThreads(-1)
+
+    def ms(job: Job, threads: int) -> str:
+        return f"{statistics.median(job.times[threads]) * 1000:.1f}" if job.times else ""
+
+    return [(name, j.what, j.layers, j.err, ms(j, 1), ms(j, all_threads)) for j in jobs]
 
 
 def main() -> int:
