@@ -322,8 +322,8 @@ read_file(Ctx *c, Weights *w, bool *io_error)
 }
 
 
-/* Element i of a float tensor as the float Caffe gets (tensor_f32's conversion, without its
- * copy): an F64 too large for a float counts as the infinity it becomes. */
+/* One element of any dtype, as a double: tensor_f32 converts with it, the value check reads with
+ * it (cast to float, an F64 too large for a float counts as the infinity it becomes). */
 double
 dtype_value(int dtype, const void *p)
 {
@@ -401,7 +401,6 @@ struct ValueCheck {
 	atomic_size_t next;
 	pthread_t thread;
 	bool threaded;
-	const char *read_file;
 };
 
 enum { SCAN_CHUNK = 256 << 10 }; /* stays in the cache; a multiple of every element size */
@@ -605,7 +604,6 @@ check_start(Ctx *c, Weights *w)
 						       .is_var = map_get(&vars, (uintptr_t)v)};
 	}
 	map_free(&vars);
-	k->read_file = w->path;
 	atomic_init(&k->next, 0);
 	w->check = k;
 	/* without a thread (none to be had), the same work now */
@@ -632,9 +630,10 @@ weights_report(Ctx *c)
 	 * writer) */
 	ok = !err;
 	if (err == -1 && !report_shrunk_input(c))
-		diag_file(c, DIAG_ERROR, k->read_file, "the file shrank while ptcc was reading it");
+		diag_file(c, DIAG_ERROR, c->weights->path,
+			  "the file shrank while ptcc was reading it");
 	else if (err > 0)
-		diag_file(c, DIAG_ERROR, k->read_file, "cannot read the weights: %s",
+		diag_file(c, DIAG_ERROR, c->weights->path, "cannot read the weights: %s",
 			  strerror(err));
 	check_free(c->weights);
 	return ok;
@@ -723,25 +722,8 @@ tensor_f32(Weights *w, const Tensor *t)
 		return (const float *)p;
 	out = xmalloc((size_t)(t->numel ? t->numel : 1) * sizeof *out);
 	vec_push(&w->converted, out);
-	for (i = 0; i < t->numel; i++) {
-		const unsigned char *e = p + i * dtype_size[t->dtype];
-		uint16_t h;
-		uint32_t u;
-		uint64_t q;
-		double dd;
-
-		switch (t->dtype) {
-		case DT_F32: memcpy(&out[i], e, 4); break;
-		case DT_F16: h = (uint16_t)(e[0] | e[1] << 8); out[i] = half_to_float(h); break;
-		case DT_BF16: u = (uint32_t)(e[0] | e[1] << 8) << 16; memcpy(&out[i], &u, 4); break;
-		case DT_F64: memcpy(&q, e, 8); memcpy(&dd, &q, 8); out[i] = (float)dd; break;
-		case DT_I8: out[i] = (float)(int8_t)e[0]; break;
-		case DT_U8: case DT_BOOL: out[i] = (float)e[0]; break;
-		case DT_I16: out[i] = (float)(int16_t)(e[0] | e[1] << 8); break;
-		case DT_I32: memcpy(&u, e, 4); out[i] = (float)(int32_t)u; break;
-		case DT_I64: memcpy(&q, e, 8); out[i] = (float)(int64_t)q; break;
-		}
-	}
+	for (i = 0; i < t->numel; i++)
+		out[i] = (float)dtype_value(t->dtype, p + i * dtype_size[t->dtype]);
 	return out;
 }
 
