@@ -55,6 +55,20 @@ drop_flatten_before_inner_product(Net *net)
 	}
 }
 
+/* The bias of a Convolution or InnerProduct (numel `out`), made when it has none. */
+static const Weight *
+ensure_bias(Net *net, Layer *l, int64_t out)
+{
+	if (l->weights.n < 2) {
+		layer_weight(net, l, net_floats(net, out, 0), out, &out, 1);
+		if (is_type(l, "Convolution"))
+			LP(l, convolution_param)->has_bias_term = 0; /* the default: a bias */
+		else
+			LP(l, inner_product_param)->has_bias_term = 0;
+	}
+	return &l->weights.v[1];
+}
+
 /* Fold y = Scale(BatchNorm(Convolution(x))) into the Convolution: per output channel o,
  * a = γ / sqrt(σ² + ε), W'[o] = a·W[o], b'[o] = a·(b[o] − μ) + β.  Computed in double. */
 static void
@@ -79,15 +93,14 @@ fold_batch_norm(Net *net)
 			}
 		int64_t out = conv->weights.v[0].dims[0];
 		int64_t per = conv->weights.v[0].numel / out;
-		const Weight *w = &conv->weights.v[0];
-		const Weight *b = conv->weights.n > 1 ? &conv->weights.v[1] : NULL;
+		const Weight *w = &conv->weights.v[0], *b = ensure_bias(net, conv, out);
 		const Weight *mean = &bn->weights.v[0], *var = &bn->weights.v[1];
 		const Caffe__BatchNormParameter *bp = LP(bn, batch_norm_param);
 		double eps = bp && bp->has_eps ? bp->eps : 1e-5f;
 		const Weight *gamma = scale ? &scale->weights.v[0] : NULL;
 		const Weight *beta = scale && scale->weights.n > 1 ? &scale->weights.v[1] : NULL;
 		float *nw = NULL, *nb = NULL;
-		if (w->data && mean->data && var->data) {
+		if (w->data && b->data && mean->data && var->data) {
 			nw = net_floats(net, out * per, 0);
 			nb = net_floats(net, out, 0);
 			for (int64_t o = 0; o < out; o++) {
@@ -95,19 +108,12 @@ fold_batch_norm(Net *net)
 					   sqrt((double)weight_at(var, o) + eps);
 				for (int64_t k = 0; k < per; k++)
 					nw[o * per + k] = (float)(a * weight_at(w, o * per + k));
-				double shift = b ? weight_at(b, o) : 0.0;
-
-				nb[o] = (float)(a * (shift - weight_at(mean, o)) +
+				nb[o] = (float)(a * (weight_at(b, o) - weight_at(mean, o)) +
 						(beta ? weight_at(beta, o) : 0.0));
 			}
 		}
 		conv->weights.v[0].data = nw;
-		if (conv->weights.n > 1) {
-			conv->weights.v[1].data = nb;
-		} else {
-			layer_weight(net, conv, nb, out, &out, 1);
-			LP(conv, convolution_param)->has_bias_term = 0;
-		}
+		conv->weights.v[1].data = nb;
 		bn->dead = true;
 		if (scale)
 			scale->dead = true;
@@ -117,20 +123,6 @@ fold_batch_norm(Net *net)
 		net_rebind(net, scale ? scale->tops.v[0] : y, c);
 		net_recount(net);
 	}
-}
-
-/* The bias of a Convolution or InnerProduct (numel `out`), made when it has none. */
-static const Weight *
-ensure_bias(Net *net, Layer *l, int64_t out)
-{
-	if (l->weights.n < 2) {
-		layer_weight(net, l, net_floats(net, out, 0), out, &out, 1);
-		if (is_type(l, "Convolution"))
-			LP(l, convolution_param)->has_bias_term = 0; /* the default: a bias */
-		else
-			LP(l, inner_product_param)->has_bias_term = 0;
-	}
-	return &l->weights.v[1];
 }
 
 /* Fold an affine layer into the Convolution or InnerProduct before it, which only it reads:
