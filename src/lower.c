@@ -861,7 +861,7 @@ lower_relu(Net *net, Node *n)
 	return true;
 }
 
-/* n as one parameterless layer of `type` when the target has that type (OpenCV's ReLU6, Swish,
+/* n as one parameterless layer of `type` when the target has that type (OpenCV's Swish,
  * HardSwish); false, with nothing emitted, when it does not. */
 static bool
 own_layer(Net *net, Node *n, Blob *x, const char *type)
@@ -875,8 +875,22 @@ own_layer(Net *net, Node *n, Blob *x, const char *type)
 	return true;
 }
 
-/* x clamped to [lo, hi] (lo = −inf or hi = +inf: that side open): ReLU6 where the target has it
- * and the range is [0, 6], else clamp_chain.  `names` spells the bounds in messages. */
+/* x clamped to [lo, hi] (lo = −inf or hi = +inf: that side open, lo < hi): OpenCV's ReLU6 where
+ * the target has it and the range is [0, 6] (one layer for clamp_chain's four), else clamp_chain;
+ * `role` names the last layer. */
+static Blob *
+clamp_layers(Net *net, const Node *n, Blob *x, double lo, double hi, const char *role)
+{
+	Blob *top;
+
+	if (lo == 0 && hi == 6 && target_has(net, "ReLU6")) {
+		unary_layer(net, n, "ReLU6", role, x, x->type, &top);
+		return top;
+	}
+	return clamp_chain(net, n, x, lo, hi, role);
+}
+
+/* x clamped to [lo, hi], checked first: clamp_layers.  `names` spells the bounds in messages. */
 static bool
 clamp_to(Net *net, Node *n, double lo, double hi, const char *const names[2])
 {
@@ -896,9 +910,7 @@ clamp_to(Net *net, Node *n, double lo, double hi, const char *const names[2])
 		bind(net, &n->res[0], x);
 		return true;
 	}
-	if (lo == 0 && hi == 6 && own_layer(net, n, x, "ReLU6"))
-		return true;
-	bind(net, &n->res[0], clamp_chain(net, n, x, lo, hi, NULL));
+	bind(net, &n->res[0], clamp_layers(net, n, x, lo, hi, NULL));
 	return true;
 }
 _Static_assert(ARG(relu6, input) == ARG(hardtanh, input) &&
@@ -1229,13 +1241,10 @@ lower_silu(Net *net, Node *n)
 static Blob *
 hard_sigmoid_chain(Net *net, const Node *n, Blob *x, const char *role)
 {
-	Blob *t = power_layer(net, n, "plus3", x, 1, 1, 3), *clip;
+	Blob *t = power_layer(net, n, "plus3", x, 1, 1, 3);
 
-	if (target_has(net, "ReLU6")) /* OpenCV's clamp to [0, 6]: one layer for clamp_chain's 4 */
-		unary_layer(net, n, "ReLU6", "clip", t, t->type, &clip);
-	else
-		clip = clamp_chain(net, n, t, 0, 6, "clip");
-	return power_layer(net, n, role, clip, 1, 1.0 / 6, 0);
+	t = clamp_layers(net, n, t, 0, 6, "clip");
+	return power_layer(net, n, role, t, 1, 1.0 / 6, 0);
 }
 
 static bool
