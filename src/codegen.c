@@ -27,9 +27,8 @@ typedef struct FileBuffer {
 
 /* Weight arrays arrive whole (megabytes, straight from the weights mapping).  One that lies in an
  * input file's mapping (an F32 tensor of the weights file, an ONNX initializer's raw_data) goes
- * through outfile_copy_range, which has the kernel copy it from that file: its pages are never
- * touched in ptcc's memory.  Measured on resnet50's 98 MiB on a 2-core VM: 40 ms, against 89 ms
- * for write()s from the mapping and 32 ms for cp's copy of the file.  What is left (the framing,
+ * through outfile_copy_range, which has the kernel copy it from that file without its pages ever
+ * being touched in ptcc's memory (kcopy.c has the measurements).  What is left (the framing,
  * computed weights), or what the kernel cannot copy, is written in 1 MiB pieces, which keeps the
  * kernel's copy from mapped pages in step with readahead. */
 enum { WRITE_CHUNK = 1 << 20 };
