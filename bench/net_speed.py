@@ -43,56 +43,19 @@ import torch.nn as nn  # noqa: E402
 import parity  # noqa: E402
 import ptcctest  # noqa: E402
 from ptcc.record import record  # noqa: E402
+from testmodules import C3, SPPF, conv_bn  # noqa: E402
 
 LEVELS = ("-O0", "-O1", "-O2")
 TARGETS = ("caffe", "opencv")
 
 
-# --- a YOLOv5s-style detector (width 0.5, depth 0.33 of YOLOv5l, as v5s is) ------------------------------
-
-def conv_bn(cin: int, cout: int, k: int = 1, s: int = 1, p: int | None = None) -> nn.Sequential:
-    return nn.Sequential(nn.Conv2d(cin, cout, k, s, k // 2 if p is None else p, bias=False), nn.BatchNorm2d(cout),
-                         nn.SiLU())
-
-
-class Bottleneck(nn.Module):
-    def __init__(self, c: int, shortcut: bool = True) -> None:
-        super().__init__()
-        self.cv1, self.cv2, self.add = conv_bn(c, c), conv_bn(c, c, 3), shortcut
-
-    def forward(self, x):
-        y = self.cv2(self.cv1(x))
-        return x + y if self.add else y
-
-
-class C3(nn.Module):
-    def __init__(self, cin: int, cout: int, n: int = 1, shortcut: bool = True) -> None:
-        super().__init__()
-        h = cout // 2
-        self.cv1, self.cv2, self.cv3 = conv_bn(cin, h), conv_bn(cin, h), conv_bn(2 * h, cout)
-        self.m = nn.Sequential(*[Bottleneck(h, shortcut) for _ in range(n)])
-
-    def forward(self, x):
-        return self.cv3(torch.cat([self.m(self.cv1(x)), self.cv2(x)], 1))
-
-
-class SPPF(nn.Module):
-    def __init__(self, cin: int, cout: int) -> None:
-        super().__init__()
-        self.cv1, self.cv2, self.m = conv_bn(cin, cin // 2), conv_bn(cin * 2, cout), nn.MaxPool2d(5, 1, 2)
-
-    def forward(self, x):
-        x = self.cv1(x)
-        y1 = self.m(x)
-        y2 = self.m(y1)
-        return self.cv2(torch.cat([x, y1, y2, self.m(y2)], 1))
-
+# --- a YOLOv5s-style detector (width 0.5, depth 0.33 of YOLOv5l, as v5s is), of testmodules' blocks ------
 
 class Yolo5s(nn.Module):
     def __init__(self, classes: int = 80, anchors: int = 3) -> None:
         super().__init__()
         self.backbone = nn.ModuleList([
-            conv_bn(3, 32, 6, 2, 2), conv_bn(32, 64, 3, 2), C3(64, 64, 1), conv_bn(64, 128, 3, 2), C3(128, 128, 2),
+            conv_bn(3, 32, 6, 2, p=2), conv_bn(32, 64, 3, 2), C3(64, 64, 1), conv_bn(64, 128, 3, 2), C3(128, 128, 2),
             conv_bn(128, 256, 3, 2), C3(256, 256, 3), conv_bn(256, 512, 3, 2), C3(512, 512, 1), SPPF(512, 512)])
         self.up = nn.Upsample(scale_factor=2, mode="nearest")
         self.lat1, self.c3_up1 = conv_bn(512, 256), C3(512, 256, 1, False)

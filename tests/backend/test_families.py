@@ -19,6 +19,7 @@ parity.require_tools()
 parity.require_bvlc()
 
 from optest import OpTestCase  # noqa: E402
+from testmodules import C3, SPPF, conv_bn  # noqa: E402
 
 
 def calibrate(model: nn.Module, shape: tuple[int, ...], seed: int = 0) -> nn.Module:
@@ -41,14 +42,7 @@ def calibrate(model: nn.Module, shape: tuple[int, ...], seed: int = 0) -> nn.Mod
     return model.eval()
 
 
-def conv_bn(cin: int, cout: int, k: int = 1, s: int = 1, act: nn.Module | None = None, groups: int = 1,
-            dilation: int = 1) -> nn.Sequential:
-    layers = [nn.Conv2d(cin, cout, k, s, dilation * (k // 2), groups=groups, dilation=dilation, bias=False),
-              nn.BatchNorm2d(cout)]
-    return nn.Sequential(*layers, act if act is not None else nn.SiLU())
-
-
-# --- YOLOv5: Focus, Conv-BN-SiLU, C3, SPPF, nearest upsampling, concat, detect convs ----------------------
+# --- YOLOv5: Focus, Conv-BN-SiLU, C3, SPPF (testmodules), nearest upsampling, concat, detect convs -------
 
 class Focus(nn.Module):
     def __init__(self, cin: int, cout: int) -> None:
@@ -57,39 +51,6 @@ class Focus(nn.Module):
 
     def forward(self, x):
         return self.conv(torch.cat([x[..., ::2, ::2], x[..., 1::2, ::2], x[..., ::2, 1::2], x[..., 1::2, 1::2]], 1))
-
-
-class Bottleneck(nn.Module):
-    def __init__(self, c: int, shortcut: bool = True) -> None:
-        super().__init__()
-        self.cv1, self.cv2, self.add = conv_bn(c, c), conv_bn(c, c, 3), shortcut
-
-    def forward(self, x):
-        y = self.cv2(self.cv1(x))
-        return x + y if self.add else y
-
-
-class C3(nn.Module):
-    def __init__(self, cin: int, cout: int, n: int = 1, shortcut: bool = True) -> None:
-        super().__init__()
-        h = cout // 2
-        self.cv1, self.cv2, self.cv3 = conv_bn(cin, h), conv_bn(cin, h), conv_bn(2 * h, cout)
-        self.m = nn.Sequential(*[Bottleneck(h, shortcut) for _ in range(n)])
-
-    def forward(self, x):
-        return self.cv3(torch.cat([self.m(self.cv1(x)), self.cv2(x)], 1))
-
-
-class SPPF(nn.Module):
-    def __init__(self, cin: int, cout: int) -> None:
-        super().__init__()
-        self.cv1, self.cv2, self.m = conv_bn(cin, cin // 2), conv_bn(cin * 2, cout), nn.MaxPool2d(5, 1, 2)
-
-    def forward(self, x):
-        x = self.cv1(x)
-        y1 = self.m(x)
-        y2 = self.m(y1)
-        return self.cv2(torch.cat([x, y1, y2, self.m(y2)], 1))
 
 
 class YoloV5(nn.Module):
