@@ -116,21 +116,14 @@ def time_jobs(jobs: list[Job], repeat: int, thread_counts: tuple[int, ...]) -> N
                 job.times.setdefault(threads, []).append(time.perf_counter() - start)
 
 
-def opencv_net(net) -> None:
-    net.setPreferableBackend(cv2.dnn.DNN_BACKEND_OPENCV)
-    net.setPreferableTarget(cv2.dnn.DNN_TARGET_CPU)
-
-
 def caffe_job(log: str, work: str, level: str, target: str, inputs: list[np.ndarray],
               expected: list[np.ndarray]) -> Job:
     stem = os.path.join(work, f"net{level}-{target}")
     parity.compile_ok(log, stem + ".prototxt", level, f"--target={target}", check=False)
     layers = parity.prototxt_layers(stem + ".prototxt")
     names = parity.trace_inputs(log)
-    first_top = {l.top[0]: l.name for l in layers if l.top}
-    outs = [first_top[b] for b in parity.declared_outputs(stem + ".prototxt")]
-    net = cv2.dnn.readNetFromCaffe(stem + ".prototxt", stem + ".caffemodel")
-    opencv_net(net)
+    outs = parity.opencv_output_layers(stem + ".prototxt")
+    net = parity.opencv_net(stem + ".prototxt", stem + ".caffemodel")
 
     def run():
         for n, x in zip(names, inputs):
@@ -147,7 +140,8 @@ def onnx_job(model: nn.Module, x: torch.Tensor, work: str, expected: list[np.nda
     torch.onnx.export(model, x, path, opset_version=13)
     try:
         net = cv2.dnn.readNetFromONNX(path)
-        opencv_net(net)
+        net.setPreferableBackend(cv2.dnn.DNN_BACKEND_OPENCV)
+        net.setPreferableTarget(cv2.dnn.DNN_TARGET_CPU)
         names = list(net.getUnconnectedOutLayersNames())
 
         def run():

@@ -467,8 +467,9 @@ def run_opencv(prototxt: str, caffemodel: Optional[str], inputs: Sequence[np.nda
     return run_opencv_named(prototxt, caffemodel, inputs, input_names)[1]
 
 
-def run_opencv_named(prototxt: str, caffemodel: Optional[str], inputs: Sequence[np.ndarray],
-                     input_names: Sequence[str]) -> tuple[list[str], list[np.ndarray]]:
+def opencv_net(prototxt: str, caffemodel: Optional[str], inputs: Sequence[np.ndarray] = (),
+               input_names: Sequence[str] = ()):
+    """The net read by OpenCV dnn (its own backend, on the CPU), its inputs set."""
     import cv2
 
     net = cv2.dnn.readNetFromCaffe(prototxt, caffemodel) if caffemodel else cv2.dnn.readNetFromCaffe(prototxt)
@@ -476,6 +477,12 @@ def run_opencv_named(prototxt: str, caffemodel: Optional[str], inputs: Sequence[
     net.setPreferableTarget(cv2.dnn.DNN_TARGET_CPU)
     for name, x in zip(input_names, inputs):
         net.setInput(np.ascontiguousarray(x, dtype=np.float32), name)
+    return net
+
+
+def run_opencv_named(prototxt: str, caffemodel: Optional[str], inputs: Sequence[np.ndarray],
+                     input_names: Sequence[str]) -> tuple[list[str], list[np.ndarray]]:
+    net = opencv_net(prototxt, caffemodel, inputs, input_names)
     names = list(net.getUnconnectedOutLayersNames())
     outs = net.forward(names)
     return names, [np.array(o) for o in outs]
@@ -486,13 +493,7 @@ def run_opencv_outputs(prototxt: str, caffemodel: Optional[str], inputs: Sequenc
     """The named outputs in OpenCV dnn, whether or not another layer reads them (run_opencv has the
     unconnected ones only); a name is a layer's, whose first top it returns (an ONNX output names its
     blob and the layer writing it)."""
-    import cv2
-
-    net = cv2.dnn.readNetFromCaffe(prototxt, caffemodel) if caffemodel else cv2.dnn.readNetFromCaffe(prototxt)
-    net.setPreferableBackend(cv2.dnn.DNN_BACKEND_OPENCV)
-    net.setPreferableTarget(cv2.dnn.DNN_TARGET_CPU)
-    for name, x in zip(input_names, inputs):
-        net.setInput(np.ascontiguousarray(x, dtype=np.float32), name)
+    net = opencv_net(prototxt, caffemodel, inputs, input_names)
     return [np.array(o) for o in net.forward(list(outputs))]
 
 
@@ -790,20 +791,19 @@ def run_outputs(runtime: str, prototxt: str, caffemodel: Optional[str], inputs: 
         return blobs, run_caffe(prototxt, caffemodel, inputs, input_names, blobs)
     if runtime != "opencv":
         raise ValueError(f"unknown runtime {runtime!r}")
-    import cv2
+    return blobs, run_opencv_outputs(prototxt, caffemodel, inputs, input_names, opencv_output_layers(prototxt))
 
+
+def opencv_output_layers(prototxt: str) -> list[str]:
+    """The layers through which OpenCV reads the trace's outputs (declared_outputs), in order: each the
+    layer whose first top the output blob is."""
     first_top = {l.top[0]: l.name for l in prototxt_layers(prototxt) if l.top}
+    blobs = declared_outputs(prototxt)
     missing = [b for b in blobs if b not in first_top]
     if missing:
         raise AssertionError(f"{prototxt}: outputs {missing} are not the first top of a layer (OpenCV cannot "
                              "read them)")
-    net = cv2.dnn.readNetFromCaffe(prototxt, caffemodel) if caffemodel else cv2.dnn.readNetFromCaffe(prototxt)
-    net.setPreferableBackend(cv2.dnn.DNN_BACKEND_OPENCV)
-    net.setPreferableTarget(cv2.dnn.DNN_TARGET_CPU)
-    for name, x in zip(input_names, inputs):
-        net.setInput(np.ascontiguousarray(x, dtype=np.float32), name)
-    outs = net.forward([first_top[b] for b in blobs])
-    return blobs, [np.array(o) for o in outs]
+    return [first_top[b] for b in blobs]
 
 
 def run_named(runtime: str, prototxt: str, caffemodel: Optional[str], inputs: Sequence[np.ndarray],
