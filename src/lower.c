@@ -1360,8 +1360,8 @@ lower_pool2d(Net *net, Node *n)
 	if (in->type.ndim != 4)
 		return refuse(net, n, "only 4-D (N, C, H, W) inputs are supported");
 	lit_int_list(op_arg(n, ARG(max_pool2d, kernel_size)), k, 2);
-	/* stride none, or [] as at::max_pool2d receives it (autograd's saved stride), is the kernel:
-	 * sh_pool's rule */
+	/* stride none, or [] as at::max_pool2d receives it (autograd's saved stride), is the
+	 * kernel: sh_pool's rule */
 	if (arg_is_none(n, ARG(max_pool2d, stride)) ||
 	    (op_arg(n, ARG(max_pool2d, stride))->kind == L_LIST &&
 	     op_arg(n, ARG(max_pool2d, stride))->n == 0))
