@@ -596,8 +596,12 @@ def _indexing_seen() -> Iterator[None]:
         torch.Tensor.__setitem__ = setitem  # type: ignore[method-assign]
 
 
+VIAS = ("calls", "autograd")
+
+
 def record(model: torch.nn.Module, example_inputs: Union[torch.Tensor, Sequence[torch.Tensor]],
-           path: str, *, origin: str = "", values: Optional[dict[tuple[int, int], torch.Tensor]] = None) -> Any:
+           path: str, *, origin: str = "", values: Optional[dict[tuple[int, int], torch.Tensor]] = None,
+           via: str = "calls") -> Any:
     """Run `model` once on `example_inputs` and write the trace to `path` and its weights beside it
     (`path` with the extension `.safetensors`).  Returns the model's outputs.  With a dict as `values`, also
     fills it with {(trace line, handle): value} for every input and every op result the trace names (a copy
@@ -606,12 +610,24 @@ def record(model: torch.nn.Module, example_inputs: Union[torch.Tensor, Sequence[
     The model runs in eval mode under no_grad; a model in training mode is switched to eval for the run
     (with a warning on stderr) and switched back afterwards.  Raises RecordError, writing nothing, when
     the run cannot be represented as a trace.
+
+    `via` chooses the recorder: "calls" (this module: the Python calls, with module scopes and source
+    positions) or "autograd" (autograd.py: the graph autograd kept, an independent witness; no `values`).
     """
+    if via not in VIAS:
+        raise RecordError(f"via={via!r}: expected one of {', '.join(VIAS)}")
     inputs = (example_inputs,) if isinstance(example_inputs, torch.Tensor) else tuple(example_inputs)
     if not all(isinstance(t, torch.Tensor) for t in inputs):
         raise RecordError("every example input must be a tensor")
     if len({id(t) for t in inputs}) != len(inputs):
         raise RecordError("the same tensor is passed as two inputs")
+    if via == "autograd":
+        if values is not None:
+            raise RecordError("via=autograd records no intermediate values (ptcc-verify --layers needs "
+                              "via=calls)")
+        from .autograd import record_autograd
+
+        return record_autograd(model, inputs, path, origin=origin)
     weights_path = os.path.splitext(path)[0] + ".safetensors"
     was_training = model.training
     if was_training:

@@ -42,6 +42,7 @@ class OpTestCase(unittest.TestCase):
     """check(): record `module` on `inputs`, compile at LEVELS, compare every output in OpenCV and BVLC."""
 
     group = "ops"
+    via = "calls"  # the recorder record() uses: "autograd" in tests/backend/test_autograd.py
 
     def setUp(self) -> None:
         import torch
@@ -67,7 +68,7 @@ class OpTestCase(unittest.TestCase):
         from ptcc.record import record
 
         log = os.path.join(self.dir, name + ".log")
-        got = record(module.eval(), inputs, log)
+        got = record(module.eval(), inputs, log, via=self.via)
         return log, [t.detach().numpy().copy() for t in as_list(got)]
 
     def check(self, name: str, module, *inputs, levels: Sequence[str] = LEVELS, input_names=None,
