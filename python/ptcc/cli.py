@@ -1,6 +1,7 @@
 """ptcc-record: record a model's run as a ptcc trace.
 
     ptcc-record SPEC [--input 1x3x224x224]... [--arg name=value]... [-o run.log] [--seed N]
+                     [--via=calls|autograd] [--cross-check]
 
 SPEC is `package.module:NAME` or `path/to/file.py:NAME`.  NAME is an nn.Module class, or a function that
 returns a module or a `(module, example_inputs)` pair, called with the `--arg` keyword arguments.
@@ -18,7 +19,7 @@ from typing import Any, Optional, Sequence
 
 from . import __version__
 
-EXIT_INPUT = 1  # the model or its run cannot be recorded
+EXIT_INPUT = 1  # the model or its run cannot be recorded, or the two recorders disagree
 EXIT_USAGE = 2  # bad command line, missing file, I/O error
 
 
@@ -130,6 +131,14 @@ def make_parser() -> argparse.ArgumentParser:
                         help="a keyword argument for NAME (a Python literal, e.g. --arg num_classes=4 --arg "
                              "weights=None); repeat for several")
     parser.add_argument("--seed", type=int, default=0, help="seed for the weights and inputs (default 0)")
+    parser.add_argument("--via", choices=("calls", "autograd"), default="calls",
+                        help="calls (default): watch the Python calls, with module scopes and source "
+                             "positions; autograd: read the graph autograd kept (an independent witness)")
+    parser.add_argument("--cross-check", action="store_true",
+                        help="record both ways (FILE and FILE's name with .autograd.log) and compare the "
+                             "traces after ptcc --emit=log; exit 1 at the first op where they differ")
+    parser.add_argument("--ptcc", metavar="PROGRAM",
+                        help="the ptcc program --cross-check runs (default: $PTCC, else ptcc on PATH)")
     parser.add_argument("--version", action="version", version=f"ptcc-record {__version__}")
     return parser
 
@@ -165,12 +174,46 @@ def run(argv: Sequence[str]) -> int:
         print(f"ptcc-record: error: {e}", file=sys.stderr)
         return EXIT_INPUT
     output = args.output or args.spec.rpartition(":")[2] + ".log"
+    if args.cross_check:
+        return cross_check(model, example, output, args)
     try:
-        record(model, example, output, origin=args.spec)
+        record(model, example, output, origin=args.spec, via=args.via)
     except RecordError as e:
         print(f"ptcc-record: error: {e}", file=sys.stderr)
         return EXIT_INPUT
     return 0
+
+
+def cross_check(model: Any, example: tuple, output: str, args: argparse.Namespace) -> int:
+    """Record `model` both ways and compare the traces (crosscheck.py)."""
+    from .api import ConvertError, find_ptcc
+    from .crosscheck import CrossCheckError, compare
+    from .record import RecordError, record
+
+    try:
+        ptcc = find_ptcc(args.ptcc)
+    except ConvertError as e:
+        raise UsageError(f"--cross-check: {e}") from None
+    other = os.path.splitext(output)[0] + ".autograd.log"
+    for path, via in ((output, "calls"), (other, "autograd")):
+        try:
+            record(model, example, path, origin=args.spec, via=via)
+        except RecordError as e:
+            print(f"ptcc-record: error: {'--via=autograd: ' if via == 'autograd' else ''}{e}", file=sys.stderr)
+            return EXIT_INPUT
+    try:
+        difference, ops, _ = compare(output, other, ptcc)
+    except CrossCheckError as e:
+        print(f"ptcc-record: error: {e}", file=sys.stderr)
+        return EXIT_INPUT
+    if difference is None:
+        print(f"ptcc-record: cross-check: {output} and {other} agree ({ops} ops after canonicalisation)")
+        return 0
+    print(f"ptcc-record: cross-check: {output} and {other} differ: {difference.why}", file=sys.stderr)
+    for label, line in (("calls", difference.calls), ("autograd", difference.autograd)):
+        if line is not None:
+            print(f"  {label + ':':9} {line.text}", file=sys.stderr)
+    return EXIT_INPUT
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

@@ -64,3 +64,16 @@ def write(out: BinaryIO, tensors: list[tuple[str, torch.Tensor]]) -> None:
     out.write(header_bytes(tensors))
     for _, t in tensors:
         out.write(_raw(t))
+
+
+def read_bytes(path: str, name: str) -> bytes:
+    """The raw bytes of tensor `name` in the safetensors file at `path` (KeyError when it has none)."""
+    import json
+    import struct
+
+    with open(path, "rb") as f:
+        (size,) = struct.unpack("<Q", f.read(8))
+        header = json.loads(f.read(size))
+        begin, end = header[name]["data_offsets"]
+        f.seek(8 + size + begin)
+        return f.read(end - begin)
