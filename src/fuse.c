@@ -8,7 +8,9 @@
  *        shares the memory).  Dropout was already left out by lower.c.
  *   -O2  also fold BatchNorm (and its Scale) into the Convolution before it, then a linear
  *        Power or a per-channel Scale into the Convolution (a Power also into the
- *        InnerProduct) before it.
+ *        InnerProduct) before it, then one into a per-channel Scale before it, then a
+ *        BatchNorm left (and its Scale) into an unpadded Convolution or an InnerProduct after
+ *        it.
  *
  * netcheck.c verifies the net after each rewrite.
  */
@@ -69,6 +71,24 @@ ensure_bias(Net *net, Layer *l, int64_t out)
 	return &l->weights.v[1];
 }
 
+/* The Scale that the lowering of batch_norm put after the BatchNorm layers.v[i] (the same node,
+ * reading its top, which nothing else reads), or NULL. */
+static Layer *
+paired_scale(Net *net, size_t i)
+{
+	Layer *bn = net->layers.v[i];
+	Blob *y = bn->tops.v[0];
+
+	if (y->nuse != 1 || y->is_output)
+		return NULL;
+	for (size_t k = i + 1; k < net->layers.n; k++) {
+		Layer *l = net->layers.v[k];
+		if (is_type(l, "Scale") && l->node == bn->node && l->bottoms.v[0] == y)
+			return l;
+	}
+	return NULL;
+}
+
 /* Fold y = Scale(BatchNorm(Convolution(x))) into the Convolution: per output channel o,
  * a = γ / sqrt(σ² + ε), W'[o] = a·W[o], b'[o] = a·(b[o] − μ) + β.  Computed in double. */
 static void
@@ -84,13 +104,7 @@ fold_batch_norm(Net *net)
 		if (!is_type(conv, "Convolution") || c->nuse != 1 || c->is_output)
 			continue;
 		y = bn->tops.v[0];
-		if (y->nuse == 1 && !y->is_output)
-			for (size_t k = i + 1; k < net->layers.n; k++) {
-				Layer *l = net->layers.v[k];
-				if (is_type(l, "Scale") && l->node == bn->node &&
-				    l->bottoms.v[0] == y)
-					scale = l;
-			}
+		scale = paired_scale(net, i);
 		int64_t out = conv->weights.v[0].dims[0];
 		int64_t per = conv->weights.v[0].numel / out;
 		const Weight *w = &conv->weights.v[0], *b = ensure_bias(net, conv, out);
@@ -121,6 +135,196 @@ fold_batch_norm(Net *net)
 		/* c now holds the normalised value, and the convolution's own value is gone */
 		net_rebind(net, c, NULL);
 		net_rebind(net, scale ? scale->tops.v[0] : y, c);
+		net_recount(net);
+	}
+}
+
+/* A Scale of one bottom along the channel axis alone (axis 1, num_axes 1): y = γ[c]·x + β[c]. */
+static bool
+per_channel_scale(const Layer *l)
+{
+	const Caffe__ScaleParameter *p = LP(l, scale_param);
+
+	return is_type(l, "Scale") && l->bottoms.n == 1 && l->weights.n >= 1 &&
+	       !(p && ((p->has_axis && p->axis != 1) || (p->has_num_axes && p->num_axes != 1)));
+}
+
+/* Fold an affine layer into the per-channel Scale before it, which only it reads (a BatchNorm's
+ * Scale, or x · c of a constant):
+ *   Scale{γ2, β2} after Scale{γ1, β1}    γ = γ2·γ1, β = γ2·β1 + β2
+ *   Power{power 1, scale s, shift t}     γ = s·γ1,  β = s·β1 + t
+ * A β is made where the first Scale had none.  Computed in double. */
+static void
+fold_affine_into_scale(Net *net)
+{
+	for (size_t i = 0; i < net->layers.n; i++) {
+		Layer *f = net->layers.v[i], *prod;
+		Blob *c;
+		bool power = is_type(f, "Power");
+		if (!power && !per_channel_scale(f))
+			continue;
+		if (f->bottoms.n != 1)
+			continue;
+		c = f->bottoms.v[0];
+		prod = c->producer;
+		if (!per_channel_scale(prod) || c->nuse != 1 || c->is_output || prod->tops.n != 1)
+			continue;
+		const Weight *g1 = &prod->weights.v[0], *g2 = NULL, *b2 = NULL;
+		int64_t ch = g1->numel;
+		double s = 1, t = 0;
+		if (power) {
+			const Caffe__PowerParameter *p = LP(f, power_param);
+			if (p && p->has_power && p->power != 1)
+				continue;
+			s = p && p->has_scale ? p->scale : 1;
+			t = p && p->has_shift ? p->shift : 0;
+		} else {
+			if (f->weights.v[0].numel != ch)
+				continue;
+			g2 = &f->weights.v[0];
+			b2 = f->weights.n > 1 ? &f->weights.v[1] : NULL;
+		}
+		if (prod->weights.n < 2) {
+			Caffe__ScaleParameter *sp = LP(prod, scale_param);
+			if (!sp) /* all defaults: none was written */
+				sp = PARAM(net, prod, scale_param, SCALE_PARAMETER);
+			layer_weight(net, prod, net_floats(net, ch, 0), ch, g1->dims, g1->ndim);
+			sp->has_bias_term = 1;
+			sp->bias_term = 1;
+			g1 = &prod->weights.v[0];
+		}
+		const Weight *b1 = &prod->weights.v[1];
+		float *ng = NULL, *nb = NULL;
+		if (g1->data && b1->data && (!g2 || g2->data) && (!b2 || b2->data)) {
+			ng = net_floats(net, ch, 0);
+			nb = net_floats(net, ch, 0);
+			for (int64_t o = 0; o < ch; o++) {
+				double a = g2 ? weight_at(g2, o) : s;
+				double shift = g2 ? (b2 ? weight_at(b2, o) : 0) : t;
+
+				ng[o] = (float)(a * weight_at(g1, o));
+				nb[o] = (float)(a * weight_at(b1, o) + shift);
+			}
+		}
+		prod->weights.v[0].data = ng;
+		prod->weights.v[1].data = nb;
+		f->dead = true;
+		net_replace_blob(net, f->tops.v[0], c);
+		net_rebind(net, c, NULL);
+		net_rebind(net, f->tops.v[0], c);
+		net_recount(net);
+	}
+}
+
+/* The one live layer that reads b, or NULL. */
+static Layer *
+sole_reader(Net *net, const Blob *b)
+{
+	if (b->nuse != 1 || b->is_output)
+		return NULL;
+	for (size_t i = 0; i < net->layers.n; i++) {
+		Layer *l = net->layers.v[i];
+		if (l->dead)
+			continue;
+		for (size_t k = 0; k < l->bottoms.n; k++)
+			if (l->bottoms.v[k] == b)
+				return l;
+	}
+	return NULL;
+}
+
+/* A Convolution that pads nothing: a fold of x ↦ a·x + c into it would change what its zero
+ * padding stands for (c at the border, 0 after the fold). */
+static bool
+conv_without_padding(const Layer *l)
+{
+	const Caffe__ConvolutionParameter *p = LP(l, convolution_param);
+
+	if (!p)
+		return true;
+	for (size_t i = 0; i < p->n_pad; i++)
+		if (p->pad[i])
+			return false;
+	return !(p->has_pad_h && p->pad_h) && !(p->has_pad_w && p->pad_w);
+}
+
+/* Fold y = Scale(BatchNorm(x)) (the Scale optional) into the Convolution without padding or the
+ * InnerProduct after it, its only reader: per input channel i, a = γ / sqrt(σ² + ε),
+ * c = β − a·μ, and W'[o, i, ·] = a[i]·W[o, i, ·], b'[o] = b[o] + Σ W[o, i, ·]·c[i] (input
+ * channel i of a grouped convolution's output o is o's group's (i mod C/groups)-th; an
+ * InnerProduct's input element k is channel k / (K/C) of the flattened (C, H, W)).  Computed in
+ * double. */
+static void
+fold_batch_norm_into_next(Net *net)
+{
+	for (size_t i = 0; i < net->layers.n; i++) {
+		Layer *bn = net->layers.v[i], *scale, *next;
+		if (!is_type(bn, "BatchNorm"))
+			continue;
+		scale = paired_scale(net, i);
+		Blob *y = scale ? scale->tops.v[0] : bn->tops.v[0], *x = bn->bottoms.v[0];
+		next = sole_reader(net, y);
+		bool conv = is_type(next, "Convolution");
+		if (!(conv && conv_without_padding(next) && next->bottoms.n == 1) &&
+		    !(is_type(next, "InnerProduct") &&
+		      !(LP(next, inner_product_param)->has_axis &&
+			LP(next, inner_product_param)->axis != 1) &&
+		      !(LP(next, inner_product_param)->has_transpose &&
+			LP(next, inner_product_param)->transpose)))
+			continue;
+		const Weight *mean = &bn->weights.v[0], *var = &bn->weights.v[1];
+		int64_t ch = mean->numel, out = next->weights.v[0].dims[0];
+		int64_t per = next->weights.v[0].numel / out; /* weights per output */
+		int64_t groups = 1, span; /* input channels per group; weights per input channel */
+		if (conv) {
+			const Caffe__ConvolutionParameter *p = LP(next, convolution_param);
+			groups = p && p->has_group ? p->group : 1;
+			if (groups < 1 || ch % groups || out % groups ||
+			    next->weights.v[0].dims[1] * groups != ch)
+				continue;
+			span = per / (ch / groups);
+		} else {
+			if (per % ch)
+				continue;
+			span = per / ch;
+		}
+		const Caffe__BatchNormParameter *bp = LP(bn, batch_norm_param);
+		double eps = bp && bp->has_eps ? bp->eps : 1e-5f;
+		const Weight *gamma = scale ? &scale->weights.v[0] : NULL;
+		const Weight *beta = scale && scale->weights.n > 1 ? &scale->weights.v[1] : NULL;
+		const Weight *w = &next->weights.v[0], *b = ensure_bias(net, next, out);
+		float *nw = NULL, *nb = NULL;
+		if (w->data && b->data && mean->data && var->data && (!gamma || gamma->data) &&
+		    (!beta || beta->data)) {
+			nw = net_floats(net, out * per, 0);
+			nb = net_floats(net, out, 0);
+			for (int64_t o = 0; o < out; o++) {
+				int64_t first = conv ? o / (out / groups) * (ch / groups) : 0;
+				double sum = weight_at(b, o);
+
+				for (int64_t k = 0; k < per; k++) {
+					int64_t in = first + k / span;
+					double a = (gamma ? weight_at(gamma, in) : 1.0) /
+						   sqrt((double)weight_at(var, in) + eps);
+					double cst = (beta ? weight_at(beta, in) : 0.0) -
+						     a * weight_at(mean, in);
+					double wk = weight_at(w, o * per + k);
+
+					nw[o * per + k] = (float)(a * wk);
+					sum += wk * cst;
+				}
+				nb[o] = (float)sum;
+			}
+		}
+		next->weights.v[0].data = nw;
+		next->weights.v[1].data = nb;
+		next->bottoms.v[0] = x;
+		bn->dead = true;
+		if (scale)
+			scale->dead = true;
+		/* the normalised value is no longer computed */
+		net_rebind(net, y, NULL);
+		net_rebind(net, bn->tops.v[0], NULL);
 		net_recount(net);
 	}
 }
@@ -272,6 +476,10 @@ fuse(Net *net)
 		net_verify(net, "folding BatchNorm into Convolution");
 		fold_affine(net);
 		net_verify(net, "folding Power and Scale into Convolution and InnerProduct");
+		fold_affine_into_scale(net);
+		net_verify(net, "folding Power and Scale into Scale");
+		fold_batch_norm_into_next(net);
+		net_verify(net, "folding BatchNorm into the Convolution or InnerProduct after it");
 	}
 	in_place(net);
 	net_recount(net);

@@ -534,6 +534,36 @@ class BatchNorm(OpTestCase):
         self.assertNotIn("Scale", types["-O2"], "the per-channel Scale folds into the convolution")
         self.assertEqual(types["opencv -O2"].count("ReLU6"), 1, "hardsigmoid's clamp is OpenCV's ReLU6")
 
+    def test_norm_and_scale_folds(self) -> None:
+        # -O2 also folds (issue 14) a per-channel Scale and then a linear Power into the Scale before them
+        # (a BatchNorm's, after a concatenation: no convolution to fold it into), and a BatchNorm (with its
+        # Scale) that follows no convolution into the unpadded Convolution, grouped Convolution or
+        # InnerProduct after it (4-D through a flatten, and 2-D); a padded Convolution keeps its BatchNorm
+        def bn(c: int) -> nn.Module:
+            m = nn.BatchNorm2d(c) if c > 0 else nn.BatchNorm1d(-c)
+            m.running_mean.uniform_(-1, 1)
+            m.running_var.uniform_(0.5, 2)
+            m.weight.data.uniform_(0.5, 1.5)
+            m.bias.data.uniform_(-0.5, 0.5)
+            return m
+
+        def fn(s, x):
+            cat = torch.cat([x, x * 2], 1)
+            return (s.bn1(cat) * s.c + 0.5, s.conv(s.bn2(cat)), s.gconv(s.bn3(cat)), s.pconv(s.bn4(cat)),
+                    s.fc(s.bn5(cat).flatten(1)), s.fc2(s.bn6(x.mean((2, 3)))))
+
+        m = Lambda(fn, bn1=bn(6), bn2=bn(6), bn3=bn(6), bn4=bn(6), bn5=bn(6), bn6=bn(-3),
+                   conv=nn.Conv2d(6, 4, 3), gconv=nn.Conv2d(6, 4, 3, groups=2, bias=False),
+                   pconv=nn.Conv2d(6, 4, 3, padding=1), fc=nn.Linear(6 * 16, 5), fc2=nn.Linear(3, 2))
+        m.register_buffer("c", torch.rand(1, 6, 1, 1) + 0.5)
+        types = self.check("norm_scale_fold", m, randn(1, 3, 4, 4), targets=("caffe", "opencv"))
+        for key in ("", "opencv "):
+            o1, o2 = types[key + "-O1"], types[key + "-O2"]
+            self.assertEqual((o1.count("BatchNorm"), o1.count("Scale")), (6, 7), key)
+            self.assertEqual((o2.count("BatchNorm"), o2.count("Scale")), (2, 2),
+                             f"{key}-O2: bn1 (an output) and bn4 (before padding) stay, the mul by c folds")
+            self.assertEqual(o1.count("Power") - o2.count("Power"), 1, f"{key}-O2: the + 0.5 folds")
+
     def test_affine_not_folded(self) -> None:
         # no fold where the convolution's output is also read elsewhere or is an output, nor of x ** 2
         def fn(s, x):
