@@ -200,6 +200,16 @@ Blob *
 pooling_layer(Net *net, const Node *n, const char *role, Blob *x, int method, const int64_t k[2],
         const int64_t s[2], const int64_t p[2], bool global)
 {
+	return pooling_layer_rounded(net, n, role, x, method, k, s, p, global, false);
+}
+
+/* pooling_layer, with PyTorch's floor rounding of the window count when `floor` (OpenCV's
+ * ceil_mode: false, where target_has_field allows it). */
+Blob *
+pooling_layer_rounded(Net *net, const Node *n, const char *role, Blob *x, int method,
+		      const int64_t k[2], const int64_t s[2], const int64_t p[2], bool global,
+		      bool floor)
+{
 	Layer *l = net_layer(net, n, "Pooling", role);
 	Caffe__PoolingParameter *pp = PARAM(net, l, pooling_param, POOLING_PARAMETER);
 	int64_t dims[4] = {x->type.dims[0], x->type.dims[1], 1, 1};
@@ -233,7 +243,12 @@ pooling_layer(Net *net, const Node *n, const char *role, Blob *x, int method, co
 			pp->pad_w = (uint32_t)p[1];
 		}
 		for (int i = 0; i < 2; i++)
-			dims[2 + i] = caffe_pool_out(x->type.dims[2 + i], k[i], s[i], p[i]);
+			dims[2 + i] = floor ? (x->type.dims[2 + i] + 2 * p[i] - k[i]) / s[i] + 1
+					    : caffe_pool_out(x->type.dims[2 + i], k[i], s[i], p[i]);
+		if (floor) {
+			pp->has_ceil_mode = 1;
+			pp->ceil_mode = 0;
+		}
 	}
 	layer_bottom(net, l, x);
 	return layer_top(net, l, f32_type(net, dims, 4));

@@ -1385,14 +1385,25 @@ lower_pool2d(Net *net, Node *n)
 	}
 	if (avg && !arg_is_none(n, ARG(avg_pool2d, divisor_override)))
 		return refuse(net, n, "divisor_override has no Caffe form");
-	x = cut_unpadded_overshoot(net, n, x, k, s, p);
-	y = pooling_layer(net, n, NULL, x, method, k, s, p, false);
+	/* PyTorch's floor rounding, where Caffe's ceil counts another window, by the layer's own
+	 * field where the target's runtime has one (fields.def); else Caffe's ceil, the input cut
+	 * and the output cropped to PyTorch's windows (runtime-facts S2) */
+	bool floor = false;
+	if (!arg_bool(n, avg ? ARG(avg_pool2d, ceil_mode) : ARG(max_pool2d, ceil_mode)) &&
+	    target_has_field(net->target, "pooling_param", "ceil_mode"))
+		for (int i = 0; i < 2; i++)
+			floor |= caffe_pool_out(in->type.dims[2 + i], k[i], s[i], p[i]) !=
+				 (in->type.dims[2 + i] + 2 * p[i] - k[i]) / s[i] + 1;
+	if (!floor)
+		x = cut_unpadded_overshoot(net, n, x, k, s, p);
+	y = pooling_layer_rounded(net, n, NULL, x, method, k, s, p, false, floor);
 	if (avg && !arg_bool(n, ARG(avg_pool2d, count_include_pad)) && (p[0] || p[1])) {
 		/* runtime-facts S3: divide by the valid cells only: pool a blob of ones the same
 		 * way (the fraction of each window that is inside the image), invert it and
 		 * multiply */
 		Blob *ones = power_layer(net, n, "ones", x, 0, 1, 0);
-		Blob *frac = pooling_layer(net, n, "valid_fraction", ones, method, k, s, p, false);
+		Blob *frac = pooling_layer_rounded(net, n, "valid_fraction", ones, method, k, s, p,
+						   false, floor);
 		Blob *inv = power_layer(net, n, "inverse", frac, -1, 1, 0);
 		y = eltwise_layer(net, n, "exclude_pad", CAFFE__ELTWISE_PARAMETER__ELTWISE_OP__PROD,
 				  y, inv, 1);

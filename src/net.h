@@ -161,6 +161,9 @@ Blob **slice_layer(Net *net, const Node *n, const char *role, Blob *x, int axis,
 Blob *crop_to(Net *net, const Node *n, Blob *x, const Type *want);
 Blob *pooling_layer(Net *net, const Node *n, const char *role, Blob *x, int method,
 		    const int64_t k[2], const int64_t s[2], const int64_t p[2], bool global);
+Blob *pooling_layer_rounded(Net *net, const Node *n, const char *role, Blob *x, int method,
+			    const int64_t k[2], const int64_t s[2], const int64_t p[2], bool global,
+			    bool floor);
 Blob *flatten_layer(Net *net, const Node *n, const char *role, Blob *x, int axis, int end_axis,
 		    Type out);
 Blob *replicate_pad(Net *net, const Node *n, Blob *x, int axis);
@@ -193,6 +196,8 @@ typedef struct LayerInfo {
 } LayerInfo;
 
 const LayerInfo *layer_info(const char *type); /* NULL for a type outside layers.def */
+/* Whether the runtimes of `target` read the param field `param`.`field` (fields.def). */
+bool target_has_field(const char *target, const char *param, const char *field);
 
 /* Caffe's load-time rules and the aliasing rule (netcheck.c's header); false with a message
  * naming the layer. */
@@ -230,5 +235,7 @@ void prototxt_write_field(FILE *fp, const char *name, const ProtobufCMessage *ms
 /* A string in the text format's quotes, C-escaped (octal for every byte that is not printable
  * ASCII). */
 void prototxt_put_string(FILE *fp, const char *s, size_t len);
+/* Whether an optional field of a message is set (protobuf-c's packer's rule). */
+bool prototxt_field_present(const ProtobufCMessage *msg, const ProtobufCFieldDescriptor *f);
 
 #endif

@@ -33,6 +33,27 @@ static const LayerInfo layer_table[] = {
 #undef LAYER
 };
 
+typedef struct FieldInfo {
+	const char *param, *field;
+	unsigned targets;
+} FieldInfo;
+
+static const FieldInfo field_table[] = {
+#define FIELD(param, field, targets) {#param, #field, targets},
+#include "fields.def"
+#undef FIELD
+};
+
+bool
+target_has_field(const char *target, const char *param, const char *field)
+{
+	for (size_t i = 0; i < sizeof field_table / sizeof *field_table; i++)
+		if (strcmp(field_table[i].param, param) == 0 &&
+		    strcmp(field_table[i].field, field) == 0)
+			return (field_table[i].targets & target_bit(target)) != 0;
+	return true; /* a field without a row: every target's */
+}
+
 const LayerInfo *
 layer_info(const char *type)
 {
@@ -109,7 +130,8 @@ blob_label(const Blob *b, char *buf, size_t size)
 	return buf;
 }
 
-/* The *_param fields of the layer that are set: each must be the one its row names. */
+/* The *_param fields of the layer that are set: each must be the one its row names, and set no
+ * field that the target's runtimes do not read (fields.def). */
 static bool
 check_params(Check *k, const Layer *l, const LayerInfo *info)
 {
@@ -122,6 +144,17 @@ check_params(Check *k, const Layer *l, const LayerInfo *info)
 		if (strcmp(info->param, f->name) != 0)
 			return fail(k, l, "carries %s, which a %s layer does not read", f->name,
 				    l->type);
+		for (size_t r = 0; r < sizeof field_table / sizeof *field_table; r++) {
+			const FieldInfo *fi = &field_table[r];
+			const ProtobufCFieldDescriptor *g;
+			if (strcmp(fi->param, f->name) != 0 ||
+			    (fi->targets & target_bit(k->net->target)))
+				continue;
+			g = protobuf_c_message_descriptor_get_field_by_name(f->descriptor, fi->field);
+			if (g && prototxt_field_present(l->param, g))
+				return fail(k, l, "sets %s.%s, which target %s does not read",
+					    f->name, fi->field, k->net->target);
+		}
 	}
 	return true;
 }

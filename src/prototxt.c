@@ -175,6 +175,12 @@ present(const ProtobufCMessage *msg, const ProtobufCFieldDescriptor *f)
 	return *(const protobuf_c_boolean *)MEMBER(msg, f->quantifier_offset);
 }
 
+bool
+prototxt_field_present(const ProtobufCMessage *msg, const ProtobufCFieldDescriptor *f)
+{
+	return present(msg, f) != 0;
+}
+
 static void
 put_message(const Printer *pr, const ProtobufCMessage *msg, int depth)
 {

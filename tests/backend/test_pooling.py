@@ -31,6 +31,9 @@ KPS = [(k, p) for k in (1, 2, 3) for p in range(0, k // 2 + 1)]
 STRIDES = (1, 2, 3)
 CEILS = (False, True)
 LEVELS = os.environ.get("PTCC_POOL_LEVELS", "-O0 -O1 -O2").split()
+# target caffe at each level; target opencv, whose ceil_mode: false pools with PyTorch's floor rounding
+# (no Slice crop), at -O1 in OpenCV (issue 14)
+RUNS = [(level, "caffe") for level in LEVELS] + [("-O1", "opencv")]
 
 
 def label(kind: str, h: int, k: int, s: int, p: int, ceil: bool) -> str:
@@ -58,16 +61,16 @@ class PoolingMatrix(OpTestCase):
             module = Branches([make(*c) for c in cfgs])
             x = torch.randn(1, 2, h, h)
             log, want = self.record(f"{kind}-H{h}", module, x)
-            for level in LEVELS:
-                prototxt = os.path.join(self.dir, f"{kind}-H{h}{level}.prototxt")
+            for level, target in RUNS:
+                prototxt = os.path.join(self.dir, f"{kind}-H{h}{level}-{target}.prototxt")
                 try:
-                    parity.compile_ok(log, prototxt, level)
+                    parity.compile_ok(log, prototxt, level, f"--target={target}")
                 except AssertionError as e:
-                    failures.append(f"{kind} H={h} {level}: {str(e)[:600]}")
+                    failures.append(f"{kind} H={h} {level} {target}: {str(e)[:600]}")
                     continue
                 bad = len(failures)
-                for runtime in parity.runtimes():
-                    labels = [f"{label(kind, h, *c)} {level}" for c in cfgs]
+                for runtime in parity.runtimes(target):
+                    labels = [f"{label(kind, h, *c)} {level} {target}" for c in cfgs]
                     n += self.compare_branches(f"{kind} H={h} {level}", runtime, prototxt, x, labels, want,
                                                failures)[0]
                 if len(failures) == bad:
@@ -98,7 +101,8 @@ class PoolingMatrix(OpTestCase):
         return len(outs), exact
 
     def report(self, what: str, n: int, failures: list[str]) -> None:
-        print(f"\n{what}: {n} output comparisons ({len(LEVELS)} levels; {', '.join(parity.runtimes())}), "
+        print(f"\n{what}: {n} output comparisons ({len(LEVELS)} levels; {', '.join(parity.runtimes())}; "
+              "target opencv at -O1), "
               f"{len(failures)} failures")
         for f in failures[:40]:
             print("  " + f)
@@ -112,8 +116,8 @@ class PoolingMatrix(OpTestCase):
         def configs(h):
             return [(k, s, p, c) for k, p in KPS for s in STRIDES for c in CEILS]
         n, failures = self.run_matrix("max", lambda k, s, p, c: nn.MaxPool2d(k, s, p, ceil_mode=c), configs)
-        per_runtime = len(HS) * len(KPS) * len(STRIDES) * len(CEILS) * len(LEVELS)
-        self.assertEqual(n, per_runtime * len(parity.runtimes()))
+        per_run = len(HS) * len(KPS) * len(STRIDES) * len(CEILS)
+        self.assertEqual(n, per_run * (len(LEVELS) * len(parity.runtimes()) + len(parity.runtimes("opencv"))))
         self.report("max pooling", n, failures)
 
     def test_avg_count_include_pad(self) -> None:
@@ -144,13 +148,13 @@ class PoolingMatrix(OpTestCase):
             prototxt = os.path.join(self.dir, f"avgx-H{h}.prototxt")
             r = parity.compile_log(log, prototxt, "-O1", "--max-errors=0")
             if r.returncode == 0:
-                problems = parity.validate(prototxt, parity.caffemodel_of(prototxt))
-                if problems:
-                    failures.append(f"avgx H={h}: invalid output: {problems[:3]}")
-                    continue
-                labels = [label("avg exclude-pad", h, *c) for c in cfgs]
-                for runtime in parity.runtimes():
-                    exact += self.compare_branches(f"avgx H={h}", runtime, prototxt, x, labels, want, failures)[1]
+                for target in ("caffe", "opencv"):  # opencv: floor rounding, its ones-blob pooled alike
+                    prototxt = os.path.join(self.dir, f"avgx-H{h}-{target}.prototxt")
+                    parity.compile_ok(log, prototxt, "-O1", f"--target={target}")
+                    labels = [f"{label('avg exclude-pad', h, *c)} {target}" for c in cfgs]
+                    for runtime in parity.runtimes(target):
+                        exact += self.compare_branches(f"avgx H={h} {target}", runtime, prototxt, x, labels, want,
+                                                       failures)[1]
                 continue
             if r.returncode != 1:
                 failures.append(f"avgx H={h}: exit {r.returncode}: {r.stderr[:300]}")

@@ -149,6 +149,17 @@ table_rules(void)
 	l = unary(&net, "Sigmoid", "sig", x, &t);
 	PARAM(&net, l, relu_param, RE_LUPARAMETER);
 	expect(&net, "a param message on a type with none", "carries relu_param");
+
+	/* fields.def: OpenCV's ceil_mode in its own target, not in one that BVLC Caffe runs */
+	for (int k = 0; k < 2; k++) {
+		x = start(&net, k ? "caffe" : "opencv");
+		l = unary(&net, "Pooling", "pool", x, &t);
+		Caffe__PoolingParameter *pp = PARAM(&net, l, pooling_param, POOLING_PARAMETER);
+		pp->has_ceil_mode = 1;
+		pp->ceil_mode = 0;
+		expect(&net, k ? "ceil_mode in target caffe" : "ceil_mode in target opencv",
+		       k ? "sets pooling_param.ceil_mode, which target caffe does not read" : NULL);
+	}
 }
 
 static void
