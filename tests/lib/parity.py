@@ -50,8 +50,10 @@ import ptcctest
 
 TOLERANCE = 1e-4
 
-# protoc --decode prints every float as text: fine for small models, minutes for vgg11_bn's 500 MB.
-PROTOC_DECODE_LIMIT = 64 << 20
+# protoc --decode prints every float as text: ~0.1 s per MB (a 9 MB SSDlite model: 1 s, and the family
+# tests write dozens of such nets), minutes for vgg11_bn's 500 MB.  Larger files get this module's own
+# wire-format walk alone (every field's tag, wire type and length, the layers byte-equal to the text's).
+PROTOC_DECODE_LIMIT = 2 << 20
 
 # Layer types that stock BVLC Caffe 1.0 and Debian's OpenCV 4.6 both load and compute as Caffe does
 # (docs/runtime-facts.md S1): the portable target `caffe` must emit only these.
@@ -89,6 +91,19 @@ def caffe_proto() -> str:
 
 def caffemodel_of(prototxt: str) -> str:
     return os.path.splitext(prototxt)[0] + ".caffemodel"
+
+
+def net_key(prototxt: str) -> str:
+    """The net's identity: its text without comment lines, and its weights.  Two nets with one key run
+    alike in every runtime (same layers, names, params and blobs): the tests run such a net once."""
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(prototxt, "rb") as f:
+        h.update(b"".join(l for l in f if not l.startswith(b"#")))
+    with open(caffemodel_of(prototxt), "rb") as f:
+        h.update(f.read())
+    return h.hexdigest()
 
 
 def compile_log(log: str, prototxt: str, *args: str) -> subprocess.CompletedProcess:

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import hashlib
 import math
 import operator
 import os
@@ -1391,16 +1390,6 @@ def compile_case(log: str, prototxt: str, target: str, level: str) -> subprocess
         return subprocess.CompletedProcess([], -999, "", f"ptcc did not finish in {PTCC_TIMEOUT} s")
 
 
-def net_key(prototxt: str) -> str:
-    """The net's identity: its text without comment lines, and its weights."""
-    h = hashlib.sha256()
-    with open(prototxt, "rb") as f:
-        h.update(b"".join(l for l in f if not l.startswith(b"#")))
-    with open(parity.caffemodel_of(prototxt), "rb") as f:
-        h.update(f.read())
-    return h.hexdigest()
-
-
 def log_ops(log: str) -> dict[int, str]:
     """Line number -> op name of the log's op lines."""
     ops = {}
@@ -1626,7 +1615,7 @@ def check_model(model: nn.Module, inputs: Sequence[torch.Tensor], name: str, dir
                                        f"    {r.stderr[-1500:]}")
             else:
                 result.statuses[combo] = "exact"
-                nets.setdefault(net_key(prototxt), Net(prototxt, [])).combos.append((target, level))
+                nets.setdefault(parity.net_key(prototxt), Net(prototxt, [])).combos.append((target, level))
     result.nets = len(nets)
     for net in nets.values():
         problems = check_net(net, log, xs, want, want64, bvlc, result)
