@@ -150,7 +150,8 @@ check_params(Check *k, const Layer *l, const LayerInfo *info)
 			if (strcmp(fi->param, f->name) != 0 ||
 			    (fi->targets & target_bit(k->net->target)))
 				continue;
-			g = protobuf_c_message_descriptor_get_field_by_name(f->descriptor, fi->field);
+			g = protobuf_c_message_descriptor_get_field_by_name(f->descriptor,
+									     fi->field);
 			if (g && prototxt_field_present(l->param, g))
 				return fail(k, l, "sets %s.%s, which target %s does not read",
 					    f->name, fi->field, k->net->target);

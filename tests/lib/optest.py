@@ -88,10 +88,10 @@ class OpTestCase(unittest.TestCase):
                 with self.subTest(case=name, level=level, target=target):
                     prototxt = os.path.join(self.dir, f"{name}{suffix}.prototxt")
                     parity.compile_ok(log, prototxt, level, f"--target={target}", check=False)
-                    key = parity.net_key(prototxt)
-                    if key not in validated or (validated[key] == "opencv" and target != "opencv"):
+                    net = parity.net_key(prototxt)
+                    if net not in validated or (validated[net] == "opencv" and target != "opencv"):
                         self.validate(prototxt, target)  # a byte-identical net was validated already
-                        validated[key] = target
+                        validated[net] = target
                     layers = parity.prototxt_layers(prototxt)
                     types[key] = [l.type for l in layers]
                     in_names = [l.top[0] for l in layers if l.type == "Input"]
@@ -104,7 +104,7 @@ class OpTestCase(unittest.TestCase):
                     feed = [xs[trace_names.index(n)] for n in in_names]
                     # a level or target that wrote the same net as an earlier one (caffe-master is
                     # caffe's; -O2 is -O1's where nothing folds) ran already: byte-equal nets run alike
-                    done = compared.setdefault(key, set())
+                    done = compared.setdefault(net, set())
                     for runtime in parity.runtimes(target):
                         if runtime in done:
                             continue
