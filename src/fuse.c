@@ -6,9 +6,9 @@
  *        Caffe allows it (layers.def's in_place column, S7), the layer is its bottom's sole
  *        reader, and the bottom is not a Reshape's or Flatten's top (their `view` column: BVLC
  *        shares the memory).  Dropout was already left out by lower.c.
- *   -O2  also fold BatchNorm (and its Scale) into the Convolution before it, then a linear
- *        Power or a per-channel Scale into the Convolution (a Power also into the
- *        InnerProduct) before it, then one into a per-channel Scale before it, then a
+ *   -O2  also fold BatchNorm (and its Scale) into the Convolution or InnerProduct before it,
+ *        then a linear Power or a per-channel Scale into the Convolution (a Power also into
+ *        the InnerProduct) before it, then one into a per-channel Scale before it, then a
  *        BatchNorm left (and its Scale) into an unpadded Convolution or an InnerProduct after
  *        it.
  *
@@ -89,8 +89,21 @@ paired_scale(Net *net, size_t i)
 	return NULL;
 }
 
-/* Fold y = Scale(BatchNorm(Convolution(x))) into the Convolution: per output channel o,
- * a = γ / sqrt(σ² + ε), W'[o] = a·W[o], b'[o] = a·(b[o] − μ) + β.  Computed in double. */
+/* An InnerProduct over axis 1, weights not transposed: W is (out, in), its top (N, out). */
+static bool
+plain_inner_product(const Layer *l)
+{
+	const Caffe__InnerProductParameter *p;
+
+	if (!is_type(l, "InnerProduct"))
+		return false;
+	p = LP(l, inner_product_param);
+	return !(p && ((p->has_axis && p->axis != 1) || (p->has_transpose && p->transpose)));
+}
+
+/* Fold y = Scale(BatchNorm(Convolution(x))) into the Convolution (or the InnerProduct: a
+ * BatchNorm1d after a Linear): per output channel o, a = γ / sqrt(σ² + ε), W'[o] = a·W[o],
+ * b'[o] = a·(b[o] − μ) + β.  Computed in double. */
 static void
 fold_batch_norm(Net *net)
 {
@@ -101,7 +114,8 @@ fold_batch_norm(Net *net)
 			continue;
 		c = bn->bottoms.v[0];
 		conv = c->producer;
-		if (!is_type(conv, "Convolution") || c->nuse != 1 || c->is_output)
+		if (!(is_type(conv, "Convolution") || plain_inner_product(conv)) || c->nuse != 1 ||
+		    c->is_output || bn->weights.v[0].numel != conv->weights.v[0].dims[0])
 			continue;
 		y = bn->tops.v[0];
 		scale = paired_scale(net, i);
@@ -266,11 +280,7 @@ fold_batch_norm_into_next(Net *net)
 		next = sole_reader(net, y);
 		bool conv = is_type(next, "Convolution");
 		if (!(conv && conv_without_padding(next) && next->bottoms.n == 1) &&
-		    !(is_type(next, "InnerProduct") &&
-		      !(LP(next, inner_product_param)->has_axis &&
-			LP(next, inner_product_param)->axis != 1) &&
-		      !(LP(next, inner_product_param)->has_transpose &&
-			LP(next, inner_product_param)->transpose)))
+		    !plain_inner_product(next))
 			continue;
 		const Weight *mean = &bn->weights.v[0], *var = &bn->weights.v[1];
 		int64_t ch = mean->numel, out = next->weights.v[0].dims[0];

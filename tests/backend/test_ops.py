@@ -575,12 +575,16 @@ class BatchNorm(OpTestCase):
         self.assertEqual(types["-O1"].count("Power"), types["-O2"].count("Power"))
 
     def test_bn_after_linear_is_not_2d(self) -> None:
-        # batch_norm on (N, C) after an InnerProduct: BatchNorm1d
+        # batch_norm on (N, C) after an InnerProduct: BatchNorm1d, folded into it at -O2 (issue 14)
         m = nn.BatchNorm1d(5)
         m.running_mean.uniform_(-1, 1)
         m.running_var.uniform_(0.5, 2)
-        self.check("bn1d", Lambda(lambda s, x: s.bn(s.fc(x.flatten(1))), fc=nn.Linear(16, 5), bn=m),
-                   randn(1, 1, 4, 4))
+        m.weight.data.uniform_(0.5, 1.5)
+        m.bias.data.uniform_(-0.5, 0.5)
+        types = self.check("bn1d", Lambda(lambda s, x: s.bn(s.fc(x.flatten(1))), fc=nn.Linear(16, 5), bn=m),
+                           randn(1, 1, 4, 4), targets=("caffe", "opencv"))
+        self.assertIn("BatchNorm", types["-O1"])
+        self.assertEqual(types["-O2"], ["Input", "InnerProduct"], "the BatchNorm1d folds into the Linear")
 
 
 class Activations(OpTestCase):
