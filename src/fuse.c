@@ -71,6 +71,17 @@ ensure_bias(Net *net, Layer *l, int64_t out)
 	return &l->weights.v[1];
 }
 
+/* A fold made `c`'s producer compute the value of `top` (a dead layer's top): `top`'s readers
+ * and trace values move to c, and c's own value, which nothing computes any more, is gone. */
+static void
+take_over(Net *net, Blob *top, Blob *c)
+{
+	net_replace_blob(net, top, c);
+	net_rebind(net, c, NULL);
+	net_rebind(net, top, c);
+	net_recount(net);
+}
+
 /* The Scale that the lowering of batch_norm put after the BatchNorm layers.v[i] (the same node,
  * reading its top, which nothing else reads), or NULL. */
 static Layer *
@@ -145,11 +156,7 @@ fold_batch_norm(Net *net)
 		bn->dead = true;
 		if (scale)
 			scale->dead = true;
-		net_replace_blob(net, scale ? scale->tops.v[0] : y, c);
-		/* c now holds the normalised value, and the convolution's own value is gone */
-		net_rebind(net, c, NULL);
-		net_rebind(net, scale ? scale->tops.v[0] : y, c);
-		net_recount(net);
+		take_over(net, scale ? scale->tops.v[0] : y, c);
 	}
 }
 
@@ -223,10 +230,7 @@ fold_affine_into_scale(Net *net)
 		prod->weights.v[0].data = ng;
 		prod->weights.v[1].data = nb;
 		f->dead = true;
-		net_replace_blob(net, f->tops.v[0], c);
-		net_rebind(net, c, NULL);
-		net_rebind(net, f->tops.v[0], c);
-		net_recount(net);
+		take_over(net, f->tops.v[0], c);
 	}
 }
 
@@ -394,11 +398,7 @@ fold_affine(Net *net)
 		prod->weights.v[0].data = nw;
 		prod->weights.v[1].data = nb;
 		f->dead = true;
-		net_replace_blob(net, f->tops.v[0], c);
-		/* c now holds the affine layer's value, and the producer's own value is gone */
-		net_rebind(net, c, NULL);
-		net_rebind(net, f->tops.v[0], c);
-		net_recount(net);
+		take_over(net, f->tops.v[0], c);
 	}
 }
 
