@@ -322,6 +322,7 @@ write_outputs(Net *net, const char *prototxt, const char *caffemodel, LayerMessa
 		write_caffemodel(net, &head, m, &model);
 		net->c->model_copied = model.copied;
 		net->c->model_bytes = size;
+		net->c->model_kind = "caffemodel";
 		if (!outfile_close(&model)) {
 			outfile_abort(&text);
 			return 2;

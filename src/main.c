@@ -318,7 +318,7 @@ write_onnx_log(Ctx *c, const char *out)
 		outfile_abort(&w);
 		goto done;
 	}
-	ok = weights_write(c, w.fp, st);
+	ok = weights_write(c, &w, st);
 	emit_log(c, to_stdout ? stdout : o.fp);
 	if (to_stdout && (fflush(stdout) != 0 || ferror(stdout))) {
 		io_error(c, "cannot write the output: %s", strerror(errno));
@@ -538,9 +538,9 @@ main(int argc, char **argv)
 		status = 2;
 	if (stats && c.model_bytes)
 		fprintf(stderr,
-			"ptcc: stats: caffemodel %" PRIu64 " bytes, %" PRIu64
+			"ptcc: stats: %s %" PRIu64 " bytes, %" PRIu64
 			" copied by the kernel (splice)\n",
-			c.model_bytes, c.model_copied);
+			c.model_kind, c.model_bytes, c.model_copied);
 out:
 	ctx_free(&c);
 	ops_fini();

@@ -365,8 +365,10 @@ struct Ctx {
 	uint64_t nread;     /* bytes the lexer has read */
 	bool read_error;    /* the trace could not be read (exit status 2) */
 	bool shrink_reported; /* a mapped input shrank, and report_shrunk_input said so */
-	uint64_t model_bytes, model_copied; /* the caffemodel written, and how much of it the
-	                                       kernel copied (for --stats) */
+	uint64_t model_bytes, model_copied; /* the caffemodel (or --emit=log's weights file)
+	                                       written, and how much of it the kernel copied
+	                                       (for --stats) */
+	const char *model_kind; /* which of the two: "caffemodel" or "weights file" */
 	uint32_t nlines;    /* lines read by the lexer */
 	uint32_t cur_off, cur_line; /* a known line start and its number, to find lines quickly */
 	uint32_t cur_scan;          /* read up to here from cur_off without a line end */
@@ -568,9 +570,6 @@ float half_to_float(uint16_t h); /* IEEE binary16, as F16 tensors hold it */
  * unknown dtype. */
 double dtype_value(int dtype, const void *p);
 void weights_free(Weights *w);
-/* weights_write.c: every param and const (bound by weights_load) as a safetensors file, to f
- * (path names it in messages); false after an I/O error (reported). */
-bool weights_write(Ctx *c, FILE *f, const char *path);
 
 /* ---- emit.c ---------------------------------------------------------------------------------- */
 void emit_log(Ctx *c, FILE *f);     /* the canonical trace */
@@ -614,6 +613,10 @@ void outfile_abort(OutFile *o);   /* close and remove the temporary file */
 size_t outfile_copy_range(OutFile *o, const void *p, size_t len);
 void kcopy_init(OutFile *o);
 void kcopy_fini(OutFile *o);
+/* weights_write.c: every param and const (bound by weights_load) as a safetensors file, to o
+ * (path names it in messages), the tensors that lie in a mapping copied by the kernel; false
+ * after an I/O error (reported). */
+bool weights_write(Ctx *c, OutFile *o, const char *path);
 /* Whether the n outputs (path[i], named in messages as what[i] path[i]: "-o net.prototxt") may be
  * written: each a regular file or a new name, not a symbolic link, not the trace or the weights
  * file it names, and no two the same file (hard links and other spellings too).  False after a

@@ -3,8 +3,9 @@
  * and computed constants).
  *
  * The header is JSON in declaration order, each tensor's data_offsets following the last, padded
- * with spaces to a multiple of 8 bytes as the recorder pads it; the data is written from where the
- * tensors lie (the model's mapping), in the same order. */
+ * with spaces to a multiple of 8 bytes as the recorder pads it; the data follows in the same order,
+ * from where the tensors lie: the kernel copies what lies in the model's mapping
+ * (outfile_copy_range, as codegen.c's caffemodel), ptcc writes the rest. */
 #include "ptcc.h"
 
 #include <errno.h>
@@ -13,8 +14,9 @@
 #include <string.h>
 
 bool
-weights_write(Ctx *c, FILE *f, const char *path)
+weights_write(Ctx *c, OutFile *o, const char *path)
 {
+	FILE *f = o->fp;
 	json_t *root = json_object();
 	uint64_t at = 0, len;
 	char *header;
@@ -50,10 +52,15 @@ weights_write(Ctx *c, FILE *f, const char *path)
 	free(header);
 	for (i = 0; ok && i < c->g.params.n; i++) {
 		const Tensor *t = c->g.params.v[i]->tensor;
+		size_t done = outfile_copy_range(o, t->data, (size_t)t->nbytes);
 
-		ok = fwrite(t->data, 1, (size_t)t->nbytes, f) == t->nbytes;
+		ok = fwrite((const char *)t->data + done, 1, (size_t)t->nbytes - done, f) ==
+		     (size_t)t->nbytes - done;
 	}
 	if (!ok)
 		io_error(c, "cannot write '%s': %s", path, strerror(errno));
+	c->model_bytes = 8 + len + at;
+	c->model_copied = o->copied;
+	c->model_kind = "weights file";
 	return ok;
 }

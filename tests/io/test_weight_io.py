@@ -205,6 +205,20 @@ class Copies(unittest.TestCase):
         m.ir_version = 7
         save(m, os.path.join(self.dir, "m.onnx"))
         self.both_ways("m.onnx", copied=3 * 256 * 256 * 4)
+        # --emit=log writes the initializers as a safetensors file: the kernel copies them too
+        logs = {}
+        for copy in (True, False):
+            stem = "copy" if copy else "write"
+            r = ptcc(self.dir, "m.onnx", "--emit=log", "-o", stem + ".log", "--stats", copy=copy)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            m = re.search(r"^ptcc: stats: weights file (\d+) bytes, (\d+) copied by the kernel", r.stderr, re.M)
+            self.assertIsNotNone(m, r.stderr)
+            weights = read(os.path.join(self.dir, stem + ".safetensors"))
+            self.assertEqual(int(m[1]), len(weights))
+            self.assertEqual(int(m[2]), 3 * 256 * 256 * 4 if copy and self.kernel else 0, "bytes the kernel copied")
+            logs[copy] = (read(os.path.join(self.dir, stem + ".log")).replace(stem.encode() + b".safetensors", b""),
+                          weights)
+        self.assertEqual(logs[True], logs[False], "--emit=log wrote other bytes through the kernel")
 
 
 class ValueCheck(unittest.TestCase):
