@@ -7,8 +7,8 @@
  *        reader, and the bottom is not a Reshape's or Flatten's top (their `view` column: BVLC
  *        shares the memory).  Dropout was already left out by lower.c.
  *   -O2  also fold BatchNorm (and its Scale) into the Convolution or InnerProduct before it,
- *        then a linear Power or a per-channel Scale into the Convolution (a Power also into
- *        the InnerProduct) before it, then one into a per-channel Scale before it, then a
+ *        then a linear Power or a per-channel Scale into the Convolution, the per-channel
+ *        Scale (a Power also into the InnerProduct) before it, then a
  *        BatchNorm left (and its Scale) into an unpadded Convolution or an InnerProduct after
  *        it.
  *
@@ -57,16 +57,23 @@ drop_flatten_before_inner_product(Net *net)
 	}
 }
 
-/* The bias of a Convolution or InnerProduct (numel `out`), made when it has none. */
+/* The bias of a Convolution, InnerProduct or Scale (numel `out`), made when it has none. */
 static const Weight *
 ensure_bias(Net *net, Layer *l, int64_t out)
 {
 	if (l->weights.n < 2) {
 		layer_weight(net, l, net_floats(net, out, 0), out, &out, 1);
-		if (is_type(l, "Convolution"))
+		if (is_type(l, "Convolution")) {
 			LP(l, convolution_param)->has_bias_term = 0; /* the default: a bias */
-		else
+		} else if (is_type(l, "InnerProduct")) {
 			LP(l, inner_product_param)->has_bias_term = 0;
+		} else { /* a Scale: no bias by default; its param may be absent (all defaults) */
+			Caffe__ScaleParameter *sp = LP(l, scale_param);
+			if (!sp)
+				sp = PARAM(net, l, scale_param, SCALE_PARAMETER);
+			sp->has_bias_term = 1;
+			sp->bias_term = 1;
+		}
 	}
 	return &l->weights.v[1];
 }
@@ -80,6 +87,13 @@ take_over(Net *net, Blob *top, Blob *c)
 	net_rebind(net, c, NULL);
 	net_rebind(net, top, c);
 	net_recount(net);
+}
+
+/* A BatchNorm's (and its Scale's) factor for channel i: γ[i] / sqrt(σ²[i] + ε). */
+static double
+norm_factor(const Weight *gamma, const Weight *var, double eps, int64_t i)
+{
+	return (gamma ? weight_at(gamma, i) : 1.0) / sqrt((double)weight_at(var, i) + eps);
 }
 
 /* The Scale that the lowering of batch_norm put after the BatchNorm layers.v[i] (the same node,
@@ -143,8 +157,7 @@ fold_batch_norm(Net *net)
 			nw = net_floats(net, out * per, 0);
 			nb = net_floats(net, out, 0);
 			for (int64_t o = 0; o < out; o++) {
-				double a = (gamma ? weight_at(gamma, o) : 1.0) /
-					   sqrt((double)weight_at(var, o) + eps);
+				double a = norm_factor(gamma, var, eps, o);
 				for (int64_t k = 0; k < per; k++)
 					nw[o * per + k] = (float)(a * weight_at(w, o * per + k));
 				nb[o] = (float)(a * (weight_at(b, o) - weight_at(mean, o)) +
@@ -168,70 +181,6 @@ per_channel_scale(const Layer *l)
 
 	return is_type(l, "Scale") && l->bottoms.n == 1 && l->weights.n >= 1 &&
 	       !(p && ((p->has_axis && p->axis != 1) || (p->has_num_axes && p->num_axes != 1)));
-}
-
-/* Fold an affine layer into the per-channel Scale before it, which only it reads (a BatchNorm's
- * Scale, or x · c of a constant):
- *   Scale{γ2, β2} after Scale{γ1, β1}    γ = γ2·γ1, β = γ2·β1 + β2
- *   Power{power 1, scale s, shift t}     γ = s·γ1,  β = s·β1 + t
- * A β is made where the first Scale had none.  Computed in double. */
-static void
-fold_affine_into_scale(Net *net)
-{
-	for (size_t i = 0; i < net->layers.n; i++) {
-		Layer *f = net->layers.v[i], *prod;
-		Blob *c;
-		bool power = is_type(f, "Power");
-		if (!power && !per_channel_scale(f))
-			continue;
-		if (f->bottoms.n != 1)
-			continue;
-		c = f->bottoms.v[0];
-		prod = c->producer;
-		if (!per_channel_scale(prod) || c->nuse != 1 || c->is_output || prod->tops.n != 1)
-			continue;
-		const Weight *g1 = &prod->weights.v[0], *g2 = NULL, *b2 = NULL;
-		int64_t ch = g1->numel;
-		double s = 1, t = 0;
-		if (power) {
-			const Caffe__PowerParameter *p = LP(f, power_param);
-			if (p && p->has_power && p->power != 1)
-				continue;
-			s = p && p->has_scale ? p->scale : 1;
-			t = p && p->has_shift ? p->shift : 0;
-		} else {
-			if (f->weights.v[0].numel != ch)
-				continue;
-			g2 = &f->weights.v[0];
-			b2 = f->weights.n > 1 ? &f->weights.v[1] : NULL;
-		}
-		if (prod->weights.n < 2) {
-			Caffe__ScaleParameter *sp = LP(prod, scale_param);
-			if (!sp) /* all defaults: none was written */
-				sp = PARAM(net, prod, scale_param, SCALE_PARAMETER);
-			layer_weight(net, prod, net_floats(net, ch, 0), ch, g1->dims, g1->ndim);
-			sp->has_bias_term = 1;
-			sp->bias_term = 1;
-			g1 = &prod->weights.v[0];
-		}
-		const Weight *b1 = &prod->weights.v[1];
-		float *ng = NULL, *nb = NULL;
-		if (g1->data && b1->data && (!g2 || g2->data) && (!b2 || b2->data)) {
-			ng = net_floats(net, ch, 0);
-			nb = net_floats(net, ch, 0);
-			for (int64_t o = 0; o < ch; o++) {
-				double a = g2 ? weight_at(g2, o) : s;
-				double shift = g2 ? (b2 ? weight_at(b2, o) : 0) : t;
-
-				ng[o] = (float)(a * weight_at(g1, o));
-				nb[o] = (float)(a * weight_at(b1, o) + shift);
-			}
-		}
-		prod->weights.v[0].data = ng;
-		prod->weights.v[1].data = nb;
-		f->dead = true;
-		take_over(net, f->tops.v[0], c);
-	}
 }
 
 /* The one live layer that reads b, or NULL. */
@@ -310,6 +259,14 @@ fold_batch_norm_into_next(Net *net)
 		float *nw = NULL, *nb = NULL;
 		if (w->data && b->data && mean->data && var->data && (!gamma || gamma->data) &&
 		    (!beta || beta->data)) {
+			/* x ↦ a·x + c per input channel, once per channel */
+			double *a = NEWARRAY(net->arena, double, ch);
+			double *cst = NEWARRAY(net->arena, double, ch);
+			for (int64_t in = 0; in < ch; in++) {
+				a[in] = norm_factor(gamma, var, eps, in);
+				cst[in] = (beta ? weight_at(beta, in) : 0.0) -
+					  a[in] * weight_at(mean, in);
+			}
 			nw = net_floats(net, out * per, 0);
 			nb = net_floats(net, out, 0);
 			for (int64_t o = 0; o < out; o++) {
@@ -318,14 +275,10 @@ fold_batch_norm_into_next(Net *net)
 
 				for (int64_t k = 0; k < per; k++) {
 					int64_t in = first + k / span;
-					double a = (gamma ? weight_at(gamma, in) : 1.0) /
-						   sqrt((double)weight_at(var, in) + eps);
-					double cst = (beta ? weight_at(beta, in) : 0.0) -
-						     a * weight_at(mean, in);
 					double wk = weight_at(w, o * per + k);
 
-					nw[o * per + k] = (float)(a * wk);
-					sum += wk * cst;
+					nw[o * per + k] = (float)(a[in] * wk);
+					sum += wk * cst[in];
 				}
 				nb[o] = (float)sum;
 			}
@@ -343,12 +296,14 @@ fold_batch_norm_into_next(Net *net)
 	}
 }
 
-/* Fold an affine layer into the Convolution or InnerProduct before it, which only it reads:
+/* Fold an affine layer into the layer before it, which only it reads:
  *   Power{power 1, scale s, shift t}          W' = s·W,        b' = s·b + t
  *   Scale{1 bottom, per output channel γ, β}  W'[o] = γ[o]·W[o], b'[o] = γ[o]·b[o] + β[o]
- * (a hardsigmoid's x + 3 after a squeeze-excitation convolution; x · c or x + c of a constant
- * after a layer).  The weights' layout does not matter to a Power; a Scale folds only into a
- * Convolution, whose output channels are axis 1, as the Scale's.  Computed in double. */
+ * into a Convolution, an InnerProduct (a Power only: the weights' layout does not matter to it; a
+ * Scale's channels are axis 1, a Convolution's outputs) or a per-channel Scale, whose γ is its W
+ * (one weight per output).  A hardsigmoid's x + 3 after a squeeze-excitation convolution; x · c
+ * or x + c of a constant after a layer or after a BatchNorm's Scale.  The bias is made where the
+ * layer had none.  Computed in double. */
 static void
 fold_affine(Net *net)
 {
@@ -356,15 +311,17 @@ fold_affine(Net *net)
 		Layer *f = net->layers.v[i], *prod;
 		Blob *c;
 		bool power = is_type(f, "Power");
-		if ((!power && !is_type(f, "Scale")) || f->bottoms.n != 1)
+		if ((!power && !per_channel_scale(f)) || f->bottoms.n != 1)
 			continue;
 		c = f->bottoms.v[0];
 		prod = c->producer;
-		if (!(is_type(prod, "Convolution") || (power && is_type(prod, "InnerProduct"))) ||
+		bool into_scale = per_channel_scale(prod);
+		if (!(is_type(prod, "Convolution") || into_scale ||
+		      (power && is_type(prod, "InnerProduct"))) ||
 		    c->nuse != 1 || c->is_output || prod->tops.n != 1)
 			continue;
 		const Weight *w = &prod->weights.v[0], *gamma = NULL, *beta = NULL;
-		int64_t out = w->dims[0], per = w->numel / out;
+		int64_t out = into_scale ? w->numel : w->dims[0], per = w->numel / out;
 		double s = 1, t = 0;
 		if (power) {
 			const Caffe__PowerParameter *p = LP(f, power_param);
@@ -373,17 +330,14 @@ fold_affine(Net *net)
 			s = p && p->has_scale ? p->scale : 1;
 			t = p && p->has_shift ? p->shift : 0;
 		} else {
-			const Caffe__ScaleParameter *p = LP(f, scale_param);
-			if ((p && ((p->has_axis && p->axis != 1) ||
-				   (p->has_num_axes && p->num_axes != 1))) ||
-			    f->weights.n < 1 || f->weights.v[0].numel != out)
+			if (f->weights.v[0].numel != out)
 				continue;
 			gamma = &f->weights.v[0];
 			beta = f->weights.n > 1 ? &f->weights.v[1] : NULL;
 		}
 		const Weight *b = ensure_bias(net, prod, out);
 		float *nw = NULL, *nb = NULL;
-		if (w->data && b->data && (!gamma || gamma->data)) {
+		if (w->data && b->data && (!gamma || gamma->data) && (!beta || beta->data)) {
 			nw = net_floats(net, out * per, 0);
 			nb = net_floats(net, out, 0);
 			for (int64_t o = 0; o < out; o++) {
@@ -485,9 +439,7 @@ fuse(Net *net)
 		fold_batch_norm(net);
 		net_verify(net, "folding BatchNorm into Convolution");
 		fold_affine(net);
-		net_verify(net, "folding Power and Scale into Convolution and InnerProduct");
-		fold_affine_into_scale(net);
-		net_verify(net, "folding Power and Scale into Scale");
+		net_verify(net, "folding Power and Scale into Convolution, InnerProduct and Scale");
 		fold_batch_norm_into_next(net);
 		net_verify(net, "folding BatchNorm into the Convolution or InnerProduct after it");
 	}
