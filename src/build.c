@@ -148,6 +148,13 @@ caffe_pool_out(int64_t h, int64_t k, int64_t s, int64_t p)
 	return out;
 }
 
+/* PyTorch's (and OpenCV's with ceil_mode: false) pooling output size: floor. */
+int64_t
+floor_pool_out(int64_t h, int64_t k, int64_t s, int64_t p)
+{
+	return (h + 2 * p - k) / s + 1;
+}
+
 /* A Slice of x along axis at the given points; returns its tops (arena array), all marked
  * discard but the ones the caller keeps. */
 Blob **
@@ -243,8 +250,8 @@ pooling_layer_rounded(Net *net, const Node *n, const char *role, Blob *x, int me
 			pp->pad_w = (uint32_t)p[1];
 		}
 		for (int i = 0; i < 2; i++)
-			dims[2 + i] = floor ? (x->type.dims[2 + i] + 2 * p[i] - k[i]) / s[i] + 1
-					    : caffe_pool_out(x->type.dims[2 + i], k[i], s[i], p[i]);
+			dims[2 + i] = (floor ? floor_pool_out : caffe_pool_out)(x->type.dims[2 + i],
+										k[i], s[i], p[i]);
 		if (floor) {
 			pp->has_ceil_mode = 1;
 			pp->ceil_mode = 0;

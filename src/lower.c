@@ -1393,7 +1393,7 @@ lower_pool2d(Net *net, Node *n)
 	    target_has_field(net->target, "pooling_param", "ceil_mode"))
 		for (int i = 0; i < 2; i++)
 			floor |= caffe_pool_out(in->type.dims[2 + i], k[i], s[i], p[i]) !=
-				 (in->type.dims[2 + i] + 2 * p[i] - k[i]) / s[i] + 1;
+				 floor_pool_out(in->type.dims[2 + i], k[i], s[i], p[i]);
 	if (!floor)
 		x = cut_unpadded_overshoot(net, n, x, k, s, p);
 	y = pooling_layer_rounded(net, n, NULL, x, method, k, s, p, false, floor);

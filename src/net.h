@@ -156,6 +156,7 @@ Blob *clamp_chain(Net *net, const Node *n, Blob *x, double lo, double hi, const 
 void conv_hw_field(Net *net, uint32_t **rep, size_t *nrep, uint32_t *h, protobuf_c_boolean *has_h,
 		   uint32_t *w, protobuf_c_boolean *has_w, const int64_t v[2], int64_t dflt);
 int64_t caffe_pool_out(int64_t h, int64_t k, int64_t s, int64_t p);
+int64_t floor_pool_out(int64_t h, int64_t k, int64_t s, int64_t p);
 Blob **slice_layer(Net *net, const Node *n, const char *role, Blob *x, int axis,
 		   const int64_t *points, int npoints);
 Blob *crop_to(Net *net, const Node *n, Blob *x, const Type *want);
