@@ -120,17 +120,14 @@ class _Mapper:
     def __init__(self, model: torch.nn.Module, graph: _Graph, inputs: dict[int, Leaf]) -> None:
         self.graph = graph
         self.leaves: dict[int, Leaf] = dict(inputs)  # id(tensor) -> leaf
-        self.names: dict[int, tuple[str, str]] = {}  # id(param or buffer) -> (name, kind)
-        for name, p in model.named_parameters():
-            self.names.setdefault(id(p), (name, "param"))
-        for name, b in model.named_buffers():
-            self.names.setdefault(id(b), (name, "param"))
+        self.names: dict[int, str] = {}  # id(parameter or buffer) -> its qualified name
+        for name, t in list(model.named_parameters()) + list(model.named_buffers()):
+            self.names.setdefault(id(t), name)
         self.attributes: set[int] = set()  # tensors kept on modules unregistered: constants (record.py too)
         for module in model.modules():
             self.attributes.update(id(v) for v in vars(module).values() if isinstance(v, torch.Tensor))
         self.values: dict[tuple[Any, int], Arg] = {}  # (node, output index) -> what holds it
         self.ops: list[Op] = []
-        self.consts = 0
 
     # -- references --
 
@@ -141,9 +138,9 @@ class _Mapper:
         found = self.leaves.get(id(t))
         if found is not None:
             return found
-        named = self.names.get(id(t))
-        if named is not None:
-            leaf = Leaf(t, "param", named[0])
+        name = self.names.get(id(t))
+        if name is not None:
+            leaf = Leaf(t, "param", name)
         elif id(t) in self.attributes:
             leaf = Leaf(t.detach().clone(), "const")
         else:
@@ -649,6 +646,7 @@ class _Text:
         self.next = 0
         self.declared: list[Leaf] = []
         self.taken = {leaf.name for leaf in mapper.leaves.values() if leaf.kind == "param"}
+        self.next_const = 0
         self.used: set[int] = set()
 
     def ref(self, v: Any) -> Any:
@@ -658,10 +656,7 @@ class _Text:
             if v not in self.declared:
                 self.declared.append(v)
                 if v.kind == "const" and not v.name:
-                    while f"const{self.mapper.consts}" in self.taken:
-                        self.mapper.consts += 1
-                    v.name = f"const{self.mapper.consts}"
-                    self.taken.add(v.name)
+                    v.name, self.next_const = textlog.const_name(self.taken, self.next_const)
             return Ref("$" + textlog.name(v.name))
         if isinstance(v, Result):
             return Ref(f"%{v.number}")

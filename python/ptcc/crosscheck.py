@@ -84,24 +84,24 @@ def _unquote(s: str) -> str:
     return bytes(s[1:-1], "utf-8").decode("unicode_escape") if "\\" in s else s[1:-1]
 
 
+def _items(toks: list[tuple[str, str]], i: int, close: str) -> tuple[list, int]:
+    """Comma-separated values from toks[i] up to the punctuation `close`; the index after it."""
+    items = []
+    while toks[i] != ("punct", close):
+        v, i = _value(toks, i)
+        items.append(v)
+        if toks[i] == ("punct", ","):
+            i += 1
+    return items, i + 1
+
+
 def _value(toks: list[tuple[str, str]], i: int) -> tuple[Any, int]:
     kind, text = toks[i]
     if kind == "punct" and text == "[":
-        items, i = [], i + 1
-        while toks[i] != ("punct", "]"):
-            v, i = _value(toks, i)
-            items.append(v)
-            if toks[i] == ("punct", ","):
-                i += 1
-        return items, i + 1
+        return _items(toks, i + 1, "]")
     if kind == "word" and text == "slice" and toks[i + 1] == ("punct", "("):
-        parts, i = [], i + 2
-        while toks[i] != ("punct", ")"):
-            v, i = _value(toks, i)
-            parts.append(v)
-            if toks[i] == ("punct", ","):
-                i += 1
-        return Slice(*parts), i + 1
+        parts, i = _items(toks, i + 2, ")")
+        return Slice(*parts), i
     if kind == "str":
         return _unquote(text), i + 1
     if kind == "ref":

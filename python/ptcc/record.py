@@ -424,10 +424,7 @@ class _Writer:
             self.declared_ids.add(id(stored))
             self.declared.append(stored)
             if stored.const and not stored.name:
-                while f"const{self.next_const}" in self.taken:
-                    self.next_const += 1
-                stored.name = f"const{self.next_const}"
-                self.taken.add(stored.name)
+                stored.name, self.next_const = textlog.const_name(self.taken, self.next_const)
         return "$" + textlog.name(stored.name)
 
     def ref(self, v: Any) -> Any:

@@ -105,3 +105,13 @@ def value(v: object) -> str:
     if hasattr(v, "item") and type(v).__module__ == "numpy":
         return value(v.item())
     raise Unrepresentable(f"an argument of type {type(v).__qualname__} cannot be written to a trace")
+
+
+def const_name(taken: set, start: int) -> tuple[str, int]:
+    """The first `constN` name, N counting from `start`, that is not in `taken` (added to it now), and
+    the N to start from next time: how both recorders name their constants."""
+    while f"const{start}" in taken:
+        start += 1
+    name = f"const{start}"
+    taken.add(name)
+    return name, start
