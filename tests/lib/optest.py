@@ -90,7 +90,7 @@ class OpTestCase(unittest.TestCase):
                     parity.compile_ok(log, prototxt, level, f"--target={target}", check=False)
                     net = parity.net_key(prototxt)
                     if net not in validated or (validated[net] == "opencv" and target != "opencv"):
-                        self.validate(prototxt, target)  # a byte-identical net was validated already
+                        parity.validate_ok(prototxt, f"--target={target}")  # else: validated already
                         validated[net] = target
                     layers = parity.prototxt_layers(prototxt)
                     types[key] = [l.type for l in layers]
@@ -113,13 +113,6 @@ class OpTestCase(unittest.TestCase):
                             self.compare(f"{name} {key} {runtime}", runtime, prototxt, feed, in_names, want, tol,
                                          rel_tol)
         return types
-
-    def validate(self, prototxt: str, target: str) -> None:
-        """parity.validate, as compile_ok does it (target opencv's own layer types allowed)."""
-        problems = parity.validate(prototxt, parity.caffemodel_of(prototxt))
-        if target == "opencv":
-            problems = parity.opencv_allowed(problems)
-        self.assertEqual(problems, [], f"{prototxt} (--target={target}) is invalid")
 
     def compare(self, what: str, runtime: str, prototxt: str, xs: list, in_names: list, want: list,
                 tol: float, rel_tol: float | None) -> None:

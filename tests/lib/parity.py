@@ -130,15 +130,21 @@ def compile_ok(log: str, prototxt: str, *args: str, check: bool = True) -> subpr
         raise AssertionError(f"ptcc {os.path.basename(log)} {' '.join(args)} exited {r.returncode}:\n"
                              f"{r.stderr[:4000]}")
     if check:
-        model = None if "--no-weights" in args else caffemodel_of(prototxt)
-        if "-w" in args:
-            model = args[args.index("-w") + 1]
-        problems = validate(prototxt, model)
-        if "--target=opencv" in args:
-            problems = opencv_allowed(problems)
-        if problems:
-            raise AssertionError(f"{prototxt} ({' '.join(args)}):\n  " + "\n  ".join(problems[:30]))
+        validate_ok(prototxt, *args)
     return r
+
+
+def validate_ok(prototxt: str, *args: str) -> None:
+    """compile_ok's check of what `ptcc ... args` wrote: raise AssertionError unless validate() passes
+    (for --target=opencv, its own layer types allowed)."""
+    model = None if "--no-weights" in args else caffemodel_of(prototxt)
+    if "-w" in args:
+        model = args[args.index("-w") + 1]
+    problems = validate(prototxt, model)
+    if "--target=opencv" in args:
+        problems = opencv_allowed(problems)
+    if problems:
+        raise AssertionError(f"{prototxt} ({' '.join(args)}):\n  " + "\n  ".join(problems[:30]))
 
 
 # --- validation -------------------------------------------------------------------------------------
