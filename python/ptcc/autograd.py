@@ -29,7 +29,7 @@ from typing import Any, Callable, Optional, Sequence, Union
 
 import torch
 
-from . import textlog
+from . import TRACE_VERSION, textlog
 from .record import RecordError, _flatten_outputs, _input_names, _write_atomically
 from .textlog import Ref, Unrepresentable
 
@@ -700,7 +700,7 @@ class _Text:
         for arg, label in outputs:
             ref = textlog.value(self.ref(arg))
             body.append(f"output {ref}" + (f" {textlog.string(label)}" if label else ""))
-        head = [f"ptcc-trace 1", f"# {origin}", f"weights {textlog.string(weights_name)}"]
+        head = [f"ptcc-trace {TRACE_VERSION}", f"# {origin}", f"weights {textlog.string(weights_name)}"]
         for leaf in self.declared:
             head.append(f"{leaf.kind} ${textlog.name(leaf.name)} : "
                         f"{textlog.tensor_type(leaf.tensor.dtype, leaf.tensor.shape)}")
@@ -721,8 +721,6 @@ def _scope(op: Op) -> str:
 def record_autograd(model: torch.nn.Module, inputs: tuple[torch.Tensor, ...], path: str, *,
                     origin: str = "") -> Any:
     """record(..., via="autograd"): see record.record.  Returns the model's outputs."""
-    from . import __version__  # noqa: F401  (the package is initialised)
-
     for i, t in enumerate(inputs):
         if not t.is_floating_point():
             raise RecordError(f"input {i}: a {t.dtype} tensor; autograd follows floating-point tensors only")

@@ -29,7 +29,6 @@ parity.require_bvlc()
 import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
-import optest  # noqa: E402
 import test_families  # noqa: E402  (tests/backend, this file's directory)
 from ptcc import crosscheck  # noqa: E402
 from ptcc.record import RecordError, record  # noqa: E402
