@@ -7,7 +7,7 @@
  * 368-byte messages), and the caffemodel's repeated `layer` field is framed here, as protobuf-c
  * would frame it.  Blob data points at the weights file's mapping, so F32 weights are never
  * copied in memory: the library hands each packed float array to the buffer in one piece, and
- * the kernel copies it from the file (file_append).
+ * the weights pass copies it from the file into its place (file_append, copypass.c).
  */
 #include "net.h"
 
@@ -27,10 +27,10 @@ typedef struct FileBuffer {
 
 /* Weight arrays arrive whole (megabytes, straight from the weights mapping).  One that lies in an
  * input file's mapping (an F32 tensor of the weights file, an ONNX initializer's raw_data) goes
- * through outfile_copy_range, which has the kernel copy it from that file without its pages ever
- * being touched in ptcc's memory (kcopy.c has the measurements).  What is left (the framing,
- * computed weights), or what the kernel cannot copy, is written in 1 MiB pieces, which keeps the
- * kernel's copy from mapped pages in step with readahead. */
+ * through outfile_copy_range, which leaves its place for the weights pass to copy it from that
+ * file without a page of the mapping being touched (copypass.c has the measurements).  What is
+ * left (the framing, computed weights, all with PTCC_NO_COPY_PASS=1) is written in 1 MiB pieces,
+ * which keeps the kernel's copy from mapped pages in step with readahead. */
 enum { WRITE_CHUNK = 1 << 20 };
 
 static void
@@ -265,16 +265,44 @@ write_caffemodel(Net *net, const Caffe__NetParameter *head, LayerMessage *m, Out
 	}
 }
 
+/* The prototxt: a NetParameter without blobs, each layer under a note that maps it to the trace. */
+static void
+write_prototxt(Net *net, Caffe__NetParameter *head, LayerMessage *m, FILE *f)
+{
+	const char *log = strrchr(net->c->path, '/');
+
+	fprintf(f, "# ptcc %s: %s, target %s, -O%d\n", PACKAGE_VERSION,
+		log ? log + 1 : net->c->path, net->target, net->olevel);
+	/* Caffe has no output declaration, and the runtimes list a net's outputs in their own
+	 * orders (BVLC by name, OpenCV by layer): say which blobs the trace's outputs are, in
+	 * the trace's order, each quoted and escaped as the text format does (a name may hold
+	 * any character) */
+	fputs("# outputs:", f);
+	for (size_t i = 0; i < net->outputs.n; i++) {
+		fputc(' ', f);
+		prototxt_put_string(f, net->outputs.v[i]->name, strlen(net->outputs.v[i]->name));
+	}
+	fputc('\n', f);
+	LayerMap map = {net, log ? log + 1 : net->c->path, blob_holders(net)};
+	prototxt_write(f, &head->base, NULL);
+	for (size_t i = 0; i < net->layers.n; i++) {
+		const Layer *l = net->layers.v[i];
+		if (l->dead)
+			continue;
+		note_layer(f, l, &map);
+		layer_message(m, l, false);
+		prototxt_write_field(f, "layer", &m->lp.base, NULL);
+	}
+}
+
 static int
 write_outputs(Net *net, const char *prototxt, const char *caffemodel, LayerMessage *m)
 {
 	Caffe__NetParameter head = CAFFE__NET_PARAMETER__INIT;
 	OutFile text, model;
-	const char *log = strrchr(net->c->path, '/');
-
-	head.name = (char *)net->name;
 	size_t size = 0;
 
+	head.name = (char *)net->name;
 	if (caffemodel) {
 		/* Caffe and OpenCV refuse to parse more than INT_MAX bytes: fail before writing
 		 * anything */
@@ -289,48 +317,29 @@ write_outputs(Net *net, const char *prototxt, const char *caffemodel, LayerMessa
 	}
 	if (!outfile_open(net->c, &text, prototxt))
 		return 2;
-	fprintf(text.fp, "# ptcc %s: %s, target %s, -O%d\n", PACKAGE_VERSION,
-		log ? log + 1 : net->c->path, net->target, net->olevel);
-	/* Caffe has no output declaration, and the runtimes list a net's outputs in their own
-	 * orders (BVLC by name, OpenCV by layer): say which blobs the trace's outputs are, in
-	 * the trace's order, each quoted and escaped as the text format does (a name may hold
-	 * any character) */
-	fputs("# outputs:", text.fp);
-	for (size_t i = 0; i < net->outputs.n; i++) {
-		fputc(' ', text.fp);
-		prototxt_put_string(text.fp, net->outputs.v[i]->name,
-				    strlen(net->outputs.v[i]->name));
-	}
-	fputc('\n', text.fp);
-	LayerMap map = {net, log ? log + 1 : net->c->path, blob_holders(net)};
-	prototxt_write(text.fp, &head.base, NULL);
-	for (size_t i = 0; i < net->layers.n; i++) {
-		const Layer *l = net->layers.v[i];
-		if (l->dead)
-			continue;
-		note_layer(text.fp, l, &map);
-		layer_message(m, l, false);
-		prototxt_write_field(text.fp, "layer", &m->lp.base, NULL);
-	}
-	if (!outfile_close(&text))
-		return 2;
 	if (caffemodel) {
 		if (!outfile_open(net->c, &model, caffemodel)) {
 			outfile_abort(&text);
 			return 2;
 		}
+		/* the caffemodel first: its weights pass copies the payloads into their places
+		 * while the prototxt is written */
 		write_caffemodel(net, &head, m, &model);
 		net->c->model_copied = model.copied;
 		net->c->model_bytes = size;
 		net->c->model_kind = "caffemodel";
-		if (!outfile_close(&model)) {
-			outfile_abort(&text);
-			return 2;
-		}
-		if (!outfile_commit(&model)) {
-			outfile_abort(&text);
-			return 2;
-		}
+	}
+	write_prototxt(net, &head, m, text.fp);
+	if (caffemodel && model.pass) /* the rest of the value check rides along */
+		value_check_queue(net->c, model.pass);
+	if (!outfile_close(&text)) {
+		if (caffemodel)
+			outfile_abort(&model);
+		return 2;
+	}
+	if (caffemodel && (!outfile_close(&model) || !outfile_commit(&model))) {
+		outfile_abort(&text);
+		return 2;
 	}
 	return outfile_commit(&text) ? 0 : 2;
 }

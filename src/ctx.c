@@ -143,6 +143,7 @@ ctx_free(Ctx *c)
 		fclose(c->fp); /* and c->fd, its descriptor */
 	else if (c->fd >= 0)
 		close(c->fd);
+	value_check_free(c); /* unreported (an error ended the run first) */
 	weights_free(c->weights);
 	onnx_free(c->onnx);
 	resolve_free(c);

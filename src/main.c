@@ -55,7 +55,7 @@ usage(FILE *f)
 	      "beside them\n"
 	      "  --max-errors=N     stop after N errors (default 20; 0: no limit)\n"
 	      "  --stats            print time and memory use of the front end, and the\n"
-	      "                     caffemodel's bytes copied by the kernel, on stderr\n"
+	      "                     caffemodel's bytes copied by the weights pass, on stderr\n"
 	      "  --dump-net=PHASE   print the back end's net after lower, barriers or fuse "
 	      "(stdout)\n"
 	      "  --list-ops[=FMT]   print the op table: text (default: name, positional count, "
@@ -320,6 +320,8 @@ write_onnx_log(Ctx *c, const char *out)
 	}
 	ok = weights_write(c, &w, st);
 	emit_log(c, to_stdout ? stdout : o.fp);
+	if (w.pass) /* the rest of the value check rides along with the weights' copy */
+		value_check_queue(c, w.pass);
 	if (to_stdout && (fflush(stdout) != 0 || ferror(stdout))) {
 		io_error(c, "cannot write the output: %s", strerror(errno));
 		ok = false;
@@ -532,14 +534,14 @@ main(int argc, char **argv)
 		}
 		}
 	}
-	/* the weights' value check ran beside the compile: its warnings now, and a file that it
-	 * could not read to the end is an I/O error */
+	/* the weights' value check ran in the caffemodel's weights pass (or runs now): its
+	 * warnings, and a file that it could not read to the end is an I/O error */
 	if (!weights_report(&c))
 		status = 2;
 	if (stats && c.model_bytes)
 		fprintf(stderr,
 			"ptcc: stats: %s %" PRIu64 " bytes, %" PRIu64
-			" copied by the kernel (splice)\n",
+			" copied by the weights pass\n",
 			c.model_kind, c.model_bytes, c.model_copied);
 out:
 	ctx_free(&c);

@@ -41,7 +41,7 @@ static struct {
 	volatile size_t size;
 	char *volatile msg;
 	const char *file;
-	int fd; /* the file, open for reading: the kernel copies from it (outfile_copy_range) */
+	int fd; /* the file, open for reading: the weights pass reads it (copypass.c) */
 } guarded[MAX_GUARDED];
 #define SHRANK "the weights file shrank while ptcc was reading it (it had %zu bytes)"
 /* The signals whose default action ends the process, that ptcc may get while writing: from the
@@ -60,9 +60,19 @@ remove_pending(void)
 static void
 on_fatal(int sig)
 {
+	struct sigaction dfl;
+
 	remove_pending();
-	/* SA_RESETHAND restored the default action: the signal, blocked while this runs, ends
-	 * ptcc as soon as the handler returns, with the status the signal gives */
+	/* the default action back, by hand rather than SA_RESETHAND: with the weights pass's
+	 * threads, a second thread's signal (each writing past ulimit -f gets its own SIGXFSZ)
+	 * would otherwise take the default action at once, ending ptcc before this handler has
+	 * removed the files.  Each thread's handler removes them all; whichever raises first
+	 * ends ptcc, with the status the signal gives, when its handler returns (the signal is
+	 * blocked while the handler runs). */
+	memset(&dfl, 0, sizeof dfl);
+	dfl.sa_handler = SIG_DFL;
+	sigemptyset(&dfl.sa_mask);
+	sigaction(sig, &dfl, NULL);
 	raise(sig);
 }
 
@@ -111,7 +121,7 @@ install_handlers(void)
 	sigemptyset(&sa.sa_mask);
 	for (int i = 0; i < NFATAL; i++)
 		sigaddset(&sa.sa_mask, fatal_signals[i]);
-	sa.sa_flags = SA_RESETHAND;
+	sa.sa_flags = 0;
 	sa.sa_handler = on_fatal;
 	for (int i = 0; i < NFATAL; i++) /* a signal the caller ignores (nohup) stays ignored */
 		if (sigaction(fatal_signals[i], NULL, &old) == 0 && old.sa_handler != SIG_IGN)
@@ -330,7 +340,7 @@ outfile_open(Ctx *c, OutFile *o, const char *path)
 	int fd, err;
 
 	memset(o, 0, sizeof *o);
-	kcopy_init(o);
+	copypass_init(o);
 	o->c = c;
 	o->path = path;
 	o->tmp = xmalloc(strlen(path) + 16);
@@ -383,18 +393,19 @@ unregister(OutFile *o)
 bool
 outfile_close(OutFile *o)
 {
+	copypass_finish(o, o->error != 0); /* the weights in their places, or stopped */
 	bool ok = o->fp && !o->error && fflush(o->fp) == 0 && !ferror(o->fp);
 	int err = o->error ? o->error : errno;
 
-	kcopy_fini(o);
 	if (o->fp && fclose(o->fp) != 0 && ok) {
 		ok = false;
 		err = errno;
 	}
 	o->fp = NULL;
 	if (!ok) {
-		/* the kernel's copy from a page of the mapping that its file lost: not a SIGBUS
-		 * but EFAULT (ptcc's own memory never faults) */
+		/* an input that shrank: the weights pass's read came short, or a write() from
+		 * a page of the mapping that its file lost failed with EFAULT, not a SIGBUS
+		 * (ptcc's own memory never faults) */
 		if (!(err == EFAULT && report_shrunk_input(o->c)))
 			io_error(o->c, "cannot write '%s': %s", o->path,
 				 strerror(err ? err : EIO));
@@ -427,7 +438,7 @@ outfile_abort(OutFile *o)
 {
 	sigset_t old;
 
-	kcopy_fini(o);
+	copypass_finish(o, true);
 	if (o->fp)
 		fclose(o->fp);
 	o->fp = NULL;

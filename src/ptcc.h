@@ -47,6 +47,10 @@ typedef struct OpInfo OpInfo;
 typedef struct OpParam OpParam;
 typedef struct Tensor Tensor;
 typedef struct Weights Weights;
+typedef struct ValueCheck ValueCheck; /* valuecheck.c */
+typedef struct ValueScan ValueScan;
+typedef struct OutFile OutFile; /* outfile.c */
+typedef struct Pass Pass;       /* copypass.c */
 typedef struct Resolver Resolver;
 
 /* ---- locations ------------------------------------------------------------------------------- */
@@ -366,7 +370,7 @@ struct Ctx {
 	bool read_error;    /* the trace could not be read (exit status 2) */
 	bool shrink_reported; /* a mapped input shrank, and report_shrunk_input said so */
 	uint64_t model_bytes, model_copied; /* the caffemodel (or --emit=log's weights file)
-	                                       written, and how much of it the kernel copied
+	                                       written, and how much of it the weights pass copied
 	                                       (for --stats) */
 	const char *model_kind; /* which of the two: "caffemodel" or "weights file" */
 	uint32_t nlines;    /* lines read by the lexer */
@@ -406,6 +410,7 @@ struct Ctx {
 	VEC(int64_t) tmpdims;
 
 	Weights *weights;
+	ValueCheck *values;  /* the check of the weights' values, from weights_load on */
 	struct Resolver *resolver;
 	const char *dump_net;  /* --dump-net=PHASE: print the back end's net after that pass, or
 	                          NULL */
@@ -550,11 +555,6 @@ struct Tensor {
 /* Read and validate the weights file the trace names and bind every param/const; false on error
  * (diagnosed).  *io_error is set when the failure is an I/O error (exit status 2). */
 bool weights_load(Ctx *c, bool *io_error);
-/* weights_load starts checking every float weight's values (NaN, infinities; a negative running
- * variance) on a thread of its own, which reads the file while the net is lowered and written.
- * This waits for it and gives its warnings, one per tensor; false (after an error: exit status
- * 2) when the file could not be read to the end.  True at once when nothing was loaded. */
-bool weights_report(Ctx *c);
 /* A tensor of the model that another front end holds (the ONNX model's initializers and
  * constants): weights_load binds the params and consts to these instead of reading a file.
  * t NULL: the (empty) table only. */
@@ -571,6 +571,28 @@ float half_to_float(uint16_t h); /* IEEE binary16, as F16 tensors hold it */
 double dtype_value(int dtype, const void *p);
 void weights_free(Weights *w);
 
+/* ---- valuecheck.c: NaN, infinities and negative variances in the weights ------------------- */
+
+/* The tensors to check: every float param and const weights_load bound, from the weights file
+ * `path` (by weights_load, which keeps the string). */
+void value_check_prepare(Ctx *c, const char *path);
+void value_check_free(Ctx *c);
+/* The tensor whose bytes are exactly [data, data + len) when the check has yet to read it, which
+ * it then leaves to the caller (*elem: its element size); NULL otherwise. */
+ValueScan *value_check_claim(Ctx *c, const void *data, uint64_t len, int *elem);
+/* Every tensor the check has yet to read, queued on p: the caffemodel's weights pass reads them
+ * too once the net is written (false if a file could not be read). */
+void value_check_queue(Ctx *c, Pass *p);
+/* A weights pass that checked tensors could not read a file: errno err, or -1 (it shrank). */
+void value_check_failed(Ctx *c, int err);
+/* The check's warnings, one per tensor (after reading what no weights pass has); false
+ * (after an error: exit status 2) when the file could not be read to the end.  True at once
+ * when nothing was loaded. */
+bool weights_report(Ctx *c);
+/* n elements of s's tensor from element `base` on, whose bytes are at p: what they hold merged
+ * into s; several threads may check pieces of one tensor at once. */
+void value_scan_piece(ValueScan *s, const unsigned char *p, int64_t base, int64_t n);
+
 /* ---- emit.c ---------------------------------------------------------------------------------- */
 void emit_log(Ctx *c, FILE *f);     /* the canonical trace */
 void emit_ir(Ctx *c, FILE *f);      /* the resolved graph, every slot and shape */
@@ -585,34 +607,61 @@ void dot_trace_line(Ctx *c, FILE *f, uint32_t off);
 
 /* ---- outfile.c: files written atomically (temporary file, then rename) ----------------------- */
 
-typedef struct OutFile {
+/* One range of weight bytes that the weights pass (copypass.c) reads: checked, copied, or both. */
+typedef struct PassItem {
+	const unsigned char *data; /* in an input's guarded mapping, or in memory */
+	uint64_t len;
+	int fd;                    /* data's file, read with pread at `at`; -1: read from memory */
+	uint64_t at;
+	int elem;                  /* bytes per element (of the check's tensor) */
+	ValueScan *scan;           /* its values checked (valuecheck.c), or NULL */
+	int64_t to;                /* its place in the output, or -1: not copied */
+} PassItem;
+
+struct OutFile {
 	Ctx *c;           /* for its error messages */
 	const char *path; /* the destination */
 	char *tmp;        /* the temporary file beside it */
 	FILE *fp;
 	int error;        /* an errno recorded by a writer that bypasses stdio's error flag */
-	/* kcopy.c: weights copied by the kernel (outfile_copy_range) */
-	bool no_copy;     /* never: PTCC_NO_KERNEL_COPY, or the kernel refused once */
-	int pipe[2];      /* the splice pipe, made at the first copy */
-	uint64_t copied;  /* bytes the kernel copied from an input file */
-} OutFile;
+	/* copypass.c: weights copied by the weights pass (outfile_copy_range) */
+	bool no_pass;     /* PTCC_NO_COPY_PASS: the caller writes every range from the mapping */
+	Pass *pass;       /* copying the deferred ranges into their holes, from the first one on */
+	uint64_t copied;  /* their bytes */
+};
 
 /* false after a message; a catchable signal (SIGINT, SIGTERM, ...) until outfile_commit or
  * outfile_abort removes the temporary file before it ends ptcc */
 bool outfile_open(Ctx *c, OutFile *o, const char *path);
-bool outfile_close(OutFile *o);   /* flush and close; false (file removed) after a message */
+/* the weights pass finished (the deferred ranges in their holes), flush and close; false (file
+ * removed) after a message */
+bool outfile_close(OutFile *o);
 bool outfile_commit(OutFile *o);  /* rename over the destination; false after a message */
 void outfile_abort(OutFile *o);   /* close and remove the temporary file */
-/* kcopy.c: append [p, p + len) when it lies in a guarded mapping, without touching the mapping's
- * pages (on a VM, the first touch of a mapped page costs more than a copy): from 16 KiB on the
- * kernel splices it from the mapped file into the output, so the bytes never cross into ptcc's
- * memory; a smaller range is read from the file into stdio's buffer.  Returns how many bytes
- * were appended, from the start: 0 when p is in no mapping or the kernel cannot copy between
- * these files; the caller writes the rest itself.  A file found shorter than its mapping is an
- * error for outfile_close.  kcopy_init and kcopy_fini: by outfile_open and outfile_close. */
+/* copypass.c: append [p, p + len) when it lies in a guarded mapping, without touching the
+ * mapping's pages (on a VM, the first touch of a mapped page costs more than a copy): from 16 KiB
+ * on, the range is deferred to the weights pass, which starts with the first one (the output
+ * skips it; the pass reads it from the mapped file, checks its values when it is a tensor the
+ * value check has not read yet, and writes it into the hole); a smaller range is read from the
+ * file into stdio's buffer.  Returns how many bytes were appended, from the start: 0 when p is in
+ * no mapping (or PTCC_NO_COPY_PASS is set); the caller writes it itself.  A file found shorter
+ * than its mapping is an error for outfile_close. */
 size_t outfile_copy_range(OutFile *o, const void *p, size_t len);
-void kcopy_init(OutFile *o);
-void kcopy_fini(OutFile *o);
+void copypass_init(OutFile *o); /* by outfile_open */
+/* Wait for o's weights pass (if one started), helping it; false after an error, which o->error
+ * says (a read error also goes to the value check).  cancel: stop it after the pieces begun,
+ * for outfile_abort. */
+bool copypass_finish(OutFile *o, bool cancel);
+/* A weights pass on threads of its own (up to 4, started once 4 MiB are queued): pass_add queues
+ * an item, whose pieces any thread then reads, checks and writes into o (NULL: none is copied);
+ * pass_finish has the calling thread help until every item is done, then frees the pass.  False
+ * after the first read error (*read_error: its errno, or -1 for a file that ended early) or
+ * write error (*write_error); cancel: stop after the pieces begun. */
+Pass *pass_new(OutFile *o);
+void pass_add(Pass *p, PassItem it);
+bool pass_finish(Pass *p, bool cancel, int *read_error, int *write_error);
+/* The item that reads [data, data + len): from its file when it lies in a guarded mapping. */
+PassItem pass_item(const void *data, uint64_t len);
 /* weights_write.c: every param and const (bound by weights_load) as a safetensors file, to o
  * (path names it in messages), the tensors that lie in a mapping copied by the kernel; false
  * after an I/O error (reported). */
@@ -631,7 +680,7 @@ void guard_mapping(const void *p, size_t size, const char *file, int fd);
 void unguard_mapping(const void *p);
 /* Whether [p, p + len) lies in a guarded mapping: then *fd reads its file (a descriptor
  * guard_mapping keeps open until unguard_mapping) and *offset is p's place in it.  Readers of
- * a whole weight use the descriptor: pread and splice are cheaper than touching the
+ * a whole weight use the descriptor: pread is cheaper than touching the
  * mapping's pages. */
 bool mapping_source(const void *p, size_t len, int *fd, uint64_t *offset);
 /* An input that shrank under its mapping: `FILE: error: the weights file shrank ...`, naming

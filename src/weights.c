@@ -12,8 +12,6 @@
 #include <errno.h>
 #include <jansson.h>
 #include <math.h>
-#include <pthread.h>
-#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -32,7 +30,6 @@ struct Weights {
 	Map byname;        /* interned name -> Tensor* */
 	bool adopted;      /* the tensors are a front end's (weights_adopt), not a file's */
 	VEC(float *) converted;
-	struct ValueCheck *check; /* the value check, running from weights_load to weights_report */
 };
 
 char *
@@ -349,296 +346,6 @@ dtype_value(int dtype, const void *p)
 	}
 }
 
-/* "[0,1,0,0]": the index of flat element i in t's shape. */
-static void
-index_str(const Tensor *t, int64_t i, char *buf, size_t size)
-{
-	int64_t idx[MAX_DIMS];
-	size_t len = 0;
-	int k;
-
-	for (k = t->ndim - 1; k >= 0; k--) {
-		idx[k] = t->dims[k] ? i % t->dims[k] : 0;
-		i = t->dims[k] ? i / t->dims[k] : 0;
-	}
-	len += (size_t)snprintf(buf, size, "[");
-	for (k = 0; k < t->ndim && len < size; k++)
-		len += (size_t)snprintf(buf + len, size - len, "%s%lld", k ? "," : "",
-					(long long)idx[k]);
-	if (len < size)
-		snprintf(buf + len, size - len, "]");
-}
-
-/* ---- the value check ------------------------------------------------------------------------ */
-
-/* Values that are legal in the file but poison the net: NaN and infinities spread through every
- * layer that reads them (and the -O2 fold), and a negative BatchNorm variance gives the square
- * root of a negative number.  A warning per tensor, naming it and its first such value; the
- * compile goes on, as PyTorch would run the model.
- *
- * Every weight is read once for this, and that read costs more than anything else ptcc does
- * with a big model: so it runs on a thread of its own, from weights_load until weights_report,
- * while the net is lowered and written, and it reads the file with pread() into one reused
- * buffer rather than through the mapping (on a VM the first touch of each mapped page costs
- * more than the copy; codegen then has the kernel copy the same bytes into the caffemodel
- * without ever touching them).  Measured on resnet50: the check adds 3 ms to the compile's wall
- * time this way, against 60 ms when it scanned the mapping first. */
-typedef struct ValueScan {
-	const Value *v;
-	const Tensor *t;
-	bool is_var; /* a running variance: negative values count too */
-	int64_t nonfinite, negative, first_nf, first_neg;
-	float nf_value, neg_value;
-	int read_error; /* an errno from pread, or -1: the file ended early (it shrank) */
-} ValueScan;
-
-/* The tensors are handed out one at a time (`next`) to the check's thread and, once it has
- * written the net, to the main thread, which helps finish rather than wait: on 2 cores the
- * check otherwise ends after the caffemodel in about half the runs of resnet50. */
-struct ValueCheck {
-	ValueScan *scans;
-	size_t n;
-	atomic_size_t next;
-	pthread_t thread;
-	bool threaded;
-};
-
-enum { SCAN_CHUNK = 256 << 10 }; /* stays in the cache; a multiple of every element size */
-
-/* F32 data with no non-finite value (and, for a variance, no value below zero): the common case,
- * found before the counting loop by a pass over the bits alone.  Each test is arithmetic whose
- * bit 31 is the answer, in fixed blocks, so that GCC vectorises it at -O2 with SSE2 (4 to 5 times
- * the speed of comparisons, measured):
- *   exponent all ones (inf, NaN):  (u & 0x7f800000) + 0x00800000 carries into bit 31;
- *   below zero (sign set, not -0): u's bit 31, and (u & 0x7fffffff) + 0x7fffffff carries. */
-enum { CLEAN_BLOCK = 64 };
-
-static inline uint32_t
-f32_bad_bits(uint32_t u, uint32_t var_mask)
-{
-	uint32_t nonfinite = (u & 0x7f800000u) + 0x00800000u;
-	uint32_t negative = u & ((u & 0x7fffffffu) + 0x7fffffffu);
-
-	return nonfinite | (var_mask & negative);
-}
-
-static bool
-f32_clean(const unsigned char *p, int64_t n, bool is_var)
-{
-	uint32_t bad = 0, var_mask = is_var ? 0xffffffffu : 0;
-	int64_t i = 0;
-
-	for (; i + CLEAN_BLOCK <= n; i += CLEAN_BLOCK) {
-		const unsigned char *q = p + 4 * i;
-
-		for (int j = 0; j < CLEAN_BLOCK; j++) {
-			uint32_t u;
-
-			memcpy(&u, q + 4 * j, 4);
-			bad |= f32_bad_bits(u, var_mask);
-		}
-	}
-	for (; i < n; i++) {
-		uint32_t u;
-
-		memcpy(&u, p + 4 * i, 4);
-		bad |= f32_bad_bits(u, var_mask);
-	}
-	return !(bad & 0x80000000u);
-}
-
-/* Elements [base, base + n) of s's tensor, whose bytes are at p. */
-static void
-scan_elements(ValueScan *s, const unsigned char *p, int64_t base, int64_t n)
-{
-	int dt = s->t->dtype, size = dtype_size[dt];
-
-	if (dt == DT_F32 && f32_clean(p, n, s->is_var))
-		return;
-	for (int64_t i = 0; i < n; i++) {
-		float f = (float)dtype_value(dt, p + i * size);
-
-		if (!isfinite(f)) {
-			if (!s->nonfinite++) {
-				s->first_nf = base + i;
-				s->nf_value = f;
-			}
-		} else if (s->is_var && f < 0 && !s->negative++) {
-			s->first_neg = base + i;
-			s->neg_value = f;
-		}
-	}
-}
-
-/* One tensor: from its file when it lies in a mapping, else (a front end's constant, a
- * conversion) from memory.  False when the file could not be read (s->read_error says why). */
-static bool
-scan_tensor(ValueScan *s, unsigned char *buf)
-{
-	const Tensor *t = s->t;
-	int size = dtype_size[t->dtype];
-	uint64_t nbytes = (uint64_t)t->numel * (uint64_t)size, at, done = 0;
-	int fd;
-
-	if (!buf || !mapping_source(t->data, nbytes, &fd, &at)) {
-		scan_elements(s, t->data, 0, t->numel);
-		return true;
-	}
-	while (done < nbytes) {
-		size_t want = nbytes - done < SCAN_CHUNK ? (size_t)(nbytes - done) : SCAN_CHUNK;
-		ssize_t r = pread(fd, buf, want, (off_t)(at + done));
-
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r != (ssize_t)want) { /* short: the file ends before its mapping */
-			s->read_error = r < 0 ? errno : -1;
-			return false;
-		}
-		scan_elements(s, buf, (int64_t)(done / (uint64_t)size),
-			      (int64_t)(want / (size_t)size));
-		done += want;
-	}
-	return true;
-}
-
-/* Scan tensors until none is left; a file that cannot be read stops every scanner. */
-static void
-scan_some(struct ValueCheck *k)
-{
-	unsigned char *buf = malloc(SCAN_CHUNK); /* NULL: read through the mappings */
-	size_t i;
-
-	while ((i = atomic_fetch_add(&k->next, 1)) < k->n)
-		if (!scan_tensor(&k->scans[i], buf))
-			atomic_store(&k->next, k->n);
-	free(buf);
-}
-
-static void *
-scan_all(void *arg)
-{
-	scan_some(arg);
-	return NULL;
-}
-
-/* One tensor's warnings: its first NaN or infinity, its first negative variance. */
-static void
-warn_values(Ctx *c, const ValueScan *s)
-{
-	long long nf = s->nonfinite, neg = s->negative;
-	char at[MAX_DIMS * 21 + 3];
-	float f = s->nf_value;
-
-	if (nf) {
-		index_str(s->t, s->first_nf, at, sizeof at);
-		warning_at(c, value_loc(c, s->v),
-			   "$%s has %lld non-finite value%s (the first: %s at %s)", s->v->name, nf,
-			   nf == 1 ? "" : "s", isnan(f) ? "nan" : f > 0 ? "inf" : "-inf", at);
-	}
-	if (neg) {
-		index_str(s->t, s->first_neg, at, sizeof at);
-		warning_at(c, value_loc(c, s->v),
-			   "$%s has %lld negative value%s (the first: %g at %s); batch_norm of %s "
-			   "is NaN",
-			   s->v->name, neg, neg == 1 ? "" : "s", (double)s->neg_value, at,
-			   neg == 1 ? "it" : "them");
-	}
-}
-
-/* Wait for the check, helping it finish (or, without `help`, stopping it after the tensors it
- * has begun); its results, or NULL when none was started. */
-static struct ValueCheck *
-check_join(Weights *w, bool help)
-{
-	struct ValueCheck *k = w ? w->check : NULL;
-
-	if (k && k->threaded) {
-		if (help)
-			scan_some(k);
-		else
-			atomic_store(&k->next, k->n);
-		pthread_join(k->thread, NULL);
-		k->threaded = false;
-	}
-	return k;
-}
-
-static void
-check_free(Weights *w)
-{
-	struct ValueCheck *k = check_join(w, false);
-
-	if (k) {
-		free(k->scans);
-		free(k);
-		w->check = NULL;
-	}
-}
-
-/* Start checking every bound param and const, the running variances of batch_norm and
- * instance_norm for negative values too. */
-static void
-check_start(Ctx *c, Weights *w)
-{
-	struct ValueCheck *k = xcalloc(1, sizeof *k);
-	Map vars = {0};
-
-	check_free(w); /* a second load: the first one's check, unreported */
-	for (Node *n = c->g.first; n; n = n->next) {
-		const Lit *l;
-
-		if (op_base(n->op) != OP_batch_norm && op_base(n->op) != OP_instance_norm)
-			continue;
-		_Static_assert(ARG(batch_norm, running_var) == ARG(instance_norm, running_var),
-			       "instance_norm's running_var is not at batch_norm's");
-		l = op_arg(n, ARG(batch_norm, running_var));
-		if (l->kind == L_VALUE)
-			map_put(&vars, (uintptr_t)l->u.v, l->u.v);
-	}
-	k->scans = xcalloc(c->g.params.n ? c->g.params.n : 1, sizeof *k->scans);
-	for (size_t i = 0; i < c->g.params.n; i++) {
-		Value *v = c->g.params.v[i];
-
-		if (v->tensor && dtype_is_float(v->tensor->dtype))
-			k->scans[k->n++] = (ValueScan){.v = v, .t = v->tensor,
-						       .is_var = map_get(&vars, (uintptr_t)v)};
-	}
-	map_free(&vars);
-	atomic_init(&k->next, 0);
-	w->check = k;
-	/* without a thread (none to be had), the same work now */
-	k->threaded = k->n && pthread_create(&k->thread, NULL, scan_all, k) == 0;
-	if (!k->threaded)
-		scan_all(k);
-}
-
-bool
-weights_report(Ctx *c)
-{
-	struct ValueCheck *k = check_join(c->weights, true);
-	bool ok;
-
-	if (!k)
-		return true;
-	int err = 0;
-
-	for (size_t i = 0; i < k->n; i++) {
-		warn_values(c, &k->scans[i]);
-		err = err ? err : k->scans[i].read_error;
-	}
-	/* a file that shrank: said once, by whoever found it first (this, or the caffemodel's
-	 * writer) */
-	ok = !err;
-	if (err == -1 && !report_shrunk_input(c))
-		diag_file(c, DIAG_ERROR, c->weights->path,
-			  "the file shrank while ptcc was reading it");
-	else if (err > 0)
-		diag_file(c, DIAG_ERROR, c->weights->path, "cannot read the weights: %s",
-			  strerror(err));
-	check_free(c->weights);
-	return ok;
-}
-
 void
 weights_adopt(Ctx *c, const Tensor *t)
 {
@@ -688,7 +395,7 @@ weights_load(Ctx *c, bool *io_error)
 		}
 		v->tensor = t;
 	}
-	check_start(c, w);
+	value_check_prepare(c, w->path);
 	return c->nerrors == errors;
 }
 
@@ -734,7 +441,6 @@ weights_free(Weights *w)
 
 	if (!w)
 		return;
-	check_free(w); /* unreported (an error ended the run first), and never read again */
 	for (i = 0; i < w->converted.n; i++)
 		free(w->converted.v[i]);
 	free(w->converted.v);

@@ -4,7 +4,7 @@
  *
  * The header is JSON in declaration order, each tensor's data_offsets following the last, padded
  * with spaces to a multiple of 8 bytes as the recorder pads it; the data follows in the same order,
- * from where the tensors lie: the kernel copies what lies in the model's mapping
+ * from where the tensors lie: the weights pass copies what lies in the model's mapping
  * (outfile_copy_range, as codegen.c's caffemodel), ptcc writes the rest. */
 #include "ptcc.h"
 

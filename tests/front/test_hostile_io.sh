@@ -21,8 +21,9 @@ expect() {
 	}
 }
 no_temporaries() {
+	what=$1
 	set -- "$T"/*.tmp*
-	[ ! -e "$1" ] || { ls "$T"; fail "$2: a temporary file was left behind"; }
+	[ ! -e "$1" ] || { ls "$T"; fail "$what: a temporary file was left behind"; }
 }
 
 # ---- inputs: a regular file or an error, never a wait ------------------------------------------
@@ -140,8 +141,8 @@ make_model() {
 	"$PTCC" "$name.log" -o "$name.prototxt" || fail "$name: the model does not compile"
 	rm -f "$name.prototxt" "$name.caffemodel"
 }
-make_model big 1 8192 4096     # one 128 MiB blob: written straight from the mapping
-make_model chain 512 256 256   # 256 KiB blobs: copied through stdio's buffer
+make_model big 1 8192 4096     # one 128 MiB blob, in 512 pieces of the weights pass
+make_model chain 512 256 256   # 512 blobs of 256 KiB, one piece each
 
 # stopped_while_writing NAME: start ptcc on the model NAME and stop it while it writes the
 # caffemodel (its temporary file is there); the variable pid is ptcc's.  False when ptcc was done
@@ -188,12 +189,12 @@ got=$?
 no_temporaries "SIGXFSZ"
 
 # The weights file shrinks while ptcc reads it through its mapping: an error naming the file,
-# exit status 2, no temporary file, never a signal.  By default the kernel copies each blob from
-# the file (the splice ends early); with PTCC_NO_KERNEL_COPY=1 the big blob goes to
-# write() straight from the mapping (EFAULT) and the chain's are copied by the CPU (SIGBUS, caught).
+# exit status 2, no temporary file, never a signal.  By default the weights pass reads each blob
+# from the file (a read comes short); with PTCC_NO_COPY_PASS=1 the big blob goes to write()
+# straight from the mapping (EFAULT) and the chain's are copied by the CPU (SIGBUS, caught).
 for copy in "" 1; do
-	PTCC_NO_KERNEL_COPY=$copy
-	export PTCC_NO_KERNEL_COPY
+	PTCC_NO_COPY_PASS=$copy
+	export PTCC_NO_COPY_PASS
 	for name in big chain; do
 		cp $name.safetensors keep.safetensors
 		size=$(wc -c <$name.safetensors)
@@ -206,7 +207,7 @@ for copy in "" 1; do
 		kill -CONT $pid
 		wait $pid
 		got=$?
-		what="$name${copy:+ (PTCC_NO_KERNEL_COPY=1)}"
+		what="$name${copy:+ (PTCC_NO_COPY_PASS=1)}"
 		[ $got = 2 ] || { cat err; fail "$what: a weights file that shrank: status $got"; }
 		printf '%s.safetensors: error: the weights file shrank while ptcc was reading it (it had %d bytes)\n' \
 			$name $size | cmp -s - err ||
@@ -217,5 +218,5 @@ for copy in "" 1; do
 		mv keep.safetensors $name.safetensors
 	done
 done
-unset PTCC_NO_KERNEL_COPY
+unset PTCC_NO_COPY_PASS
 echo ok
