@@ -330,6 +330,8 @@ outputs_check(Ctx *c, const char *const *what, const char *const *path, size_t n
 	return ok;
 }
 
+enum { OUT_BUFFER = 256 << 10 };
+
 /* ---- writing --------------------------------------------------------------------------------- */
 
 bool
@@ -375,7 +377,10 @@ outfile_open(Ctx *c, OutFile *o, const char *path)
 		outfile_abort(o);
 		return false;
 	}
-	setvbuf(o->fp, NULL, _IOFBF, 1 << 20);
+	/* a buffer of ptcc's own: given none, glibc ignores the size and takes the file system's
+	 * block (4 KiB), a write() for every 4 KiB of the prototxt */
+	o->buf = xmalloc(OUT_BUFFER);
+	setvbuf(o->fp, o->buf, _IOFBF, OUT_BUFFER);
 	return true;
 }
 
@@ -402,6 +407,8 @@ outfile_close(OutFile *o)
 		err = errno;
 	}
 	o->fp = NULL;
+	free(o->buf);
+	o->buf = NULL;
 	if (!ok) {
 		/* an input that shrank: the weights pass's read came short, or a write() from
 		 * a page of the mapping that its file lost failed with EFAULT, not a SIGBUS
@@ -442,6 +449,8 @@ outfile_abort(OutFile *o)
 	if (o->fp)
 		fclose(o->fp);
 	o->fp = NULL;
+	free(o->buf);
+	o->buf = NULL;
 	if (o->tmp) {
 		block_signals(&old);
 		unlink(o->tmp);

@@ -623,6 +623,7 @@ struct OutFile {
 	const char *path; /* the destination */
 	char *tmp;        /* the temporary file beside it */
 	FILE *fp;
+	char *buf;        /* fp's buffer */
 	int error;        /* an errno recorded by a writer that bypasses stdio's error flag */
 	/* copypass.c: weights copied by the weights pass (outfile_copy_range) */
 	bool no_pass;     /* PTCC_NO_COPY_PASS: the caller writes every range from the mapping */
