@@ -13,6 +13,12 @@ T=$(mktemp -d "${TMPDIR:-/tmp}/ptcc-test.XXXXXX")
 trap 'rm -rf "$T"' EXIT
 [ -x "$PTCC" ] || { echo "no ptcc at $PTCC"; exit 99; }
 
+# valgrind sees no heap in a static binary: no leak would ever be found
+if [ "${PTCC_VALGRIND:-0}" = 1 ] && ! LC_ALL=C readelf -l "$PTCC" | grep -q 'program interpreter'; then
+	echo "FAIL: PTCC_VALGRIND=1 needs a dynamic ptcc (./configure --disable-static-ptcc)"
+	exit 1
+fi
+
 run_ptcc() {
 	if [ "${PTCC_VALGRIND:-0}" = 1 ]; then
 		valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite,indirect "$PTCC" "$@"
