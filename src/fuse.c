@@ -16,8 +16,10 @@
  */
 #include "net.h"
 
+#include <errno.h>
 #include <math.h>
 #include <string.h>
+#include <unistd.h>
 
 static bool
 is_type(const Layer *l, const char *type)
@@ -89,6 +91,32 @@ take_over(Net *net, Blob *top, Blob *c)
 	net_recount(net);
 }
 
+/* A copy of w's values in the arena, which the fold overwrites with its own.  A weight that lies in
+ * an input's mapping is read from its file (on a VM, reading the mapping's pages costs far more
+ * than a pread into the arena's huge pages: -O2 of resnet50 took 0.45 s so). */
+static float *
+fetched(Net *net, const Weight *w)
+{
+	float *p = net_floats(net, w->numel, 0);
+	size_t n = (size_t)w->numel * sizeof *p, done = 0;
+	uint64_t at;
+	int fd;
+
+	if (mapping_source(w->data, n, &fd, &at))
+		while (done < n) {
+			ssize_t r = pread(fd, (char *)p + done, n - done, (off_t)(at + done));
+
+			if (r < 0 && errno == EINTR)
+				continue;
+			if (r <= 0)
+				break;
+			done += (size_t)r;
+		}
+	/* the rest from memory: a file that shrank faults there, and that SIGBUS names it */
+	memcpy((char *)p + done, (const char *)w->data + done, n - done);
+	return p;
+}
+
 /* A BatchNorm's (and its Scale's) factor for channel i: γ[i] / sqrt(σ²[i] + ε). */
 static double
 norm_factor(const Weight *gamma, const Weight *var, double eps, int64_t i)
@@ -154,12 +182,12 @@ fold_batch_norm(Net *net)
 		const Weight *beta = scale && scale->weights.n > 1 ? &scale->weights.v[1] : NULL;
 		float *nw = NULL, *nb = NULL;
 		if (w->data && b->data && mean->data && var->data) {
-			nw = net_floats(net, out * per, 0);
+			nw = fetched(net, w);
 			nb = net_floats(net, out, 0);
 			for (int64_t o = 0; o < out; o++) {
 				double a = norm_factor(gamma, var, eps, o);
 				for (int64_t k = 0; k < per; k++)
-					nw[o * per + k] = (float)(a * weight_at(w, o * per + k));
+					nw[o * per + k] = (float)(a * nw[o * per + k]);
 				nb[o] = (float)(a * (weight_at(b, o) - weight_at(mean, o)) +
 						(beta ? weight_at(beta, o) : 0.0));
 			}
@@ -267,7 +295,7 @@ fold_batch_norm_into_next(Net *net)
 				cst[in] = (beta ? weight_at(beta, in) : 0.0) -
 					  a[in] * weight_at(mean, in);
 			}
-			nw = net_floats(net, out * per, 0);
+			nw = fetched(net, w);
 			nb = net_floats(net, out, 0);
 			for (int64_t o = 0; o < out; o++) {
 				int64_t first = conv ? o / (out / groups) * (ch / groups) : 0;
@@ -275,7 +303,7 @@ fold_batch_norm_into_next(Net *net)
 
 				for (int64_t k = 0; k < per; k++) {
 					int64_t in = first + k / span;
-					double wk = weight_at(w, o * per + k);
+					double wk = nw[o * per + k];
 
 					nw[o * per + k] = (float)(a[in] * wk);
 					sum += wk * cst[in];
@@ -338,14 +366,14 @@ fold_affine(Net *net)
 		const Weight *b = ensure_bias(net, prod, out);
 		float *nw = NULL, *nb = NULL;
 		if (w->data && b->data && (!gamma || gamma->data) && (!beta || beta->data)) {
-			nw = net_floats(net, out * per, 0);
+			nw = fetched(net, w);
 			nb = net_floats(net, out, 0);
 			for (int64_t o = 0; o < out; o++) {
 				double a = gamma ? weight_at(gamma, o) : s;
 				double shift = gamma ? (beta ? weight_at(beta, o) : 0) : t;
 
 				for (int64_t k = 0; k < per; k++)
-					nw[o * per + k] = (float)(a * weight_at(w, o * per + k));
+					nw[o * per + k] = (float)(a * nw[o * per + k]);
 				nb[o] = (float)(a * weight_at(b, o) + shift);
 			}
 		}
