@@ -67,7 +67,7 @@ struct ArenaBlock {
  * swings by 20x with the host's state, which made the benchmark's timings erratic (a request of
  * 2 MiB or more, whose pages are all written, has huge pages: huge_block).  a->end is the end of
  * the prefaulted part of the current block. */
-enum { ARENA_BLOCK = 4 << 20, ARENA_STEP = 1 << 20, HUGE_PAGE = 2 << 20 };
+enum { ARENA_BLOCK = 4 << 20, ARENA_STEP = 1 << 20 };
 
 static void
 prefault(void *p, size_t n)
@@ -80,17 +80,12 @@ prefault(void *p, size_t n)
 #endif
 }
 
-/* A block of n bytes or more on whole 2 MiB pages, transparent huge pages where the kernel has
- * them (-O2's folded weights, a big constant): zero without being touched, as calloc's, and on
- * a VM where the first touch of each 4 KiB page costs 8 to 14 us (a shadow page table's fault),
- * one fault per 2 MiB instead of 512.  Where the kernel has none, 4 KiB pages as before. */
-static ArenaBlock *
-huge_block(size_t n)
+void *
+map_huge(size_t n)
 {
-	size_t len = (n + HUGE_PAGE - 1) & ~(size_t)(HUGE_PAGE - 1), head;
+	size_t len = huge_length(n), head;
 	char *m = mmap(NULL, len + HUGE_PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
 		       -1, 0);
-	ArenaBlock *b;
 
 	if (m == MAP_FAILED) {
 		fputs("ptcc: out of memory\n", stderr);
@@ -102,11 +97,20 @@ huge_block(size_t n)
 		munmap(m, head);
 	if (HUGE_PAGE - head)
 		munmap(m + head + len, HUGE_PAGE - head);
-	b = (ArenaBlock *)(m + head);
 #ifdef MADV_HUGEPAGE
-	madvise(b, len, MADV_HUGEPAGE);
+	madvise(m + head, len, MADV_HUGEPAGE); /* refused (no THP): 4 KiB pages */
 #endif
-	b->maplen = len;
+	return m + head;
+}
+
+/* A block of n bytes or more on huge pages (-O2's folded weights, a big constant): zero without
+ * being touched, as calloc's. */
+static ArenaBlock *
+huge_block(size_t n)
+{
+	ArenaBlock *b = map_huge(n);
+
+	b->maplen = huge_length(n);
 	return b;
 }
 

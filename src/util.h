@@ -43,6 +43,17 @@ void *arena_alloc(Arena *a, size_t n);
 void *arena_zalloc(Arena *a, size_t n); /* zeroed */
 char *arena_strndup(Arena *a, const char *s, size_t n);
 void arena_free(Arena *a);
+/* n bytes or more of zero memory on whole 2 MiB pages, transparent huge pages where the kernel has
+ * them: on a VM where the first touch of each 4 KiB page costs 8 to 14 us (a shadow page table's
+ * fault, MADV_POPULATE_WRITE or not), one fault per 2 MiB instead of 512; where it has none, 4 KiB
+ * pages as before.  munmap(p, huge_length(n)) gives it back. */
+enum { HUGE_PAGE = 2 << 20 };
+static inline size_t
+huge_length(size_t n)
+{
+	return (n + HUGE_PAGE - 1) & ~(size_t)(HUGE_PAGE - 1);
+}
+void *map_huge(size_t n);
 #define NEW(a, T) ((T *)arena_zalloc((a), sizeof(T)))
 #define NEWARRAY(a, T, n) ((T *)arena_alloc((a), sizeof(T) * (size_t)(n)))
 
