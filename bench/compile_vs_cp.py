@@ -4,6 +4,7 @@
     make bench-compile-onnx       (--onnx: resnet50's ONNX file against cp of that file, issue 12)
     PYTHONPATH=python:tests/lib /usr/bin/python3 bench/compile_vs_cp.py [--ptcc src/ptcc]
         [--model resnet50 [--model vgg16 ...]] [--repeat 21] [--dir DIR] [--onnx] [--target 1.2]
+        [--compare NAME=PTCC ...]
 
 What it measures (issues 4, 12 and 14):
 
@@ -14,6 +15,8 @@ What it measures (issues 4, 12 and 14):
   the child, from wait4).  The ratios are the medians of the per-round ratios (paired runs, so that drift
   affects both sides alike).  The page cache is warm: the weights file is read once, and each command runs
   once untimed, before timing.  Target: ptcc's wall time <= --target x cp's (median of paired ratios).
+  --compare NAME=PTCC times another build of ptcc (a dynamic one, an older commit's) in the same rounds
+  and prints its ratio to cp too, so that a change's effect is measured against the same noise.
   cp asks the kernel to copy (copy_file_range); cat copies through a buffer in user space.
 - Memory: ptcc's peak resident set size (ru_maxrss of the child, from wait4), which counts the weight
   pages ptcc maps and touches (file-backed, shared with the page cache) as well as its heap.  The limit
@@ -167,6 +170,8 @@ def bench_model(args: argparse.Namespace, model: str) -> bool:
         "cp": (["cp", weights, copy], None),
         "cat": (["cat", weights], copy),
     }
+    for name, path in args.compare:  # other builds, timed in the same rounds (not held to the target)
+        commands[name] = ([path, log, "-o", prototxt], None)
     runs: dict[str, list[Run]] = {name: [] for name in commands}
 
     def clean() -> None:
@@ -183,7 +188,8 @@ def bench_model(args: argparse.Namespace, model: str) -> bool:
             run_timed(argv, stdout_path)
         names = list(commands)
         for k in range(args.repeat):
-            for name in names[k % 3:] + names[:k % 3]:  # rotated, so no command always runs first
+            turn = k % len(names)
+            for name in names[turn:] + names[:turn]:  # rotated, so no command always runs first
                 clean()
                 runs[name].append(run_timed(*commands[name]))
         clean()
@@ -197,9 +203,9 @@ def bench_model(args: argparse.Namespace, model: str) -> bool:
     def median(name: str, what: str) -> float:
         return statistics.median(getattr(r, what) for r in runs[name])
 
-    def ratio(name: str, what: str) -> float:  # the median of the per-round ratios
+    def ratio(name: str, what: str, of: str = "ptcc") -> float:  # the median of the per-round ratios
         return statistics.median(getattr(p, what) / getattr(q, what)
-                                 for p, q in zip(runs["ptcc"], runs[name]))
+                                 for p, q in zip(runs[of], runs[name]))
 
     peak = max(r.rss for r in runs["ptcc"])
     limit = HEAP_ALLOWANCE + wsize
@@ -212,12 +218,21 @@ def bench_model(args: argparse.Namespace, model: str) -> bool:
     for name in ("cp", "cat"):
         print(f"ptcc / {name:9s} wall {ratio(name, 'wall'):5.2f} x   CPU {ratio(name, 'cpu'):5.2f} x"
               + (f"   (target: wall <= {args.target})" if name == "cp" else ""))
+    for name, _ in args.compare:
+        print(f"{name + ' / cp':16s} wall {ratio('cp', 'wall', name):5.2f} x   CPU {ratio('cp', 'cpu', name):5.2f} x")
     print(f"ptcc peak RSS    {mib(peak)} (ru_maxrss, max of {args.repeat}); limit 64 MiB + weights = {mib(limit)}")
     print(f"  sampled peaks  RssAnon {mib(sampled['RssAnon'])} (heap etc.), RssFile {mib(sampled['RssFile'])} "
           f"(mapped file pages), VmRSS {mib(sampled['VmRSS'])}")
     ok = wall_cp <= args.target and peak <= limit
     print("PASS" if ok else "FAIL")
     return ok
+
+
+def compare_arg(text: str) -> tuple[str, str]:
+    name, sep, path = text.partition("=")
+    if not sep or not name or not os.access(path, os.X_OK):
+        raise argparse.ArgumentTypeError(f"{text!r}: expected NAME=PATH of an executable ptcc")
+    return name, path
 
 
 def main() -> int:
@@ -228,6 +243,8 @@ def main() -> int:
     parser.add_argument("--dir", help="where outputs go (default: a temporary directory beside the log)")
     parser.add_argument("--onnx", action="store_true", help="compile the model's ONNX file, against cp of it")
     parser.add_argument("--target", type=float, default=TIME_TARGET, help="the largest ptcc / cp wall ratio")
+    parser.add_argument("--compare", action="append", default=[], type=compare_arg, metavar="NAME=PTCC",
+                        help="another ptcc build timed in the same rounds, its ratio to cp printed (repeatable)")
     args = parser.parse_args()
     if not os.access(args.ptcc, os.X_OK):
         print(f"no ptcc at {args.ptcc}", file=sys.stderr)
