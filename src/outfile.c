@@ -330,9 +330,9 @@ outputs_check(Ctx *c, const char *const *what, const char *const *path, size_t n
 	return ok;
 }
 
-enum { OUT_BUFFER = 256 << 10 };
-
 /* ---- writing --------------------------------------------------------------------------------- */
+
+enum { OUT_BUFFER = 256 << 10 }; /* stdio's buffer for each output */
 
 bool
 outfile_open(Ctx *c, OutFile *o, const char *path)
