@@ -97,18 +97,12 @@ stop(Pass *p, int *error, int err)
 static bool
 read_piece(Pass *p, const PassItem *it, uint64_t off, unsigned char *buf, size_t len)
 {
-	for (size_t done = 0; done < len;) {
-		ssize_t r = pread(it->fd, buf + done, len - done, (off_t)(it->at + off + done));
+	ssize_t r = pread_full(it->fd, buf, len, it->at + off);
 
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0) { /* 0: the file ends before its mapping did */
-			stop(p, &p->read_error, r < 0 ? errno : -1);
-			return false;
-		}
-		done += (size_t)r;
-	}
-	return true;
+	if (r == (ssize_t)len)
+		return true;
+	stop(p, &p->read_error, r < 0 ? errno : -1); /* short: the file ends before its mapping */
+	return false;
 }
 
 static bool
@@ -290,10 +284,8 @@ read_small(OutFile *o, const void *p, int fd, uint64_t at, size_t len)
 	unsigned char buf[DEFER_MIN];
 	ValueScan *s;
 	int elem;
-	ssize_t r;
+	ssize_t r = pread_full(fd, buf, len, at);
 
-	while ((r = pread(fd, buf, len, (off_t)at)) < 0 && errno == EINTR)
-		;
 	if (r != (ssize_t)len) { /* short: the file shrank (EFAULT, as a write from a lost page) */
 		o->error = r < 0 ? errno : EFAULT;
 		return len;

@@ -16,10 +16,8 @@
  */
 #include "net.h"
 
-#include <errno.h>
 #include <math.h>
 #include <string.h>
-#include <unistd.h>
 
 static bool
 is_type(const Layer *l, const char *type)
@@ -100,18 +98,11 @@ fetched(Net *net, const Weight *w)
 	float *p = net_floats(net, w->numel, 0);
 	size_t n = (size_t)w->numel * sizeof *p, done = 0;
 	uint64_t at;
+	ssize_t r;
 	int fd;
 
-	if (mapping_source(w->data, n, &fd, &at))
-		while (done < n) {
-			ssize_t r = pread(fd, (char *)p + done, n - done, (off_t)(at + done));
-
-			if (r < 0 && errno == EINTR)
-				continue;
-			if (r <= 0)
-				break;
-			done += (size_t)r;
-		}
+	if (mapping_source(w->data, n, &fd, &at) && (r = pread_full(fd, p, n, at)) > 0)
+		done = (size_t)r;
 	/* the rest from memory: a file that shrank faults there, and that SIGBUS names it */
 	memcpy((char *)p + done, (const char *)w->data + done, n - done);
 	return p;

@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #if defined(__GNUC__)
 #define PRINTF_LIKE(f, a) __attribute__((format(printf, f, a)))
@@ -26,6 +27,9 @@ NORETURN void ptcc_die_at(const char *file, int line, const char *fmt, ...) PRIN
 #define unreachable() ptcc_die("unreachable")
 
 void *xmalloc(size_t n);
+/* n bytes of file fd from offset at into buf, through short reads and EINTR: how many it read
+ * (fewer than n where the file ends), or -1 with errno set. */
+ssize_t pread_full(int fd, void *buf, size_t n, uint64_t at);
 void *xcalloc(size_t n, size_t size);
 void *xrealloc(void *p, size_t n);
 
